@@ -1,0 +1,109 @@
+// Package ops holds the numeric kernels of the ConvLSTM forward pass.
+//
+// The convolution is an "offset GEMM": for a zero-padded, channel-major input
+// and a kernel of size kh×kw, output column j (a pixel position laid out with
+// the padded row stride) of output channel i is
+//
+//	C[i, j] = bias[i] + Σ_k A[i, k] · B[offs[k] + j]
+//
+// where k runs over (input channel, ky, kx) and offs[k] is the flat offset of
+// that tap in the padded input. Columns whose pixel falls in the padding are
+// computed too and ignored by the caller; this keeps every B row a plain
+// contiguous slice, so no im2col copy is ever made.
+//
+// Every kernel here has a plain Go version (the *Ref functions and the
+// generic implementations) that the fast paths are tested against.
+package ops
+
+import "fmt"
+
+// PackedA is a weight matrix (M rows × K columns, row-major in PyTorch's
+// (out, in, kh, kw) order) packed once at load time in the layout the
+// GEMM kernel reads: panels of MR rows, each panel K×MR, row index fastest;
+// the last panel is zero-filled up to MR rows.
+type PackedA struct {
+	M, K int
+	MR   int
+	Data []float32
+}
+
+// PackA packs the m×k row-major matrix w.
+func PackA(w []float32, m, k int) *PackedA {
+	if len(w) < m*k {
+		panic(fmt.Sprintf("ops.PackA: %d values for a %d×%d matrix", len(w), m, k))
+	}
+	mr := panelRows
+	panels := (m + mr - 1) / mr
+	data := make([]float32, panels*k*mr)
+	for p := 0; p < panels; p++ {
+		dst := data[p*k*mr : (p+1)*k*mr]
+		for r := 0; r < mr; r++ {
+			i := p*mr + r
+			if i >= m {
+				break
+			}
+			row := w[i*k : (i+1)*k]
+			for kk, v := range row {
+				dst[kk*mr+r] = v
+			}
+		}
+	}
+	return &PackedA{M: m, K: k, MR: mr, Data: data}
+}
+
+// At returns A[i, k] from the packed layout (for tests and the reference).
+func (a *PackedA) At(i, k int) float32 {
+	p, r := i/a.MR, i%a.MR
+	return a.Data[p*a.K*a.MR+k*a.MR+r]
+}
+
+// ConvGemm computes, for i < a.M and j < n,
+//
+//	c[i*ldc+j] = (accumulate ? c[i*ldc+j] : bias[i]) + Σ_k A[i,k]·b[offs[k]+j]
+//
+// bias may be nil (zero). It reads b only at offs[k]+j for j < n and writes c
+// only at i*ldc+j for j < n. Column j's sum runs over k in order, so the result
+// of a column does not depend on how columns are split between threads.
+func ConvGemm(c []float32, ldc int, a *PackedA, bias []float32, b []float32, offs []int32, n int, accumulate bool) {
+	if n <= 0 || a.M == 0 {
+		return
+	}
+	checkGemm(c, ldc, a, bias, b, offs, n)
+	convGemm(c, ldc, a, bias, b, offs, n, accumulate)
+}
+
+func checkGemm(c []float32, ldc int, a *PackedA, bias []float32, b []float32, offs []int32, n int) {
+	if len(offs) != a.K {
+		panic(fmt.Sprintf("ops.ConvGemm: %d offsets for K=%d", len(offs), a.K))
+	}
+	if ldc < n || len(c) < (a.M-1)*ldc+n {
+		panic(fmt.Sprintf("ops.ConvGemm: c has %d values, need %d rows of stride %d and width %d", len(c), a.M, ldc, n))
+	}
+	if bias != nil && len(bias) < a.M {
+		panic("ops.ConvGemm: bias shorter than M")
+	}
+	for _, o := range offs {
+		if o < 0 || int(o)+n > len(b) {
+			panic(fmt.Sprintf("ops.ConvGemm: offset %d + width %d exceeds input of %d values", o, n, len(b)))
+		}
+	}
+}
+
+// ConvGemmRef is the obviously right version of ConvGemm, used as the
+// reference in tests.
+func ConvGemmRef(c []float32, ldc int, a *PackedA, bias []float32, b []float32, offs []int32, n int, accumulate bool) {
+	for i := 0; i < a.M; i++ {
+		for j := 0; j < n; j++ {
+			var s float32
+			if accumulate {
+				s = c[i*ldc+j]
+			} else if bias != nil {
+				s = bias[i]
+			}
+			for k := 0; k < a.K; k++ {
+				s += a.At(i, k) * b[int(offs[k])+j]
+			}
+			c[i*ldc+j] = s
+		}
+	}
+}
