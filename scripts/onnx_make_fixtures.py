@@ -1,0 +1,94 @@
+#!/usr/bin/python3
+"""Write fixtures/onnx: small ConvLSTMs exported by torch.onnx.export.
+
+Run from the repository root with Debian's PyTorch:
+
+    /usr/bin/python3 scripts/onnx_make_fixtures.py
+
+For every case it writes fixtures/onnx/<name>.onnx, <name>.input.npy (the
+graph's input, possibly of a size other than the one used at export when the
+axes are dynamic) and <name>.ref.npz holding PyTorch's output of the same
+module for that input under the graph's output names. graph/ tests run the
+.onnx on the .npy and compare with the .npz.
+"""
+
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reference import ConvLSTM  # noqa: E402
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "onnx")
+
+
+class Wrap(nn.Module):
+    """Returns the last layer's sequence and every layer's final (h, c), the
+    outputs convlstm-run writes."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, x):
+        outs, states = self.m(x)
+        res = [outs[-1]]
+        for h, c in states:
+            res += [h, c]
+        return tuple(res)
+
+
+def make(name, opset, dynamic, gates="ifog", bias=True, batch_first=True,
+         export_shape=(1, 3, 2, 5, 6), run_shape=None, external=False, seed=0):
+    torch.manual_seed(seed)
+    m = ConvLSTM(2, [3, 2], [(3, 3), (1, 3)], 2, batch_first=batch_first, bias=bias,
+                 return_all_layers=True, gates=gates).eval()
+    w = Wrap(m).eval()
+    x = torch.randn(*export_shape)
+    names_out = ["output", "h_0", "c_0", "h_1", "c_1"]
+    dyn = None
+    if dynamic:
+        # batch, height and width; time is unrolled by tracing, so it stays.
+        ax = {0: "batch", 3: "height", 4: "width"} if batch_first else {1: "batch", 3: "height", 4: "width"}
+        dyn = {"input": ax, "output": {0: "batch", 3: "height", 4: "width"}}
+        for n in names_out[1:]:
+            dyn[n] = {0: "batch", 2: "height", 3: "width"}
+    path = os.path.join(OUT, name + ".onnx")
+    with torch.no_grad():
+        torch.onnx.export(w, (x,), path, opset_version=opset, input_names=["input"],
+                          output_names=names_out, dynamic_axes=dyn, do_constant_folding=True)
+    if external:
+        import onnx
+        mp = onnx.load(path)
+        onnx.save_model(mp, path, save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=name + ".weights", size_threshold=0)
+    xr = x if run_shape is None else torch.randn(*run_shape)
+    with torch.no_grad():
+        ref = w(xr)
+    np.save(os.path.join(OUT, name + ".input.npy"), xr.numpy().astype(np.float32))
+    np.savez(os.path.join(OUT, name + ".ref.npz"), **{n: r.numpy() for n, r in zip(names_out, ref)})
+    import onnx
+    mp = onnx.load(path)
+    onnx.checker.check_model(mp)
+    ops = sorted({n.op_type for n in mp.graph.node})
+    print("%-28s opset %2d dynamic=%-5s nodes=%4d ops=%s" % (name, opset, dynamic, len(mp.graph.node), ",".join(ops)))
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    print("torch", torch.__version__)
+    for opset in (11, 13, 17):
+        make("static_op%d" % opset, opset, False, seed=opset)
+        make("dynamic_op%d" % opset, opset, True, seed=100 + opset,
+             run_shape=(2, 3, 2, 4, 7))
+    make("fiog_nobias_op13", 13, True, gates="fiog", bias=False, seed=7, run_shape=(1, 3, 2, 6, 3))
+    make("timefirst_op17", 17, True, batch_first=False, seed=8, export_shape=(3, 1, 2, 5, 6),
+         run_shape=(3, 2, 2, 3, 4))
+    make("external_op13", 13, False, seed=9, external=True)
+
+
+if __name__ == "__main__":
+    main()
