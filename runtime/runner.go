@@ -1,0 +1,274 @@
+// Package runtime replays a ConvLSTM's forward pass exactly as PyTorch's
+// ConvLSTM_pytorch computes it, in float32: layer by layer, step by step.
+//
+// A Runner owns the packed weights, a worker pool and reusable workspaces;
+// once warmed up for an input size, a streaming step allocates nothing.
+// A Runner (and each Stream) is not safe for concurrent use; make one per
+// goroutine (they may share a *convlstm.Model).
+package runtime
+
+import (
+	"fmt"
+	goruntime "runtime"
+
+	"github.com/convlstm-go/convlstm-go/convlstm"
+	"github.com/convlstm-go/convlstm-go/loader"
+)
+
+// Options configure a Runner.
+type Options struct {
+	// Threads is the number of worker threads (0: one per CPU). Results are
+	// identical for every thread count.
+	Threads int
+}
+
+// Runner runs one model.
+type Runner struct {
+	model   *convlstm.Model
+	layers  []*packedLayer
+	threads int
+	pool    *pool
+	plans   []*layerPlan // cached for the last (batch, height, width, chunk)
+}
+
+// New packs the model's weights and starts the worker pool. Call Close to
+// stop the workers.
+func New(m *convlstm.Model, opts Options) (*Runner, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	n := opts.Threads
+	if n <= 0 {
+		n = goruntime.GOMAXPROCS(0)
+	}
+	r := &Runner{model: m, threads: n, pool: newPool(n)}
+	for _, l := range m.Layers {
+		r.layers = append(r.layers, packLayer(l, m.Gates))
+	}
+	return r, nil
+}
+
+// Close stops the worker threads. The Runner must not be used afterwards.
+func (r *Runner) Close() { r.pool.close() }
+
+// Model returns the model the Runner runs.
+func (r *Runner) Model() *convlstm.Model { return r.model }
+
+// Threads reports the number of threads in use.
+func (r *Runner) Threads() int { return r.threads }
+
+// LayerState is one layer's hidden and cell state, each (B, hidden, H, W).
+type LayerState struct {
+	H, C *loader.Tensor
+}
+
+// ForwardOptions select the input layout and the outputs.
+type ForwardOptions struct {
+	// TimeFirst: the input is (T, B, C, H, W) rather than (B, T, C, H, W);
+	// outputs use the same layout.
+	TimeFirst bool
+	// AllLayers: return every layer's output sequence, not only the last.
+	AllLayers bool
+	// Initial is the state each layer starts from; nil means zeros, as in
+	// ConvLSTM_pytorch. If given, it needs one entry per layer.
+	Initial []LayerState
+}
+
+// Result is a forward pass's output.
+type Result struct {
+	// Output is the last layer's hidden state at every step, (B, T, hidden,
+	// H, W), or (T, B, ...) for time-first input.
+	Output *loader.Tensor
+	// Layers holds every layer's output sequence with AllLayers (the last
+	// one is Output); nil otherwise.
+	Layers []*loader.Tensor
+	// Final is each layer's state after the last step.
+	Final []LayerState
+}
+
+// Forward runs the whole sequence x through every layer.
+func (r *Runner) Forward(x *loader.Tensor, opts ForwardOptions) (*Result, error) {
+	if len(x.Shape) != 5 {
+		return nil, fmt.Errorf("runtime: input has shape %s, want 5 dimensions %s", loader.ShapeString(x.Shape), layoutName(opts.TimeFirst))
+	}
+	bi, ti := 0, 1
+	if opts.TimeFirst {
+		bi, ti = 1, 0
+	}
+	B, T, C, H, W := x.Shape[bi], x.Shape[ti], x.Shape[2], x.Shape[3], x.Shape[4]
+	if err := r.checkInput(x, B, T, C, H, W, opts.TimeFirst); err != nil {
+		return nil, err
+	}
+	plans := r.plansFor(B, H, W, T)
+	if err := r.loadState(plans, opts.Initial, B, H, W); err != nil {
+		return nil, err
+	}
+	in := layout(x.Data, B, T, C, H*W, opts.TimeFirst)
+	res := &Result{}
+	for _, p := range plans {
+		hd := p.w.cfg.HiddenDim
+		shape := []int{B, T, hd, H, W}
+		if opts.TimeFirst {
+			shape = []int{T, B, hd, H, W}
+		}
+		o := &loader.Tensor{Shape: shape, Data: make([]float32, B*T*hd*H*W), DType: "float32"}
+		out := layout(o.Data, B, T, hd, H*W, opts.TimeFirst)
+		r.runLayer(p, in, out, T, opts.Initial == nil)
+		if opts.AllLayers {
+			res.Layers = append(res.Layers, o)
+		}
+		res.Output = o
+		in = out
+	}
+	res.Final = exportState(plans)
+	return res, nil
+}
+
+func layoutName(timeFirst bool) string {
+	if timeFirst {
+		return "(T, B, C, H, W) (time-first)"
+	}
+	return "(B, T, C, H, W) (batch-first)"
+}
+
+// layout views data of shape (B, T, C, H·W) or (T, B, C, H·W) as a seq.
+func layout(data []float32, B, T, C, plane int, timeFirst bool) seq {
+	frame := C * plane
+	if timeFirst {
+		return seq{data: data, tStride: B * frame, bStride: frame, plane: plane}
+	}
+	return seq{data: data, tStride: frame, bStride: T * frame, plane: plane}
+}
+
+// maxElements bounds any one tensor the runtime allocates.
+const maxElements = 1 << 31
+
+func (r *Runner) checkInput(x *loader.Tensor, B, T, C, H, W int, timeFirst bool) error {
+	if B < 1 || T < 1 || H < 1 || W < 1 {
+		return fmt.Errorf("runtime: input has shape %s: batch, time, height and width must be at least 1 for %s", loader.ShapeString(x.Shape), layoutName(timeFirst))
+	}
+	if C != r.model.InputDim() {
+		return fmt.Errorf("runtime: input has %d channels (shape %s, %s), the model's first layer takes %d", C, loader.ShapeString(x.Shape), layoutName(timeFirst), r.model.InputDim())
+	}
+	n := 1
+	for _, d := range x.Shape {
+		if d > maxElements/n {
+			return fmt.Errorf("runtime: input shape %s is too large", loader.ShapeString(x.Shape))
+		}
+		n *= d
+	}
+	if len(x.Data) != n {
+		return fmt.Errorf("runtime: input has %d values for shape %s", len(x.Data), loader.ShapeString(x.Shape))
+	}
+	for _, l := range r.model.Layers {
+		if B*T*l.HiddenDim > maxElements/(H*W) {
+			return fmt.Errorf("runtime: output of shape (%d, %d, %d, %d, %d) is too large", B, T, l.HiddenDim, H, W)
+		}
+	}
+	return nil
+}
+
+// plansFor returns workspaces for this batch and image size, reusing the
+// cached ones when they fit.
+func (r *Runner) plansFor(B, H, W, T int) []*layerPlan {
+	if ps := r.plans; ps != nil && ps[0].b == B && ps[0].h == H && ps[0].wd == W {
+		fits := true
+		for _, p := range ps {
+			fits = fits && p.tc >= min(T, p.maxChunk())
+		}
+		if fits {
+			return ps
+		}
+	}
+	ps := make([]*layerPlan, len(r.layers))
+	for i, w := range r.layers {
+		ps[i] = newLayerPlan(w, B, H, W, T)
+	}
+	r.plans = ps
+	return ps
+}
+
+// loadState sets every layer's state: zeros, or the given initial state.
+func (r *Runner) loadState(plans []*layerPlan, initial []LayerState, B, H, W int) error {
+	if initial != nil && len(initial) != len(plans) {
+		return fmt.Errorf("runtime: initial state has %d layers, the model has %d", len(initial), len(plans))
+	}
+	for l, p := range plans {
+		clear(p.hpad)
+		clear(p.cstate)
+		if initial == nil {
+			continue
+		}
+		hd := p.w.cfg.HiddenDim
+		want := []int{B, hd, H, W}
+		for _, s := range []struct {
+			name string
+			t    *loader.Tensor
+		}{{fmt.Sprintf("h_%d", l), initial[l].H}, {fmt.Sprintf("c_%d", l), initial[l].C}} {
+			if s.t == nil {
+				return fmt.Errorf("runtime: initial state %s is missing", s.name)
+			}
+			if !equalShape(s.t.Shape, want) || len(s.t.Data) != B*hd*H*W {
+				return fmt.Errorf("runtime: initial state %s has shape %s, want %s (batch, hidden, height, width)", s.name, loader.ShapeString(s.t.Shape), loader.ShapeString(want))
+			}
+		}
+		p.setState(initial[l].H.Data, initial[l].C.Data)
+	}
+	return nil
+}
+
+// setState copies h and c, each (B, hidden, H, W), into the plan.
+func (p *layerPlan) setState(h, c []float32) {
+	hd, plane := p.w.cfg.HiddenDim, p.h*p.wd
+	for b := 0; b < p.b; b++ {
+		for ch := 0; ch < hd; ch++ {
+			src := h[(b*hd+ch)*plane:][:plane]
+			dst := p.hpad[(ch*p.b+b)*p.s:]
+			for y := 0; y < p.h; y++ {
+				copy(dst[(y+p.w.ph)*p.wp+p.w.pw:][:p.wd], src[y*p.wd:][:p.wd])
+			}
+			copy(p.cstate[(ch*p.b+b)*plane:][:plane], c[(b*hd+ch)*plane:][:plane])
+		}
+	}
+}
+
+// getState copies the plan's h and c out as (B, hidden, H, W).
+func (p *layerPlan) getState(h, c []float32) {
+	hd, plane := p.w.cfg.HiddenDim, p.h*p.wd
+	for b := 0; b < p.b; b++ {
+		for ch := 0; ch < hd; ch++ {
+			dst := h[(b*hd+ch)*plane:][:plane]
+			src := p.hpad[(ch*p.b+b)*p.s:]
+			for y := 0; y < p.h; y++ {
+				copy(dst[y*p.wd:][:p.wd], src[(y+p.w.ph)*p.wp+p.w.pw:][:p.wd])
+			}
+			copy(c[(b*hd+ch)*plane:][:plane], p.cstate[(ch*p.b+b)*plane:][:plane])
+		}
+	}
+}
+
+func exportState(plans []*layerPlan) []LayerState {
+	st := make([]LayerState, len(plans))
+	for l, p := range plans {
+		shape := []int{p.b, p.w.cfg.HiddenDim, p.h, p.wd}
+		n := p.b * p.w.cfg.HiddenDim * p.h * p.wd
+		st[l] = LayerState{
+			H: &loader.Tensor{Shape: shape, Data: make([]float32, n), DType: "float32"},
+			C: &loader.Tensor{Shape: append([]int(nil), shape...), Data: make([]float32, n), DType: "float32"},
+		}
+		p.getState(st[l].H.Data, st[l].C.Data)
+	}
+	return st
+}
+
+func equalShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

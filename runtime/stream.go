@@ -1,0 +1,71 @@
+package runtime
+
+import (
+	"fmt"
+
+	"github.com/convlstm-go/convlstm-go/loader"
+)
+
+// Stream runs a model one frame at a time, carrying every layer's state from
+// one call to the next: the streaming use that ConvLSTM_pytorch refuses
+// (it raises NotImplementedError for a given hidden state). Feeding a
+// sequence frame by frame gives the same numbers as Forward on the whole
+// sequence.
+type Stream struct {
+	r       *Runner
+	plans   []*layerPlan
+	outs    [][]float32 // each layer's h of the last step, (B, hidden, H, W)
+	zero    bool        // the state is known to be zero (no initial state yet)
+	b, h, w int
+	last    loader.Tensor
+}
+
+// NewStream prepares a stream for frames of shape (batch, C, height, width),
+// starting from initial (one entry per layer) or from zeros if nil.
+func (r *Runner) NewStream(batch, height, width int, initial []LayerState) (*Stream, error) {
+	if batch < 1 || height < 1 || width < 1 {
+		return nil, fmt.Errorf("runtime: stream of batch %d and image %d×%d: all must be at least 1", batch, height, width)
+	}
+	s := &Stream{r: r, b: batch, h: height, w: width}
+	for _, w := range r.layers {
+		s.plans = append(s.plans, newLayerPlan(w, batch, height, width, 1))
+		s.outs = append(s.outs, make([]float32, batch*w.cfg.HiddenDim*height*width))
+	}
+	if err := s.Reset(initial); err != nil {
+		return nil, err
+	}
+	last := r.layers[len(r.layers)-1].cfg.HiddenDim
+	s.last = loader.Tensor{Shape: []int{batch, last, height, width}, Data: s.outs[len(s.outs)-1], DType: "float32"}
+	return s, nil
+}
+
+// Reset restarts the stream from initial (nil: zeros).
+func (s *Stream) Reset(initial []LayerState) error {
+	if err := s.r.loadState(s.plans, initial, s.b, s.h, s.w); err != nil {
+		return err
+	}
+	s.zero = initial == nil
+	return nil
+}
+
+// Step advances every layer by one frame of shape (B, C, H, W) and returns
+// the last layer's new hidden state (B, hidden, H, W). The returned tensor
+// is reused by the next Step; copy it to keep it.
+func (s *Stream) Step(frame *loader.Tensor) (*loader.Tensor, error) {
+	c := s.r.model.InputDim()
+	want := []int{s.b, c, s.h, s.w}
+	if !equalShape(frame.Shape, want) || len(frame.Data) != s.b*c*s.h*s.w {
+		return nil, fmt.Errorf("runtime: stream frame has shape %s, want %s (batch, channels, height, width)", loader.ShapeString(frame.Shape), loader.ShapeString(want))
+	}
+	in := layout(frame.Data, s.b, 1, c, s.h*s.w, false)
+	for l, p := range s.plans {
+		out := layout(s.outs[l], s.b, 1, p.w.cfg.HiddenDim, s.h*s.w, false)
+		s.r.runLayer(p, in, out, 1, s.zero)
+		in = out
+	}
+	s.zero = false
+	return &s.last, nil
+}
+
+// State returns a copy of every layer's current state.
+func (s *Stream) State() []LayerState { return exportState(s.plans) }
