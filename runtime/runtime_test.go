@@ -316,4 +316,3 @@ func TestForwardErrors(t *testing.T) {
 		}
 	}
 }
-
