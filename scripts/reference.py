@@ -15,7 +15,13 @@ checkpoint trained with the original loads into this class unchanged.
 
 Run this file directly (``/usr/bin/python3 scripts/reference.py``) for a
 self-check against an independent, functional restatement of the original's
-forward pass.
+forward pass (``--original PATH/convlstm.py`` also compares bitwise with the
+original's code, which this project does not ship).
+
+``/usr/bin/python3 scripts/reference.py run --weights W --input X.npy --output
+OUT.npz [--gates G] [--time-first] [--all-layers] [--state-in S.npz] [--prefix
+P]`` is a PyTorch stand-in for ``convlstm-run run`` (same flags, same OUT.npz),
+used to check the fixtures from their files alone and to test parity.py.
 
 The CLI-facing helpers at the bottom (``reference_outputs``) produce the
 tensors ``convlstm-run run`` writes to its OUT.npz: ``output`` (last layer's
@@ -25,6 +31,7 @@ layout).  Everything is computed in float32.
 """
 
 import itertools
+import sys
 
 import torch
 import torch.nn as nn
@@ -256,6 +263,73 @@ def reference_outputs(model, x, time_first=False, state_in=None, all_layers=Fals
 
 
 # ---------------------------------------------------------------------------
+# A Python stand-in for `convlstm-run run`, following the CLI contract: used
+# to check the fixtures from their files alone and to test parity.py.
+
+def flatten_tensors(obj, prefix=""):
+    """{dotted.name: tensor} for every tensor in a loaded file: nested dicts
+    (checkpoint wrappers) are joined with '.', a pickled nn.Module gives its
+    state_dict."""
+    if isinstance(obj, nn.Module):
+        obj = obj.state_dict()
+    out = {}
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out.update(flatten_tensors(v, prefix + str(k) + "."))
+    elif torch.is_tensor(obj):
+        out[prefix[:-1]] = obj
+    return out
+
+
+def find_convlstm(flat, prefix=None):
+    """The prefix of the one ConvLSTM (cell_list) or single cell in flat."""
+    import re
+
+    if prefix is not None:
+        p = prefix + "." if prefix else ""
+        if p + "cell_list.0.conv.weight" in flat or p + "conv.weight" in flat:
+            return prefix
+        raise KeyError("no ConvLSTM or cell under prefix %r" % prefix)
+    stacks, cells = set(), set()
+    for k, v in flat.items():
+        m = re.fullmatch(r"(?:(.*)\.)?cell_list\.\d+\.conv\.weight", k)
+        if m:
+            stacks.add(m.group(1) or "")
+            continue
+        m = re.fullmatch(r"(?:(.*)\.)?conv\.weight", k)
+        if m and v.dim() == 4 and v.shape[0] % 4 == 0:
+            cells.add(m.group(1) or "")
+    found = sorted(stacks) or sorted(cells)
+    if len(found) != 1:
+        raise KeyError("%d ConvLSTMs found (%s): give --prefix" % (len(found), ", ".join(found)))
+    return found[0]
+
+
+def cli_main(argv):
+    import argparse
+    import numpy as np
+
+    ap = argparse.ArgumentParser(prog="reference.py run")
+    ap.add_argument("--weights", required=True)
+    ap.add_argument("--input", required=True)
+    ap.add_argument("--output", required=True)
+    ap.add_argument("--gates", default="ifog")
+    ap.add_argument("--time-first", action="store_true")
+    ap.add_argument("--all-layers", action="store_true")
+    ap.add_argument("--state-in")
+    ap.add_argument("--prefix")
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    flat = flatten_tensors(torch.load(a.weights, map_location="cpu"))
+    model = model_from_state_dict(flat, find_convlstm(flat, a.prefix), gates=a.gates)
+    state = dict(np.load(a.state_in)) if a.state_in else None
+    res = reference_outputs(model, np.load(a.input), time_first=a.time_first, state_in=state,
+                            all_layers=a.all_layers)
+    np.savez(a.output, **res)
+
+
+# ---------------------------------------------------------------------------
 # Self-check against an independent restatement of the original's maths.
 
 def _functional_convlstm(x_btchw, weights, gates="ifog"):
@@ -354,6 +428,10 @@ def check_against_original(path, verbose=True):
 
 if __name__ == "__main__":
     import argparse
+
+    if sys.argv[1:2] == ["run"]:
+        cli_main(sys.argv[2:])
+        sys.exit(0)
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--original", metavar="CONVLSTM_PY",
