@@ -1,0 +1,475 @@
+// Command asmgen generates ops/kernels_amd64.s and its Go declarations with
+// avo. Run it through go generate in ops:
+//
+//	go generate ./ops
+//
+// One generator emits both the AVX2 (YMM) and AVX-512 (ZMM) versions of each
+// kernel from the same code, so the two paths cannot drift apart in their
+// arithmetic: they differ only in vector width, tile shape and how column
+// tails are masked.
+package main
+
+import (
+	"fmt"
+	"math"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// panelRows must match ops.panelRows: the stride (in floats) between
+// consecutive k of a packed A panel.
+const panelRows = 8
+
+// isa describes one vector extension.
+type isa struct {
+	name  string
+	width int // float32 lanes per vector
+	vec   func(i int) VecPhysical
+	// gemm tile: rows × nv vectors; the A values are broadcast into
+	// registers bcast[...] in rotation.
+	rows, nv int
+}
+
+func (s isa) bytes() int { return 4 * s.width }
+
+var avx2 = isa{
+	name:  "AVX2",
+	width: 8,
+	vec:   func(i int) VecPhysical { return ymm[i] },
+	// 4×3 accumulators + 3 B + 1 broadcast = all 16 YMM registers.
+	rows: 4, nv: 3,
+}
+
+var avx512 = isa{
+	name:  "AVX512",
+	width: 16,
+	vec:   func(i int) VecPhysical { return zmm[i] },
+	// 8×3 accumulators + 3 B + 4 rotating broadcasts = 31 ZMM registers.
+	rows: 8, nv: 3,
+}
+
+var ymm = []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}
+
+var zmm = []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15,
+	Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}
+
+func main() {
+	ConstraintExpr("amd64,!purego")
+
+	// Lane masks for the AVX2 column tail: 8 all-ones words then 8 zero
+	// words; the 8 words starting at index 8-m enable the first m lanes.
+	tailMask := GLOBL("tailmask", RODATA|NOPTR)
+	for i := 0; i < 16; i++ {
+		v := uint32(0)
+		if i < 8 {
+			v = 0xffffffff
+		}
+		DATA(4*i, U32(v))
+	}
+
+	gemm(avx2, tailMask)
+	gemm(avx512, tailMask)
+	gates(avx2)
+	gates(avx512)
+	Generate()
+}
+
+// gemm emits gemmPanel<ISA>: s.rows rows of C (fewer if rows < s.rows; rows
+// past that are computed but never stored, and their bias and C values are
+// never read) over all n columns.
+//
+// The column loop runs full tiles of nv vectors, then the remaining columns
+// one masked vector at a time, so no b element past offs[k]+n-1 and no c
+// element past column n-1 is touched. Every column's sum is the same FMA
+// chain over k = 0..K-1 whichever branch covers it, so results do not depend
+// on where a caller splits columns.
+func gemm(s isa, tailMask Mem) {
+	TEXT("gemmPanel"+s.name, NOSPLIT, "func(c *float32, ldc int, a *float32, bias *float32, b *float32, offs *int32, k int, n int, rows int, mode int)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("gemmPanel%s computes up to %d rows of ConvGemm over n columns.", s.name, s.rows),
+		"mode 0 starts from zero, 1 from bias[r], 2 from c (accumulate).",
+		"a points at the first row's A value for k = 0 (stride "+fmt.Sprint(panelRows)+" floats per k); k must be ≥ 1.")
+
+	cj := Load(Param("c"), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), ldc)
+	bj := Load(Param("b"), GP64())
+	n := Load(Param("n"), GP64())
+
+	tileCols := s.width * s.nv
+	acc := func(r, v int) VecPhysical { return s.vec(r*s.nv + v) }
+	bv := func(v int) VecPhysical { return s.vec(s.rows*s.nv + v) }
+	nb := len(ymm)
+	if s.width == 16 {
+		nb = len(zmm)
+	}
+	nbcast := nb - s.rows*s.nv - s.nv
+	if nbcast > 4 {
+		nbcast = 4
+	}
+	bc := func(i int) VecPhysical { return s.vec(s.rows*s.nv + s.nv + i%nbcast) }
+
+	// tile emits one row-block × nvec-vector tile; masked selects the tail
+	// form, whose lane masks are set up by the caller (K1 for AVX-512, the
+	// register mask for AVX2).
+	var mask VecPhysical
+	tile := func(prefix string, nvec int, masked bool) {
+		load := func(m Mem, dst VecPhysical) {
+			switch {
+			case !masked:
+				VMOVUPS(m, dst)
+			case s.width == 16:
+				VMOVUPS_Z(m, K1, dst)
+			default:
+				VMASKMOVPS(m, mask, dst)
+			}
+		}
+		store := func(src VecPhysical, m Mem) {
+			switch {
+			case !masked:
+				VMOVUPS(src, m)
+			case s.width == 16:
+				VMOVUPS(src, K1, m)
+			default:
+				VMASKMOVPS(src, mask, m)
+			}
+		}
+		rows := Load(Param("rows"), GP64())
+		mode := Load(Param("mode"), GP64())
+		// Start values.
+		for r := 0; r < s.rows; r++ {
+			for v := 0; v < nvec; v++ {
+				zero(s, acc(r, v))
+			}
+		}
+		CMPQ(mode, Imm(1))
+		JL(LabelRef(prefix + "_k"))
+		JE(LabelRef(prefix + "_bias"))
+		cr := GP64()
+		MOVQ(cj, cr)
+		for r := 0; r < s.rows; r++ {
+			if r > 0 {
+				CMPQ(rows, Imm(uint64(r)))
+				JLE(LabelRef(prefix + "_k"))
+				ADDQ(ldc, cr)
+			}
+			for v := 0; v < nvec; v++ {
+				load(Mem{Base: cr, Disp: v * s.bytes()}, acc(r, v))
+			}
+		}
+		JMP(LabelRef(prefix + "_k"))
+		Label(prefix + "_bias")
+		bias := Load(Param("bias"), GP64())
+		for r := 0; r < s.rows; r++ {
+			if r > 0 {
+				CMPQ(rows, Imm(uint64(r)))
+				JLE(LabelRef(prefix + "_k"))
+			}
+			VBROADCASTSS(Mem{Base: bias, Disp: 4 * r}, acc(r, 0))
+			for v := 1; v < nvec; v++ {
+				VMOVAPS(acc(r, 0), acc(r, v))
+			}
+		}
+
+		// The k loop: B rows come from b + offs[k] + j.
+		Label(prefix + "_k")
+		ap := Load(Param("a"), GP64())
+		op := Load(Param("offs"), GP64())
+		kc := Load(Param("k"), GP64())
+		o := GP64()
+		Label(prefix + "_kloop")
+		MOVLQSX(Mem{Base: op}, o)
+		for v := 0; v < nvec; v++ {
+			load(Mem{Base: bj, Index: o, Scale: 4, Disp: v * s.bytes()}, bv(v))
+		}
+		for r := 0; r < s.rows; r++ {
+			VBROADCASTSS(Mem{Base: ap, Disp: 4 * r}, bc(r))
+			for v := 0; v < nvec; v++ {
+				VFMADD231PS(bv(v), bc(r), acc(r, v))
+			}
+		}
+		ADDQ(Imm(4*panelRows), ap)
+		ADDQ(Imm(4), op)
+		DECQ(kc)
+		JNZ(LabelRef(prefix + "_kloop"))
+
+		// Store the rows that exist.
+		MOVQ(cj, cr)
+		for r := 0; r < s.rows; r++ {
+			if r > 0 {
+				CMPQ(rows, Imm(uint64(r)))
+				JLE(LabelRef(prefix + "_done"))
+				ADDQ(ldc, cr)
+			}
+			for v := 0; v < nvec; v++ {
+				store(acc(r, v), Mem{Base: cr, Disp: v * s.bytes()})
+			}
+		}
+		Label(prefix + "_done")
+	}
+
+	// Full tiles.
+	Label("full" + s.name)
+	CMPQ(n, Imm(uint64(tileCols)))
+	JL(LabelRef("tail" + s.name))
+	tile("full"+s.name, s.nv, false)
+	ADDQ(Imm(uint64(4*tileCols)), cj)
+	ADDQ(Imm(uint64(4*tileCols)), bj)
+	SUBQ(Imm(uint64(tileCols)), n)
+	JMP(LabelRef("full" + s.name))
+
+	// Tail: one masked vector per pass until the columns run out.
+	Label("tail" + s.name)
+	CMPQ(n, Imm(0))
+	JLE(LabelRef("ret" + s.name))
+	m := GP64()
+	MOVQ(n, m)
+	w := GP64()
+	MOVQ(U32(s.width), w)
+	CMPQ(m, w)
+	CMOVQGT(w, m)
+	if s.width == 16 {
+		bits := GP32()
+		MOVL(U32(0xffff), bits)
+		BZHIL(m.As32(), bits, bits)
+		KMOVW(bits, K1)
+	} else {
+		// The mask register is the first broadcast register slot, which
+		// the one-vector tail leaves free.
+		mask = s.vec(s.rows*s.nv + s.nv)
+		bc = func(int) VecPhysical { return s.vec(s.rows*s.nv + s.nv - 1) }
+		bv = func(v int) VecPhysical { return s.vec(s.rows*s.nv + v) }
+		mp := GP64()
+		LEAQ(tailMask, mp)
+		NEGQ(m)
+		VMOVDQU(Mem{Base: mp, Index: m, Scale: 4, Disp: 4 * 8}, mask)
+	}
+	tile("tail"+s.name, 1, true)
+	ADDQ(Imm(uint64(s.bytes())), cj)
+	ADDQ(Imm(uint64(s.bytes())), bj)
+	SUBQ(Imm(uint64(s.width)), n)
+	JMP(LabelRef("tail" + s.name))
+
+	Label("ret" + s.name)
+	VZEROUPPER()
+	RET()
+}
+
+func zero(s isa, r VecPhysical) {
+	if s.width == 16 {
+		VPXORD(r, r, r)
+	} else {
+		VXORPS(r, r, r)
+	}
+}
+
+// Constants for the gate kernel, one full vector each.
+type constTable struct {
+	s   isa
+	mem Mem
+	idx map[string]int
+}
+
+func (t *constTable) get(name string) Mem {
+	i, ok := t.idx[name]
+	if !ok {
+		panic("no constant " + name)
+	}
+	return t.mem.Offset(i * t.s.bytes())
+}
+
+func newConsts(s isa) *constTable {
+	f := func(v float32) uint32 { return math.Float32bits(v) }
+	vals := []struct {
+		name string
+		bits uint32
+	}{
+		{"one", f(1)},
+		{"two", f(2)},
+		{"expHi", f(88.3)},
+		{"expLo", f(-87.3)},
+		{"log2e", f(1.44269504088896341)},
+		// 1.5·2^23: adding it rounds to an integer and leaves that integer
+		// in the low mantissa bits.
+		{"magic", f(12582912)},
+		// Cephes' split of ln 2: C1 has few mantissa bits, so n·C1 is exact
+		// and x - n·C1 cancels exactly.
+		{"ln2hi", f(0.693359375)},
+		{"ln2lo", f(-2.12194440e-4)},
+		{"p0", f(1.9875691500e-4)},
+		{"p1", f(1.3981999507e-3)},
+		{"p2", f(8.3334519073e-3)},
+		{"p3", f(4.1665795894e-2)},
+		{"p4", f(1.6666665459e-1)},
+		{"p5", f(5.0000001201e-1)},
+		{"bias127", 127 << 23},
+		{"sign", 0x80000000},
+		{"abs", 0x7fffffff},
+		{"tanhSmall", f(0.625)},
+		// Cephes tanhf odd polynomial for |x| < 0.625.
+		{"t0", f(-5.70498872745e-3)},
+		{"t1", f(2.06390887954e-2)},
+		{"t2", f(-5.37397155531e-2)},
+		{"t3", f(1.33314422036e-1)},
+		{"t4", f(-3.33332819422e-1)},
+	}
+	t := &constTable{s: s, idx: map[string]int{}}
+	t.mem = GLOBL("gateconst"+s.name, RODATA|NOPTR)
+	for i, v := range vals {
+		t.idx[v.name] = i
+		for l := 0; l < s.width; l++ {
+			DATA(i*s.bytes()+4*l, U32(v.bits))
+		}
+	}
+	return t
+}
+
+// gates emits gates<ISA> over n positions, n a multiple of the vector
+// width (the Go wrapper pads the tail).
+func gates(s isa) {
+	k := newConsts(s)
+	TEXT("gates"+s.name, NOSPLIT, "func(gi, gf, gO, gg, c, h *float32, n int)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("gates%s is the fused cell update; n must be a multiple of %d.", s.name, s.width))
+	ptrs := make([]Register, 6)
+	for i, name := range []string{"gi", "gf", "gO", "gg", "c", "h"} {
+		ptrs[i] = Load(Param(name), GP64())
+	}
+	n := Load(Param("n"), GP64())
+	vec := func() VecVirtual {
+		if s.width == 16 {
+			return ZMM()
+		}
+		return YMM()
+	}
+	and := func(a Op, b, d Register) {
+		if s.width == 16 {
+			VPANDD(a, b, d)
+		} else {
+			VANDPS(a, b, d)
+		}
+	}
+	or := func(a Op, b, d Register) {
+		if s.width == 16 {
+			VPORD(a, b, d)
+		} else {
+			VORPS(a, b, d)
+		}
+	}
+	xor := func(a Op, b, d Register) {
+		if s.width == 16 {
+			VPXORD(a, b, d)
+		} else {
+			VXORPS(a, b, d)
+		}
+	}
+	// exp returns e^x for x in a register (x is clobbered). The clamps
+	// keep 2^n a normal float; a NaN x stays NaN because x is the operand
+	// MINPS/MAXPS return when one side is NaN.
+	exp := func(x Register) Register {
+		lim := vec()
+		VBROADCASTSS(k.get("expHi"), lim)
+		VMINPS(x, lim, x)
+		VBROADCASTSS(k.get("expLo"), lim)
+		VMAXPS(x, lim, x)
+		t := vec()
+		VMOVAPS(k.get("magic"), t)
+		VFMADD231PS(k.get("log2e"), x, t) // t = x·log2e + magic
+		nf := vec()
+		VSUBPS(k.get("magic"), t, nf) // n as float
+		VFNMADD231PS(k.get("ln2hi"), nf, x)
+		VFNMADD231PS(k.get("ln2lo"), nf, x) // x = r
+		p := vec()
+		VMOVAPS(k.get("p0"), p)
+		for _, c := range []string{"p1", "p2", "p3", "p4", "p5"} {
+			VFMADD213PS(k.get(c), x, p) // p = p·r + c
+		}
+		z := vec()
+		VMULPS(x, x, z)
+		VFMADD213PS(x, z, p) // p = p·r² + r
+		VADDPS(k.get("one"), p, p)
+		VPSLLD(U8(23), t, t)
+		VPADDD(k.get("bias127"), t, t) // 2^n
+		VMULPS(t, p, p)
+		return p
+	}
+	sigmoid := func(x Register) Register {
+		xor(k.get("sign"), x, x)
+		e := exp(x)
+		VADDPS(k.get("one"), e, e)
+		one := vec()
+		VMOVAPS(k.get("one"), one)
+		VDIVPS(e, one, one)
+		return one
+	}
+	tanh := func(x Register) Register {
+		ax := vec()
+		and(k.get("abs"), x, ax)
+		// Small |x|: odd polynomial, keeps full relative accuracy near 0.
+		z := vec()
+		VMULPS(x, x, z)
+		p := vec()
+		VMOVAPS(k.get("t0"), p)
+		for _, c := range []string{"t1", "t2", "t3", "t4"} {
+			VFMADD213PS(k.get(c), z, p)
+		}
+		VMULPS(z, p, p)
+		VFMADD213PS(x, x, p) // p = p·z·x + x
+		// Large |x|: 1 - 2/(e^{2|x|}+1), then the sign of x.
+		sg := vec()
+		and(k.get("sign"), x, sg)
+		small := ax
+		y := vec()
+		VADDPS(ax, ax, y)
+		if s.width == 16 {
+			VCMPPS(U8(1), k.get("tanhSmall"), ax, K2) // ax < 0.625
+		} else {
+			VCMPPS(U8(1), k.get("tanhSmall"), ax, small)
+		}
+		e := exp(y)
+		VADDPS(k.get("one"), e, e)
+		q := vec()
+		VMOVAPS(k.get("two"), q)
+		VDIVPS(e, q, q)
+		r := vec()
+		VMOVAPS(k.get("one"), r)
+		VSUBPS(q, r, q)
+		or(sg, q, q)
+		if s.width == 16 {
+			VBLENDMPS(p, q, K2, q) // K2 ? p : q
+		} else {
+			VBLENDVPS(small, p, q, q) // small ? p : q
+		}
+		return q
+	}
+
+	Label("loop" + s.name)
+	CMPQ(n, Imm(0))
+	JLE(LabelRef("done" + s.name))
+	ld := func(i int) Register {
+		v := vec()
+		VMOVUPS(Mem{Base: ptrs[i]}, v)
+		return v
+	}
+	si := sigmoid(ld(0))
+	sf := sigmoid(ld(1))
+	tg := tanh(ld(3))
+	c := ld(4)
+	VMULPS(tg, si, si)
+	VFMADD213PS(si, sf, c) // c = f·c + i·g
+	VMOVUPS(c, Mem{Base: ptrs[4]})
+	so := sigmoid(ld(2))
+	tc := tanh(c)
+	VMULPS(tc, so, so)
+	VMOVUPS(so, Mem{Base: ptrs[5]})
+	for _, p := range ptrs {
+		ADDQ(Imm(uint64(s.bytes())), p)
+	}
+	SUBQ(Imm(uint64(s.width)), n)
+	JMP(LabelRef("loop" + s.name))
+	Label("done" + s.name)
+	VZEROUPPER()
+	RET()
+}

@@ -1,0 +1,72 @@
+//go:build amd64 && !purego
+
+package ops
+
+//go:generate go run ./internal/asmgen -out kernels_amd64.s -stubs stubs_amd64.go -pkg ops
+
+// gemmPanelFunc is the shape of the generated GEMM kernels.
+type gemmPanelFunc func(c *float32, ldc int, a *float32, bias *float32, b *float32, offs *int32, k int, n int, rows int, mode int)
+
+// convGemmAVX2 uses the 4-row × 24-column AVX2 tile; a packed panel of
+// panelRows rows is covered by two calls.
+func convGemmAVX2(c []float32, ldc int, a *PackedA, bias []float32, b []float32, offs []int32, n int, accumulate bool) {
+	convGemmAsm(c, ldc, a, bias, b, offs, n, accumulate, 4, gemmPanelAVX2)
+}
+
+// convGemmAVX512 uses the 8-row × 48-column AVX-512 tile.
+func convGemmAVX512(c []float32, ldc int, a *PackedA, bias []float32, b []float32, offs []int32, n int, accumulate bool) {
+	convGemmAsm(c, ldc, a, bias, b, offs, n, accumulate, 8, gemmPanelAVX512)
+}
+
+func convGemmAsm(c []float32, ldc int, a *PackedA, bias []float32, b []float32, offs []int32, n int, accumulate bool, step int, kern gemmPanelFunc) {
+	K := a.K
+	if K == 0 || n <= 0 {
+		// Nothing to sum; the kernels assume at least one k.
+		convGemmGeneric(c, ldc, a, bias, b, offs, n, accumulate)
+		return
+	}
+	mode := 0
+	if accumulate {
+		mode = 2
+	} else if bias != nil {
+		mode = 1
+	}
+	var bp *float32
+	for i0 := 0; i0 < a.M; i0 += step {
+		rows := min(step, a.M-i0)
+		p, r0 := i0/panelRows, i0%panelRows
+		if mode == 1 {
+			bp = &bias[i0]
+		}
+		kern(&c[i0*ldc], ldc, &a.Data[p*K*panelRows+r0], bp, &b[0], &offs[0], K, n, rows, mode)
+	}
+}
+
+// lstmGatesAVX2 and lstmGatesAVX512 run the vector kernel over whole
+// vectors and push the remainder through the same kernel via a padded copy,
+// so every position gets bit-identical arithmetic however the caller splits.
+func lstmGatesAVX2(gi, gf, gO, gg, c, h []float32) {
+	lstmGatesAsm(gi, gf, gO, gg, c, h, 8, gatesAVX2)
+}
+
+func lstmGatesAVX512(gi, gf, gO, gg, c, h []float32) {
+	lstmGatesAsm(gi, gf, gO, gg, c, h, 16, gatesAVX512)
+}
+
+func lstmGatesAsm(gi, gf, gO, gg, c, h []float32, width int, kern func(gi, gf, gO, gg, c, h *float32, n int)) {
+	n := len(c)
+	full := n - n%width
+	if full > 0 {
+		kern(&gi[0], &gf[0], &gO[0], &gg[0], &c[0], &h[0], full)
+	}
+	if full == n {
+		return
+	}
+	var buf [6][16]float32
+	for q, src := range [][]float32{gi, gf, gO, gg, c} {
+		copy(buf[q][:], src[full:n])
+	}
+	kern(&buf[0][0], &buf[1][0], &buf[2][0], &buf[3][0], &buf[4][0], &buf[5][0], width)
+	copy(c[full:n], buf[4][:])
+	copy(h[full:n], buf[5][:])
+}

@@ -1,0 +1,300 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+const sentinel = float32(12345.5)
+
+// gemmCase builds a random problem whose b is exactly as long as the
+// largest offs[k]+n, so a kernel reading past column n-1 of the last row
+// would go out of the slice (and, via the sentinel columns around c, any
+// stray write shows).
+type gemmCase struct {
+	m, k, n, ldc int
+	a            *PackedA
+	w            []float32
+	bias         []float32
+	b            []float32
+	offs         []int32
+}
+
+func newGemmCase(rng *rand.Rand, m, k, n int, withBias bool) gemmCase {
+	w := make([]float32, m*k)
+	for i := range w {
+		w[i] = rng.Float32()*2 - 1
+	}
+	offs := make([]int32, k)
+	maxOff := 0
+	for i := range offs {
+		offs[i] = int32(rng.IntN(3 * n))
+		maxOff = max(maxOff, int(offs[i]))
+	}
+	offs[rng.IntN(k)] = int32(3 * n) // make the longest row the exact end
+	maxOff = 3 * n
+	b := make([]float32, maxOff+n)
+	for i := range b {
+		b[i] = rng.Float32()*2 - 1
+	}
+	var bias []float32
+	if withBias {
+		bias = make([]float32, m)
+		for i := range bias {
+			bias[i] = rng.Float32()*2 - 1
+		}
+	}
+	return gemmCase{m: m, k: k, n: n, ldc: n + 5, a: PackA(w, m, k), w: w, bias: bias, b: b[:len(b):len(b)], offs: offs}
+}
+
+// want returns the float64 result and Σ|a||b| (+|start|) per element.
+func (g gemmCase) want(c0 []float32, accumulate bool) (want, scale []float64) {
+	want = make([]float64, g.m*g.n)
+	scale = make([]float64, g.m*g.n)
+	for i := 0; i < g.m; i++ {
+		for j := 0; j < g.n; j++ {
+			var s float64
+			if accumulate {
+				s = float64(c0[i*g.ldc+j])
+			} else if g.bias != nil {
+				s = float64(g.bias[i])
+			}
+			sc := math.Abs(s)
+			for kk := 0; kk < g.k; kk++ {
+				p := float64(g.w[i*g.k+kk]) * float64(g.b[int(g.offs[kk])+j])
+				s += p
+				sc += math.Abs(p)
+			}
+			want[i*g.n+j], scale[i*g.n+j] = s, sc
+		}
+	}
+	return want, scale
+}
+
+func TestConvGemmKernels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	ms := []int{1, 3, 7, 8, 9, 13, 20, 36}
+	ks := []int{1, 2, 9, 577}
+	var ns []int
+	for n := 1; n <= 47; n++ {
+		ns = append(ns, n)
+	}
+	ns = append(ns, 48, 49, 95, 96, 97, 130)
+	for _, ks_ := range availableKernels() {
+		impl := ks_
+		t.Run(impl.name, func(t *testing.T) {
+			for _, m := range ms {
+				for _, k := range ks {
+					for _, n := range ns {
+						if k == 577 && n%7 != 0 && n != 1 {
+							continue // keep the big-K cases few
+						}
+						for _, mode := range []int{0, 1, 2} {
+							checkGemmCase(t, impl, newGemmCase(rng, m, k, n, mode == 1), mode == 2, rng)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func checkGemmCase(t *testing.T, impl kernelSet, g gemmCase, accumulate bool, rng *rand.Rand) {
+	t.Helper()
+	const guard = 37
+	buf := make([]float32, guard+(g.m-1)*g.ldc+g.n+guard)
+	for i := range buf {
+		buf[i] = sentinel
+	}
+	c := buf[guard : guard+(g.m-1)*g.ldc+g.n]
+	for i := 0; i < g.m; i++ {
+		for j := 0; j < g.n; j++ {
+			c[i*g.ldc+j] = rng.Float32()*2 - 1
+		}
+	}
+	want, scale := g.want(c, accumulate)
+	impl.convGemm(c, g.ldc, g.a, g.bias, g.b, g.offs, g.n, accumulate)
+	name := fmt.Sprintf("%s M=%d K=%d n=%d acc=%v bias=%v", impl.name, g.m, g.k, g.n, accumulate, g.bias != nil)
+	for q := range buf {
+		p := q - guard
+		i, j := p/g.ldc, p%g.ldc
+		if p >= 0 && i < g.m && j < g.n {
+			got, w := float64(buf[q]), want[i*g.n+j]
+			if d := math.Abs(got - w); !(d <= 1e-5*scale[i*g.n+j]+1e-30) {
+				t.Fatalf("%s: c[%d,%d] = %v, want %v (scale %g)", name, i, j, got, w, scale[i*g.n+j])
+			}
+		} else if buf[q] != sentinel {
+			t.Fatalf("%s: wrote outside the output at buffer index %d (row %d col %d)", name, q, i, j)
+		}
+	}
+}
+
+// TestConvGemmSplit checks that a column's value does not depend on how the
+// columns are split between calls (as the runtime's threads do).
+func TestConvGemmSplit(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	g := newGemmCase(rng, 20, 77, 301, true)
+	for _, impl := range availableKernels() {
+		whole := make([]float32, (g.m-1)*g.ldc+g.n)
+		impl.convGemm(whole, g.ldc, g.a, g.bias, g.b, g.offs, g.n, false)
+		for _, cut := range []int{1, 7, 16, 47, 48, 150, 300} {
+			split := make([]float32, len(whole))
+			impl.convGemm(split, g.ldc, g.a, g.bias, g.b, g.offs, cut, false)
+			impl.convGemm(split[cut:], g.ldc, g.a, g.bias, g.b[cut:], g.offs, g.n-cut, false)
+			for i := 0; i < g.m; i++ {
+				for j := 0; j < g.n; j++ {
+					if whole[i*g.ldc+j] != split[i*g.ldc+j] {
+						t.Fatalf("%s: cut at %d changes c[%d,%d]: %v vs %v", impl.name, cut, i, j, split[i*g.ldc+j], whole[i*g.ldc+j])
+					}
+				}
+			}
+		}
+	}
+}
+
+func sigmoid64(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
+
+// gateInputs covers the interesting ranges: tiny, around the tanh
+// polynomial switch at 0.625, saturation, and the exp clamps.
+func gateInputs(rng *rand.Rand, n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		switch i % 5 {
+		case 0:
+			v[i] = rng.Float32()*20 - 10
+		case 1:
+			v[i] = (rng.Float32()*2 - 1) * 1.3
+		case 2:
+			v[i] = float32(math.Ldexp(rng.Float64()*2-1, -rng.IntN(30)))
+		case 3:
+			v[i] = (rng.Float32()*2 - 1) * 200
+		default:
+			v[i] = rng.Float32()*4 - 2
+		}
+	}
+	return v
+}
+
+func TestLSTMGatesKernels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, impl := range availableKernels() {
+		for _, n := range []int{1, 2, 7, 8, 9, 15, 16, 17, 31, 33, 47, 100, 4099} {
+			gi, gf, gO, gg := gateInputs(rng, n), gateInputs(rng, n), gateInputs(rng, n), gateInputs(rng, n)
+			c0 := gateInputs(rng, n)
+			const guard = 9
+			hb := make([]float32, n+2*guard)
+			cb := make([]float32, n+2*guard)
+			for i := range hb {
+				hb[i], cb[i] = sentinel, sentinel
+			}
+			h, c := hb[guard:guard+n], cb[guard:guard+n]
+			copy(c, c0)
+			impl.lstmGates(gi, gf, gO, gg, c, h)
+			var maxC, maxH float64
+			for j := 0; j < n; j++ {
+				si, sf, so := sigmoid64(float64(gi[j])), sigmoid64(float64(gf[j])), sigmoid64(float64(gO[j]))
+				wc := sf*float64(c0[j]) + si*math.Tanh(float64(gg[j]))
+				// h is judged against tanh of the c the kernel produced, so
+				// the c error is not counted twice.
+				wh := so * math.Tanh(float64(c[j]))
+				ec := math.Abs(float64(c[j])-wc) / (1 + math.Abs(wc))
+				eh := math.Abs(float64(h[j]) - wh)
+				maxC, maxH = max(maxC, ec), max(maxH, eh)
+				if ec > 2.5e-7 || eh > 2.5e-7 {
+					t.Fatalf("%s n=%d j=%d: gates i=%v f=%v o=%v g=%v c0=%v: c=%v (want %v) h=%v (want %v)",
+						impl.name, n, j, gi[j], gf[j], gO[j], gg[j], c0[j], c[j], wc, h[j], wh)
+				}
+			}
+			for q := range hb {
+				if (q < guard || q >= guard+n) && (hb[q] != sentinel || cb[q] != sentinel) {
+					t.Fatalf("%s n=%d: wrote outside c/h at %d", impl.name, n, q-guard)
+				}
+			}
+			if n == 4099 {
+				t.Logf("%s: max c err %.3g (rel to 1+|c|), max h err %.3g", impl.name, maxC, maxH)
+			}
+		}
+	}
+}
+
+// TestActivationAccuracy sweeps sigmoid and tanh alone (through the gate
+// kernel with c = 0, f = anything: h = σ(o)·tanh(σ(i)·tanh(g)) is not
+// separable, so feed positions that isolate each function).
+func TestActivationAccuracy(t *testing.T) {
+	const n = 1 << 16
+	xs := make([]float32, n)
+	for j := range xs {
+		// A dense sweep of [-20, 20] plus the small-magnitude region.
+		if j%2 == 0 {
+			xs[j] = float32(-20 + 40*float64(j)/n)
+		} else {
+			xs[j] = float32(math.Ldexp(float64(j)/n-0.5, -(j % 24)))
+		}
+	}
+	big, zero, one := make([]float32, n), make([]float32, n), make([]float32, n)
+	for j := range big {
+		big[j] = 100 // σ(100) == 1 exactly in float32
+	}
+	for _, impl := range availableKernels() {
+		// σ(i)=1, σ(f)=·, c0=0, g=x: c = tanh(x) exactly as computed.
+		c, h := make([]float32, n), make([]float32, n)
+		impl.lstmGates(big, zero, big, xs, c, h)
+		var tanhErr float64
+		for j, x := range xs {
+			w := math.Tanh(float64(x))
+			if w != 0 {
+				tanhErr = max(tanhErr, math.Abs(float64(c[j])-w)/math.Abs(w))
+			}
+		}
+		// σ(i)=x-gate, g=large so tanh(g)=1, c0=0: c = σ(x).
+		for j := range one {
+			one[j] = 100
+		}
+		c2, h2 := make([]float32, n), make([]float32, n)
+		impl.lstmGates(xs, zero, big, one, c2, h2)
+		var sigErr float64
+		for j, x := range xs {
+			w := sigmoid64(float64(x))
+			sigErr = max(sigErr, math.Abs(float64(c2[j])-w)/w)
+		}
+		t.Logf("%s: max rel err tanh %.3g, sigmoid %.3g", impl.name, tanhErr, sigErr)
+		if tanhErr > 2.5e-7 || sigErr > 2.5e-7 {
+			t.Errorf("%s: activation error too large: tanh %.3g sigmoid %.3g", impl.name, tanhErr, sigErr)
+		}
+	}
+}
+
+func TestLSTMGatesSpecial(t *testing.T) {
+	nan := float32(math.NaN())
+	inf := float32(math.Inf(1))
+	for _, impl := range availableKernels() {
+		gi := []float32{nan, 0, 0, 0, inf, -inf, 0, 0, 1e30, -1e30}
+		gf := []float32{0, nan, 0, 0, 0, 0, inf, -inf, 0, 0}
+		gO := []float32{0, 0, nan, 0, 0, 0, 0, 0, -1e30, 1e30}
+		gg := []float32{1, 1, 1, nan, 1, 1, -inf, inf, 1, 1}
+		c := []float32{1, 1, 1, 1, 2, 2, 2, 2, 3, 3}
+		h := make([]float32, len(c))
+		wc := append([]float32(nil), c...)
+		wh := make([]float32, len(c))
+		LSTMGatesRef(gi, gf, gO, gg, wc, wh)
+		impl.lstmGates(gi, gf, gO, gg, c, h)
+		for j := range c {
+			same := func(a, b float32) bool {
+				return a == b || (a != a && b != b) || math.Abs(float64(a-b)) <= 1e-6
+			}
+			if !same(c[j], wc[j]) || !same(h[j], wh[j]) {
+				t.Errorf("%s case %d: c=%v h=%v, want c=%v h=%v", impl.name, j, c[j], h[j], wc[j], wh[j])
+			}
+		}
+	}
+}
+
+func TestKernelName(t *testing.T) {
+	avail := availableKernels()
+	if KernelName() != avail[len(avail)-1].name && KernelName() == "" {
+		t.Fatalf("KernelName() = %q", KernelName())
+	}
+	t.Logf("kernel: %s (available: %d sets)", KernelName(), len(avail))
+}
