@@ -30,6 +30,7 @@ and, with all_layers, ``output_l`` for every layer (also in the input's
 layout).  Everything is computed in float32.
 """
 
+import copy
 import itertools
 import sys
 
@@ -222,40 +223,40 @@ def model_from_state_dict(sd, prefix="", gates="ifog", batch_first=True, return_
 # What `convlstm-run run` writes, computed by PyTorch.
 
 @torch.no_grad()
-def reference_outputs(model, x, time_first=False, state_in=None, all_layers=False):
+def reference_outputs(model, x, time_first=False, state_in=None, all_layers=False, dtype=torch.float32):
     """The CLI's OUT.npz content as a dict of float32 numpy arrays.
 
     model: a ConvLSTM (its weights are used as float32); x: the input array
     as stored in input.npy (any float dtype, any memory order), (B,T,C,H,W)
     or, with time_first, (T,B,C,H,W); state_in: None or a dict with h_l/c_l
     of shape (B, hidden_l, H, W) for every layer.
+
+    dtype=torch.float64 runs the same float32 weights, input and state in
+    float64 (for measuring float32 rounding noise); arrays are then float64.
     """
     import numpy as np
 
-    model = model.float().eval()
-    saved = (model.batch_first, model.return_all_layers)
+    model = copy.deepcopy(model).float().to(dtype).eval()
     model.batch_first, model.return_all_layers = (not time_first), True
-    try:
-        xt = torch.from_numpy(np.ascontiguousarray(np.asarray(x, dtype=np.float32)))
-        hidden = None
-        if state_in is not None:
-            hidden = [
-                (torch.from_numpy(np.ascontiguousarray(state_in["h_%d" % l], dtype=np.float32)),
-                 torch.from_numpy(np.ascontiguousarray(state_in["c_%d" % l], dtype=np.float32)))
-                for l in range(model.num_layers)
-            ]
-        outs, states = model(xt, hidden)
-    finally:
-        model.batch_first, model.return_all_layers = saved
+
+    def tensor(a):  # the stored values, rounded to float32 first as the CLI reads them
+        return torch.from_numpy(np.ascontiguousarray(np.asarray(a).astype(np.float32))).to(dtype)
+
+    hidden = None
+    if state_in is not None:
+        hidden = [(tensor(state_in["h_%d" % l]), tensor(state_in["c_%d" % l])) for l in range(model.num_layers)]
+    outs, states = model(tensor(x), hidden)
+
+    def arr(t):
+        return np.ascontiguousarray(t.numpy())
 
     def layout(o):  # model outputs are (B,T,...); the CLI writes the input's layout
-        o = o.permute(1, 0, 2, 3, 4) if time_first else o
-        return np.ascontiguousarray(o.numpy(), dtype=np.float32)
+        return arr(o.permute(1, 0, 2, 3, 4) if time_first else o)
 
     res = {"output": layout(outs[-1])}
     for l, (h, c) in enumerate(states):
-        res["h_%d" % l] = np.ascontiguousarray(h.numpy(), dtype=np.float32)
-        res["c_%d" % l] = np.ascontiguousarray(c.numpy(), dtype=np.float32)
+        res["h_%d" % l] = arr(h)
+        res["c_%d" % l] = arr(c)
     if all_layers:
         for l, o in enumerate(outs):
             res["output_%d" % l] = layout(o)
