@@ -1,0 +1,256 @@
+package graph
+
+import (
+	"math"
+	"sync"
+
+	"github.com/convlstm-go/convlstm-go/ops"
+)
+
+// convPlan is a 2-D Conv (stride 1, dilation 1, one group: what ConvLSTM
+// cells use) with its weights packed once for ops.ConvGemm.
+type convPlan struct {
+	a                    *ops.PackedA
+	bias                 []float32
+	m, c, kh, kw         int
+	pt, pl, pb, pr       int // pads: top, left, bottom, right
+	weightName, biasName string
+}
+
+// convAttrs checks a Conv node's attributes against the weight shape and
+// returns the pads (top, left, bottom, right).
+func (c *compiler) convAttrs(n *node, wshape []int) ([4]int, error) {
+	var pads [4]int
+	if len(wshape) != 4 {
+		return pads, c.errf(n, "weight has shape %v; only 2-D convolutions (weights of rank 4) are supported", wshape)
+	}
+	if g := attrInt(n, "group", 1); g != 1 {
+		return pads, c.errf(n, "group=%d: only group=1 is supported (ConvLSTM convolutions are dense)", g)
+	}
+	for _, name := range []string{"strides", "dilations"} {
+		if v, ok := attrInts(n, name); ok {
+			for _, x := range v {
+				if x != 1 {
+					return pads, c.errf(n, "%s=%v: only 1 is supported (ConvLSTM keeps the image size)", name, v)
+				}
+			}
+		}
+	}
+	if ks, ok := attrInts(n, "kernel_shape"); ok {
+		if len(ks) != 2 || int(ks[0]) != wshape[2] || int(ks[1]) != wshape[3] {
+			return pads, c.errf(n, "kernel_shape %v does not match the weight's %v", ks, wshape[2:])
+		}
+	}
+	ap := "NOTSET"
+	if a := n.attrs["auto_pad"]; a != nil {
+		ap = string(a.S)
+	}
+	switch ap {
+	case "NOTSET", "":
+		if p, ok := attrInts(n, "pads"); ok {
+			if len(p) != 4 {
+				return pads, c.errf(n, "pads %v: want 4 values for a 2-D convolution", p)
+			}
+			for i, x := range p {
+				if x < 0 || x > 1<<16 {
+					return pads, c.errf(n, "pads %v: want values in [0, 65536]", p)
+				}
+				_ = i
+			}
+			// ONNX order: y_begin, x_begin, y_end, x_end.
+			pads = [4]int{int(p[0]), int(p[1]), int(p[2]), int(p[3])}
+		}
+	case "VALID":
+	case "SAME_UPPER", "SAME_LOWER":
+		// Stride 1: total padding k-1, the odd pixel at the end (UPPER) or start.
+		th, tw := wshape[2]-1, wshape[3]-1
+		if ap == "SAME_UPPER" {
+			pads = [4]int{th / 2, tw / 2, th - th/2, tw - tw/2}
+		} else {
+			pads = [4]int{th - th/2, tw - tw/2, th / 2, tw / 2}
+		}
+	default:
+		return pads, c.errf(n, "auto_pad %q is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER", ap)
+	}
+	return pads, nil
+}
+
+// prepareConv packs the weights of a Conv whose weight (and bias) are
+// constants. A Conv with computed weights is planned at run time.
+func (c *compiler) prepareConv(n *node, p *program) error {
+	w := p.constant(n.in[1])
+	if w == nil {
+		return nil
+	}
+	var b *value
+	if len(n.in) > 2 && n.in[2] != "" {
+		if b = p.constant(n.in[2]); b == nil {
+			return nil
+		}
+	}
+	plan, err := newConvPlan(n, w, b, func(format string, args ...any) error { return c.errf(n, format, args...) })
+	if err != nil {
+		return err
+	}
+	pads, err := c.convAttrs(n, w.shape)
+	if err != nil {
+		return err
+	}
+	plan.pt, plan.pl, plan.pb, plan.pr = pads[0], pads[1], pads[2], pads[3]
+	n.conv = plan
+	return nil
+}
+
+func newConvPlan(n *node, w, b *value, errf func(string, ...any) error) (*convPlan, error) {
+	if w.isInt || len(w.shape) != 4 {
+		return nil, errf("weight %q must be a float tensor of rank 4, is %s %v", n.in[1], typeName(w), w.shape)
+	}
+	if w.f == nil {
+		return nil, errf("weight %q has no data", n.in[1])
+	}
+	m, cin, kh, kw := w.shape[0], w.shape[1], w.shape[2], w.shape[3]
+	if m < 1 || cin < 1 || kh < 1 || kw < 1 || len(w.f) != m*cin*kh*kw {
+		return nil, errf("weight %q has shape %v with %d values", n.in[1], w.shape, len(w.f))
+	}
+	plan := &convPlan{a: ops.PackA(w.f, m, cin*kh*kw), m: m, c: cin, kh: kh, kw: kw, weightName: n.in[1]}
+	if b != nil {
+		if b.isInt || len(b.shape) != 1 || b.shape[0] != m || len(b.f) != m {
+			return nil, errf("bias %q has shape %v, want (%d,)", n.in[2], b.shape, m)
+		}
+		plan.bias = b.f
+		plan.biasName = n.in[2]
+	}
+	return plan, nil
+}
+
+// conv runs a Conv node: x is (N, C, H, W).
+func (r *runner) conv(p *program, n *node, in []*value) ([]*value, error) {
+	x := in[0]
+	plan := n.conv
+	if plan == nil {
+		var b *value
+		if len(in) > 2 {
+			b = in[2]
+		}
+		c := &compiler{file: r.g.File}
+		var err error
+		if r.dry && (in[1].f == nil || (b != nil && b.f == nil)) {
+			// Shapes only: check attributes against the weight's shape.
+			if _, err := c.convAttrs(n, in[1].shape); err != nil {
+				return nil, err
+			}
+			if len(x.shape) != 4 || x.isInt || x.shape[1] != in[1].shape[1] {
+				return nil, r.errf(n, "input has shape %v, want (N, %d, H, W) float", x.shape, in[1].shape[1])
+			}
+			pads, _ := c.convAttrs(n, in[1].shape)
+			ho := x.shape[2] + pads[0] + pads[2] - in[1].shape[2] + 1
+			wo := x.shape[3] + pads[1] + pads[3] - in[1].shape[3] + 1
+			return []*value{{shape: []int{x.shape[0], in[1].shape[0], ho, wo}}}, nil
+		}
+		plan, err = newConvPlan(n, in[1], b, func(format string, args ...any) error { return r.errf(n, format, args...) })
+		if err != nil {
+			return nil, err
+		}
+		pads, err := c.convAttrs(n, in[1].shape)
+		if err != nil {
+			return nil, err
+		}
+		plan.pt, plan.pl, plan.pb, plan.pr = pads[0], pads[1], pads[2], pads[3]
+	}
+	if x.isInt || len(x.shape) != 4 {
+		return nil, r.errf(n, "input %q is %s of shape %v, want a float (N, C, H, W) tensor", n.in[0], typeName(x), x.shape)
+	}
+	N, C, H, W := x.shape[0], x.shape[1], x.shape[2], x.shape[3]
+	if C != plan.c {
+		return nil, r.errf(n, "input %q has %d channels, weight %q wants %d", n.in[0], C, plan.weightName, plan.c)
+	}
+	hp, wp := H+plan.pt+plan.pb, W+plan.pl+plan.pr
+	ho, wo := hp-plan.kh+1, wp-plan.kw+1
+	if ho < 1 || wo < 1 {
+		return nil, r.errf(n, "input %d×%d with pads %d,%d,%d,%d is smaller than the %d×%d kernel", H, W, plan.pt, plan.pl, plan.pb, plan.pr, plan.kh, plan.kw)
+	}
+	if int64(C)*int64(hp)*int64(wp)+int64(plan.kw) > math.MaxInt32 {
+		return nil, r.errf(n, "padded input of %d×%d×%d values is too large for 32-bit offsets", C, hp, wp)
+	}
+	out := &value{shape: []int{N, plan.m, ho, wo}}
+	if r.dry {
+		return []*value{out}, nil
+	}
+	out.f = make([]float32, N*plan.m*ho*wo)
+	// Offsets of the taps in the padded, channel-major input; output column
+	// j = y·wp + x runs over padded rows, the last kw-1 columns of each row
+	// are computed and dropped.
+	offs := make([]int32, 0, C*plan.kh*plan.kw)
+	for c := 0; c < C; c++ {
+		for ky := 0; ky < plan.kh; ky++ {
+			for kx := 0; kx < plan.kw; kx++ {
+				offs = append(offs, int32(c*hp*wp+ky*wp+kx))
+			}
+		}
+	}
+	ncol := ho * wp
+	// kw-1 values of slack: the last row's dropped columns read past hp·wp.
+	buf := make([]float32, C*hp*wp+plan.kw)
+	tmp := make([]float32, plan.m*ncol)
+	for b := 0; b < N; b++ {
+		clear(buf)
+		src := x.f[b*C*H*W : (b+1)*C*H*W]
+		for c := 0; c < C; c++ {
+			for y := 0; y < H; y++ {
+				copy(buf[c*hp*wp+(y+plan.pt)*wp+plan.pl:], src[(c*H+y)*W:(c*H+y+1)*W])
+			}
+		}
+		r.gemm(tmp, ncol, plan, buf, offs)
+		dst := out.f[b*plan.m*ho*wo : (b+1)*plan.m*ho*wo]
+		for i := 0; i < plan.m; i++ {
+			for y := 0; y < ho; y++ {
+				copy(dst[(i*ho+y)*wo:(i*ho+y+1)*wo], tmp[i*ncol+y*wp:i*ncol+y*wp+wo])
+			}
+		}
+	}
+	return []*value{out}, nil
+}
+
+// gemm splits the columns between threads; each column's sum does not
+// depend on the split, so results are identical for any thread count.
+func (r *runner) gemm(tmp []float32, ncol int, plan *convPlan, buf []float32, offs []int32) {
+	threads := r.g.threads
+	work := ncol * plan.m * len(offs)
+	if work < 1<<16 || threads < 2 {
+		ops.ConvGemm(tmp, ncol, plan.a, plan.bias, buf, offs, ncol, false)
+		return
+	}
+	chunk := (ncol + threads - 1) / threads
+	chunk = (chunk + 15) &^ 15
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failure any
+	for j0 := 0; j0 < ncol; j0 += chunk {
+		w := min(chunk, ncol-j0)
+		wg.Add(1)
+		go func(j0, w int) {
+			defer wg.Done()
+			// A panic in a goroutine would kill the process; hand it to the
+			// caller, whose recover turns it into an error.
+			defer func() {
+				if rec := recover(); rec != nil {
+					mu.Lock()
+					failure = rec
+					mu.Unlock()
+				}
+			}()
+			ops.ConvGemm(tmp[j0:], ncol, plan.a, plan.bias, buf[j0:], offs, w, false)
+		}(j0, w)
+	}
+	wg.Wait()
+	if failure != nil {
+		panic(failure)
+	}
+}
+
+func typeName(v *value) string {
+	if v.isInt {
+		return "int64"
+	}
+	return "float32"
+}
