@@ -18,6 +18,10 @@ type Options struct {
 	Prefix string
 	// Gates is the gate order ("" = ifog).
 	Gates string
+	// ShapesOnly accepts tensors without data (as loader.InspectPT returns
+	// them) and checks the architecture only: the model can be described,
+	// not run.
+	ShapesOnly bool
 }
 
 var (
@@ -131,7 +135,7 @@ func FromTensors(file string, names []string, ts map[string]*loader.Tensor, opts
 	m := &Model{Gates: gates}
 	var keys []string
 	if pick.kind == "cell" {
-		l, k, err := readLayer(file, join(pick.prefix, "conv"), ts)
+		l, k, err := readLayer(file, join(pick.prefix, "conv"), ts, opts.ShapesOnly)
 		if err != nil {
 			return nil, err
 		}
@@ -161,7 +165,7 @@ func FromTensors(file string, names []string, ts map[string]*loader.Tensor, opts
 				sort.Strings(have)
 				return nil, fmt.Errorf("convlstm: %s: layer %d is missing: found %s for layers %s", file, i, join(pick.prefix, "cell_list.N.conv.weight"), strings.Join(have, ", "))
 			}
-			l, k, err := readLayer(file, join(pick.prefix, fmt.Sprintf("cell_list.%d.conv", i)), ts)
+			l, k, err := readLayer(file, join(pick.prefix, fmt.Sprintf("cell_list.%d.conv", i)), ts, opts.ShapesOnly)
 			if err != nil {
 				return nil, err
 			}
@@ -184,14 +188,18 @@ func FromTensors(file string, names []string, ts map[string]*loader.Tensor, opts
 		}
 	}
 	m.Source = Source{File: file, Prefix: pick.prefix, Kind: pick.kind, Keys: keys, DTypes: dl, Others: others}
-	if err := m.Validate(); err != nil {
+	validate := m.Validate
+	if opts.ShapesOnly {
+		validate = m.validateConfig
+	}
+	if err := validate(); err != nil {
 		return nil, fmt.Errorf("%w (in %s, prefix %q)", err, file, pick.prefix)
 	}
 	return m, nil
 }
 
 // readLayer reads base+".weight" and, if present, base+".bias".
-func readLayer(file, base string, ts map[string]*loader.Tensor) (Layer, []string, error) {
+func readLayer(file, base string, ts map[string]*loader.Tensor, shapesOnly bool) (Layer, []string, error) {
 	wk, bk := base+".weight", base+".bias"
 	w, ok := ts[wk]
 	if !ok {
@@ -208,13 +216,13 @@ func readLayer(file, base string, ts map[string]*loader.Tensor) (Layer, []string
 	if cols <= hid {
 		return Layer{}, nil, fmt.Errorf("convlstm: %s: %s has %d input channels, want input+hidden with hidden = %d/4 = %d, so more than %d", file, wk, cols, rows, hid, hid)
 	}
-	if len(w.Data) != w.NumElements() {
+	if len(w.Data) != w.NumElements() && !(shapesOnly && w.Data == nil) {
 		return Layer{}, nil, fmt.Errorf("convlstm: %s: %s has %d values for shape %s", file, wk, len(w.Data), loader.ShapeString(w.Shape))
 	}
 	l := Layer{LayerConfig: LayerConfig{InputDim: cols - hid, HiddenDim: hid, KernelH: kh, KernelW: kw}, Weight: w.Data}
 	keys := []string{wk}
 	if b, ok := ts[bk]; ok {
-		if len(b.Shape) != 1 || b.Shape[0] != rows || len(b.Data) != rows {
+		if len(b.Shape) != 1 || b.Shape[0] != rows || (len(b.Data) != rows && !(shapesOnly && b.Data == nil)) {
 			return Layer{}, nil, fmt.Errorf("convlstm: %s: %s has shape %s, want (%d,)", file, bk, loader.ShapeString(b.Shape), rows)
 		}
 		l.HasBias, l.Bias = true, b.Data

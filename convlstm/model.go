@@ -123,6 +123,26 @@ func (m *Model) Params() int {
 // Validate checks that the layers chain and that every tensor has the size
 // its configuration implies.
 func (m *Model) Validate() error {
+	if err := m.validateConfig(); err != nil {
+		return err
+	}
+	for i, l := range m.Layers {
+		want := 4 * l.HiddenDim * (l.InputDim + l.HiddenDim) * l.KernelH * l.KernelW
+		if len(l.Weight) != want {
+			return fmt.Errorf("convlstm: layer %d: weight has %d values, want %d for (%d, %d, %d, %d)", i, len(l.Weight), want, 4*l.HiddenDim, l.InputDim+l.HiddenDim, l.KernelH, l.KernelW)
+		}
+		if l.HasBias && len(l.Bias) != 4*l.HiddenDim {
+			return fmt.Errorf("convlstm: layer %d: bias has %d values, want %d", i, len(l.Bias), 4*l.HiddenDim)
+		}
+		if !l.HasBias && l.Bias != nil {
+			return fmt.Errorf("convlstm: layer %d: bias values given but HasBias is false", i)
+		}
+	}
+	return nil
+}
+
+// validateConfig checks the architecture alone.
+func (m *Model) validateConfig() error {
 	if len(m.Layers) == 0 {
 		return fmt.Errorf("convlstm: model has no layers")
 	}
@@ -138,16 +158,6 @@ func (m *Model) Validate() error {
 		}
 		if i > 0 && l.InputDim != m.Layers[i-1].HiddenDim {
 			return fmt.Errorf("convlstm: layer %d takes %d input channels but layer %d produces %d hidden channels", i, l.InputDim, i-1, m.Layers[i-1].HiddenDim)
-		}
-		want := 4 * l.HiddenDim * (l.InputDim + l.HiddenDim) * l.KernelH * l.KernelW
-		if len(l.Weight) != want {
-			return fmt.Errorf("convlstm: layer %d: weight has %d values, want %d for (%d, %d, %d, %d)", i, len(l.Weight), want, 4*l.HiddenDim, l.InputDim+l.HiddenDim, l.KernelH, l.KernelW)
-		}
-		if l.HasBias && len(l.Bias) != 4*l.HiddenDim {
-			return fmt.Errorf("convlstm: layer %d: bias has %d values, want %d", i, len(l.Bias), 4*l.HiddenDim)
-		}
-		if !l.HasBias && l.Bias != nil {
-			return fmt.Errorf("convlstm: layer %d: bias values given but Bias is false", i)
 		}
 	}
 	return nil

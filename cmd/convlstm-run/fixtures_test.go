@@ -1,0 +1,133 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+
+	"github.com/convlstm-go/convlstm-go/loader"
+)
+
+// fixtureCase is a fixtures/forward/<case>/case.json, written with the
+// fixture files by scripts/make_fixtures.py from real PyTorch.
+type fixtureCase struct {
+	Args        []string `json:"args"`
+	Description string   `json:"description"`
+	Weights     string   `json:"weights"`
+	Input       string   `json:"input"`
+	StateIn     string   `json:"state_in"`
+	Expected    string   `json:"expected"`
+}
+
+// runCLI runs convlstm-run with args as a user would, in-process.
+func runCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out strings.Builder
+	rootCmd.SetArgs(args)
+	rootCmd.SetOut(&out)
+	rootCmd.SetErr(io.Discard)
+	// Flags keep their values between Execute calls; reset them.
+	for _, c := range rootCmd.Commands() {
+		c.Flags().VisitAll(func(f *pflag.Flag) { f.Value.Set(f.DefValue); f.Changed = false })
+	}
+	err := rootCmd.Execute()
+	return out.String(), err
+}
+
+// compareNPZ checks every tensor of want against got with PyTorch parity's
+// bar, |got − want| ≤ 1e-5 + 1e-5·|want|, and reports each tensor's max
+// error by name.
+func compareNPZ(t *testing.T, label, gotPath, wantPath string) {
+	t.Helper()
+	want, keys, err := loader.ReadNPZ(wantPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := loader.ReadNPZ(gotPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		g, w := got[k], want[k]
+		if g == nil {
+			t.Errorf("%s: %s missing from the output", label, k)
+			continue
+		}
+		if loader.ShapeString(g.Shape) != loader.ShapeString(w.Shape) {
+			t.Errorf("%s: %s has shape %s, PyTorch %s", label, k, loader.ShapeString(g.Shape), loader.ShapeString(w.Shape))
+			continue
+		}
+		worst, at, bad := 0.0, 0, 0
+		for i := range w.Data {
+			d := math.Abs(float64(g.Data[i]) - float64(w.Data[i]))
+			if !(d <= 1e-5+1e-5*math.Abs(float64(w.Data[i]))) {
+				bad++
+			}
+			if d > worst || math.IsNaN(d) {
+				worst, at = d, i
+			}
+		}
+		if bad > 0 {
+			t.Errorf("%s: %s: %d of %d values off, max abs err %.3g at %d (go %v, torch %v); first values go %v torch %v",
+				label, k, bad, len(w.Data), worst, at, g.Data[at], w.Data[at], head(g.Data), head(w.Data))
+		} else {
+			t.Logf("%s: %s OK, max abs err %.3g", label, k, worst)
+		}
+	}
+}
+
+func head(v []float32) []float32 { return v[:min(4, len(v))] }
+
+func TestForwardFixtures(t *testing.T) {
+	dirs, err := filepath.Glob("../../fixtures/forward/*/case.json")
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no fixtures found: %v", err)
+	}
+	for _, cj := range dirs {
+		dir := filepath.Dir(cj)
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			raw, err := os.ReadFile(cj)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var c fixtureCase
+			if err := json.Unmarshal(raw, &c); err != nil {
+				t.Fatalf("%s: %v", cj, err)
+			}
+			out := filepath.Join(t.TempDir(), "out.npz")
+			args := []string{"run", "--weights", filepath.Join(dir, c.Weights), "--input", filepath.Join(dir, c.Input), "--output", out}
+			if c.StateIn != "" {
+				args = append(args, "--state-in", filepath.Join(dir, c.StateIn))
+			}
+			args = append(args, c.Args...)
+			for _, threads := range []string{"1", "2"} {
+				if _, err := runCLI(t, append(args, "--threads", threads)...); err != nil {
+					t.Fatalf("%s: %v", c.Description, err)
+				}
+				compareNPZ(t, fmt.Sprintf("%s (threads %s)", filepath.Base(dir), threads), out, filepath.Join(dir, c.Expected))
+			}
+		})
+	}
+}
+
+func TestBundledExample(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out.npz")
+	text, err := runCLI(t, "run", "--output", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"bundled example model", "(1, 10, 1, 32, 32)", "output: (1, 10, 8, 32, 32)"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("summary lacks %q:\n%s", want, text)
+		}
+	}
+	compareNPZ(t, "example", out, "../../fixtures/example/expected.npz")
+}
+

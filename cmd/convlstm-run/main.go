@@ -1,0 +1,32 @@
+// Command convlstm-run runs PyTorch ConvLSTM models without Python.
+//
+//	convlstm-run run       [--weights FILE] [--input X.npy] [--output OUT.npz] ...
+//	convlstm-run inspect   --weights FILE [--json]
+//	convlstm-run bench     [--weights FILE] --shape B,T,C,H,W [--threads N] [--runs 5] [--json]
+//	convlstm-run convert   --weights FILE --output OUT.onnx|OUT.safetensors
+//
+// With no --weights and --input, run uses a small example model and input
+// embedded in the binary.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+var rootCmd = &cobra.Command{
+	Use:           "convlstm-run",
+	Short:         "Run PyTorch ConvLSTM models without Python",
+	Long:          "convlstm-run loads ConvLSTM weights saved by PyTorch (.pt/.pth state_dicts, checkpoints, whole pickled modules), safetensors or ONNX graphs and replays PyTorch's forward pass exactly, in float32.",
+	SilenceUsage:  true,
+	SilenceErrors: true,
+}
+
+func main() {
+	if err := rootCmd.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "convlstm-run:", err)
+		os.Exit(1)
+	}
+}
