@@ -130,4 +130,3 @@ func TestBundledExample(t *testing.T) {
 	}
 	compareNPZ(t, "example", out, "../../fixtures/example/expected.npz")
 }
-

@@ -41,18 +41,18 @@ is read, not the weight data. ONNX files list inputs, outputs, ops and opset.`,
 
 // inspectReport is inspect's JSON form.
 type inspectReport struct {
-	File     string           `json:"file"`
-	Format   string           `json:"format"`
-	Prefix   string           `json:"prefix"`
-	Kind     string           `json:"kind"`
-	Gates    string           `json:"gates"`
-	Layers   []inspectLayer   `json:"layers"`
-	Params   int              `json:"params"`
-	DTypes   []string         `json:"dtypes"`
-	Keys     []string         `json:"keys"`
-	Skipped  []string         `json:"skipped"`
-	Ignored  []string         `json:"ignored"`
-	Others   []string         `json:"other_candidates"`
+	File     string            `json:"file"`
+	Format   string            `json:"format"`
+	Prefix   string            `json:"prefix"`
+	Kind     string            `json:"kind"`
+	Gates    string            `json:"gates"`
+	Layers   []inspectLayer    `json:"layers"`
+	Params   int               `json:"params"`
+	DTypes   []string          `json:"dtypes"`
+	Keys     []string          `json:"keys"`
+	Skipped  []string          `json:"skipped"`
+	Ignored  []string          `json:"ignored"`
+	Others   []string          `json:"other_candidates"`
 	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
