@@ -32,15 +32,24 @@ func convGemmAsm(c []float32, ldc int, a *PackedA, bias []float32, b []float32, 
 		mode = 1
 	}
 	var bp *float32
-	for i0 := 0; i0 < a.M; i0 += step {
-		rows := min(step, a.M-i0)
-		p, r0 := i0/panelRows, i0%panelRows
-		if mode == 1 {
-			bp = &bias[i0]
+	for j0 := 0; j0 < n; j0 += gemmBlockCols {
+		nb := min(gemmBlockCols, n-j0)
+		for i0 := 0; i0 < a.M; i0 += step {
+			rows := min(step, a.M-i0)
+			p, r0 := i0/panelRows, i0%panelRows
+			if mode == 1 {
+				bp = &bias[i0]
+			}
+			kern(&c[i0*ldc+j0], ldc, &a.Data[p*K*panelRows+r0], bp, &b[j0], &offs[0], K, nb, rows, mode)
 		}
-		kern(&c[i0*ldc], ldc, &a.Data[p*K*panelRows+r0], bp, &b[0], &offs[0], K, n, rows, mode)
 	}
 }
+
+// gemmBlockCols bounds the columns one sweep over all row panels covers, so
+// the B rows of a block (about Cin·(gemmBlockCols + 2 image rows) floats for
+// a 3×3 conv) stay in L2 while every panel of A passes over them. A multiple
+// of both tile widths keeps tails to the end of the row.
+var gemmBlockCols = 480
 
 // lstmGatesAVX2 and lstmGatesAVX512 run the vector kernel over whole
 // vectors and push the remainder through the same kernel via a padded copy,

@@ -1,0 +1,122 @@
+package ops
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// peakGFLOPS is one Zen 5 core's 512-bit FMA peak (2 FMA pipes × 16 lanes ×
+// 2 flops × ~3.2 GHz), the yardstick the benchmarks report against.
+const peakGFLOPS = 205
+
+// convProblem lays out a 3×3, cin-channel conv on an h×w image padded by
+// one pixel: B is channel-major with (w+2)-wide rows and enough trailing
+// rows that every tap's row of n = (h+2)·(w+2) columns stays in bounds.
+func convProblem(m, cin, h, w int) (*PackedA, []float32, []float32, []int32, int) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	pw := w + 2
+	n := (h + 2) * pw
+	plane := n + 2*pw + 2
+	k := cin * 9
+	offs := make([]int32, 0, k)
+	for ch := 0; ch < cin; ch++ {
+		for ky := 0; ky < 3; ky++ {
+			for kx := 0; kx < 3; kx++ {
+				offs = append(offs, int32(ch*plane+ky*pw+kx))
+			}
+		}
+	}
+	b := make([]float32, cin*plane)
+	for i := range b {
+		b[i] = rng.Float32()
+	}
+	wt := make([]float32, m*k)
+	for i := range wt {
+		wt[i] = rng.Float32() - 0.5
+	}
+	bias := make([]float32, m)
+	return PackA(wt, m, k), bias, b, offs, n
+}
+
+func BenchmarkConvGemm(b *testing.B) {
+	for _, sz := range []struct{ m, cin, h, w int }{
+		{256, 64, 64, 64}, // hidden 64, recurrent 3×3 conv: K=576, n=4356
+		{256, 1, 64, 64},  // the single-channel input conv: K=9
+	} {
+		a, bias, in, offs, n := convProblem(sz.m, sz.cin, sz.h, sz.w)
+		c := make([]float32, sz.m*n)
+		flops := 2 * float64(sz.m) * float64(a.K) * float64(n)
+		for _, impl := range availableKernels() {
+			b.Run(fmt.Sprintf("%s/M=%d,K=%d,n=%d", impl.name, sz.m, a.K, n), func(b *testing.B) {
+				ct := startCPUTimer(b)
+				for b.Loop() {
+					impl.convGemm(c, n, a, bias, in, offs, n, false)
+				}
+				ct.stop(flops/1e9, "GFLOP/s-cpu")
+				gf := flops * float64(b.N) / b.Elapsed().Seconds() / 1e9
+				b.ReportMetric(gf, "GFLOP/s")
+				b.ReportMetric(100*gf/peakGFLOPS, "%peak")
+			})
+		}
+	}
+}
+
+func BenchmarkLSTMGates(b *testing.B) {
+	const n = 64 * 66 * 66 // hidden 64 on a padded 64×64 image
+	rng := rand.New(rand.NewPCG(9, 10))
+	g := gateInputs(rng, 4*n)
+	c0 := gateInputs(rng, n)
+	c, h := make([]float32, n), make([]float32, n)
+	for _, impl := range availableKernels() {
+		b.Run(impl.name, func(b *testing.B) {
+			ct := startCPUTimer(b)
+			for b.Loop() {
+				copy(c, c0)
+				impl.lstmGates(g[:n], g[n:2*n], g[2*n:3*n], g[3*n:], c, h)
+			}
+			ct.stop(n/1e6, "Mpos/s-cpu")
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mpos/s")
+		})
+	}
+}
+
+func BenchmarkConvGemmBlock(b *testing.B) {
+	a, bias, in, offs, n := convProblem(256, 64, 64, 64)
+	c := make([]float32, 256*n)
+	flops := 2 * float64(256) * float64(a.K) * float64(n)
+	impl := availableKernels()[len(availableKernels())-1]
+	defer func(v int) { gemmBlockCols = v }(gemmBlockCols)
+	for _, nc := range []int{96, 240, 480, 960, 1920, 1 << 20} {
+		b.Run(fmt.Sprintf("%s/nc=%d", impl.name, nc), func(b *testing.B) {
+			gemmBlockCols = nc
+			ct := startCPUTimer(b)
+			for b.Loop() {
+				impl.convGemm(c, n, a, bias, in, offs, n, false)
+			}
+			ct.stop(flops/1e9, "GFLOP/s-cpu")
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+// BenchmarkConvGemmHot keeps B in L1 (every tap reads the same few rows) to
+// show the micro-kernel's compute ceiling apart from memory effects.
+func BenchmarkConvGemmHot(b *testing.B) {
+	a, bias, in, offs, _ := convProblem(256, 64, 64, 64)
+	n := 480
+	for k := range offs {
+		offs[k] = int32(k % 9 * 3)
+	}
+	c := make([]float32, 256*n)
+	flops := 2 * float64(256) * float64(a.K) * float64(n)
+	for _, impl := range availableKernels()[1:] {
+		b.Run(impl.name, func(b *testing.B) {
+			ct := startCPUTimer(b)
+			for b.Loop() {
+				impl.convGemm(c, n, a, bias, in, offs, n, false)
+			}
+			ct.stop(flops/1e9, "GFLOP/s-cpu")
+		})
+	}
+}
