@@ -102,7 +102,7 @@ func runBench(out io.Writer, f benchFlags) error {
 	if f.runs < 1 {
 		return fmt.Errorf("--runs %d: need at least 1", f.runs)
 	}
-	m, _, err := loadModel(f.weights, f.prefix, f.gates)
+	m, err := loadModel(f.weights, f.prefix, f.gates)
 	if err != nil {
 		return err
 	}

@@ -73,31 +73,18 @@ func runInspect(out io.Writer, path, prefix, gates string, asJSON bool) error {
 	if format == loader.FormatPTZip || format == loader.FormatPTLegacy {
 		ck, err = loader.InspectPT(path)
 	} else {
-		ck, err = loadCheckpoint(path)
+		ck, err = convlstm.LoadCheckpoint(path)
 	}
 	if err != nil {
 		return err
 	}
-	if gates == "" {
-		gates = ck.Metadata[loader.MetaGates]
-	}
-	m, err := convlstm.FromTensors(ck.File, ck.Names, ck.Tensors, convlstm.Options{Prefix: prefix, Gates: gates, ShapesOnly: true})
+	m, err := convlstm.FromCheckpoint(ck, convlstm.Options{Prefix: prefix, Gates: gates, ShapesOnly: true})
 	if err != nil {
 		return err
 	}
 	rep := inspectReport{File: path, Format: ck.Format, Prefix: m.Source.Prefix, Kind: m.Source.Kind, Gates: string(m.Gates),
-		Params: m.Params(), DTypes: m.Source.DTypes, Keys: m.Source.Keys, Skipped: ck.Skipped, Ignored: ck.Ignored,
+		Params: m.Params(), DTypes: m.Source.DTypes, Keys: m.Source.Keys, Skipped: m.Source.Skipped, Ignored: m.Source.Ignored,
 		Others: m.Source.Others, Metadata: ck.Metadata}
-	used := map[string]bool{}
-	for _, k := range m.Source.Keys {
-		used[k] = true
-	}
-	for _, n := range ck.Names {
-		if !used[n] {
-			t := ck.Tensors[n]
-			rep.Skipped = append(rep.Skipped, fmt.Sprintf("%s %s %s (not part of this ConvLSTM)", n, t.DType, loader.ShapeString(t.Shape)))
-		}
-	}
 	for _, l := range m.Layers {
 		rep.Layers = append(rep.Layers, inspectLayer{l.LayerConfig, l.Params()})
 	}
@@ -137,7 +124,7 @@ func printList(out io.Writer, what string, items []string) {
 	if len(items) == 0 {
 		return
 	}
-	fmt.Fprintf(out, "%s:  %d entr%s\n", what, len(items), map[bool]string{true: "y", false: "ies"}[len(items) == 1])
+	fmt.Fprintf(out, "%s:  %d\n", what, len(items))
 	for i, s := range items {
 		if i == 20 {
 			fmt.Fprintf(out, "  … %d more (--json lists all)\n", len(items)-20)

@@ -67,7 +67,7 @@ func runRun(out io.Writer, f runFlags) error {
 			return runONNX(out, f.weights, f.input, f.output, f.threads)
 		}
 	}
-	m, _, err := loadModel(f.weights, f.prefix, f.gates)
+	m, err := loadModel(f.weights, f.prefix, f.gates)
 	if err != nil {
 		return err
 	}
@@ -139,11 +139,12 @@ func readState(path string, layers int) ([]runtime.LayerState, error) {
 	st := make([]runtime.LayerState, layers)
 	for l := range st {
 		hk, ck := fmt.Sprintf("h_%d", l), fmt.Sprintf("c_%d", l)
-		h, c := ts[hk], ts[ck]
-		if h == nil || c == nil {
-			return nil, fmt.Errorf("%s: the initial state needs %s and %s for each of the model's %d layers; %s is missing", path, hk, ck, layers, map[bool]string{true: hk, false: ck}[h == nil])
+		for _, k := range []string{hk, ck} {
+			if ts[k] == nil {
+				return nil, fmt.Errorf("%s: the initial state needs %s and %s for each of the model's %d layers; %s is missing", path, hk, ck, layers, k)
+			}
 		}
-		st[l] = runtime.LayerState{H: h, C: c}
+		st[l] = runtime.LayerState{H: ts[hk], C: ts[ck]}
 	}
 	return st, nil
 }
