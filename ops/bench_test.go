@@ -81,25 +81,6 @@ func BenchmarkLSTMGates(b *testing.B) {
 	}
 }
 
-func BenchmarkConvGemmBlock(b *testing.B) {
-	a, bias, in, offs, n := convProblem(256, 64, 64, 64)
-	c := make([]float32, 256*n)
-	flops := 2 * float64(256) * float64(a.K) * float64(n)
-	impl := availableKernels()[len(availableKernels())-1]
-	defer func(v int) { gemmBlockCols = v }(gemmBlockCols)
-	for _, nc := range []int{96, 240, 480, 960, 1920, 1 << 20} {
-		b.Run(fmt.Sprintf("%s/nc=%d", impl.name, nc), func(b *testing.B) {
-			gemmBlockCols = nc
-			ct := startCPUTimer(b)
-			for b.Loop() {
-				impl.convGemm(c, n, a, bias, in, offs, n, false)
-			}
-			ct.stop(flops/1e9, "GFLOP/s-cpu")
-			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-		})
-	}
-}
-
 // BenchmarkConvGemmHot keeps B in L1 (every tap reads the same few rows) to
 // show the micro-kernel's compute ceiling apart from memory effects.
 func BenchmarkConvGemmHot(b *testing.B) {

@@ -1,0 +1,28 @@
+//go:build amd64 && !purego
+
+package ops
+
+import (
+	"fmt"
+	"testing"
+)
+
+// BenchmarkConvGemmBlock sweeps gemmBlockCols for the best asm path.
+func BenchmarkConvGemmBlock(b *testing.B) {
+	a, bias, in, offs, n := convProblem(256, 64, 64, 64)
+	c := make([]float32, 256*n)
+	flops := 2 * float64(256) * float64(a.K) * float64(n)
+	impl := availableKernels()[len(availableKernels())-1]
+	defer func(v int) { gemmBlockCols = v }(gemmBlockCols)
+	for _, nc := range []int{96, 240, 480, 960, 1920, 1 << 20} {
+		b.Run(fmt.Sprintf("%s/nc=%d", impl.name, nc), func(b *testing.B) {
+			gemmBlockCols = nc
+			ct := startCPUTimer(b)
+			for b.Loop() {
+				impl.convGemm(c, n, a, bias, in, offs, n, false)
+			}
+			ct.stop(flops/1e9, "GFLOP/s-cpu")
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
