@@ -89,7 +89,11 @@ func runRun(out io.Writer, f runFlags) error {
 	start := time.Now()
 	res, err := r.Forward(x, runtime.ForwardOptions{TimeFirst: f.timeFirst, AllLayers: f.allLayers, Initial: initial})
 	if err != nil {
-		return fmt.Errorf("%s: %w", inputName(f.input), err)
+		where := "input " + inputName(f.input)
+		if f.stateIn != "" {
+			where += ", initial state " + f.stateIn
+		}
+		return fmt.Errorf("%w (%s)", err, where)
 	}
 	elapsed := time.Since(start)
 

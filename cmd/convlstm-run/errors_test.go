@@ -1,0 +1,102 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Bad input must give an error that names the file, key or shape at fault,
+// and must leave no output file behind.
+func TestRunErrors(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.pt")
+	os.WriteFile(empty, nil, 0o644)
+	junk := filepath.Join(dir, "junk.pt")
+	os.WriteFile(junk, []byte("this is not a checkpoint at all, just some text"), 0o644)
+	fx := "../../fixtures/forward/"
+	oneLayer := fx + "one-layer-3x3/weights.pt"
+	oneInput := fx + "one-layer-3x3/input.npy"
+
+	wrongState := fx + "initial-state/state_in.npz"
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"missing weights file", []string{"--weights", filepath.Join(dir, "nope.pt"), "--input", oneInput}, []string{"nope.pt"}},
+		{"empty weights", []string{"--weights", empty, "--input", oneInput}, []string{"empty.pt", "empty"}},
+		{"junk weights", []string{"--weights", junk, "--input", oneInput}, []string{"junk.pt"}},
+		{"weights without input", []string{"--weights", oneLayer}, []string{"--input"}},
+		{"input without weights", []string{"--input", oneInput}, []string{"--weights"}},
+		{"wrong channels", []string{"--weights", oneLayer, "--input", fx + "real-mnist-enc1/input.npy"}, []string{"input.npy", "32 channels"}},
+		{"weights as input", []string{"--weights", oneLayer, "--input", oneLayer}, []string{"weights.pt", ".npy"}},
+		{"bad gates", []string{"--weights", oneLayer, "--input", oneInput, "--gates", "iffo"}, []string{"iffo", "permutation"}},
+		{"ambiguous cells", []string{"--weights", "../../fixtures/real/moving-mnist-encdec.pt", "--input", oneInput}, []string{"enc1", "enc2", "dec1", "dec2", "--prefix"}},
+		{"unknown prefix", []string{"--weights", oneLayer, "--input", oneInput, "--prefix", "encoder"}, []string{"encoder"}},
+		{"state of another model", []string{"--weights", oneLayer, "--input", oneInput, "--state-in", wrongState}, []string{"h_0", "shape"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".npz")
+			args := append([]string{"run", "--output", out}, tc.args...)
+			_, err := runCLI(t, args...)
+			if err == nil {
+				t.Fatalf("convlstm-run %s: no error", strings.Join(args, " "))
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			if _, serr := os.Stat(out); serr == nil {
+				t.Errorf("an output file was left behind after: %v", err)
+			}
+			if m, _ := filepath.Glob(filepath.Join(dir, "*.tmp*")); len(m) > 0 {
+				t.Errorf("temporary files left behind: %v", m)
+			}
+		})
+	}
+
+}
+
+func TestInspect(t *testing.T) {
+	text, err := runCLI(t, "inspect", "--weights", "../../fixtures/real/soccer-ball-convlstm.pth", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep inspectReport
+	if err := json.Unmarshal([]byte(text), &rep); err != nil {
+		t.Fatalf("inspect --json printed invalid JSON: %v\n%s", err, text)
+	}
+	// The architecture the project's README states for this checkpoint.
+	if rep.Format != "pytorch-legacy" || rep.Prefix != "model_state_dict.conv_lstm" || len(rep.Layers) != 3 {
+		t.Fatalf("inspect: format %q prefix %q, %d layers; want pytorch-legacy, model_state_dict.conv_lstm, 3", rep.Format, rep.Prefix, len(rep.Layers))
+	}
+	for i, hid := range []int{32, 16, 1} {
+		l := rep.Layers[i]
+		if l.HiddenDim != hid || l.KernelH != 3 || l.KernelW != 3 || !l.HasBias {
+			t.Errorf("layer %d: %+v, want hidden %d, 3x3, bias", i, l, hid)
+		}
+	}
+	if rep.Layers[0].InputDim != 1 {
+		t.Errorf("layer 0 input %d, want 1", rep.Layers[0].InputDim)
+	}
+	joined := strings.Join(rep.Skipped, "\n")
+	for _, w := range []string{"epoch", "optimizer_state_dict", "model_state_dict.seq1.0.weight"} {
+		if !strings.Contains(joined, w) {
+			t.Errorf("skipped entries do not mention %q", w)
+		}
+	}
+
+	text, err = runCLI(t, "inspect", "--weights", "../../fixtures/real/moving-mnist-encdec.pt", "--prefix", "dec2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"single ConvLSTMCell", "dec2", "32     32     5x5"} {
+		if !strings.Contains(text, w) {
+			t.Errorf("inspect --prefix dec2 output lacks %q:\n%s", w, text)
+		}
+	}
+}
