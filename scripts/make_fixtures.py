@@ -138,6 +138,16 @@ def wrap_pickled_module(model):
     return model  # torch.save pickles the whole module
 
 
+def wrap_cell_state_dict(model):
+    assert model.num_layers == 1
+    return model.cell_list[0].state_dict()  # keys conv.weight, conv.bias (no prefix at all)
+
+
+def wrap_pickled_cell(model):
+    assert model.num_layers == 1
+    return model.cell_list[0]  # a whole ConvLSTMCell module
+
+
 WRAPPERS = {
     "bare": wrap_bare,
     "checkpoint": wrap_checkpoint,
@@ -145,6 +155,8 @@ WRAPPERS = {
     "nested": wrap_nested,
     "single-cell": wrap_single_cell,
     "pickled-module": wrap_pickled_module,
+    "cell-state-dict": wrap_cell_state_dict,
+    "pickled-cell": wrap_pickled_cell,
 }
 
 WEIGHT_DTYPES = {"f32": torch.float32, "f16": torch.float16, "f64": torch.float64, "bf16": torch.bfloat16}

@@ -74,7 +74,7 @@ def sample_config(seed, i):
             break
     wrappers = ["bare", "checkpoint", "dataparallel", "nested", "pickled-module"]
     if L == 1:
-        wrappers += ["single-cell", "multi-cell"]
+        wrappers += ["single-cell", "multi-cell", "cell-state-dict", "pickled-cell"]
     gates = list("ifog")
     rng.shuffle(gates)
     cfg.update(
