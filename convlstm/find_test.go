@@ -1,0 +1,138 @@
+package convlstm
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/convlstm-go/convlstm-go/loader"
+)
+
+// weight makes a tensor of the given shape with data.
+func weight(shape ...int) *loader.Tensor {
+	t := &loader.Tensor{Shape: shape, DType: "float32"}
+	t.Data = make([]float32, t.NumElements())
+	return t
+}
+
+type entry struct {
+	name string
+	t    *loader.Tensor
+}
+
+func tensors(es ...entry) ([]string, map[string]*loader.Tensor) {
+	var names []string
+	ts := map[string]*loader.Tensor{}
+	for _, e := range es {
+		names = append(names, e.name)
+		ts[e.name] = e.t
+	}
+	return names, ts
+}
+
+func TestFromTensorsFinds(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		entries []entry
+		opts    Options
+		prefix  string
+		kind    string
+		layers  []LayerConfig
+	}{
+		{"bare stack", []entry{
+			{"cell_list.0.conv.weight", weight(16, 7, 3, 3)}, {"cell_list.0.conv.bias", weight(16)},
+			{"cell_list.1.conv.weight", weight(8, 6, 5, 3)},
+		}, Options{}, "", "cell_list", []LayerConfig{{3, 4, 3, 3, true}, {4, 2, 5, 3, false}}},
+		{"checkpoint with other layers", []entry{
+			{"model_state_dict.seq1.0.weight", weight(8, 3, 3, 3)},
+			{"model_state_dict.conv_lstm.cell_list.0.conv.weight", weight(128, 33, 3, 3)},
+			{"model_state_dict.conv_lstm.cell_list.0.conv.bias", weight(128)},
+			{"optimizer_state_dict.state.1.exp_avg", weight(128, 33, 3, 3)},
+		}, Options{}, "model_state_dict.conv_lstm", "cell_list", []LayerConfig{{1, 32, 3, 3, true}}},
+		{"single cell", []entry{{"cell.conv.weight", weight(12, 5, 1, 1)}, {"cell.conv.bias", weight(12)}},
+			Options{}, "cell", "cell", []LayerConfig{{2, 3, 1, 1, true}}},
+		{"chosen cell", []entry{
+			{"enc1.conv.weight", weight(128, 64, 5, 5)}, {"enc2.conv.weight", weight(16, 36, 3, 3)},
+			{"conv1.weight", weight(32, 1, 3, 3)},
+		}, Options{Prefix: "enc2."}, "enc2", "cell", []LayerConfig{{32, 4, 3, 3, false}}},
+		{"parent prefix with one ConvLSTM below", []entry{
+			{"model.net.cell_list.0.conv.weight", weight(8, 3, 3, 3)},
+		}, Options{Prefix: "model"}, "model.net", "cell_list", []LayerConfig{{1, 2, 3, 3, false}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			names, ts := tensors(tc.entries...)
+			m, err := FromTensors("f.pt", names, ts, tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Source.Prefix != tc.prefix || m.Source.Kind != tc.kind {
+				t.Errorf("found %q (%s), want %q (%s)", m.Source.Prefix, m.Source.Kind, tc.prefix, tc.kind)
+			}
+			got := m.Config()
+			if len(got) != len(tc.layers) {
+				t.Fatalf("%d layers, want %d", len(got), len(tc.layers))
+			}
+			for i := range got {
+				if got[i] != tc.layers[i] {
+					t.Errorf("layer %d: %+v, want %+v", i, got[i], tc.layers[i])
+				}
+			}
+		})
+	}
+}
+
+func TestFromTensorsErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		entries []entry
+		opts    Options
+		want    []string
+	}{
+		{"nothing", []entry{{"fc.weight", weight(3, 4)}}, Options{}, []string{"no ConvLSTM", "fc.weight"}},
+		{"missing layer", []entry{
+			{"cell_list.0.conv.weight", weight(16, 7, 3, 3)}, {"cell_list.2.conv.weight", weight(16, 8, 3, 3)},
+		}, Options{}, []string{"layer 1 is missing", "0, 2"}},
+		{"widths do not chain", []entry{
+			{"cell_list.0.conv.weight", weight(16, 7, 3, 3)}, {"cell_list.1.conv.weight", weight(16, 9, 3, 3)},
+		}, Options{}, []string{"layer 1 takes 5 input channels", "layer 0 produces 4"}},
+		{"rows not multiple of 4", []entry{{"cell_list.0.conv.weight", weight(10, 7, 3, 3)}}, Options{}, []string{"10 output channels", "multiple of 4"}},
+		{"even kernel", []entry{{"cell_list.0.conv.weight", weight(16, 7, 4, 4)}}, Options{}, []string{"4×4", "even", "k//2"}},
+		{"not 4-D", []entry{{"cell_list.0.conv.weight", weight(16, 7, 3)}}, Options{}, []string{"(16, 7, 3)", "4 dimensions"}},
+		{"bias shape", []entry{{"cell_list.0.conv.weight", weight(16, 7, 3, 3)}, {"cell_list.0.conv.bias", weight(15)}}, Options{}, []string{"cell_list.0.conv.bias", "(16,)"}},
+		{"no input channels", []entry{{"cell_list.0.conv.weight", weight(16, 4, 3, 3)}}, Options{}, []string{"4 input channels", "more than 4"}},
+		{"ambiguous", []entry{
+			{"enc1.conv.weight", weight(16, 8, 3, 3)}, {"dec1.conv.weight", weight(16, 8, 3, 3)},
+		}, Options{}, []string{"several", "enc1", "dec1", "--prefix"}},
+		{"two stacks", []entry{
+			{"a.cell_list.0.conv.weight", weight(16, 8, 3, 3)}, {"b.cell_list.0.conv.weight", weight(16, 8, 3, 3)},
+		}, Options{}, []string{"several", "a (ConvLSTM cell_list)", "b (ConvLSTM cell_list)"}},
+		{"unknown prefix", []entry{{"enc1.conv.weight", weight(16, 8, 3, 3)}}, Options{Prefix: "dec9"}, []string{"dec9", "enc1"}},
+		{"bad gates", []entry{{"enc1.conv.weight", weight(16, 8, 3, 3)}}, Options{Gates: "ifoo"}, []string{"ifoo"}},
+		{"short data", []entry{{"cell_list.0.conv.weight", &loader.Tensor{Shape: []int{16, 7, 3, 3}, Data: make([]float32, 5)}}}, Options{}, []string{"5 values"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			names, ts := tensors(tc.entries...)
+			_, err := FromTensors("f.pt", names, ts, tc.opts)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestParseGateOrder(t *testing.T) {
+	for _, s := range []string{"ifog", "FIOG", "ifgo", "gofi"} {
+		if _, err := ParseGateOrder(s); err != nil {
+			t.Errorf("%s: %v", s, err)
+		}
+	}
+	for _, s := range []string{"ifo", "iffo", "ifogx", "abcd"} {
+		if _, err := ParseGateOrder(s); err == nil {
+			t.Errorf("%s: accepted", s)
+		}
+	}
+}
