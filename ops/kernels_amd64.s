@@ -642,14 +642,14 @@ DATA gateconstAVX2<>+48(SB)/4, $0x40000000
 DATA gateconstAVX2<>+52(SB)/4, $0x40000000
 DATA gateconstAVX2<>+56(SB)/4, $0x40000000
 DATA gateconstAVX2<>+60(SB)/4, $0x40000000
-DATA gateconstAVX2<>+64(SB)/4, $0x42b0999a
-DATA gateconstAVX2<>+68(SB)/4, $0x42b0999a
-DATA gateconstAVX2<>+72(SB)/4, $0x42b0999a
-DATA gateconstAVX2<>+76(SB)/4, $0x42b0999a
-DATA gateconstAVX2<>+80(SB)/4, $0x42b0999a
-DATA gateconstAVX2<>+84(SB)/4, $0x42b0999a
-DATA gateconstAVX2<>+88(SB)/4, $0x42b0999a
-DATA gateconstAVX2<>+92(SB)/4, $0x42b0999a
+DATA gateconstAVX2<>+64(SB)/4, $0x42ac0000
+DATA gateconstAVX2<>+68(SB)/4, $0x42ac0000
+DATA gateconstAVX2<>+72(SB)/4, $0x42ac0000
+DATA gateconstAVX2<>+76(SB)/4, $0x42ac0000
+DATA gateconstAVX2<>+80(SB)/4, $0x42ac0000
+DATA gateconstAVX2<>+84(SB)/4, $0x42ac0000
+DATA gateconstAVX2<>+88(SB)/4, $0x42ac0000
+DATA gateconstAVX2<>+92(SB)/4, $0x42ac0000
 DATA gateconstAVX2<>+96(SB)/4, $0xc2ae999a
 DATA gateconstAVX2<>+100(SB)/4, $0xc2ae999a
 DATA gateconstAVX2<>+104(SB)/4, $0xc2ae999a
@@ -827,169 +827,169 @@ loopAVX2:
 	CMPQ         R8, $0x00
 	JLE          doneAVX2
 	VMOVUPS      (AX), Y0
-	VXORPS       gateconstAVX2<>+480(SB), Y0, Y0
-	VBROADCASTSS gateconstAVX2<>+64(SB), Y1
-	VMINPS       Y0, Y1, Y0
-	VBROADCASTSS gateconstAVX2<>+96(SB), Y1
-	VMAXPS       Y0, Y1, Y0
-	VMOVAPS      gateconstAVX2<>+160(SB), Y1
-	VFMADD231PS  gateconstAVX2<>+128(SB), Y0, Y1
-	VSUBPS       gateconstAVX2<>+160(SB), Y1, Y2
-	VFNMADD231PS gateconstAVX2<>+192(SB), Y2, Y0
-	VFNMADD231PS gateconstAVX2<>+224(SB), Y2, Y0
-	VMOVAPS      gateconstAVX2<>+256(SB), Y2
-	VFMADD213PS  gateconstAVX2<>+288(SB), Y0, Y2
-	VFMADD213PS  gateconstAVX2<>+320(SB), Y0, Y2
-	VFMADD213PS  gateconstAVX2<>+352(SB), Y0, Y2
-	VFMADD213PS  gateconstAVX2<>+384(SB), Y0, Y2
-	VFMADD213PS  gateconstAVX2<>+416(SB), Y0, Y2
-	VMULPS       Y0, Y0, Y3
-	VFMADD213PS  Y0, Y3, Y2
-	VADDPS       gateconstAVX2<>+0(SB), Y2, Y2
-	VPSLLD       $0x17, Y1, Y1
-	VPADDD       gateconstAVX2<>+448(SB), Y1, Y1
-	VMULPS       Y1, Y2, Y2
-	VADDPS       gateconstAVX2<>+0(SB), Y2, Y2
-	VMOVAPS      gateconstAVX2<>+0(SB), Y0
-	VDIVPS       Y2, Y0, Y0
 	VMOVUPS      (CX), Y1
-	VXORPS       gateconstAVX2<>+480(SB), Y1, Y1
-	VBROADCASTSS gateconstAVX2<>+64(SB), Y2
-	VMINPS       Y1, Y2, Y1
-	VBROADCASTSS gateconstAVX2<>+96(SB), Y2
-	VMAXPS       Y1, Y2, Y1
-	VMOVAPS      gateconstAVX2<>+160(SB), Y2
-	VFMADD231PS  gateconstAVX2<>+128(SB), Y1, Y2
-	VSUBPS       gateconstAVX2<>+160(SB), Y2, Y3
-	VFNMADD231PS gateconstAVX2<>+192(SB), Y3, Y1
-	VFNMADD231PS gateconstAVX2<>+224(SB), Y3, Y1
-	VMOVAPS      gateconstAVX2<>+256(SB), Y3
-	VFMADD213PS  gateconstAVX2<>+288(SB), Y1, Y3
-	VFMADD213PS  gateconstAVX2<>+320(SB), Y1, Y3
-	VFMADD213PS  gateconstAVX2<>+352(SB), Y1, Y3
-	VFMADD213PS  gateconstAVX2<>+384(SB), Y1, Y3
-	VFMADD213PS  gateconstAVX2<>+416(SB), Y1, Y3
-	VMULPS       Y1, Y1, Y4
-	VFMADD213PS  Y1, Y4, Y3
-	VADDPS       gateconstAVX2<>+0(SB), Y3, Y3
-	VPSLLD       $0x17, Y2, Y2
-	VPADDD       gateconstAVX2<>+448(SB), Y2, Y2
-	VMULPS       Y2, Y3, Y3
-	VADDPS       gateconstAVX2<>+0(SB), Y3, Y3
-	VMOVAPS      gateconstAVX2<>+0(SB), Y1
-	VDIVPS       Y3, Y1, Y1
 	VMOVUPS      (BX), Y2
-	VANDPS       gateconstAVX2<>+512(SB), Y2, Y3
-	VMULPS       Y2, Y2, Y4
-	VMOVAPS      gateconstAVX2<>+576(SB), Y5
-	VFMADD213PS  gateconstAVX2<>+608(SB), Y4, Y5
-	VFMADD213PS  gateconstAVX2<>+640(SB), Y4, Y5
-	VFMADD213PS  gateconstAVX2<>+672(SB), Y4, Y5
-	VFMADD213PS  gateconstAVX2<>+704(SB), Y4, Y5
-	VMULPS       Y4, Y5, Y5
-	VFMADD213PS  Y2, Y2, Y5
-	VANDPS       gateconstAVX2<>+480(SB), Y2, Y2
-	VADDPS       Y3, Y3, Y4
-	VCMPPS       $0x01, gateconstAVX2<>+544(SB), Y3, Y3
-	VBROADCASTSS gateconstAVX2<>+64(SB), Y6
-	VMINPS       Y4, Y6, Y4
-	VBROADCASTSS gateconstAVX2<>+96(SB), Y6
-	VMAXPS       Y4, Y6, Y4
-	VMOVAPS      gateconstAVX2<>+160(SB), Y6
-	VFMADD231PS  gateconstAVX2<>+128(SB), Y4, Y6
-	VSUBPS       gateconstAVX2<>+160(SB), Y6, Y7
-	VFNMADD231PS gateconstAVX2<>+192(SB), Y7, Y4
-	VFNMADD231PS gateconstAVX2<>+224(SB), Y7, Y4
-	VMOVAPS      gateconstAVX2<>+256(SB), Y7
-	VFMADD213PS  gateconstAVX2<>+288(SB), Y4, Y7
-	VFMADD213PS  gateconstAVX2<>+320(SB), Y4, Y7
-	VFMADD213PS  gateconstAVX2<>+352(SB), Y4, Y7
-	VFMADD213PS  gateconstAVX2<>+384(SB), Y4, Y7
-	VFMADD213PS  gateconstAVX2<>+416(SB), Y4, Y7
-	VMULPS       Y4, Y4, Y8
-	VFMADD213PS  Y4, Y8, Y7
-	VADDPS       gateconstAVX2<>+0(SB), Y7, Y7
-	VPSLLD       $0x17, Y6, Y6
-	VPADDD       gateconstAVX2<>+448(SB), Y6, Y6
-	VMULPS       Y6, Y7, Y7
-	VADDPS       gateconstAVX2<>+0(SB), Y7, Y7
-	VMOVAPS      gateconstAVX2<>+32(SB), Y4
-	VDIVPS       Y7, Y4, Y4
-	VMOVAPS      gateconstAVX2<>+0(SB), Y6
-	VSUBPS       Y4, Y6, Y4
-	VORPS        Y2, Y4, Y4
-	VBLENDVPS    Y3, Y5, Y4, Y4
-	VMOVUPS      (SI), Y2
-	VMULPS       Y4, Y0, Y0
-	VFMADD213PS  Y0, Y1, Y2
-	VMOVUPS      Y2, (SI)
-	VMOVUPS      (DX), Y0
 	VXORPS       gateconstAVX2<>+480(SB), Y0, Y0
-	VBROADCASTSS gateconstAVX2<>+64(SB), Y1
-	VMINPS       Y0, Y1, Y0
-	VBROADCASTSS gateconstAVX2<>+96(SB), Y1
-	VMAXPS       Y0, Y1, Y0
-	VMOVAPS      gateconstAVX2<>+160(SB), Y1
-	VFMADD231PS  gateconstAVX2<>+128(SB), Y0, Y1
-	VSUBPS       gateconstAVX2<>+160(SB), Y1, Y3
-	VFNMADD231PS gateconstAVX2<>+192(SB), Y3, Y0
-	VFNMADD231PS gateconstAVX2<>+224(SB), Y3, Y0
-	VMOVAPS      gateconstAVX2<>+256(SB), Y3
-	VFMADD213PS  gateconstAVX2<>+288(SB), Y0, Y3
-	VFMADD213PS  gateconstAVX2<>+320(SB), Y0, Y3
-	VFMADD213PS  gateconstAVX2<>+352(SB), Y0, Y3
-	VFMADD213PS  gateconstAVX2<>+384(SB), Y0, Y3
-	VFMADD213PS  gateconstAVX2<>+416(SB), Y0, Y3
-	VMULPS       Y0, Y0, Y4
-	VFMADD213PS  Y0, Y4, Y3
-	VADDPS       gateconstAVX2<>+0(SB), Y3, Y3
-	VPSLLD       $0x17, Y1, Y1
-	VPADDD       gateconstAVX2<>+448(SB), Y1, Y1
-	VMULPS       Y1, Y3, Y3
-	VADDPS       gateconstAVX2<>+0(SB), Y3, Y3
-	VMOVAPS      gateconstAVX2<>+0(SB), Y0
-	VDIVPS       Y3, Y0, Y0
-	VANDPS       gateconstAVX2<>+512(SB), Y2, Y1
+	VXORPS       gateconstAVX2<>+480(SB), Y1, Y1
 	VMULPS       Y2, Y2, Y3
-	VMOVAPS      gateconstAVX2<>+576(SB), Y4
+	VMOVUPS      gateconstAVX2<>+576(SB), Y4
 	VFMADD213PS  gateconstAVX2<>+608(SB), Y3, Y4
 	VFMADD213PS  gateconstAVX2<>+640(SB), Y3, Y4
 	VFMADD213PS  gateconstAVX2<>+672(SB), Y3, Y4
 	VFMADD213PS  gateconstAVX2<>+704(SB), Y3, Y4
 	VMULPS       Y3, Y4, Y4
 	VFMADD213PS  Y2, Y2, Y4
-	VANDPS       gateconstAVX2<>+480(SB), Y2, Y2
-	VADDPS       Y1, Y1, Y3
-	VCMPPS       $0x01, gateconstAVX2<>+544(SB), Y1, Y1
+	VANDPS       gateconstAVX2<>+480(SB), Y2, Y3
+	VANDPS       gateconstAVX2<>+512(SB), Y2, Y2
+	VCMPPS       $0x01, gateconstAVX2<>+544(SB), Y2, Y5
+	VADDPS       Y2, Y2, Y2
+	VBROADCASTSS gateconstAVX2<>+64(SB), Y6
+	VMINPS       Y0, Y6, Y0
+	VBROADCASTSS gateconstAVX2<>+96(SB), Y6
+	VMAXPS       Y0, Y6, Y0
+	VBROADCASTSS gateconstAVX2<>+64(SB), Y6
+	VMINPS       Y1, Y6, Y1
+	VBROADCASTSS gateconstAVX2<>+96(SB), Y6
+	VMAXPS       Y1, Y6, Y1
+	VBROADCASTSS gateconstAVX2<>+64(SB), Y6
+	VMINPS       Y2, Y6, Y2
+	VBROADCASTSS gateconstAVX2<>+96(SB), Y6
+	VMAXPS       Y2, Y6, Y2
+	VMOVUPS      gateconstAVX2<>+160(SB), Y6
+	VFMADD231PS  gateconstAVX2<>+128(SB), Y0, Y6
+	VMOVUPS      gateconstAVX2<>+160(SB), Y7
+	VFMADD231PS  gateconstAVX2<>+128(SB), Y1, Y7
+	VMOVUPS      gateconstAVX2<>+160(SB), Y8
+	VFMADD231PS  gateconstAVX2<>+128(SB), Y2, Y8
+	VSUBPS       gateconstAVX2<>+160(SB), Y6, Y9
+	VFNMADD231PS gateconstAVX2<>+192(SB), Y9, Y0
+	VFNMADD231PS gateconstAVX2<>+224(SB), Y9, Y0
+	VSUBPS       gateconstAVX2<>+160(SB), Y7, Y9
+	VFNMADD231PS gateconstAVX2<>+192(SB), Y9, Y1
+	VFNMADD231PS gateconstAVX2<>+224(SB), Y9, Y1
+	VSUBPS       gateconstAVX2<>+160(SB), Y8, Y9
+	VFNMADD231PS gateconstAVX2<>+192(SB), Y9, Y2
+	VFNMADD231PS gateconstAVX2<>+224(SB), Y9, Y2
+	VMOVUPS      gateconstAVX2<>+256(SB), Y9
+	VMOVUPS      gateconstAVX2<>+256(SB), Y10
+	VMOVUPS      gateconstAVX2<>+256(SB), Y11
+	VFMADD213PS  gateconstAVX2<>+288(SB), Y0, Y9
+	VFMADD213PS  gateconstAVX2<>+288(SB), Y1, Y10
+	VFMADD213PS  gateconstAVX2<>+288(SB), Y2, Y11
+	VFMADD213PS  gateconstAVX2<>+320(SB), Y0, Y9
+	VFMADD213PS  gateconstAVX2<>+320(SB), Y1, Y10
+	VFMADD213PS  gateconstAVX2<>+320(SB), Y2, Y11
+	VFMADD213PS  gateconstAVX2<>+352(SB), Y0, Y9
+	VFMADD213PS  gateconstAVX2<>+352(SB), Y1, Y10
+	VFMADD213PS  gateconstAVX2<>+352(SB), Y2, Y11
+	VFMADD213PS  gateconstAVX2<>+384(SB), Y0, Y9
+	VFMADD213PS  gateconstAVX2<>+384(SB), Y1, Y10
+	VFMADD213PS  gateconstAVX2<>+384(SB), Y2, Y11
+	VFMADD213PS  gateconstAVX2<>+416(SB), Y0, Y9
+	VFMADD213PS  gateconstAVX2<>+416(SB), Y1, Y10
+	VFMADD213PS  gateconstAVX2<>+416(SB), Y2, Y11
+	VMULPS       Y0, Y0, Y12
+	VFMADD213PS  Y0, Y12, Y9
+	VADDPS       gateconstAVX2<>+0(SB), Y9, Y9
+	VMULPS       Y1, Y1, Y0
+	VFMADD213PS  Y1, Y0, Y10
+	VADDPS       gateconstAVX2<>+0(SB), Y10, Y10
+	VMULPS       Y2, Y2, Y0
+	VFMADD213PS  Y2, Y0, Y11
+	VADDPS       gateconstAVX2<>+0(SB), Y11, Y11
+	VPSLLD       $0x17, Y6, Y6
+	VPADDD       gateconstAVX2<>+448(SB), Y6, Y6
+	VMULPS       Y6, Y9, Y9
+	VPSLLD       $0x17, Y7, Y7
+	VPADDD       gateconstAVX2<>+448(SB), Y7, Y7
+	VMULPS       Y7, Y10, Y10
+	VPSLLD       $0x17, Y8, Y8
+	VPADDD       gateconstAVX2<>+448(SB), Y8, Y8
+	VMULPS       Y8, Y11, Y11
+	VADDPS       gateconstAVX2<>+0(SB), Y9, Y9
+	VMOVUPS      gateconstAVX2<>+0(SB), Y0
+	VDIVPS       Y9, Y0, Y0
+	VADDPS       gateconstAVX2<>+0(SB), Y10, Y10
+	VMOVUPS      gateconstAVX2<>+0(SB), Y1
+	VDIVPS       Y10, Y1, Y1
+	VADDPS       gateconstAVX2<>+0(SB), Y11, Y11
+	VMOVUPS      gateconstAVX2<>+32(SB), Y2
+	VDIVPS       Y11, Y2, Y2
+	VMOVUPS      gateconstAVX2<>+0(SB), Y6
+	VSUBPS       Y2, Y6, Y6
+	VORPS        Y3, Y6, Y6
+	VBLENDVPS    Y5, Y4, Y6, Y6
+	VMOVUPS      (SI), Y2
+	VMULPS       Y6, Y0, Y0
+	VFMADD213PS  Y0, Y1, Y2
+	VMOVUPS      Y2, (SI)
+	VMOVUPS      (DX), Y0
+	VXORPS       gateconstAVX2<>+480(SB), Y0, Y0
+	VMULPS       Y2, Y2, Y1
+	VMOVUPS      gateconstAVX2<>+576(SB), Y3
+	VFMADD213PS  gateconstAVX2<>+608(SB), Y1, Y3
+	VFMADD213PS  gateconstAVX2<>+640(SB), Y1, Y3
+	VFMADD213PS  gateconstAVX2<>+672(SB), Y1, Y3
+	VFMADD213PS  gateconstAVX2<>+704(SB), Y1, Y3
+	VMULPS       Y1, Y3, Y3
+	VFMADD213PS  Y2, Y2, Y3
+	VANDPS       gateconstAVX2<>+480(SB), Y2, Y1
+	VANDPS       gateconstAVX2<>+512(SB), Y2, Y2
+	VCMPPS       $0x01, gateconstAVX2<>+544(SB), Y2, Y4
+	VADDPS       Y2, Y2, Y2
 	VBROADCASTSS gateconstAVX2<>+64(SB), Y5
-	VMINPS       Y3, Y5, Y3
+	VMINPS       Y0, Y5, Y0
 	VBROADCASTSS gateconstAVX2<>+96(SB), Y5
-	VMAXPS       Y3, Y5, Y3
-	VMOVAPS      gateconstAVX2<>+160(SB), Y5
-	VFMADD231PS  gateconstAVX2<>+128(SB), Y3, Y5
-	VSUBPS       gateconstAVX2<>+160(SB), Y5, Y6
-	VFNMADD231PS gateconstAVX2<>+192(SB), Y6, Y3
-	VFNMADD231PS gateconstAVX2<>+224(SB), Y6, Y3
-	VMOVAPS      gateconstAVX2<>+256(SB), Y6
-	VFMADD213PS  gateconstAVX2<>+288(SB), Y3, Y6
-	VFMADD213PS  gateconstAVX2<>+320(SB), Y3, Y6
-	VFMADD213PS  gateconstAVX2<>+352(SB), Y3, Y6
-	VFMADD213PS  gateconstAVX2<>+384(SB), Y3, Y6
-	VFMADD213PS  gateconstAVX2<>+416(SB), Y3, Y6
-	VMULPS       Y3, Y3, Y7
-	VFMADD213PS  Y3, Y7, Y6
-	VADDPS       gateconstAVX2<>+0(SB), Y6, Y6
+	VMAXPS       Y0, Y5, Y0
+	VBROADCASTSS gateconstAVX2<>+64(SB), Y5
+	VMINPS       Y2, Y5, Y2
+	VBROADCASTSS gateconstAVX2<>+96(SB), Y5
+	VMAXPS       Y2, Y5, Y2
+	VMOVUPS      gateconstAVX2<>+160(SB), Y5
+	VFMADD231PS  gateconstAVX2<>+128(SB), Y0, Y5
+	VMOVUPS      gateconstAVX2<>+160(SB), Y6
+	VFMADD231PS  gateconstAVX2<>+128(SB), Y2, Y6
+	VSUBPS       gateconstAVX2<>+160(SB), Y5, Y7
+	VFNMADD231PS gateconstAVX2<>+192(SB), Y7, Y0
+	VFNMADD231PS gateconstAVX2<>+224(SB), Y7, Y0
+	VSUBPS       gateconstAVX2<>+160(SB), Y6, Y7
+	VFNMADD231PS gateconstAVX2<>+192(SB), Y7, Y2
+	VFNMADD231PS gateconstAVX2<>+224(SB), Y7, Y2
+	VMOVUPS      gateconstAVX2<>+256(SB), Y7
+	VMOVUPS      gateconstAVX2<>+256(SB), Y8
+	VFMADD213PS  gateconstAVX2<>+288(SB), Y0, Y7
+	VFMADD213PS  gateconstAVX2<>+288(SB), Y2, Y8
+	VFMADD213PS  gateconstAVX2<>+320(SB), Y0, Y7
+	VFMADD213PS  gateconstAVX2<>+320(SB), Y2, Y8
+	VFMADD213PS  gateconstAVX2<>+352(SB), Y0, Y7
+	VFMADD213PS  gateconstAVX2<>+352(SB), Y2, Y8
+	VFMADD213PS  gateconstAVX2<>+384(SB), Y0, Y7
+	VFMADD213PS  gateconstAVX2<>+384(SB), Y2, Y8
+	VFMADD213PS  gateconstAVX2<>+416(SB), Y0, Y7
+	VFMADD213PS  gateconstAVX2<>+416(SB), Y2, Y8
+	VMULPS       Y0, Y0, Y9
+	VFMADD213PS  Y0, Y9, Y7
+	VADDPS       gateconstAVX2<>+0(SB), Y7, Y7
+	VMULPS       Y2, Y2, Y0
+	VFMADD213PS  Y2, Y0, Y8
+	VADDPS       gateconstAVX2<>+0(SB), Y8, Y8
 	VPSLLD       $0x17, Y5, Y5
 	VPADDD       gateconstAVX2<>+448(SB), Y5, Y5
-	VMULPS       Y5, Y6, Y6
-	VADDPS       gateconstAVX2<>+0(SB), Y6, Y6
-	VMOVAPS      gateconstAVX2<>+32(SB), Y3
-	VDIVPS       Y6, Y3, Y3
-	VMOVAPS      gateconstAVX2<>+0(SB), Y5
-	VSUBPS       Y3, Y5, Y3
-	VORPS        Y2, Y3, Y3
-	VBLENDVPS    Y1, Y4, Y3, Y3
-	VMULPS       Y3, Y0, Y0
+	VMULPS       Y5, Y7, Y7
+	VPSLLD       $0x17, Y6, Y6
+	VPADDD       gateconstAVX2<>+448(SB), Y6, Y6
+	VMULPS       Y6, Y8, Y8
+	VADDPS       gateconstAVX2<>+0(SB), Y7, Y7
+	VMOVUPS      gateconstAVX2<>+0(SB), Y0
+	VDIVPS       Y7, Y0, Y0
+	VADDPS       gateconstAVX2<>+0(SB), Y8, Y8
+	VMOVUPS      gateconstAVX2<>+32(SB), Y2
+	VDIVPS       Y8, Y2, Y2
+	VMOVUPS      gateconstAVX2<>+0(SB), Y5
+	VSUBPS       Y2, Y5, Y5
+	VORPS        Y1, Y5, Y5
+	VBLENDVPS    Y4, Y3, Y5, Y5
+	VMULPS       Y5, Y0, Y0
 	VMOVUPS      Y0, (DI)
 	ADDQ         $0x20, AX
 	ADDQ         $0x20, CX
@@ -1036,22 +1036,22 @@ DATA gateconstAVX512<>+112(SB)/4, $0x40000000
 DATA gateconstAVX512<>+116(SB)/4, $0x40000000
 DATA gateconstAVX512<>+120(SB)/4, $0x40000000
 DATA gateconstAVX512<>+124(SB)/4, $0x40000000
-DATA gateconstAVX512<>+128(SB)/4, $0x42b0999a
-DATA gateconstAVX512<>+132(SB)/4, $0x42b0999a
-DATA gateconstAVX512<>+136(SB)/4, $0x42b0999a
-DATA gateconstAVX512<>+140(SB)/4, $0x42b0999a
-DATA gateconstAVX512<>+144(SB)/4, $0x42b0999a
-DATA gateconstAVX512<>+148(SB)/4, $0x42b0999a
-DATA gateconstAVX512<>+152(SB)/4, $0x42b0999a
-DATA gateconstAVX512<>+156(SB)/4, $0x42b0999a
-DATA gateconstAVX512<>+160(SB)/4, $0x42b0999a
-DATA gateconstAVX512<>+164(SB)/4, $0x42b0999a
-DATA gateconstAVX512<>+168(SB)/4, $0x42b0999a
-DATA gateconstAVX512<>+172(SB)/4, $0x42b0999a
-DATA gateconstAVX512<>+176(SB)/4, $0x42b0999a
-DATA gateconstAVX512<>+180(SB)/4, $0x42b0999a
-DATA gateconstAVX512<>+184(SB)/4, $0x42b0999a
-DATA gateconstAVX512<>+188(SB)/4, $0x42b0999a
+DATA gateconstAVX512<>+128(SB)/4, $0x42ac0000
+DATA gateconstAVX512<>+132(SB)/4, $0x42ac0000
+DATA gateconstAVX512<>+136(SB)/4, $0x42ac0000
+DATA gateconstAVX512<>+140(SB)/4, $0x42ac0000
+DATA gateconstAVX512<>+144(SB)/4, $0x42ac0000
+DATA gateconstAVX512<>+148(SB)/4, $0x42ac0000
+DATA gateconstAVX512<>+152(SB)/4, $0x42ac0000
+DATA gateconstAVX512<>+156(SB)/4, $0x42ac0000
+DATA gateconstAVX512<>+160(SB)/4, $0x42ac0000
+DATA gateconstAVX512<>+164(SB)/4, $0x42ac0000
+DATA gateconstAVX512<>+168(SB)/4, $0x42ac0000
+DATA gateconstAVX512<>+172(SB)/4, $0x42ac0000
+DATA gateconstAVX512<>+176(SB)/4, $0x42ac0000
+DATA gateconstAVX512<>+180(SB)/4, $0x42ac0000
+DATA gateconstAVX512<>+184(SB)/4, $0x42ac0000
+DATA gateconstAVX512<>+188(SB)/4, $0x42ac0000
 DATA gateconstAVX512<>+192(SB)/4, $0xc2ae999a
 DATA gateconstAVX512<>+196(SB)/4, $0xc2ae999a
 DATA gateconstAVX512<>+200(SB)/4, $0xc2ae999a
@@ -1389,169 +1389,169 @@ loopAVX512:
 	CMPQ         R8, $0x00
 	JLE          doneAVX512
 	VMOVUPS      (AX), Z0
-	VPXORD       gateconstAVX512<>+960(SB), Z0, Z0
-	VBROADCASTSS gateconstAVX512<>+128(SB), Z1
-	VMINPS       Z0, Z1, Z0
-	VBROADCASTSS gateconstAVX512<>+192(SB), Z1
-	VMAXPS       Z0, Z1, Z0
-	VMOVAPS      gateconstAVX512<>+320(SB), Z1
-	VFMADD231PS  gateconstAVX512<>+256(SB), Z0, Z1
-	VSUBPS       gateconstAVX512<>+320(SB), Z1, Z2
-	VFNMADD231PS gateconstAVX512<>+384(SB), Z2, Z0
-	VFNMADD231PS gateconstAVX512<>+448(SB), Z2, Z0
-	VMOVAPS      gateconstAVX512<>+512(SB), Z2
-	VFMADD213PS  gateconstAVX512<>+576(SB), Z0, Z2
-	VFMADD213PS  gateconstAVX512<>+640(SB), Z0, Z2
-	VFMADD213PS  gateconstAVX512<>+704(SB), Z0, Z2
-	VFMADD213PS  gateconstAVX512<>+768(SB), Z0, Z2
-	VFMADD213PS  gateconstAVX512<>+832(SB), Z0, Z2
-	VMULPS       Z0, Z0, Z3
-	VFMADD213PS  Z0, Z3, Z2
-	VADDPS       gateconstAVX512<>+0(SB), Z2, Z2
-	VPSLLD       $0x17, Z1, Z1
-	VPADDD       gateconstAVX512<>+896(SB), Z1, Z1
-	VMULPS       Z1, Z2, Z2
-	VADDPS       gateconstAVX512<>+0(SB), Z2, Z2
-	VMOVAPS      gateconstAVX512<>+0(SB), Z0
-	VDIVPS       Z2, Z0, Z0
 	VMOVUPS      (CX), Z1
-	VPXORD       gateconstAVX512<>+960(SB), Z1, Z1
-	VBROADCASTSS gateconstAVX512<>+128(SB), Z2
-	VMINPS       Z1, Z2, Z1
-	VBROADCASTSS gateconstAVX512<>+192(SB), Z2
-	VMAXPS       Z1, Z2, Z1
-	VMOVAPS      gateconstAVX512<>+320(SB), Z2
-	VFMADD231PS  gateconstAVX512<>+256(SB), Z1, Z2
-	VSUBPS       gateconstAVX512<>+320(SB), Z2, Z3
-	VFNMADD231PS gateconstAVX512<>+384(SB), Z3, Z1
-	VFNMADD231PS gateconstAVX512<>+448(SB), Z3, Z1
-	VMOVAPS      gateconstAVX512<>+512(SB), Z3
-	VFMADD213PS  gateconstAVX512<>+576(SB), Z1, Z3
-	VFMADD213PS  gateconstAVX512<>+640(SB), Z1, Z3
-	VFMADD213PS  gateconstAVX512<>+704(SB), Z1, Z3
-	VFMADD213PS  gateconstAVX512<>+768(SB), Z1, Z3
-	VFMADD213PS  gateconstAVX512<>+832(SB), Z1, Z3
-	VMULPS       Z1, Z1, Z4
-	VFMADD213PS  Z1, Z4, Z3
-	VADDPS       gateconstAVX512<>+0(SB), Z3, Z3
-	VPSLLD       $0x17, Z2, Z2
-	VPADDD       gateconstAVX512<>+896(SB), Z2, Z2
-	VMULPS       Z2, Z3, Z3
-	VADDPS       gateconstAVX512<>+0(SB), Z3, Z3
-	VMOVAPS      gateconstAVX512<>+0(SB), Z1
-	VDIVPS       Z3, Z1, Z1
 	VMOVUPS      (BX), Z2
-	VPANDD       gateconstAVX512<>+1024(SB), Z2, Z3
-	VMULPS       Z2, Z2, Z4
-	VMOVAPS      gateconstAVX512<>+1152(SB), Z5
-	VFMADD213PS  gateconstAVX512<>+1216(SB), Z4, Z5
-	VFMADD213PS  gateconstAVX512<>+1280(SB), Z4, Z5
-	VFMADD213PS  gateconstAVX512<>+1344(SB), Z4, Z5
-	VFMADD213PS  gateconstAVX512<>+1408(SB), Z4, Z5
-	VMULPS       Z4, Z5, Z5
-	VFMADD213PS  Z2, Z2, Z5
-	VPANDD       gateconstAVX512<>+960(SB), Z2, Z2
-	VADDPS       Z3, Z3, Z4
-	VCMPPS       $0x01, gateconstAVX512<>+1088(SB), Z3, K2
-	VBROADCASTSS gateconstAVX512<>+128(SB), Z3
-	VMINPS       Z4, Z3, Z4
-	VBROADCASTSS gateconstAVX512<>+192(SB), Z3
-	VMAXPS       Z4, Z3, Z4
-	VMOVAPS      gateconstAVX512<>+320(SB), Z3
-	VFMADD231PS  gateconstAVX512<>+256(SB), Z4, Z3
-	VSUBPS       gateconstAVX512<>+320(SB), Z3, Z6
-	VFNMADD231PS gateconstAVX512<>+384(SB), Z6, Z4
-	VFNMADD231PS gateconstAVX512<>+448(SB), Z6, Z4
-	VMOVAPS      gateconstAVX512<>+512(SB), Z6
-	VFMADD213PS  gateconstAVX512<>+576(SB), Z4, Z6
-	VFMADD213PS  gateconstAVX512<>+640(SB), Z4, Z6
-	VFMADD213PS  gateconstAVX512<>+704(SB), Z4, Z6
-	VFMADD213PS  gateconstAVX512<>+768(SB), Z4, Z6
-	VFMADD213PS  gateconstAVX512<>+832(SB), Z4, Z6
-	VMULPS       Z4, Z4, Z7
-	VFMADD213PS  Z4, Z7, Z6
-	VADDPS       gateconstAVX512<>+0(SB), Z6, Z6
-	VPSLLD       $0x17, Z3, Z3
-	VPADDD       gateconstAVX512<>+896(SB), Z3, Z3
-	VMULPS       Z3, Z6, Z6
-	VADDPS       gateconstAVX512<>+0(SB), Z6, Z6
-	VMOVAPS      gateconstAVX512<>+64(SB), Z3
-	VDIVPS       Z6, Z3, Z3
-	VMOVAPS      gateconstAVX512<>+0(SB), Z4
-	VSUBPS       Z3, Z4, Z3
-	VPORD        Z2, Z3, Z3
-	VBLENDMPS    Z5, Z3, K2, Z3
-	VMOVUPS      (SI), Z2
-	VMULPS       Z3, Z0, Z0
-	VFMADD213PS  Z0, Z1, Z2
-	VMOVUPS      Z2, (SI)
-	VMOVUPS      (DX), Z0
 	VPXORD       gateconstAVX512<>+960(SB), Z0, Z0
-	VBROADCASTSS gateconstAVX512<>+128(SB), Z1
-	VMINPS       Z0, Z1, Z0
-	VBROADCASTSS gateconstAVX512<>+192(SB), Z1
-	VMAXPS       Z0, Z1, Z0
-	VMOVAPS      gateconstAVX512<>+320(SB), Z1
-	VFMADD231PS  gateconstAVX512<>+256(SB), Z0, Z1
-	VSUBPS       gateconstAVX512<>+320(SB), Z1, Z3
-	VFNMADD231PS gateconstAVX512<>+384(SB), Z3, Z0
-	VFNMADD231PS gateconstAVX512<>+448(SB), Z3, Z0
-	VMOVAPS      gateconstAVX512<>+512(SB), Z3
-	VFMADD213PS  gateconstAVX512<>+576(SB), Z0, Z3
-	VFMADD213PS  gateconstAVX512<>+640(SB), Z0, Z3
-	VFMADD213PS  gateconstAVX512<>+704(SB), Z0, Z3
-	VFMADD213PS  gateconstAVX512<>+768(SB), Z0, Z3
-	VFMADD213PS  gateconstAVX512<>+832(SB), Z0, Z3
-	VMULPS       Z0, Z0, Z4
-	VFMADD213PS  Z0, Z4, Z3
-	VADDPS       gateconstAVX512<>+0(SB), Z3, Z3
-	VPSLLD       $0x17, Z1, Z1
-	VPADDD       gateconstAVX512<>+896(SB), Z1, Z1
-	VMULPS       Z1, Z3, Z3
-	VADDPS       gateconstAVX512<>+0(SB), Z3, Z3
-	VMOVAPS      gateconstAVX512<>+0(SB), Z0
-	VDIVPS       Z3, Z0, Z0
-	VPANDD       gateconstAVX512<>+1024(SB), Z2, Z1
+	VPXORD       gateconstAVX512<>+960(SB), Z1, Z1
 	VMULPS       Z2, Z2, Z3
-	VMOVAPS      gateconstAVX512<>+1152(SB), Z4
+	VMOVUPS      gateconstAVX512<>+1152(SB), Z4
 	VFMADD213PS  gateconstAVX512<>+1216(SB), Z3, Z4
 	VFMADD213PS  gateconstAVX512<>+1280(SB), Z3, Z4
 	VFMADD213PS  gateconstAVX512<>+1344(SB), Z3, Z4
 	VFMADD213PS  gateconstAVX512<>+1408(SB), Z3, Z4
 	VMULPS       Z3, Z4, Z4
 	VFMADD213PS  Z2, Z2, Z4
-	VPANDD       gateconstAVX512<>+960(SB), Z2, Z2
-	VADDPS       Z1, Z1, Z3
-	VCMPPS       $0x01, gateconstAVX512<>+1088(SB), Z1, K2
-	VBROADCASTSS gateconstAVX512<>+128(SB), Z1
-	VMINPS       Z3, Z1, Z3
-	VBROADCASTSS gateconstAVX512<>+192(SB), Z1
-	VMAXPS       Z3, Z1, Z3
-	VMOVAPS      gateconstAVX512<>+320(SB), Z1
-	VFMADD231PS  gateconstAVX512<>+256(SB), Z3, Z1
-	VSUBPS       gateconstAVX512<>+320(SB), Z1, Z5
-	VFNMADD231PS gateconstAVX512<>+384(SB), Z5, Z3
-	VFNMADD231PS gateconstAVX512<>+448(SB), Z5, Z3
-	VMOVAPS      gateconstAVX512<>+512(SB), Z5
-	VFMADD213PS  gateconstAVX512<>+576(SB), Z3, Z5
-	VFMADD213PS  gateconstAVX512<>+640(SB), Z3, Z5
-	VFMADD213PS  gateconstAVX512<>+704(SB), Z3, Z5
-	VFMADD213PS  gateconstAVX512<>+768(SB), Z3, Z5
-	VFMADD213PS  gateconstAVX512<>+832(SB), Z3, Z5
-	VMULPS       Z3, Z3, Z6
-	VFMADD213PS  Z3, Z6, Z5
-	VADDPS       gateconstAVX512<>+0(SB), Z5, Z5
-	VPSLLD       $0x17, Z1, Z1
-	VPADDD       gateconstAVX512<>+896(SB), Z1, Z1
-	VMULPS       Z1, Z5, Z5
-	VADDPS       gateconstAVX512<>+0(SB), Z5, Z5
-	VMOVAPS      gateconstAVX512<>+64(SB), Z1
-	VDIVPS       Z5, Z1, Z1
-	VMOVAPS      gateconstAVX512<>+0(SB), Z3
-	VSUBPS       Z1, Z3, Z1
-	VPORD        Z2, Z1, Z1
-	VBLENDMPS    Z4, Z1, K2, Z1
-	VMULPS       Z1, Z0, Z0
+	VPANDD       gateconstAVX512<>+960(SB), Z2, Z3
+	VPANDD       gateconstAVX512<>+1024(SB), Z2, Z2
+	VCMPPS       $0x01, gateconstAVX512<>+1088(SB), Z2, K2
+	VADDPS       Z2, Z2, Z2
+	VBROADCASTSS gateconstAVX512<>+128(SB), Z5
+	VMINPS       Z0, Z5, Z0
+	VBROADCASTSS gateconstAVX512<>+192(SB), Z5
+	VMAXPS       Z0, Z5, Z0
+	VBROADCASTSS gateconstAVX512<>+128(SB), Z5
+	VMINPS       Z1, Z5, Z1
+	VBROADCASTSS gateconstAVX512<>+192(SB), Z5
+	VMAXPS       Z1, Z5, Z1
+	VBROADCASTSS gateconstAVX512<>+128(SB), Z5
+	VMINPS       Z2, Z5, Z2
+	VBROADCASTSS gateconstAVX512<>+192(SB), Z5
+	VMAXPS       Z2, Z5, Z2
+	VMOVUPS      gateconstAVX512<>+320(SB), Z5
+	VFMADD231PS  gateconstAVX512<>+256(SB), Z0, Z5
+	VMOVUPS      gateconstAVX512<>+320(SB), Z6
+	VFMADD231PS  gateconstAVX512<>+256(SB), Z1, Z6
+	VMOVUPS      gateconstAVX512<>+320(SB), Z7
+	VFMADD231PS  gateconstAVX512<>+256(SB), Z2, Z7
+	VSUBPS       gateconstAVX512<>+320(SB), Z5, Z8
+	VFNMADD231PS gateconstAVX512<>+384(SB), Z8, Z0
+	VFNMADD231PS gateconstAVX512<>+448(SB), Z8, Z0
+	VSUBPS       gateconstAVX512<>+320(SB), Z6, Z8
+	VFNMADD231PS gateconstAVX512<>+384(SB), Z8, Z1
+	VFNMADD231PS gateconstAVX512<>+448(SB), Z8, Z1
+	VSUBPS       gateconstAVX512<>+320(SB), Z7, Z8
+	VFNMADD231PS gateconstAVX512<>+384(SB), Z8, Z2
+	VFNMADD231PS gateconstAVX512<>+448(SB), Z8, Z2
+	VMOVUPS      gateconstAVX512<>+512(SB), Z8
+	VMOVUPS      gateconstAVX512<>+512(SB), Z9
+	VMOVUPS      gateconstAVX512<>+512(SB), Z10
+	VFMADD213PS  gateconstAVX512<>+576(SB), Z0, Z8
+	VFMADD213PS  gateconstAVX512<>+576(SB), Z1, Z9
+	VFMADD213PS  gateconstAVX512<>+576(SB), Z2, Z10
+	VFMADD213PS  gateconstAVX512<>+640(SB), Z0, Z8
+	VFMADD213PS  gateconstAVX512<>+640(SB), Z1, Z9
+	VFMADD213PS  gateconstAVX512<>+640(SB), Z2, Z10
+	VFMADD213PS  gateconstAVX512<>+704(SB), Z0, Z8
+	VFMADD213PS  gateconstAVX512<>+704(SB), Z1, Z9
+	VFMADD213PS  gateconstAVX512<>+704(SB), Z2, Z10
+	VFMADD213PS  gateconstAVX512<>+768(SB), Z0, Z8
+	VFMADD213PS  gateconstAVX512<>+768(SB), Z1, Z9
+	VFMADD213PS  gateconstAVX512<>+768(SB), Z2, Z10
+	VFMADD213PS  gateconstAVX512<>+832(SB), Z0, Z8
+	VFMADD213PS  gateconstAVX512<>+832(SB), Z1, Z9
+	VFMADD213PS  gateconstAVX512<>+832(SB), Z2, Z10
+	VMULPS       Z0, Z0, Z11
+	VFMADD213PS  Z0, Z11, Z8
+	VADDPS       gateconstAVX512<>+0(SB), Z8, Z8
+	VMULPS       Z1, Z1, Z0
+	VFMADD213PS  Z1, Z0, Z9
+	VADDPS       gateconstAVX512<>+0(SB), Z9, Z9
+	VMULPS       Z2, Z2, Z0
+	VFMADD213PS  Z2, Z0, Z10
+	VADDPS       gateconstAVX512<>+0(SB), Z10, Z10
+	VPSLLD       $0x17, Z5, Z5
+	VPADDD       gateconstAVX512<>+896(SB), Z5, Z5
+	VMULPS       Z5, Z8, Z8
+	VPSLLD       $0x17, Z6, Z6
+	VPADDD       gateconstAVX512<>+896(SB), Z6, Z6
+	VMULPS       Z6, Z9, Z9
+	VPSLLD       $0x17, Z7, Z7
+	VPADDD       gateconstAVX512<>+896(SB), Z7, Z7
+	VMULPS       Z7, Z10, Z10
+	VADDPS       gateconstAVX512<>+0(SB), Z8, Z8
+	VMOVUPS      gateconstAVX512<>+0(SB), Z0
+	VDIVPS       Z8, Z0, Z0
+	VADDPS       gateconstAVX512<>+0(SB), Z9, Z9
+	VMOVUPS      gateconstAVX512<>+0(SB), Z1
+	VDIVPS       Z9, Z1, Z1
+	VADDPS       gateconstAVX512<>+0(SB), Z10, Z10
+	VMOVUPS      gateconstAVX512<>+64(SB), Z2
+	VDIVPS       Z10, Z2, Z2
+	VMOVUPS      gateconstAVX512<>+0(SB), Z5
+	VSUBPS       Z2, Z5, Z5
+	VPORD        Z3, Z5, Z5
+	VBLENDMPS    Z4, Z5, K2, Z5
+	VMOVUPS      (SI), Z2
+	VMULPS       Z5, Z0, Z0
+	VFMADD213PS  Z0, Z1, Z2
+	VMOVUPS      Z2, (SI)
+	VMOVUPS      (DX), Z0
+	VPXORD       gateconstAVX512<>+960(SB), Z0, Z0
+	VMULPS       Z2, Z2, Z1
+	VMOVUPS      gateconstAVX512<>+1152(SB), Z3
+	VFMADD213PS  gateconstAVX512<>+1216(SB), Z1, Z3
+	VFMADD213PS  gateconstAVX512<>+1280(SB), Z1, Z3
+	VFMADD213PS  gateconstAVX512<>+1344(SB), Z1, Z3
+	VFMADD213PS  gateconstAVX512<>+1408(SB), Z1, Z3
+	VMULPS       Z1, Z3, Z3
+	VFMADD213PS  Z2, Z2, Z3
+	VPANDD       gateconstAVX512<>+960(SB), Z2, Z1
+	VPANDD       gateconstAVX512<>+1024(SB), Z2, Z2
+	VCMPPS       $0x01, gateconstAVX512<>+1088(SB), Z2, K2
+	VADDPS       Z2, Z2, Z2
+	VBROADCASTSS gateconstAVX512<>+128(SB), Z4
+	VMINPS       Z0, Z4, Z0
+	VBROADCASTSS gateconstAVX512<>+192(SB), Z4
+	VMAXPS       Z0, Z4, Z0
+	VBROADCASTSS gateconstAVX512<>+128(SB), Z4
+	VMINPS       Z2, Z4, Z2
+	VBROADCASTSS gateconstAVX512<>+192(SB), Z4
+	VMAXPS       Z2, Z4, Z2
+	VMOVUPS      gateconstAVX512<>+320(SB), Z4
+	VFMADD231PS  gateconstAVX512<>+256(SB), Z0, Z4
+	VMOVUPS      gateconstAVX512<>+320(SB), Z5
+	VFMADD231PS  gateconstAVX512<>+256(SB), Z2, Z5
+	VSUBPS       gateconstAVX512<>+320(SB), Z4, Z6
+	VFNMADD231PS gateconstAVX512<>+384(SB), Z6, Z0
+	VFNMADD231PS gateconstAVX512<>+448(SB), Z6, Z0
+	VSUBPS       gateconstAVX512<>+320(SB), Z5, Z6
+	VFNMADD231PS gateconstAVX512<>+384(SB), Z6, Z2
+	VFNMADD231PS gateconstAVX512<>+448(SB), Z6, Z2
+	VMOVUPS      gateconstAVX512<>+512(SB), Z6
+	VMOVUPS      gateconstAVX512<>+512(SB), Z7
+	VFMADD213PS  gateconstAVX512<>+576(SB), Z0, Z6
+	VFMADD213PS  gateconstAVX512<>+576(SB), Z2, Z7
+	VFMADD213PS  gateconstAVX512<>+640(SB), Z0, Z6
+	VFMADD213PS  gateconstAVX512<>+640(SB), Z2, Z7
+	VFMADD213PS  gateconstAVX512<>+704(SB), Z0, Z6
+	VFMADD213PS  gateconstAVX512<>+704(SB), Z2, Z7
+	VFMADD213PS  gateconstAVX512<>+768(SB), Z0, Z6
+	VFMADD213PS  gateconstAVX512<>+768(SB), Z2, Z7
+	VFMADD213PS  gateconstAVX512<>+832(SB), Z0, Z6
+	VFMADD213PS  gateconstAVX512<>+832(SB), Z2, Z7
+	VMULPS       Z0, Z0, Z8
+	VFMADD213PS  Z0, Z8, Z6
+	VADDPS       gateconstAVX512<>+0(SB), Z6, Z6
+	VMULPS       Z2, Z2, Z0
+	VFMADD213PS  Z2, Z0, Z7
+	VADDPS       gateconstAVX512<>+0(SB), Z7, Z7
+	VPSLLD       $0x17, Z4, Z4
+	VPADDD       gateconstAVX512<>+896(SB), Z4, Z4
+	VMULPS       Z4, Z6, Z6
+	VPSLLD       $0x17, Z5, Z5
+	VPADDD       gateconstAVX512<>+896(SB), Z5, Z5
+	VMULPS       Z5, Z7, Z7
+	VADDPS       gateconstAVX512<>+0(SB), Z6, Z6
+	VMOVUPS      gateconstAVX512<>+0(SB), Z0
+	VDIVPS       Z6, Z0, Z0
+	VADDPS       gateconstAVX512<>+0(SB), Z7, Z7
+	VMOVUPS      gateconstAVX512<>+64(SB), Z2
+	VDIVPS       Z7, Z2, Z2
+	VMOVUPS      gateconstAVX512<>+0(SB), Z4
+	VSUBPS       Z2, Z4, Z4
+	VPORD        Z1, Z4, Z4
+	VBLENDMPS    Z3, Z4, K2, Z4
+	VMULPS       Z4, Z0, Z0
 	VMOVUPS      Z0, (DI)
 	ADDQ         $0x40, AX
 	ADDQ         $0x40, CX

@@ -288,7 +288,9 @@ func newConsts(s isa) *constTable {
 	}{
 		{"one", f(1)},
 		{"two", f(2)},
-		{"expHi", f(88.3)},
+		// e^86 keeps 1/(1+e^x) ≥ 2^-125 and e^-87.3 keeps 2^n normal:
+		// subnormal results would cost ~100 cycles each.
+		{"expHi", f(86)},
 		{"expLo", f(-87.3)},
 		{"log2e", f(1.44269504088896341)},
 		// 1.5·2^23: adding it rounds to an integer and leaves that integer
@@ -328,6 +330,12 @@ func newConsts(s isa) *constTable {
 
 // gates emits gates<ISA> over n positions, n a multiple of the vector
 // width (the Go wrapper pads the tail).
+//
+// Each activation is a chain of ~20 dependent operations, so evaluated one
+// after another they leave the FMA pipes idle waiting on latency. The
+// independent ones (σ(i), σ(f), σ(o), tanh(g)) are therefore emitted in
+// lockstep, one instruction per stream in turn; only tanh(c) runs alone and
+// overlaps the next iteration out of order.
 func gates(s isa) {
 	k := newConsts(s)
 	TEXT("gates"+s.name, NOSPLIT, "func(gi, gf, gO, gg, c, h *float32, n int)")
@@ -365,103 +373,132 @@ func gates(s isa) {
 			VXORPS(a, b, d)
 		}
 	}
-	// exp returns e^x for x in a register (x is clobbered). The clamps
-	// keep 2^n a normal float; a NaN x stays NaN because x is the operand
-	// MINPS/MAXPS return when one side is NaN.
-	exp := func(x Register) Register {
-		lim := vec()
-		VBROADCASTSS(k.get("expHi"), lim)
-		VMINPS(x, lim, x)
-		VBROADCASTSS(k.get("expLo"), lim)
-		VMAXPS(x, lim, x)
-		t := vec()
-		VMOVAPS(k.get("magic"), t)
-		VFMADD231PS(k.get("log2e"), x, t) // t = x·log2e + magic
-		nf := vec()
-		VSUBPS(k.get("magic"), t, nf) // n as float
-		VFNMADD231PS(k.get("ln2hi"), nf, x)
-		VFNMADD231PS(k.get("ln2lo"), nf, x) // x = r
-		p := vec()
-		VMOVAPS(k.get("p0"), p)
+	// Constants are loaded unaligned: the linker only guarantees 32-byte
+	// alignment, short of what VMOVAPS needs for a ZMM operand.
+	ld := func(name string) Register {
+		v := vec()
+		VMOVUPS(k.get(name), v)
+		return v
+	}
+	// exp returns e^x for each x (clobbered). The clamps keep 2^n a normal
+	// float; a NaN x stays NaN because x is the operand MINPS/MAXPS return
+	// when one side is NaN.
+	exp := func(xs []Register) []Register {
+		u := len(xs)
+		for _, x := range xs {
+			lim := vec()
+			VBROADCASTSS(k.get("expHi"), lim)
+			VMINPS(x, lim, x)
+			VBROADCASTSS(k.get("expLo"), lim)
+			VMAXPS(x, lim, x)
+		}
+		ts := make([]Register, u)
+		for i, x := range xs {
+			ts[i] = ld("magic")
+			VFMADD231PS(k.get("log2e"), x, ts[i]) // t = x·log2e + magic
+		}
+		for i, x := range xs {
+			nf := vec()
+			VSUBPS(k.get("magic"), ts[i], nf) // n as float
+			VFNMADD231PS(k.get("ln2hi"), nf, x)
+			VFNMADD231PS(k.get("ln2lo"), nf, x) // x = r
+		}
+		ps := make([]Register, u)
+		for i := range xs {
+			ps[i] = ld("p0")
+		}
 		for _, c := range []string{"p1", "p2", "p3", "p4", "p5"} {
-			VFMADD213PS(k.get(c), x, p) // p = p·r + c
+			for i, x := range xs {
+				VFMADD213PS(k.get(c), x, ps[i]) // p = p·r + c
+			}
 		}
-		z := vec()
-		VMULPS(x, x, z)
-		VFMADD213PS(x, z, p) // p = p·r² + r
-		VADDPS(k.get("one"), p, p)
-		VPSLLD(U8(23), t, t)
-		VPADDD(k.get("bias127"), t, t) // 2^n
-		VMULPS(t, p, p)
-		return p
+		for i, x := range xs {
+			z := vec()
+			VMULPS(x, x, z)
+			VFMADD213PS(x, z, ps[i]) // p = p·r² + r
+			VADDPS(k.get("one"), ps[i], ps[i])
+		}
+		for i := range xs {
+			VPSLLD(U8(23), ts[i], ts[i])
+			VPADDD(k.get("bias127"), ts[i], ts[i]) // 2^n
+			VMULPS(ts[i], ps[i], ps[i])
+		}
+		return ps
 	}
-	sigmoid := func(x Register) Register {
-		xor(k.get("sign"), x, x)
-		e := exp(x)
-		VADDPS(k.get("one"), e, e)
-		one := vec()
-		VMOVAPS(k.get("one"), one)
-		VDIVPS(e, one, one)
-		return one
-	}
-	tanh := func(x Register) Register {
-		ax := vec()
-		and(k.get("abs"), x, ax)
-		// Small |x|: odd polynomial, keeps full relative accuracy near 0.
-		z := vec()
-		VMULPS(x, x, z)
-		p := vec()
-		VMOVAPS(k.get("t0"), p)
-		for _, c := range []string{"t1", "t2", "t3", "t4"} {
-			VFMADD213PS(k.get(c), z, p)
+	// act evaluates σ or tanh (isTanh) of each x, in lockstep.
+	act := func(xs []Register, isTanh []bool) []Register {
+		type tanhParts struct{ small, sign, mask Register }
+		parts := make([]tanhParts, len(xs))
+		args := make([]Register, len(xs))
+		for i, x := range xs {
+			if !isTanh[i] {
+				xor(k.get("sign"), x, x)
+				args[i] = x
+				continue
+			}
+			// Small |x|: odd polynomial, keeps full relative accuracy
+			// near 0. Large |x|: 1 - 2/(e^{2|x|}+1) with the sign of x.
+			z := vec()
+			VMULPS(x, x, z)
+			p := ld("t0")
+			for _, c := range []string{"t1", "t2", "t3", "t4"} {
+				VFMADD213PS(k.get(c), z, p)
+			}
+			VMULPS(z, p, p)
+			VFMADD213PS(x, x, p) // p·z·x + x
+			sg := vec()
+			and(k.get("sign"), x, sg)
+			and(k.get("abs"), x, x)
+			var m Register = K2
+			if s.width != 16 {
+				m = vec()
+			}
+			VCMPPS(U8(1), k.get("tanhSmall"), x, m) // |x| < 0.625
+			VADDPS(x, x, x)
+			parts[i] = tanhParts{p, sg, m}
+			args[i] = x
 		}
-		VMULPS(z, p, p)
-		VFMADD213PS(x, x, p) // p = p·z·x + x
-		// Large |x|: 1 - 2/(e^{2|x|}+1), then the sign of x.
-		sg := vec()
-		and(k.get("sign"), x, sg)
-		small := ax
-		y := vec()
-		VADDPS(ax, ax, y)
-		if s.width == 16 {
-			VCMPPS(U8(1), k.get("tanhSmall"), ax, K2) // ax < 0.625
-		} else {
-			VCMPPS(U8(1), k.get("tanhSmall"), ax, small)
+		es := exp(args)
+		out := make([]Register, len(xs))
+		for i, e := range es {
+			VADDPS(k.get("one"), e, e)
+			if !isTanh[i] {
+				r := ld("one")
+				VDIVPS(e, r, r)
+				out[i] = r
+				continue
+			}
+			q := ld("two")
+			VDIVPS(e, q, q)
+			r := ld("one")
+			VSUBPS(q, r, r)
+			or(parts[i].sign, r, r)
+			if s.width == 16 {
+				VBLENDMPS(parts[i].small, r, K2, r) // K2 ? small : r
+			} else {
+				VBLENDVPS(parts[i].mask, parts[i].small, r, r) // mask ? small : r
+			}
+			out[i] = r
 		}
-		e := exp(y)
-		VADDPS(k.get("one"), e, e)
-		q := vec()
-		VMOVAPS(k.get("two"), q)
-		VDIVPS(e, q, q)
-		r := vec()
-		VMOVAPS(k.get("one"), r)
-		VSUBPS(q, r, q)
-		or(sg, q, q)
-		if s.width == 16 {
-			VBLENDMPS(p, q, K2, q) // K2 ? p : q
-		} else {
-			VBLENDVPS(small, p, q, q) // small ? p : q
-		}
-		return q
+		return out
 	}
 
 	Label("loop" + s.name)
 	CMPQ(n, Imm(0))
 	JLE(LabelRef("done" + s.name))
-	ld := func(i int) Register {
+	load := func(i int) Register {
 		v := vec()
 		VMOVUPS(Mem{Base: ptrs[i]}, v)
 		return v
 	}
-	si := sigmoid(ld(0))
-	sf := sigmoid(ld(1))
-	tg := tanh(ld(3))
-	c := ld(4)
+	g1 := act([]Register{load(0), load(1), load(3)}, []bool{false, false, true})
+	si, sf, tg := g1[0], g1[1], g1[2]
+	c := load(4)
 	VMULPS(tg, si, si)
 	VFMADD213PS(si, sf, c) // c = f·c + i·g
 	VMOVUPS(c, Mem{Base: ptrs[4]})
-	so := sigmoid(ld(2))
-	tc := tanh(c)
+	g2 := act([]Register{load(2), c}, []bool{false, true})
+	so, tc := g2[0], g2[1]
 	VMULPS(tc, so, so)
 	VMOVUPS(so, Mem{Base: ptrs[5]})
 	for _, p := range ptrs {
