@@ -446,7 +446,10 @@ func intTuple(v any, what string) ([]int, error) {
 	case *ptObject:
 		// torch.Size((...)) pickled as a REDUCE of its class.
 		if len(t.args) == 1 {
-			return intTuple(t.args[0], what)
+			switch a := t.args[0].(type) {
+			case *types.Tuple, *types.List:
+				return intTuple(a, what)
+			}
 		}
 		return nil, fmt.Errorf("%s is %s, want a tuple", what, t.class)
 	default:

@@ -260,6 +260,12 @@ func (pf *ptFile) zipRecord(rel string, f *zip.File) (*ptRecord, error) {
 	}
 	rec.size = int64(f.UncompressedSize64)
 	if f.Method != zip.Store {
+		// torch never compresses, but a re-zipped file may. The declared
+		// size is only a claim: bound it by deflate's best ratio (~1032:1)
+		// over compressed bytes that exist, before anything trusts it.
+		if f.CompressedSize64 > uint64(pf.size) || f.UncompressedSize64 > 1032*f.CompressedSize64+1024 {
+			return nil, &FormatError{File: pf.name, Record: rel, Msg: fmt.Sprintf("compressed entry claims %d bytes from %d", f.UncompressedSize64, f.CompressedSize64)}
+		}
 		rec.zf = f
 		return rec, nil
 	}
@@ -435,8 +441,8 @@ func mulInt64(a, b int64) (int64, bool) {
 }
 
 // maxTensorElements bounds one tensor (2^34 float32 = 64 GiB); maxBroadcast
-// bounds how many more elements all tensors may have than the storage
-// bytes behind them (expand()ed tensors have stride 0), so a tiny file
+// bounds how many more elements all tensors together may have than the
+// file has bytes (each stored element takes at least one), so a tiny file
 // cannot ask for a huge allocation.
 const (
 	maxTensorElements = 1 << 34
@@ -451,6 +457,8 @@ type ptPlan struct {
 	numel   int64
 	byteOff int64 // of element 0 of the storage view, in the record
 	extent  int64 // elements of t.dtype the view can index from byteOff
+	// rootBytes is the size of the whole (root) storage in the record.
+	rootBytes int64
 }
 
 func (pf *ptFile) checkpoint(withData bool) (*Checkpoint, error) {
@@ -471,7 +479,7 @@ func (pf *ptFile) checkpoint(withData bool) (*Checkpoint, error) {
 		ck.Metadata[k] = v
 	}
 	var plans []*ptPlan
-	var extra int64
+	var total int64
 	for _, name := range fl.names {
 		t := fl.tensors[name]
 		if !t.dtype.float {
@@ -482,11 +490,11 @@ func (pf *ptFile) checkpoint(withData bool) (*Checkpoint, error) {
 		if err != nil {
 			return nil, err
 		}
-		if p.numel > p.extent {
-			extra += p.numel - p.extent
-			if extra > maxBroadcast {
-				return nil, &FormatError{File: pf.name, Record: p.rec.name, Msg: fmt.Sprintf("tensor %s: broadcast views ask for %d more elements than the storages hold", name, extra)}
-			}
+		// Views may overlap (x and x.t(), expand()ed stride-0 tensors), so
+		// the outputs can exceed the storage bytes; bound the excess.
+		total += p.numel
+		if total > pf.size+maxBroadcast {
+			return nil, &FormatError{File: pf.name, Record: p.rec.name, Msg: fmt.Sprintf("tensor %s: overlapping or broadcast views ask for %d elements from a %d-byte file", name, total, pf.size)}
 		}
 		plans = append(plans, p)
 		shape := append([]int(nil), t.shape...)
@@ -523,7 +531,7 @@ func (pf *ptFile) plan(name string, t *ptTensor) (*ptPlan, error) {
 	}
 	viewOff, _ := mulInt64(elemOff, int64(root.dtype.size))
 	viewBytes, _ := mulInt64(s.numel, int64(s.dtype.size))
-	p := &ptPlan{name: name, t: t, rec: rec, byteOff: viewOff, extent: viewBytes / int64(t.dtype.size)}
+	p := &ptPlan{name: name, t: t, rec: rec, byteOff: viewOff, extent: viewBytes / int64(t.dtype.size), rootBytes: rootBytes}
 	numel := int64(1)
 	maxIdx := t.offset
 	for i, d := range t.shape {
@@ -591,17 +599,22 @@ func (pf *ptFile) decode(plans []*ptPlan, ck *Checkpoint) error {
 				}
 				continue
 			}
-			v := view{t.dtype, p.byteOff}
+			// All views of one dtype share one decoded copy of the storage
+			// (legacy storage views start at element-aligned offsets; a
+			// view at another phase gets its own).
+			size := int64(t.dtype.size)
+			v := view{t.dtype, p.byteOff % size}
 			src, ok := decoded[v]
 			if !ok {
-				src = make([]float32, p.extent)
-				if err := pf.readFloats(rec, p.byteOff, t.dtype, src, buf, p.name); err != nil {
+				src = make([]float32, (p.rootBytes-v.byteOff)/size)
+				if err := pf.readFloats(rec, v.byteOff, t.dtype, src, buf, p.name); err != nil {
 					return err
 				}
 				decoded[v] = src
 			}
+			start := p.byteOff/size + t.offset
 			out.Data = make([]float32, p.numel)
-			gatherStrided(out.Data, src, int(t.offset), t.shape, t.stride)
+			gatherStrided(out.Data, src, int(start), t.shape, t.stride)
 		}
 	}
 	return nil

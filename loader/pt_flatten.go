@@ -12,7 +12,10 @@ import (
 // (the memo), so the walk is bounded in depth and in total visits.
 const (
 	maxFlattenDepth  = 200
-	maxFlattenVisits = 1 << 22
+	maxFlattenVisits = 1 << 21
+	// maxNameBytes bounds the names built while walking: a DAG of shared
+	// lists can have exponentially many paths to a tensor.
+	maxNameBytes = 1 << 26
 )
 
 // flattener turns the unpickled object graph into dotted tensor names.
@@ -23,6 +26,7 @@ type flattener struct {
 	tensors map[string]*ptTensor
 	skipped []string
 	visits  int
+	nameLen int // bytes of names built so far
 	// hasTensor results per container, so shared sub-graphs cost once.
 	hasT map[any]bool
 	// containers on the current path, to cut cycles.
@@ -189,9 +193,12 @@ func dictGet(d *types.Dict, key string) any {
 }
 
 // hasTensor reports whether a tensor is reachable from v.
+//
+// It does not count against the visit budget: with its cache it costs at
+// most one step per container edge, which the pickle's opcode limit bounds.
 func (f *flattener) hasTensor(v any, depth int) (bool, error) {
-	if err := f.tick(depth); err != nil {
-		return false, err
+	if depth > maxFlattenDepth {
+		return false, &FormatError{File: f.file, Record: f.rec, Msg: fmt.Sprintf("objects nested deeper than %d", maxFlattenDepth)}
 	}
 	switch v.(type) {
 	case *ptTensor:
@@ -227,6 +234,10 @@ func (f *flattener) hasTensor(v any, depth int) (bool, error) {
 func (f *flattener) walk(prefix string, v any, depth int) error {
 	if err := f.tick(depth); err != nil {
 		return err
+	}
+	f.nameLen += len(prefix)
+	if f.nameLen > maxNameBytes {
+		return &FormatError{File: f.file, Record: f.rec, Msg: fmt.Sprintf("names total more than %d bytes (shared containers?)", maxNameBytes)}
 	}
 	if t, ok := v.(*ptTensor); ok {
 		f.emit(prefix, t)

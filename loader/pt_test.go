@@ -478,7 +478,7 @@ func TestPTCraftedErrors(t *testing.T) {
 			[]string{"tensor w", "too large"}},
 		{"absurd stride", zipPT(t, stateDict(4, 0, []int64{2, 2}, []int64{1 << 52, 1}), rec(16), zip.Store),
 			[]string{"tensor w"}},
-		{"broadcast bomb", zipPT(t, stateDict(1, 0, []int64{1 << 16, 1 << 16}, []int64{0, 0}), rec(4), zip.Store),
+		{"broadcast bomb", zipPT(t, stateDict(1, 0, []int64{1 << 14, 1 << 14}, []int64{0, 0}), rec(4), zip.Store),
 			[]string{"tensor w", "broadcast"}},
 		{"missing record", zipPT(t, stateDict(4, 0, []int64{4}, []int64{1}), nil, zip.Store),
 			[]string{"data/0", "missing", "tensor w"}},
@@ -532,7 +532,7 @@ func TestPTCyclesAndSharing(t *testing.T) {
 	// A list that contains itself, and a DAG of 2^60 paths: both finish.
 	p := newPK().op("}(").str("loop").op("]q\x00h\x00a").str("dag").op("]")
 	for i := 0; i < 60; i++ {
-		p.op("q\x01(h\x01h\x01l")
+		p.op("q\x010(h\x01h\x01l")
 	}
 	p.str("w").tensor("FloatStorage", "0", 1, 0, nil, nil).op("u.")
 	ck, err := LoadPTBytes("cycles.pt", zipPT(t, p.Bytes(), map[string][]byte{"data/0": f32bytes(7)}, zip.Store))
@@ -545,6 +545,17 @@ func TestPTCyclesAndSharing(t *testing.T) {
 	if !slices.Contains(ck.Skipped, "loop (list)") || !slices.Contains(ck.Skipped, "dag (list)") {
 		t.Errorf("skipped %v", ck.Skipped)
 	}
+}
+
+func TestPTPathExplosion(t *testing.T) {
+	// A tensor under 2^40 paths of shared lists: refused, and quickly.
+	p := newPK().op("}(").str("x").op("(").tensor("FloatStorage", "0", 1, 0, nil, nil).op("l")
+	for i := 0; i < 40; i++ {
+		p.op("q\x010(h\x01h\x01l")
+	}
+	p.op("u.")
+	_, err := LoadPTBytes("paths.pt", zipPT(t, p.Bytes(), map[string][]byte{"data/0": f32bytes(7)}, zip.Store))
+	wantFormatError(t, err, "paths.pt", "data.pkl")
 }
 
 func TestPTTruncated(t *testing.T) {
