@@ -179,21 +179,37 @@ func gemm(s isa, tailMask Mem) {
 		op := Load(Param("offs"), GP64())
 		kc := Load(Param("k"), GP64())
 		o := GP64()
-		Label(prefix + "_kloop")
-		MOVLQSX(Mem{Base: op}, o)
-		for v := 0; v < nvec; v++ {
-			load(Mem{Base: bj, Index: o, Scale: 4, Disp: v * s.bytes()}, bv(v))
-		}
-		for r := 0; r < s.rows; r++ {
-			VBROADCASTSS(Mem{Base: ap, Disp: 4 * r}, bc(r))
+		// One k: the B vectors at b + offs[k] + j, then MR broadcast-FMAs.
+		step := func(i int) {
+			MOVLQSX(Mem{Base: op, Disp: 4 * i}, o)
 			for v := 0; v < nvec; v++ {
-				VFMADD231PS(bv(v), bc(r), acc(r, v))
+				load(Mem{Base: bj, Index: o, Scale: 4, Disp: v * s.bytes()}, bv(v))
+			}
+			for r := 0; r < s.rows; r++ {
+				VBROADCASTSS(Mem{Base: ap, Disp: 4*r + 4*panelRows*i}, bc(r))
+				for v := 0; v < nvec; v++ {
+					VFMADD231PS(bv(v), bc(r), acc(r, v))
+				}
 			}
 		}
+		// Unrolled by two (an odd K peels one k first) so the loop
+		// bookkeeping is paid per pair.
+		TESTQ(U32(1), kc)
+		JZ(LabelRef(prefix + "_even"))
+		step(0)
 		ADDQ(Imm(4*panelRows), ap)
 		ADDQ(Imm(4), op)
 		DECQ(kc)
+		JZ(LabelRef(prefix + "_kdone"))
+		Label(prefix + "_even")
+		Label(prefix + "_kloop")
+		step(0)
+		step(1)
+		ADDQ(Imm(8*panelRows), ap)
+		ADDQ(Imm(8), op)
+		SUBQ(Imm(2), kc)
 		JNZ(LabelRef(prefix + "_kloop"))
+		Label(prefix + "_kdone")
 
 		// Store the rows that exist.
 		MOVQ(cj, cr)
