@@ -2,7 +2,9 @@ package export
 
 import (
 	"bytes"
+	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"github.com/convlstm-go/convlstm-go/convlstm"
 	"github.com/convlstm-go/convlstm-go/graph"
 	"github.com/convlstm-go/convlstm-go/loader"
+	"github.com/convlstm-go/convlstm-go/runtime"
 )
 
 // fixtureModel rebuilds the ConvLSTM inside a torch-exported fixture from
@@ -145,5 +148,75 @@ func TestONNXInitialStateInputs(t *testing.T) {
 				t.Fatalf("%s[%d] after a split run = %v, PyTorch %v", k, i, o2[k].Data[i], v)
 			}
 		}
+	}
+}
+
+// TestSafetensorsRoundTrip: a PyTorch .pt (gate order ifgo) converted to
+// safetensors and read back runs, with the gate order taken from the
+// file's metadata, to PyTorch's numbers; so do the F16/BF16/F64 files
+// PyTorch-side code wrote.
+func TestSafetensorsRoundTrip(t *testing.T) {
+	dir := filepath.Join("..", "fixtures", "safetensors")
+	pt, err := loader.LoadPT(filepath.Join(dir, "model.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := convlstm.FromTensors(pt.File, pt.Names, pt.Tensors, convlstm.Options{Gates: "ifgo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := Safetensors(m, &buf, SafetensorsOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	x := readNPYTest(t, filepath.Join(dir, "input.npy"))
+	check := func(label string, data []byte, refName string) {
+		ck, err := loader.LoadSafetensorsBytes(label, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ck.Metadata[loader.MetaGates] != "ifgo" {
+			t.Fatalf("%s: metadata %v", label, ck.Metadata)
+		}
+		m2, err := convlstm.FromTensors(ck.File, ck.Names, ck.Tensors, convlstm.Options{Gates: ck.Metadata[loader.MetaGates]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := runtime.New(m2, runtime.Options{Threads: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		res, err := r.Forward(x, runtime.ForwardOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]*loader.Tensor{"output": res.Output}
+		for l, s := range res.Final {
+			got[fmt.Sprintf("h_%d", l)], got[fmt.Sprintf("c_%d", l)] = s.H, s.C
+		}
+		worst := 0.0
+		for k, ref := range readNPZTest(t, filepath.Join(dir, refName)) {
+			g := got[k]
+			if g == nil || !slices.Equal(g.Shape, ref.Shape) {
+				t.Fatalf("%s: %s missing or of the wrong shape", label, k)
+			}
+			for i, v := range ref.Data {
+				d := math.Abs(float64(g.Data[i] - v))
+				worst = max(worst, d)
+				if d > 1e-5+1e-5*math.Abs(float64(v)) {
+					t.Fatalf("%s: %s[%d] = %v, PyTorch %v", label, k, i, g.Data[i], v)
+				}
+			}
+		}
+		t.Logf("%s: worst |go-ref| = %.3g", label, worst)
+	}
+	check("converted.safetensors", buf.Bytes(), "ref.npz")
+	for _, tag := range []string{"f32", "f16", "bf16", "f64"} {
+		data, err := os.ReadFile(filepath.Join(dir, "model_"+tag+".safetensors"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		check("model_"+tag+".safetensors", data, "ref_"+tag+".npz")
 	}
 }

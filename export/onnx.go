@@ -31,7 +31,7 @@ type ONNXOptions struct {
 
 // Metadata keys written to ONNX metadata_props and safetensors __metadata__.
 const (
-	MetaGates  = "convlstm_gates"  // gate order of the conv output blocks, e.g. "ifog"
+	MetaGates  = "gate_order"      // gate order of the conv output blocks, e.g. "ifog" (= loader.MetaGates)
 	MetaConfig = "convlstm_config" // JSON list of convlstm.LayerConfig
 )
 

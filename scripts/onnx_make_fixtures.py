@@ -77,8 +77,66 @@ def make(name, opset, dynamic, gates="ifog", bias=True, batch_first=True,
     print("%-28s opset %2d dynamic=%-5s nodes=%4d ops=%s" % (name, opset, dynamic, len(mp.graph.node), ",".join(ops)))
 
 
+ST_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "safetensors")
+
+
+def write_safetensors(path, tensors, metadata, dtype):
+    """A safetensors writer (the Python package is not in Debian): 8-byte
+    little-endian header length, JSON header padded with spaces to 8 bytes,
+    then the tensors' bytes in header order."""
+    import json
+    import struct
+    codes = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.float64: "F64"}
+    header, blobs, off = {"__metadata__": metadata}, [], 0
+    for name, t in tensors.items():
+        t = t.detach().to(dtype).contiguous()
+        # bfloat16 has no numpy dtype: take its bits through int16.
+        b = t.view(torch.int16).numpy().tobytes() if dtype == torch.bfloat16 else t.numpy().tobytes()
+        header[name] = {"dtype": codes[dtype], "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    hb = json.dumps(header, separators=(",", ":")).encode()
+    hb += b" " * (-len(hb) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(hb)))
+        f.write(hb)
+        for b in blobs:
+            f.write(b)
+
+
+def make_safetensors():
+    """fixtures/safetensors: model.pt (torch.save of a state_dict, gate order
+    ifgo), input.npy, ref.npz (PyTorch's outputs); and model_<dtype>.safetensors
+    written from the same state_dict in F32, F16, BF16 and F64 with
+    gate_order=ifgo in __metadata__, each with ref_<dtype>.npz computed from
+    the weights as stored (rounded to that dtype)."""
+    os.makedirs(ST_OUT, exist_ok=True)
+    torch.manual_seed(42)
+    m = ConvLSTM(3, [4, 2], [(3, 3), (3, 1)], 2, batch_first=True, bias=True,
+                 return_all_layers=True, gates="ifgo").eval()
+    sd = m.state_dict()
+    torch.save(sd, os.path.join(ST_OUT, "model.pt"))
+    x = torch.randn(2, 4, 3, 5, 4)
+    np.save(os.path.join(ST_OUT, "input.npy"), x.numpy())
+    w = Wrap(m).eval()
+    names = ["output", "h_0", "c_0", "h_1", "c_1"]
+    with torch.no_grad():
+        np.savez(os.path.join(ST_OUT, "ref.npz"), **{n: r.numpy() for n, r in zip(names, w(x))})
+    meta = {"gate_order": "ifgo", "format": "pt"}
+    for dtype, tag in ((torch.float32, "f32"), (torch.float16, "f16"), (torch.bfloat16, "bf16"), (torch.float64, "f64")):
+        write_safetensors(os.path.join(ST_OUT, "model_%s.safetensors" % tag), sd, meta, dtype)
+        m2 = ConvLSTM(3, [4, 2], [(3, 3), (3, 1)], 2, batch_first=True, bias=True,
+                      return_all_layers=True, gates="ifgo").eval()
+        m2.load_state_dict({k: v.to(dtype).float() for k, v in sd.items()})
+        with torch.no_grad():
+            np.savez(os.path.join(ST_OUT, "ref_%s.npz" % tag),
+                     **{n: r.numpy() for n, r in zip(names, Wrap(m2)(x))})
+    print("safetensors fixtures written to", ST_OUT)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
+    make_safetensors()
     print("torch", torch.__version__)
     for opset in (11, 13, 17):
         make("static_op%d" % opset, opset, False, seed=opset)
