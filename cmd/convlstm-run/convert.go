@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/convlstm-go/convlstm-go/convlstm"
+	"github.com/convlstm-go/convlstm-go/export"
+)
+
+type convertFlags struct {
+	weights, output, gates, prefix string
+	opset                          int
+	initialState                   bool
+}
+
+func init() {
+	var f convertFlags
+	cmd := &cobra.Command{
+		Use:   "convert",
+		Short: "Write a ConvLSTM's weights as an ONNX graph or a safetensors file",
+		Long: `Convert the ConvLSTM in a weights file (any format run accepts, told apart by
+content) to:
+
+  OUT.onnx         one ONNX graph for any batch, sequence length and image size:
+                   input "input" (B,T,C,H,W) float32; outputs "output"
+                   (B,T,hidden_last,H,W) and the final "h_l"/"c_l" of every layer.
+                   The time loop is a Scan, so the file does not grow with T.
+                   --initial-state adds inputs "h0_l"/"c0_l" (B,hidden_l,H,W).
+  OUT.safetensors  the state_dict under PyTorch's names (cell_list.{l}.conv.weight
+                   and .bias, float32), loadable with load_state_dict; the gate
+                   order and architecture are stored in __metadata__, so run needs
+                   no --gates flag.
+
+The output is written to a temporary file and renamed into place: a failed
+conversion leaves no partial file.`,
+		Example: `  convlstm-run convert --weights model.pt --output model.onnx
+  convlstm-run convert --weights ckpt.pth --prefix enc1 --gates fiog --output enc1.safetensors`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runConvert(cmd.OutOrStdout(), f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.weights, "weights", "", "weights file (.pt/.pth, safetensors; detected from content)")
+	fl.StringVar(&f.output, "output", "", "OUT.onnx or OUT.safetensors (format from the extension)")
+	fl.StringVar(&f.gates, "gates", "", "gate order of the conv's output blocks, a permutation of ifog (default ifog, or the file's metadata)")
+	fl.StringVar(&f.prefix, "prefix", "", "which ConvLSTM in the file: the key prefix before cell_list. or before .conv.weight")
+	fl.IntVar(&f.opset, "opset", 17, "ONNX opset to write (11 to 17)")
+	fl.BoolVar(&f.initialState, "initial-state", false, "ONNX: add h0_l/c0_l initial-state inputs (without them the state starts at zero)")
+	rootCmd.AddCommand(cmd)
+}
+
+func runConvert(out io.Writer, f convertFlags) error {
+	if f.weights == "" || f.output == "" {
+		return fmt.Errorf("convert needs --weights FILE and --output OUT.onnx|OUT.safetensors")
+	}
+	ext := strings.ToLower(filepath.Ext(f.output))
+	if ext != ".onnx" && ext != ".safetensors" {
+		return fmt.Errorf("--output %s: the extension must be .onnx or .safetensors (it chooses the format)", f.output)
+	}
+	m, err := loadModel(f.weights, f.prefix, f.gates)
+	if err != nil {
+		return err
+	}
+	var write func(w io.Writer) error
+	var what string
+	if ext == ".onnx" {
+		write = func(w io.Writer) error {
+			return export.ONNX(m, w, export.ONNXOptions{Opset: int64(f.opset), InitialState: f.initialState, ProducerVersion: "convert"})
+		}
+		what = fmt.Sprintf("ONNX opset %d, dynamic batch/time/height/width", f.opset)
+		if f.initialState {
+			what += ", initial-state inputs"
+		}
+	} else {
+		write = func(w io.Writer) error { return export.Safetensors(m, w, export.SafetensorsOptions{}) }
+		what = "safetensors, float32"
+	}
+	size, err := writeAtomic(f.output, write)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "model    %s: %s\n", f.weights, describeModel(m))
+	fmt.Fprintf(out, "wrote    %s (%s; %d bytes)\n", f.output, what, size)
+	return nil
+}
+
+func describeModel(m *convlstm.Model) string {
+	var hid []string
+	for _, l := range m.Layers {
+		hid = append(hid, fmt.Sprintf("%d→%d k%dx%d", l.InputDim, l.HiddenDim, l.KernelH, l.KernelW))
+	}
+	return fmt.Sprintf("%d layer(s) [%s], gates %s", len(m.Layers), strings.Join(hid, ", "), m.Gates)
+}
+
+// writeAtomic writes path through a temporary file in the same directory,
+// synced and renamed into place, so that readers never see a partial file
+// and a failure leaves nothing behind.
+func writeAtomic(path string, write func(io.Writer) error) (size int64, err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	if err = write(bw); err != nil {
+		return 0, err
+	}
+	if err = bw.Flush(); err != nil {
+		return 0, err
+	}
+	if err = tmp.Sync(); err != nil {
+		return 0, err
+	}
+	st, err := tmp.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if err = tmp.Close(); err != nil {
+		return 0, err
+	}
+	// CreateTemp makes the file 0600; give it the usual permissions.
+	if err = os.Chmod(tmp.Name(), 0o644); err != nil {
+		return 0, err
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}
