@@ -7,18 +7,17 @@ package ops
 // gemmPanelFunc is the shape of the generated GEMM kernels.
 type gemmPanelFunc func(c *float32, ldc int, a *float32, bias *float32, b *float32, offs *int32, k int, n int, rows int, mode int)
 
-// convGemmAVX2 uses the 4-row × 24-column AVX2 tile; a packed panel of
-// panelRows rows is covered by two calls.
+// convGemmAVX2 uses the 4-row × 24-column AVX2 tile, twice per panel.
 func convGemmAVX2(c []float32, ldc int, a *PackedA, bias []float32, b []float32, offs []int32, n int, accumulate bool) {
-	convGemmAsm(c, ldc, a, bias, b, offs, n, accumulate, 4, gemmPanelAVX2)
+	convGemmAsm(c, ldc, a, bias, b, offs, n, accumulate, gemmPanelAVX2)
 }
 
 // convGemmAVX512 uses the 8-row × 48-column AVX-512 tile.
 func convGemmAVX512(c []float32, ldc int, a *PackedA, bias []float32, b []float32, offs []int32, n int, accumulate bool) {
-	convGemmAsm(c, ldc, a, bias, b, offs, n, accumulate, 8, gemmPanelAVX512)
+	convGemmAsm(c, ldc, a, bias, b, offs, n, accumulate, gemmPanelAVX512)
 }
 
-func convGemmAsm(c []float32, ldc int, a *PackedA, bias []float32, b []float32, offs []int32, n int, accumulate bool, step int, kern gemmPanelFunc) {
+func convGemmAsm(c []float32, ldc int, a *PackedA, bias []float32, b []float32, offs []int32, n int, accumulate bool, kern gemmPanelFunc) {
 	K := a.K
 	if K == 0 || n <= 0 {
 		// Nothing to sum; the kernels assume at least one k.
@@ -34,13 +33,12 @@ func convGemmAsm(c []float32, ldc int, a *PackedA, bias []float32, b []float32, 
 	var bp *float32
 	for j0 := 0; j0 < n; j0 += gemmBlockCols {
 		nb := min(gemmBlockCols, n-j0)
-		for i0 := 0; i0 < a.M; i0 += step {
-			rows := min(step, a.M-i0)
-			p, r0 := i0/panelRows, i0%panelRows
+		for i0 := 0; i0 < a.M; i0 += panelRows {
+			rows := min(panelRows, a.M-i0)
 			if mode == 1 {
 				bp = &bias[i0]
 			}
-			kern(&c[i0*ldc+j0], ldc, &a.Data[p*K*panelRows+r0], bp, &b[j0], &offs[0], K, nb, rows, mode)
+			kern(&c[i0*ldc+j0], ldc, &a.Data[i0*K], bp, &b[j0], &offs[0], K, nb, rows, mode)
 		}
 	}
 }

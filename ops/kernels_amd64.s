@@ -49,59 +49,59 @@ fullAVX2:
 	VXORPS  Y10, Y10, Y10
 	VXORPS  Y11, Y11, Y11
 	CMPQ    DI, $0x01
-	JL      fullAVX2_k
-	JE      fullAVX2_bias
+	JL      fullAVX20_k
+	JE      fullAVX20_bias
 	MOVQ    AX, DI
 	VMOVUPS (DI), Y0
 	VMOVUPS 32(DI), Y1
 	VMOVUPS 64(DI), Y2
 	CMPQ    SI, $0x01
-	JLE     fullAVX2_k
+	JLE     fullAVX20_k
 	ADDQ    CX, DI
 	VMOVUPS (DI), Y3
 	VMOVUPS 32(DI), Y4
 	VMOVUPS 64(DI), Y5
 	CMPQ    SI, $0x02
-	JLE     fullAVX2_k
+	JLE     fullAVX20_k
 	ADDQ    CX, DI
 	VMOVUPS (DI), Y6
 	VMOVUPS 32(DI), Y7
 	VMOVUPS 64(DI), Y8
 	CMPQ    SI, $0x03
-	JLE     fullAVX2_k
+	JLE     fullAVX20_k
 	ADDQ    CX, DI
 	VMOVUPS (DI), Y9
 	VMOVUPS 32(DI), Y10
 	VMOVUPS 64(DI), Y11
-	JMP     fullAVX2_k
+	JMP     fullAVX20_k
 
-fullAVX2_bias:
+fullAVX20_bias:
 	MOVQ         bias+24(FP), DI
 	VBROADCASTSS (DI), Y0
 	VMOVAPS      Y0, Y1
 	VMOVAPS      Y0, Y2
 	CMPQ         SI, $0x01
-	JLE          fullAVX2_k
+	JLE          fullAVX20_k
 	VBROADCASTSS 4(DI), Y3
 	VMOVAPS      Y3, Y4
 	VMOVAPS      Y3, Y5
 	CMPQ         SI, $0x02
-	JLE          fullAVX2_k
+	JLE          fullAVX20_k
 	VBROADCASTSS 8(DI), Y6
 	VMOVAPS      Y6, Y7
 	VMOVAPS      Y6, Y8
 	CMPQ         SI, $0x03
-	JLE          fullAVX2_k
+	JLE          fullAVX20_k
 	VBROADCASTSS 12(DI), Y9
 	VMOVAPS      Y9, Y10
 	VMOVAPS      Y9, Y11
 
-fullAVX2_k:
+fullAVX20_k:
 	MOVQ         a+16(FP), DI
 	MOVQ         offs+40(FP), R8
 	MOVQ         k+48(FP), R9
 	TESTQ        $0x00000001, R9
-	JZ           fullAVX2_even
+	JZ           fullAVX20_even
 	MOVLQSX      (R8), R10
 	VMOVUPS      (DX)(R10*4), Y12
 	VMOVUPS      32(DX)(R10*4), Y13
@@ -125,10 +125,10 @@ fullAVX2_k:
 	ADDQ         $0x20, DI
 	ADDQ         $0x04, R8
 	DECQ         R9
-	JZ           fullAVX2_kdone
+	JZ           fullAVX20_kdone
 
-fullAVX2_even:
-fullAVX2_kloop:
+fullAVX20_even:
+fullAVX20_kloop:
 	MOVLQSX      (R8), R10
 	VMOVUPS      (DX)(R10*4), Y12
 	VMOVUPS      32(DX)(R10*4), Y13
@@ -172,33 +172,201 @@ fullAVX2_kloop:
 	ADDQ         $0x40, DI
 	ADDQ         $0x08, R8
 	SUBQ         $0x02, R9
-	JNZ          fullAVX2_kloop
+	JNZ          fullAVX20_kloop
 
-fullAVX2_kdone:
+fullAVX20_kdone:
 	MOVQ    AX, DI
 	VMOVUPS Y0, (DI)
 	VMOVUPS Y1, 32(DI)
 	VMOVUPS Y2, 64(DI)
 	CMPQ    SI, $0x01
-	JLE     fullAVX2_done
+	JLE     fullAVX20_done
 	ADDQ    CX, DI
 	VMOVUPS Y3, (DI)
 	VMOVUPS Y4, 32(DI)
 	VMOVUPS Y5, 64(DI)
 	CMPQ    SI, $0x02
-	JLE     fullAVX2_done
+	JLE     fullAVX20_done
 	ADDQ    CX, DI
 	VMOVUPS Y6, (DI)
 	VMOVUPS Y7, 32(DI)
 	VMOVUPS Y8, 64(DI)
 	CMPQ    SI, $0x03
-	JLE     fullAVX2_done
+	JLE     fullAVX20_done
 	ADDQ    CX, DI
 	VMOVUPS Y9, (DI)
 	VMOVUPS Y10, 32(DI)
 	VMOVUPS Y11, 64(DI)
 
-fullAVX2_done:
+fullAVX20_done:
+	MOVQ    rows+64(FP), SI
+	SUBQ    $0x04, SI
+	CMPQ    SI, $0x00
+	JLE     fullAVX21_done
+	MOVQ    mode+72(FP), DI
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	VXORPS  Y6, Y6, Y6
+	VXORPS  Y7, Y7, Y7
+	VXORPS  Y8, Y8, Y8
+	VXORPS  Y9, Y9, Y9
+	VXORPS  Y10, Y10, Y10
+	VXORPS  Y11, Y11, Y11
+	CMPQ    DI, $0x01
+	JL      fullAVX21_k
+	JE      fullAVX21_bias
+	LEAQ    (AX)(CX*4), DI
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	CMPQ    SI, $0x01
+	JLE     fullAVX21_k
+	ADDQ    CX, DI
+	VMOVUPS (DI), Y3
+	VMOVUPS 32(DI), Y4
+	VMOVUPS 64(DI), Y5
+	CMPQ    SI, $0x02
+	JLE     fullAVX21_k
+	ADDQ    CX, DI
+	VMOVUPS (DI), Y6
+	VMOVUPS 32(DI), Y7
+	VMOVUPS 64(DI), Y8
+	CMPQ    SI, $0x03
+	JLE     fullAVX21_k
+	ADDQ    CX, DI
+	VMOVUPS (DI), Y9
+	VMOVUPS 32(DI), Y10
+	VMOVUPS 64(DI), Y11
+	JMP     fullAVX21_k
+
+fullAVX21_bias:
+	MOVQ         bias+24(FP), DI
+	VBROADCASTSS 16(DI), Y0
+	VMOVAPS      Y0, Y1
+	VMOVAPS      Y0, Y2
+	CMPQ         SI, $0x01
+	JLE          fullAVX21_k
+	VBROADCASTSS 20(DI), Y3
+	VMOVAPS      Y3, Y4
+	VMOVAPS      Y3, Y5
+	CMPQ         SI, $0x02
+	JLE          fullAVX21_k
+	VBROADCASTSS 24(DI), Y6
+	VMOVAPS      Y6, Y7
+	VMOVAPS      Y6, Y8
+	CMPQ         SI, $0x03
+	JLE          fullAVX21_k
+	VBROADCASTSS 28(DI), Y9
+	VMOVAPS      Y9, Y10
+	VMOVAPS      Y9, Y11
+
+fullAVX21_k:
+	MOVQ         a+16(FP), DI
+	MOVQ         offs+40(FP), R8
+	MOVQ         k+48(FP), R9
+	TESTQ        $0x00000001, R9
+	JZ           fullAVX21_even
+	MOVLQSX      (R8), R10
+	VMOVUPS      (DX)(R10*4), Y12
+	VMOVUPS      32(DX)(R10*4), Y13
+	VMOVUPS      64(DX)(R10*4), Y14
+	VBROADCASTSS 16(DI), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 20(DI), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 24(DI), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 28(DI), Y15
+	VFMADD231PS  Y12, Y15, Y9
+	VFMADD231PS  Y13, Y15, Y10
+	VFMADD231PS  Y14, Y15, Y11
+	ADDQ         $0x20, DI
+	ADDQ         $0x04, R8
+	DECQ         R9
+	JZ           fullAVX21_kdone
+
+fullAVX21_even:
+fullAVX21_kloop:
+	MOVLQSX      (R8), R10
+	VMOVUPS      (DX)(R10*4), Y12
+	VMOVUPS      32(DX)(R10*4), Y13
+	VMOVUPS      64(DX)(R10*4), Y14
+	VBROADCASTSS 16(DI), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 20(DI), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 24(DI), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 28(DI), Y15
+	VFMADD231PS  Y12, Y15, Y9
+	VFMADD231PS  Y13, Y15, Y10
+	VFMADD231PS  Y14, Y15, Y11
+	MOVLQSX      4(R8), R10
+	VMOVUPS      (DX)(R10*4), Y12
+	VMOVUPS      32(DX)(R10*4), Y13
+	VMOVUPS      64(DX)(R10*4), Y14
+	VBROADCASTSS 48(DI), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 52(DI), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 56(DI), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 60(DI), Y15
+	VFMADD231PS  Y12, Y15, Y9
+	VFMADD231PS  Y13, Y15, Y10
+	VFMADD231PS  Y14, Y15, Y11
+	ADDQ         $0x40, DI
+	ADDQ         $0x08, R8
+	SUBQ         $0x02, R9
+	JNZ          fullAVX21_kloop
+
+fullAVX21_kdone:
+	LEAQ    (AX)(CX*4), DI
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	CMPQ    SI, $0x01
+	JLE     fullAVX21_done
+	ADDQ    CX, DI
+	VMOVUPS Y3, (DI)
+	VMOVUPS Y4, 32(DI)
+	VMOVUPS Y5, 64(DI)
+	CMPQ    SI, $0x02
+	JLE     fullAVX21_done
+	ADDQ    CX, DI
+	VMOVUPS Y6, (DI)
+	VMOVUPS Y7, 32(DI)
+	VMOVUPS Y8, 64(DI)
+	CMPQ    SI, $0x03
+	JLE     fullAVX21_done
+	ADDQ    CX, DI
+	VMOVUPS Y9, (DI)
+	VMOVUPS Y10, 32(DI)
+	VMOVUPS Y11, 64(DI)
+
+fullAVX21_done:
 	ADDQ $0x60, AX
 	ADDQ $0x60, DX
 	SUBQ $0x18, BX
@@ -221,43 +389,43 @@ tailAVX2:
 	VXORPS     Y6, Y6, Y6
 	VXORPS     Y9, Y9, Y9
 	CMPQ       DI, $0x01
-	JL         tailAVX2_k
-	JE         tailAVX2_bias
+	JL         tailAVX20_k
+	JE         tailAVX20_bias
 	MOVQ       AX, DI
 	VMASKMOVPS (DI), Y15, Y0
 	CMPQ       SI, $0x01
-	JLE        tailAVX2_k
+	JLE        tailAVX20_k
 	ADDQ       CX, DI
 	VMASKMOVPS (DI), Y15, Y3
 	CMPQ       SI, $0x02
-	JLE        tailAVX2_k
+	JLE        tailAVX20_k
 	ADDQ       CX, DI
 	VMASKMOVPS (DI), Y15, Y6
 	CMPQ       SI, $0x03
-	JLE        tailAVX2_k
+	JLE        tailAVX20_k
 	ADDQ       CX, DI
 	VMASKMOVPS (DI), Y15, Y9
-	JMP        tailAVX2_k
+	JMP        tailAVX20_k
 
-tailAVX2_bias:
+tailAVX20_bias:
 	MOVQ         bias+24(FP), DI
 	VBROADCASTSS (DI), Y0
 	CMPQ         SI, $0x01
-	JLE          tailAVX2_k
+	JLE          tailAVX20_k
 	VBROADCASTSS 4(DI), Y3
 	CMPQ         SI, $0x02
-	JLE          tailAVX2_k
+	JLE          tailAVX20_k
 	VBROADCASTSS 8(DI), Y6
 	CMPQ         SI, $0x03
-	JLE          tailAVX2_k
+	JLE          tailAVX20_k
 	VBROADCASTSS 12(DI), Y9
 
-tailAVX2_k:
+tailAVX20_k:
 	MOVQ         a+16(FP), DI
 	MOVQ         offs+40(FP), R8
 	MOVQ         k+48(FP), R9
 	TESTQ        $0x00000001, R9
-	JZ           tailAVX2_even
+	JZ           tailAVX20_even
 	MOVLQSX      (R8), R10
 	VMASKMOVPS   (DX)(R10*4), Y15, Y12
 	VBROADCASTSS (DI), Y14
@@ -271,10 +439,10 @@ tailAVX2_k:
 	ADDQ         $0x20, DI
 	ADDQ         $0x04, R8
 	DECQ         R9
-	JZ           tailAVX2_kdone
+	JZ           tailAVX20_kdone
 
-tailAVX2_even:
-tailAVX2_kloop:
+tailAVX20_even:
+tailAVX20_kloop:
 	MOVLQSX      (R8), R10
 	VMASKMOVPS   (DX)(R10*4), Y15, Y12
 	VBROADCASTSS (DI), Y14
@@ -298,25 +466,131 @@ tailAVX2_kloop:
 	ADDQ         $0x40, DI
 	ADDQ         $0x08, R8
 	SUBQ         $0x02, R9
-	JNZ          tailAVX2_kloop
+	JNZ          tailAVX20_kloop
 
-tailAVX2_kdone:
+tailAVX20_kdone:
 	MOVQ       AX, DI
 	VMASKMOVPS Y0, Y15, (DI)
 	CMPQ       SI, $0x01
-	JLE        tailAVX2_done
+	JLE        tailAVX20_done
 	ADDQ       CX, DI
 	VMASKMOVPS Y3, Y15, (DI)
 	CMPQ       SI, $0x02
-	JLE        tailAVX2_done
+	JLE        tailAVX20_done
 	ADDQ       CX, DI
 	VMASKMOVPS Y6, Y15, (DI)
 	CMPQ       SI, $0x03
-	JLE        tailAVX2_done
+	JLE        tailAVX20_done
 	ADDQ       CX, DI
 	VMASKMOVPS Y9, Y15, (DI)
 
-tailAVX2_done:
+tailAVX20_done:
+	MOVQ       rows+64(FP), SI
+	SUBQ       $0x04, SI
+	CMPQ       SI, $0x00
+	JLE        tailAVX21_done
+	MOVQ       mode+72(FP), DI
+	VXORPS     Y0, Y0, Y0
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y6, Y6, Y6
+	VXORPS     Y9, Y9, Y9
+	CMPQ       DI, $0x01
+	JL         tailAVX21_k
+	JE         tailAVX21_bias
+	LEAQ       (AX)(CX*4), DI
+	VMASKMOVPS (DI), Y15, Y0
+	CMPQ       SI, $0x01
+	JLE        tailAVX21_k
+	ADDQ       CX, DI
+	VMASKMOVPS (DI), Y15, Y3
+	CMPQ       SI, $0x02
+	JLE        tailAVX21_k
+	ADDQ       CX, DI
+	VMASKMOVPS (DI), Y15, Y6
+	CMPQ       SI, $0x03
+	JLE        tailAVX21_k
+	ADDQ       CX, DI
+	VMASKMOVPS (DI), Y15, Y9
+	JMP        tailAVX21_k
+
+tailAVX21_bias:
+	MOVQ         bias+24(FP), DI
+	VBROADCASTSS 16(DI), Y0
+	CMPQ         SI, $0x01
+	JLE          tailAVX21_k
+	VBROADCASTSS 20(DI), Y3
+	CMPQ         SI, $0x02
+	JLE          tailAVX21_k
+	VBROADCASTSS 24(DI), Y6
+	CMPQ         SI, $0x03
+	JLE          tailAVX21_k
+	VBROADCASTSS 28(DI), Y9
+
+tailAVX21_k:
+	MOVQ         a+16(FP), DI
+	MOVQ         offs+40(FP), R8
+	MOVQ         k+48(FP), R9
+	TESTQ        $0x00000001, R9
+	JZ           tailAVX21_even
+	MOVLQSX      (R8), R10
+	VMASKMOVPS   (DX)(R10*4), Y15, Y12
+	VBROADCASTSS 16(DI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VBROADCASTSS 20(DI), Y14
+	VFMADD231PS  Y12, Y14, Y3
+	VBROADCASTSS 24(DI), Y14
+	VFMADD231PS  Y12, Y14, Y6
+	VBROADCASTSS 28(DI), Y14
+	VFMADD231PS  Y12, Y14, Y9
+	ADDQ         $0x20, DI
+	ADDQ         $0x04, R8
+	DECQ         R9
+	JZ           tailAVX21_kdone
+
+tailAVX21_even:
+tailAVX21_kloop:
+	MOVLQSX      (R8), R10
+	VMASKMOVPS   (DX)(R10*4), Y15, Y12
+	VBROADCASTSS 16(DI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VBROADCASTSS 20(DI), Y14
+	VFMADD231PS  Y12, Y14, Y3
+	VBROADCASTSS 24(DI), Y14
+	VFMADD231PS  Y12, Y14, Y6
+	VBROADCASTSS 28(DI), Y14
+	VFMADD231PS  Y12, Y14, Y9
+	MOVLQSX      4(R8), R10
+	VMASKMOVPS   (DX)(R10*4), Y15, Y12
+	VBROADCASTSS 48(DI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VBROADCASTSS 52(DI), Y14
+	VFMADD231PS  Y12, Y14, Y3
+	VBROADCASTSS 56(DI), Y14
+	VFMADD231PS  Y12, Y14, Y6
+	VBROADCASTSS 60(DI), Y14
+	VFMADD231PS  Y12, Y14, Y9
+	ADDQ         $0x40, DI
+	ADDQ         $0x08, R8
+	SUBQ         $0x02, R9
+	JNZ          tailAVX21_kloop
+
+tailAVX21_kdone:
+	LEAQ       (AX)(CX*4), DI
+	VMASKMOVPS Y0, Y15, (DI)
+	CMPQ       SI, $0x01
+	JLE        tailAVX21_done
+	ADDQ       CX, DI
+	VMASKMOVPS Y3, Y15, (DI)
+	CMPQ       SI, $0x02
+	JLE        tailAVX21_done
+	ADDQ       CX, DI
+	VMASKMOVPS Y6, Y15, (DI)
+	CMPQ       SI, $0x03
+	JLE        tailAVX21_done
+	ADDQ       CX, DI
+	VMASKMOVPS Y9, Y15, (DI)
+
+tailAVX21_done:
 	ADDQ $0x20, AX
 	ADDQ $0x20, DX
 	SUBQ $0x08, BX
@@ -365,103 +639,103 @@ fullAVX512:
 	VPXORD  Z22, Z22, Z22
 	VPXORD  Z23, Z23, Z23
 	CMPQ    DI, $0x01
-	JL      fullAVX512_k
-	JE      fullAVX512_bias
+	JL      fullAVX5120_k
+	JE      fullAVX5120_bias
 	MOVQ    AX, DI
 	VMOVUPS (DI), Z0
 	VMOVUPS 64(DI), Z1
 	VMOVUPS 128(DI), Z2
 	CMPQ    SI, $0x01
-	JLE     fullAVX512_k
+	JLE     fullAVX5120_k
 	ADDQ    CX, DI
 	VMOVUPS (DI), Z3
 	VMOVUPS 64(DI), Z4
 	VMOVUPS 128(DI), Z5
 	CMPQ    SI, $0x02
-	JLE     fullAVX512_k
+	JLE     fullAVX5120_k
 	ADDQ    CX, DI
 	VMOVUPS (DI), Z6
 	VMOVUPS 64(DI), Z7
 	VMOVUPS 128(DI), Z8
 	CMPQ    SI, $0x03
-	JLE     fullAVX512_k
+	JLE     fullAVX5120_k
 	ADDQ    CX, DI
 	VMOVUPS (DI), Z9
 	VMOVUPS 64(DI), Z10
 	VMOVUPS 128(DI), Z11
 	CMPQ    SI, $0x04
-	JLE     fullAVX512_k
+	JLE     fullAVX5120_k
 	ADDQ    CX, DI
 	VMOVUPS (DI), Z12
 	VMOVUPS 64(DI), Z13
 	VMOVUPS 128(DI), Z14
 	CMPQ    SI, $0x05
-	JLE     fullAVX512_k
+	JLE     fullAVX5120_k
 	ADDQ    CX, DI
 	VMOVUPS (DI), Z15
 	VMOVUPS 64(DI), Z16
 	VMOVUPS 128(DI), Z17
 	CMPQ    SI, $0x06
-	JLE     fullAVX512_k
+	JLE     fullAVX5120_k
 	ADDQ    CX, DI
 	VMOVUPS (DI), Z18
 	VMOVUPS 64(DI), Z19
 	VMOVUPS 128(DI), Z20
 	CMPQ    SI, $0x07
-	JLE     fullAVX512_k
+	JLE     fullAVX5120_k
 	ADDQ    CX, DI
 	VMOVUPS (DI), Z21
 	VMOVUPS 64(DI), Z22
 	VMOVUPS 128(DI), Z23
-	JMP     fullAVX512_k
+	JMP     fullAVX5120_k
 
-fullAVX512_bias:
+fullAVX5120_bias:
 	MOVQ         bias+24(FP), DI
 	VBROADCASTSS (DI), Z0
 	VMOVAPS      Z0, Z1
 	VMOVAPS      Z0, Z2
 	CMPQ         SI, $0x01
-	JLE          fullAVX512_k
+	JLE          fullAVX5120_k
 	VBROADCASTSS 4(DI), Z3
 	VMOVAPS      Z3, Z4
 	VMOVAPS      Z3, Z5
 	CMPQ         SI, $0x02
-	JLE          fullAVX512_k
+	JLE          fullAVX5120_k
 	VBROADCASTSS 8(DI), Z6
 	VMOVAPS      Z6, Z7
 	VMOVAPS      Z6, Z8
 	CMPQ         SI, $0x03
-	JLE          fullAVX512_k
+	JLE          fullAVX5120_k
 	VBROADCASTSS 12(DI), Z9
 	VMOVAPS      Z9, Z10
 	VMOVAPS      Z9, Z11
 	CMPQ         SI, $0x04
-	JLE          fullAVX512_k
+	JLE          fullAVX5120_k
 	VBROADCASTSS 16(DI), Z12
 	VMOVAPS      Z12, Z13
 	VMOVAPS      Z12, Z14
 	CMPQ         SI, $0x05
-	JLE          fullAVX512_k
+	JLE          fullAVX5120_k
 	VBROADCASTSS 20(DI), Z15
 	VMOVAPS      Z15, Z16
 	VMOVAPS      Z15, Z17
 	CMPQ         SI, $0x06
-	JLE          fullAVX512_k
+	JLE          fullAVX5120_k
 	VBROADCASTSS 24(DI), Z18
 	VMOVAPS      Z18, Z19
 	VMOVAPS      Z18, Z20
 	CMPQ         SI, $0x07
-	JLE          fullAVX512_k
+	JLE          fullAVX5120_k
 	VBROADCASTSS 28(DI), Z21
 	VMOVAPS      Z21, Z22
 	VMOVAPS      Z21, Z23
 
-fullAVX512_k:
+fullAVX5120_k:
 	MOVQ         a+16(FP), DI
 	MOVQ         offs+40(FP), R8
 	MOVQ         k+48(FP), R9
 	TESTQ        $0x00000001, R9
-	JZ           fullAVX512_even
+	JZ           fullAVX5120_even
 	MOVLQSX      (R8), R10
 	VMOVUPS      (DX)(R10*4), Z24
 	VMOVUPS      64(DX)(R10*4), Z25
@@ -501,10 +775,10 @@ fullAVX512_k:
 	ADDQ         $0x20, DI
 	ADDQ         $0x04, R8
 	DECQ         R9
-	JZ           fullAVX512_kdone
+	JZ           fullAVX5120_kdone
 
-fullAVX512_even:
-fullAVX512_kloop:
+fullAVX5120_even:
+fullAVX5120_kloop:
 	MOVLQSX      (R8), R10
 	VMOVUPS      (DX)(R10*4), Z24
 	VMOVUPS      64(DX)(R10*4), Z25
@@ -580,57 +854,57 @@ fullAVX512_kloop:
 	ADDQ         $0x40, DI
 	ADDQ         $0x08, R8
 	SUBQ         $0x02, R9
-	JNZ          fullAVX512_kloop
+	JNZ          fullAVX5120_kloop
 
-fullAVX512_kdone:
+fullAVX5120_kdone:
 	MOVQ    AX, DI
 	VMOVUPS Z0, (DI)
 	VMOVUPS Z1, 64(DI)
 	VMOVUPS Z2, 128(DI)
 	CMPQ    SI, $0x01
-	JLE     fullAVX512_done
+	JLE     fullAVX5120_done
 	ADDQ    CX, DI
 	VMOVUPS Z3, (DI)
 	VMOVUPS Z4, 64(DI)
 	VMOVUPS Z5, 128(DI)
 	CMPQ    SI, $0x02
-	JLE     fullAVX512_done
+	JLE     fullAVX5120_done
 	ADDQ    CX, DI
 	VMOVUPS Z6, (DI)
 	VMOVUPS Z7, 64(DI)
 	VMOVUPS Z8, 128(DI)
 	CMPQ    SI, $0x03
-	JLE     fullAVX512_done
+	JLE     fullAVX5120_done
 	ADDQ    CX, DI
 	VMOVUPS Z9, (DI)
 	VMOVUPS Z10, 64(DI)
 	VMOVUPS Z11, 128(DI)
 	CMPQ    SI, $0x04
-	JLE     fullAVX512_done
+	JLE     fullAVX5120_done
 	ADDQ    CX, DI
 	VMOVUPS Z12, (DI)
 	VMOVUPS Z13, 64(DI)
 	VMOVUPS Z14, 128(DI)
 	CMPQ    SI, $0x05
-	JLE     fullAVX512_done
+	JLE     fullAVX5120_done
 	ADDQ    CX, DI
 	VMOVUPS Z15, (DI)
 	VMOVUPS Z16, 64(DI)
 	VMOVUPS Z17, 128(DI)
 	CMPQ    SI, $0x06
-	JLE     fullAVX512_done
+	JLE     fullAVX5120_done
 	ADDQ    CX, DI
 	VMOVUPS Z18, (DI)
 	VMOVUPS Z19, 64(DI)
 	VMOVUPS Z20, 128(DI)
 	CMPQ    SI, $0x07
-	JLE     fullAVX512_done
+	JLE     fullAVX5120_done
 	ADDQ    CX, DI
 	VMOVUPS Z21, (DI)
 	VMOVUPS Z22, 64(DI)
 	VMOVUPS Z23, 128(DI)
 
-fullAVX512_done:
+fullAVX5120_done:
 	ADDQ $0xc0, AX
 	ADDQ $0xc0, DX
 	SUBQ $0x30, BX
@@ -657,71 +931,71 @@ tailAVX512:
 	VPXORD    Z18, Z18, Z18
 	VPXORD    Z21, Z21, Z21
 	CMPQ      DI, $0x01
-	JL        tailAVX512_k
-	JE        tailAVX512_bias
+	JL        tailAVX5120_k
+	JE        tailAVX5120_bias
 	MOVQ      AX, DI
 	VMOVUPS.Z (DI), K1, Z0
 	CMPQ      SI, $0x01
-	JLE       tailAVX512_k
+	JLE       tailAVX5120_k
 	ADDQ      CX, DI
 	VMOVUPS.Z (DI), K1, Z3
 	CMPQ      SI, $0x02
-	JLE       tailAVX512_k
+	JLE       tailAVX5120_k
 	ADDQ      CX, DI
 	VMOVUPS.Z (DI), K1, Z6
 	CMPQ      SI, $0x03
-	JLE       tailAVX512_k
+	JLE       tailAVX5120_k
 	ADDQ      CX, DI
 	VMOVUPS.Z (DI), K1, Z9
 	CMPQ      SI, $0x04
-	JLE       tailAVX512_k
+	JLE       tailAVX5120_k
 	ADDQ      CX, DI
 	VMOVUPS.Z (DI), K1, Z12
 	CMPQ      SI, $0x05
-	JLE       tailAVX512_k
+	JLE       tailAVX5120_k
 	ADDQ      CX, DI
 	VMOVUPS.Z (DI), K1, Z15
 	CMPQ      SI, $0x06
-	JLE       tailAVX512_k
+	JLE       tailAVX5120_k
 	ADDQ      CX, DI
 	VMOVUPS.Z (DI), K1, Z18
 	CMPQ      SI, $0x07
-	JLE       tailAVX512_k
+	JLE       tailAVX5120_k
 	ADDQ      CX, DI
 	VMOVUPS.Z (DI), K1, Z21
-	JMP       tailAVX512_k
+	JMP       tailAVX5120_k
 
-tailAVX512_bias:
+tailAVX5120_bias:
 	MOVQ         bias+24(FP), DI
 	VBROADCASTSS (DI), Z0
 	CMPQ         SI, $0x01
-	JLE          tailAVX512_k
+	JLE          tailAVX5120_k
 	VBROADCASTSS 4(DI), Z3
 	CMPQ         SI, $0x02
-	JLE          tailAVX512_k
+	JLE          tailAVX5120_k
 	VBROADCASTSS 8(DI), Z6
 	CMPQ         SI, $0x03
-	JLE          tailAVX512_k
+	JLE          tailAVX5120_k
 	VBROADCASTSS 12(DI), Z9
 	CMPQ         SI, $0x04
-	JLE          tailAVX512_k
+	JLE          tailAVX5120_k
 	VBROADCASTSS 16(DI), Z12
 	CMPQ         SI, $0x05
-	JLE          tailAVX512_k
+	JLE          tailAVX5120_k
 	VBROADCASTSS 20(DI), Z15
 	CMPQ         SI, $0x06
-	JLE          tailAVX512_k
+	JLE          tailAVX5120_k
 	VBROADCASTSS 24(DI), Z18
 	CMPQ         SI, $0x07
-	JLE          tailAVX512_k
+	JLE          tailAVX5120_k
 	VBROADCASTSS 28(DI), Z21
 
-tailAVX512_k:
+tailAVX5120_k:
 	MOVQ         a+16(FP), DI
 	MOVQ         offs+40(FP), R8
 	MOVQ         k+48(FP), R9
 	TESTQ        $0x00000001, R9
-	JZ           tailAVX512_even
+	JZ           tailAVX5120_even
 	MOVLQSX      (R8), R10
 	VMOVUPS.Z    (DX)(R10*4), K1, Z24
 	VBROADCASTSS (DI), Z27
@@ -743,10 +1017,10 @@ tailAVX512_k:
 	ADDQ         $0x20, DI
 	ADDQ         $0x04, R8
 	DECQ         R9
-	JZ           tailAVX512_kdone
+	JZ           tailAVX5120_kdone
 
-tailAVX512_even:
-tailAVX512_kloop:
+tailAVX5120_even:
+tailAVX5120_kloop:
 	MOVLQSX      (R8), R10
 	VMOVUPS.Z    (DX)(R10*4), K1, Z24
 	VBROADCASTSS (DI), Z27
@@ -786,41 +1060,41 @@ tailAVX512_kloop:
 	ADDQ         $0x40, DI
 	ADDQ         $0x08, R8
 	SUBQ         $0x02, R9
-	JNZ          tailAVX512_kloop
+	JNZ          tailAVX5120_kloop
 
-tailAVX512_kdone:
+tailAVX5120_kdone:
 	MOVQ    AX, DI
 	VMOVUPS Z0, K1, (DI)
 	CMPQ    SI, $0x01
-	JLE     tailAVX512_done
+	JLE     tailAVX5120_done
 	ADDQ    CX, DI
 	VMOVUPS Z3, K1, (DI)
 	CMPQ    SI, $0x02
-	JLE     tailAVX512_done
+	JLE     tailAVX5120_done
 	ADDQ    CX, DI
 	VMOVUPS Z6, K1, (DI)
 	CMPQ    SI, $0x03
-	JLE     tailAVX512_done
+	JLE     tailAVX5120_done
 	ADDQ    CX, DI
 	VMOVUPS Z9, K1, (DI)
 	CMPQ    SI, $0x04
-	JLE     tailAVX512_done
+	JLE     tailAVX5120_done
 	ADDQ    CX, DI
 	VMOVUPS Z12, K1, (DI)
 	CMPQ    SI, $0x05
-	JLE     tailAVX512_done
+	JLE     tailAVX5120_done
 	ADDQ    CX, DI
 	VMOVUPS Z15, K1, (DI)
 	CMPQ    SI, $0x06
-	JLE     tailAVX512_done
+	JLE     tailAVX5120_done
 	ADDQ    CX, DI
 	VMOVUPS Z18, K1, (DI)
 	CMPQ    SI, $0x07
-	JLE     tailAVX512_done
+	JLE     tailAVX5120_done
 	ADDQ    CX, DI
 	VMOVUPS Z21, K1, (DI)
 
-tailAVX512_done:
+tailAVX5120_done:
 	ADDQ $0x40, AX
 	ADDQ $0x40, DX
 	SUBQ $0x10, BX

@@ -4,14 +4,14 @@
 
 package ops
 
-// gemmPanelAVX2 computes up to 4 rows of ConvGemm over n columns.
+// gemmPanelAVX2 computes up to 8 rows (one packed panel) of ConvGemm over n columns.
 // mode 0 starts from zero, 1 from bias[r], 2 from c (accumulate).
 // a points at the first row's A value for k = 0 (stride 8 floats per k); k must be ≥ 1.
 //
 //go:noescape
 func gemmPanelAVX2(c *float32, ldc int, a *float32, bias *float32, b *float32, offs *int32, k int, n int, rows int, mode int)
 
-// gemmPanelAVX512 computes up to 8 rows of ConvGemm over n columns.
+// gemmPanelAVX512 computes up to 8 rows (one packed panel) of ConvGemm over n columns.
 // mode 0 starts from zero, 1 from bias[r], 2 from c (accumulate).
 // a points at the first row's A value for k = 0 (stride 8 floats per k); k must be ≥ 1.
 //

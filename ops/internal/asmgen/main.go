@@ -76,9 +76,9 @@ func main() {
 	Generate()
 }
 
-// gemm emits gemmPanel<ISA>: s.rows rows of C (fewer if rows < s.rows; rows
-// past that are computed but never stored, and their bias and C values are
-// never read) over all n columns.
+// gemm emits gemmPanel<ISA>: one packed panel's panelRows rows of C (fewer
+// if rows < panelRows; rows past that are computed but never stored, and
+// their bias and C values are never read) over all n columns.
 //
 // The column loop runs full tiles of nv vectors, then the remaining columns
 // one masked vector at a time, so no b element past offs[k]+n-1 and no c
@@ -88,7 +88,7 @@ func main() {
 func gemm(s isa, tailMask Mem) {
 	TEXT("gemmPanel"+s.name, NOSPLIT, "func(c *float32, ldc int, a *float32, bias *float32, b *float32, offs *int32, k int, n int, rows int, mode int)")
 	Pragma("noescape")
-	Doc(fmt.Sprintf("gemmPanel%s computes up to %d rows of ConvGemm over n columns.", s.name, s.rows),
+	Doc(fmt.Sprintf("gemmPanel%s computes up to %d rows (one packed panel) of ConvGemm over n columns.", s.name, panelRows),
 		"mode 0 starts from zero, 1 from bias[r], 2 from c (accumulate).",
 		"a points at the first row's A value for k = 0 (stride "+fmt.Sprint(panelRows)+" floats per k); k must be ≥ 1.")
 
@@ -115,7 +115,7 @@ func gemm(s isa, tailMask Mem) {
 	// form, whose lane masks are set up by the caller (K1 for AVX-512, the
 	// register mask for AVX2).
 	var mask VecPhysical
-	tile := func(prefix string, nvec int, masked bool) {
+	tile := func(prefix string, nvec int, masked bool, h int) {
 		load := func(m Mem, dst VecPhysical) {
 			switch {
 			case !masked:
@@ -137,6 +137,22 @@ func gemm(s isa, tailMask Mem) {
 			}
 		}
 		rows := Load(Param("rows"), GP64())
+		if h > 0 {
+			SUBQ(Imm(uint64(h*s.rows)), rows)
+			CMPQ(rows, Imm(0))
+			JLE(LabelRef(prefix + "_done"))
+		}
+		// Row 0 of this block of rows in c.
+		cb := func(cr Register) {
+			if h == 0 {
+				MOVQ(cj, cr)
+			} else {
+				LEAQ(Mem{Base: cj, Index: ldc, Scale: 4}, cr)
+				for i := 1; i < h; i++ {
+					LEAQ(Mem{Base: cr, Index: ldc, Scale: 4}, cr)
+				}
+			}
+		}
 		mode := Load(Param("mode"), GP64())
 		// Start values.
 		for r := 0; r < s.rows; r++ {
@@ -148,7 +164,7 @@ func gemm(s isa, tailMask Mem) {
 		JL(LabelRef(prefix + "_k"))
 		JE(LabelRef(prefix + "_bias"))
 		cr := GP64()
-		MOVQ(cj, cr)
+		cb(cr)
 		for r := 0; r < s.rows; r++ {
 			if r > 0 {
 				CMPQ(rows, Imm(uint64(r)))
@@ -167,7 +183,7 @@ func gemm(s isa, tailMask Mem) {
 				CMPQ(rows, Imm(uint64(r)))
 				JLE(LabelRef(prefix + "_k"))
 			}
-			VBROADCASTSS(Mem{Base: bias, Disp: 4 * r}, acc(r, 0))
+			VBROADCASTSS(Mem{Base: bias, Disp: 4 * (r + h*s.rows)}, acc(r, 0))
 			for v := 1; v < nvec; v++ {
 				VMOVAPS(acc(r, 0), acc(r, v))
 			}
@@ -186,7 +202,7 @@ func gemm(s isa, tailMask Mem) {
 				load(Mem{Base: bj, Index: o, Scale: 4, Disp: v * s.bytes()}, bv(v))
 			}
 			for r := 0; r < s.rows; r++ {
-				VBROADCASTSS(Mem{Base: ap, Disp: 4*r + 4*panelRows*i}, bc(r))
+				VBROADCASTSS(Mem{Base: ap, Disp: 4*(r+h*s.rows) + 4*panelRows*i}, bc(r))
 				for v := 0; v < nvec; v++ {
 					VFMADD231PS(bv(v), bc(r), acc(r, v))
 				}
@@ -212,7 +228,7 @@ func gemm(s isa, tailMask Mem) {
 		Label(prefix + "_kdone")
 
 		// Store the rows that exist.
-		MOVQ(cj, cr)
+		cb(cr)
 		for r := 0; r < s.rows; r++ {
 			if r > 0 {
 				CMPQ(rows, Imm(uint64(r)))
@@ -230,7 +246,12 @@ func gemm(s isa, tailMask Mem) {
 	Label("full" + s.name)
 	CMPQ(n, Imm(uint64(tileCols)))
 	JL(LabelRef("tail" + s.name))
-	tile("full"+s.name, s.nv, false)
+	// With fewer rows per tile than a panel has (AVX2), the row blocks of
+	// a panel run back to back on the same columns, so their B tile is
+	// still in L1 for the second block.
+	for h := 0; h < panelRows/s.rows; h++ {
+		tile(fmt.Sprintf("full%s%d", s.name, h), s.nv, false, h)
+	}
 	ADDQ(Imm(uint64(4*tileCols)), cj)
 	ADDQ(Imm(uint64(4*tileCols)), bj)
 	SUBQ(Imm(uint64(tileCols)), n)
@@ -262,7 +283,9 @@ func gemm(s isa, tailMask Mem) {
 		NEGQ(m)
 		VMOVDQU(Mem{Base: mp, Index: m, Scale: 4, Disp: 4 * 8}, mask)
 	}
-	tile("tail"+s.name, 1, true)
+	for h := 0; h < panelRows/s.rows; h++ {
+		tile(fmt.Sprintf("tail%s%d", s.name, h), 1, true, h)
+	}
 	ADDQ(Imm(uint64(s.bytes())), cj)
 	ADDQ(Imm(uint64(s.bytes())), bj)
 	SUBQ(Imm(uint64(s.width)), n)
