@@ -96,6 +96,11 @@ type ptTensor struct {
 	stride  []int
 }
 
+// BUILD on a tensor or set (tensor subclasses with a __setstate__, say)
+// keeps the value and drops the state.
+func (*ptTensor) PySetState(any) error { return nil }
+func (*ptSet) PySetState(any) error    { return nil }
+
 // ptGlobal is a global the pickle named that we give no meaning: a class or
 // function of the user's program, numpy, argparse, torch.nn, ...
 // Calling or instantiating it yields a ptObject that keeps what it was
@@ -215,6 +220,9 @@ type ptUnpickler struct {
 	seenGlob map[string]bool
 	meta     map[string]string
 	tensors  int
+	// storage locations ("cpu", "cuda:0", ...) in order of appearance
+	locations []string
+	seenLoc   map[string]bool
 }
 
 func newPTUnpickler(file string, legacy bool) *ptUnpickler {
@@ -224,6 +232,7 @@ func newPTUnpickler(file string, legacy bool) *ptUnpickler {
 		storages: map[string]*ptStorage{},
 		seenGlob: map[string]bool{},
 		meta:     map[string]string{},
+		seenLoc:  map[string]bool{},
 	}
 }
 
@@ -378,6 +387,10 @@ func (p *ptUnpickler) persistentLoad(id any) (any, error) {
 	numel, ok := pyInt(t.Get(4))
 	if !ok || numel < 0 {
 		return nil, fmt.Errorf("storage %s: element count %s", key, pyRepr(t.Get(4)))
+	}
+	if !p.seenLoc[location] {
+		p.seenLoc[location] = true
+		p.locations = append(p.locations, location)
 	}
 	s, seen := p.storages[key]
 	if !seen {

@@ -19,7 +19,9 @@ type Checkpoint struct {
 	File   string
 	Format string // "pytorch-zip" or "pytorch-legacy" (others use "safetensors", "npz", "onnx")
 	// Names lists tensor names in file order, dotted paths, e.g.
-	// "model_state_dict.conv_lstm.cell_list.0.conv.weight".
+	// "model_state_dict.conv_lstm.cell_list.0.conv.weight". Dict keys and
+	// list indices become components; a pickled nn.Module is named as its
+	// state_dict would be; a file holding one bare tensor names it "tensor".
 	Names   []string
 	Tensors map[string]*Tensor // float32 data
 	// Skipped lists non-tensor entries, e.g. "epoch (int)",
@@ -477,6 +479,10 @@ func (pf *ptFile) checkpoint(withData bool) (*Checkpoint, error) {
 	}
 	for k, v := range pf.up.meta {
 		ck.Metadata[k] = v
+	}
+	if len(pf.up.locations) > 0 {
+		// Informational: every storage is loaded on the CPU regardless.
+		ck.Metadata["storage_locations"] = strings.Join(pf.up.locations, ",")
 	}
 	var plans []*ptPlan
 	var total int64

@@ -528,6 +528,37 @@ func TestPTCraftedErrors(t *testing.T) {
 	}
 }
 
+func TestPTTorch2Forms(t *testing.T) {
+	// _rebuild_tensor_v3 over an UntypedStorage with a torch.float32 dtype
+	// global, _rebuild_parameter_with_state, _rebuild_from_type_v2, a
+	// storage typed by a dtype global, and a storage tagged cuda:1.
+	p := newPK().global("collections", "OrderedDict").op(")R(")
+	p.str("v3").global("torch._utils", "_rebuild_parameter_with_state").op("(")
+	p.global("torch._utils", "_rebuild_tensor_v3").op("(")
+	p.op("(").str("storage").global("torch", "UntypedStorage").str("0").str("cuda:1").int(16).op("tQ")
+	p.int(1).ints(3).ints(1).op("\x89").global("collections", "OrderedDict").op(")R").global("torch", "float32").op("tR")
+	p.op("\x88").global("collections", "OrderedDict").op(")R}tR")
+	p.str("sub").global("torch._tensor", "_rebuild_from_type_v2").op("(")
+	p.global("torch._utils", "_rebuild_tensor_v2").global("my.pkg", "Buffer").op("(")
+	p.op("(").str("storage").global("torch", "float16").str("1").str("cpu").int(2).op("tQ")
+	p.int(0).ints(2).ints(1).op("\x89").global("collections", "OrderedDict").op(")R").op("t}tR")
+	p.op("u.")
+	half := []byte{0x00, 0x3c, 0x00, 0xfc} // 1, -Inf
+	ck, err := LoadPTBytes("t2.pt", zipPT(t, p.Bytes(), map[string][]byte{"data/0": f32bytes(9, 1, 2, 3), "data/1": half}, zip.Store))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := ck.Tensors["v3"]; !slices.Equal(v.Data, []float32{1, 2, 3}) || v.DType != "float32" {
+		t.Errorf("v3: %+v", v)
+	}
+	if v := ck.Tensors["sub"]; v.Data[0] != 1 || !math.IsInf(float64(v.Data[1]), -1) || v.DType != "float16" {
+		t.Errorf("sub: %+v", v)
+	}
+	if ck.Metadata["storage_locations"] != "cuda:1,cpu" || !slices.Equal(ck.Ignored, []string{"my.pkg.Buffer"}) {
+		t.Errorf("metadata %v ignored %v", ck.Metadata, ck.Ignored)
+	}
+}
+
 func TestPTCyclesAndSharing(t *testing.T) {
 	// A list that contains itself, and a DAG of 2^60 paths: both finish.
 	p := newPK().op("}(").str("loop").op("]q\x00h\x00a").str("dag").op("]")
@@ -599,6 +630,9 @@ func TestIsPT(t *testing.T) {
 		if IsPT(data) {
 			t.Errorf("IsPT(%s) = true", f)
 		}
+	}
+	if !IsPT(legacyMagic) {
+		t.Error("IsPT false on the legacy magic alone")
 	}
 	if IsPT(nil) || IsPT([]byte("PK\x03\x04")) {
 		t.Error("IsPT on scraps")
