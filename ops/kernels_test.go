@@ -291,10 +291,30 @@ func TestLSTMGatesSpecial(t *testing.T) {
 	}
 }
 
-func TestKernelName(t *testing.T) {
+func TestKernelSelection(t *testing.T) {
 	avail := availableKernels()
-	if KernelName() != avail[len(avail)-1].name && KernelName() == "" {
-		t.Fatalf("KernelName() = %q", KernelName())
-	}
 	t.Logf("kernel: %s (available: %d sets)", KernelName(), len(avail))
+	defer selectKernels(avail)
+	for _, tc := range []struct{ env, want string }{
+		{"", avail[len(avail)-1].name},
+		{"generic", "generic"},
+		{"no-such-kernel", avail[len(avail)-1].name},
+		{"avx512", avail[len(avail)-1].name}, // falls back when the CPU lacks it
+	} {
+		if tc.env == "avx512" && avail[len(avail)-1].name == "avx512" {
+			continue
+		}
+		t.Setenv("CONVLSTM_KERNEL", tc.env)
+		selectKernels(avail)
+		if KernelName() != tc.want {
+			t.Errorf("CONVLSTM_KERNEL=%q: KernelName() = %q, want %q", tc.env, KernelName(), tc.want)
+		}
+	}
+	for _, s := range avail {
+		t.Setenv("CONVLSTM_KERNEL", s.name)
+		selectKernels(avail)
+		if KernelName() != s.name {
+			t.Errorf("CONVLSTM_KERNEL=%q: KernelName() = %q", s.name, KernelName())
+		}
+	}
 }
