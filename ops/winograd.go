@@ -1,0 +1,291 @@
+package ops
+
+import "fmt"
+
+// Winograd F(2×2, 3×3) for the 3×3, pad-1, stride-1 convolutions.
+//
+// Each frame's output is cut into 2×2 tiles; tile (ty, tx) reads the 4×4
+// input window at padded rows 2ty.., columns 2tx... With the usual
+//
+//	Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+//	G  = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1]
+//	Aᵀ = [1 1 1 0; 0 1 -1 -1]
+//
+// a tile's output is Aᵀ [Σ_ch U[ch] ⊙ V[ch]] A with U = G g Gᵀ (per weight
+// 3×3, once at load) and V = Bᵀ d B (per input window). The 16 element-wise
+// sums over channels are 16 GEMMs M[ξ] = U[ξ]·V[ξ] (M×C times C×tiles), run
+// by ConvGemm with plain-row offsets, so they use the tuned GEMM kernel.
+//
+// Tiles are handled in groups of 8 consecutive tiles of one tile row (one
+// vector of 8 lanes in the transforms) and groups in blocks of winoBlock
+// groups, so a block's V and M fit in L2. Inside a group the tiles sit in the
+// lane order winoLane (the order a shuffle-based deinterleave of the input
+// row produces and the unpack-based interleave of the output undoes).
+
+// winoLane[lane] is the tile (within its group of 8) held in that lane.
+var winoLane = [8]int{0, 1, 4, 5, 2, 3, 6, 7}
+
+// Tuning: groups of 8 tiles per block and output rows per GEMM row chunk.
+var (
+	winoBlock = 6  // 48 tiles: two 24-column GEMM tiles
+	winoRows  = 32 // multiple of panelRows
+)
+
+// Winograd3x3 is a 3×3 convolution's weights in the Winograd domain.
+type Winograd3x3 struct {
+	M, C   int
+	block  int // groups per block
+	rows   int // output rows per GEMM chunk
+	u      [16]*PackedA
+	chunks [16][]PackedA // u[ξ] cut into row chunks of `rows` rows
+	offs   []int32       // offs[k] = k·ldv
+}
+
+// NewWinograd3x3 transforms w, an (m, c, 3, 3) row-major PyTorch weight.
+func NewWinograd3x3(w []float32, m, c int) *Winograd3x3 {
+	if m <= 0 || c <= 0 || len(w) < m*c*9 {
+		panic(fmt.Sprintf("ops.NewWinograd3x3: %d values for a (%d, %d, 3, 3) weight", len(w), m, c))
+	}
+	var u [16][]float32
+	for x := range u {
+		u[x] = make([]float32, m*c)
+	}
+	gm := [4][3]float64{{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}}
+	for i := 0; i < m; i++ {
+		for ch := 0; ch < c; ch++ {
+			g := w[(i*c+ch)*9 : (i*c+ch)*9+9]
+			// t = G g (4×3), then U = t Gᵀ (4×4), in float64.
+			var t [4][3]float64
+			for a := 0; a < 4; a++ {
+				for q := 0; q < 3; q++ {
+					for k := 0; k < 3; k++ {
+						t[a][q] += gm[a][k] * float64(g[k*3+q])
+					}
+				}
+			}
+			for a := 0; a < 4; a++ {
+				for b := 0; b < 4; b++ {
+					var v float64
+					for q := 0; q < 3; q++ {
+						v += t[a][q] * gm[b][q]
+					}
+					u[a*4+b][i*c+ch] = float32(v)
+				}
+			}
+		}
+	}
+	wg := &Winograd3x3{M: m, C: c, block: winoBlock, rows: min(winoRows, (m+panelRows-1)/panelRows*panelRows)}
+	for x := range u {
+		wg.u[x] = PackA(u[x], m, c)
+		for i0 := 0; i0 < m; i0 += wg.rows {
+			p := i0 / panelRows
+			wg.chunks[x] = append(wg.chunks[x], PackedA{M: min(wg.rows, m-i0), K: c, MR: panelRows, Data: wg.u[x].Data[p*c*panelRows:]})
+		}
+	}
+	ldv := wg.ldv()
+	wg.offs = make([]int32, c)
+	for k := range wg.offs {
+		wg.offs[k] = int32(k * ldv)
+	}
+	return wg
+}
+
+func (w *Winograd3x3) ldv() int { return 8 * w.block }
+
+// Workspace returns the number of float32s of scratch one part of Conv needs.
+func (w *Winograd3x3) Workspace(frames, h, wd int) int {
+	ldv := w.ldv()
+	return 16*w.C*ldv + 16*w.rows*ldv + w.C*winoInEdge + w.rows*winoOutEdge
+}
+
+const (
+	winoInEdge  = 4 * 18 // one channel's 4×18 window of a group
+	winoOutEdge = 2 * 16 // one row's 2×16 output of a group
+)
+
+// Conv computes, for i < M, f < frames, y < h, x < wd,
+//
+//	out[i*ldc + f*s + y*wp + x] = (accumulate ? out[...] : bias[i]) + conv3x3(in)[i, f, y, x]
+//
+// from the zero-padded input in[ch*chanStride + f*s + yy*wp + xx] (yy < h+2,
+// xx < wp = wd+2, s ≥ (h+2)·wp). It writes exactly those elements of out and
+// no others (padding-position columns are left untouched), and reads in only
+// inside each frame's (h+2)×wp window. bias may be nil (zero).
+//
+// The tile groups are split into parts contiguous ranges; Conv(…, part, parts)
+// for part < parts may run concurrently (each with its own ws of at least
+// Workspace(frames, h, wd) floats). Every output's value is independent of
+// parts.
+func (w *Winograd3x3) Conv(out []float32, ldc int, bias []float32, in []float32, chanStride, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int) {
+	if frames <= 0 || h <= 0 || wd <= 0 {
+		return
+	}
+	M, C := w.M, w.C
+	hp := h + 2
+	if wp < wd+2 || s < hp*wp || chanStride < (frames-1)*s+hp*wp && C > 1 {
+		panic(fmt.Sprintf("ops.Winograd3x3.Conv: bad layout wp=%d s=%d chanStride=%d for %d frames of %d×%d", wp, s, chanStride, frames, h, wd))
+	}
+	if need := (C-1)*chanStride + (frames-1)*s + hp*wp; len(in) < need {
+		panic(fmt.Sprintf("ops.Winograd3x3.Conv: input has %d values, need %d", len(in), need))
+	}
+	if ldc < (frames-1)*s+(h-1)*wp+wd || len(out) < (M-1)*ldc+(frames-1)*s+(h-1)*wp+wd {
+		panic(fmt.Sprintf("ops.Winograd3x3.Conv: output has %d values (ldc %d), too small", len(out), ldc))
+	}
+	if bias != nil && len(bias) < M {
+		panic("ops.Winograd3x3.Conv: bias shorter than M")
+	}
+	if need := w.Workspace(frames, h, wd); len(ws) < need {
+		panic(fmt.Sprintf("ops.Winograd3x3.Conv: workspace has %d floats, need %d", len(ws), need))
+	}
+	if parts <= 0 || part < 0 || part >= parts {
+		panic(fmt.Sprintf("ops.Winograd3x3.Conv: part %d of %d", part, parts))
+	}
+	mode := 0
+	if accumulate {
+		mode = 2
+	} else if bias != nil {
+		mode = 1
+	}
+
+	nty, ntx := (h+1)/2, (wd+1)/2
+	ngx := (ntx + 7) / 8
+	perFrame := nty * ngx
+	total := frames * perFrame
+	g0, g1 := total*part/parts, total*(part+1)/parts
+
+	ldv := w.ldv()
+	xsv := C * ldv      // ξ stride of V
+	xsm := w.rows * ldv // ξ stride of the M buffer
+	v := ws[:16*xsv]
+	mb := ws[16*xsv : 16*xsv+16*xsm]
+	edgeIn := ws[16*xsv+16*xsm : 16*xsv+16*xsm+C*winoInEdge]
+	edgeOut := ws[16*xsv+16*xsm+C*winoInEdge : 16*xsv+16*xsm+C*winoInEdge+w.rows*winoOutEdge]
+
+	for b0 := g0; b0 < g1; b0 += w.block {
+		nb := min(w.block, g1-b0)
+		// Input transform.
+		for q := 0; q < nb; q++ {
+			f, ty, gx := w.group(b0+q, perFrame, ngx)
+			base := f*s + 2*ty*wp + 16*gx
+			if 2*ty+2 <= h && 16*gx+16 <= wd {
+				winoIn(v[8*q:], xsv, ldv, in[base:], wp, chanStride, C)
+				continue
+			}
+			rowsIn := min(4, hp-2*ty)
+			colsIn := min(18, wp-16*gx)
+			clear(edgeIn)
+			for ch := 0; ch < C; ch++ {
+				for r := 0; r < rowsIn; r++ {
+					o := ch*chanStride + base + r*wp
+					copy(edgeIn[ch*winoInEdge+r*18:ch*winoInEdge+r*18+colsIn], in[o:o+colsIn])
+				}
+			}
+			winoIn(v[8*q:], xsv, ldv, edgeIn, 18, winoInEdge, C)
+		}
+		// GEMMs and output transform, a chunk of output rows at a time.
+		n := 8 * nb
+		for ci := range w.chunks[0] {
+			i0 := ci * w.rows
+			rows := w.chunks[0][ci].M
+			for x := 0; x < 16; x++ {
+				ConvGemm(mb[x*xsm:], ldv, &w.chunks[x][ci], nil, v[x*xsv:(x+1)*xsv], w.offs, n, false)
+			}
+			var bs []float32
+			if mode == 1 {
+				bs = bias[i0 : i0+rows]
+			}
+			for q := 0; q < nb; q++ {
+				f, ty, gx := w.group(b0+q, perFrame, ngx)
+				base := i0*ldc + f*s + 2*ty*wp + 16*gx
+				if 2*ty+2 <= h && 16*gx+16 <= wd {
+					winoOut(out[base:], ldc, wp, mb[8*q:], xsm, ldv, bs, rows, mode)
+					continue
+				}
+				winoOut(edgeOut, winoOutEdge, 16, mb[8*q:], xsm, ldv, nil, rows, 0)
+				rowsOut := min(2, h-2*ty)
+				colsOut := min(16, wd-16*gx)
+				for r := 0; r < rows; r++ {
+					for dy := 0; dy < rowsOut; dy++ {
+						src := edgeOut[r*winoOutEdge+dy*16 : r*winoOutEdge+dy*16+colsOut]
+						dst := out[base+r*ldc+dy*wp : base+r*ldc+dy*wp+colsOut]
+						switch mode {
+						case 0:
+							copy(dst, src)
+						case 1:
+							b := bias[i0+r]
+							for k, y := range src {
+								dst[k] = b + y
+							}
+						default:
+							for k, y := range src {
+								dst[k] += y
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// group returns the frame, tile row and group column of tile group g.
+func (w *Winograd3x3) group(g, perFrame, ngx int) (f, ty, gx int) {
+	f, r := g/perFrame, g%perFrame
+	return f, r / ngx, r % ngx
+}
+
+// winoInGo is the input transform of one group of 8 tiles for c channels:
+// src is the group's window origin (padded row 2ty, column 16gx) with row
+// stride rs and channel stride cs; it reads src[ch*cs + r*rs + 0..17], r < 4,
+// and writes dst[ξ*xs + ch*ldv + lane] for ξ < 16, lane < 8.
+func winoInGo(dst []float32, xs, ldv int, src []float32, rs, cs, c int) {
+	for ch := 0; ch < c; ch++ {
+		sp := src[ch*cs:]
+		for lane, tile := range winoLane {
+			var t [4][4]float32
+			for r := 0; r < 4; r++ {
+				d := sp[r*rs+2*tile : r*rs+2*tile+4 : r*rs+2*tile+4]
+				t[r][0] = d[0] - d[2]
+				t[r][1] = d[1] + d[2]
+				t[r][2] = d[2] - d[1]
+				t[r][3] = d[1] - d[3]
+			}
+			o := ch*ldv + lane
+			for q := 0; q < 4; q++ {
+				dst[(0*4+q)*xs+o] = t[0][q] - t[2][q]
+				dst[(1*4+q)*xs+o] = t[1][q] + t[2][q]
+				dst[(2*4+q)*xs+o] = t[2][q] - t[1][q]
+				dst[(3*4+q)*xs+o] = t[1][q] - t[3][q]
+			}
+		}
+	}
+}
+
+// winoOutGo is the output transform of one group of 8 tiles for `rows` rows:
+// it reads m[ξ*xs + r*ldm + lane] and writes out[r*ldc + dy*wp + 0..15]
+// (dy < 2), adding bias[r] (mode 1) or the old out value (mode 2).
+func winoOutGo(out []float32, ldc, wp int, m []float32, xs, ldm int, bias []float32, rows, mode int) {
+	for r := 0; r < rows; r++ {
+		for lane, tile := range winoLane {
+			var a, b [4]float32
+			for i := 0; i < 4; i++ {
+				o := (4*i)*xs + r*ldm + lane
+				m0, m1, m2, m3 := m[o], m[o+xs], m[o+2*xs], m[o+3*xs]
+				a[i] = m0 + m1 + m2
+				b[i] = m1 - m2 - m3
+			}
+			y := [4]float32{a[0] + a[1] + a[2], b[0] + b[1] + b[2], a[1] - a[2] - a[3], b[1] - b[2] - b[3]}
+			for k := 0; k < 4; k++ {
+				p := r*ldc + (k>>1)*wp + 2*tile + k&1
+				switch mode {
+				case 0:
+					out[p] = y[k]
+				case 1:
+					out[p] = bias[r] + y[k]
+				default:
+					out[p] = out[p] + y[k]
+				}
+			}
+		}
+	}
+}

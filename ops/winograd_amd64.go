@@ -1,0 +1,48 @@
+//go:build amd64 && !purego
+
+package ops
+
+import "golang.org/x/sys/cpu"
+
+//go:generate go run ./internal/wingen -out winograd_amd64.s -stubs winograd_stubs_amd64.go -pkg ops
+
+// The Winograd transforms: AVX2 when the CPU has it, else the Go twins.
+var (
+	winoIn  = winoInGo
+	winoOut = winoOutGo
+)
+
+func init() {
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		winoIn, winoOut = winoInAVX2Slices, winoOutAVX2Slices
+	}
+}
+
+// winoInAVX2Slices checks winoInAVX2's reads and writes against the slices.
+func winoInAVX2Slices(dst []float32, xs, ldv int, src []float32, rs, cs, c int) {
+	if c <= 0 {
+		return
+	}
+	if len(dst) < 15*xs+(c-1)*ldv+8 || len(src) < (c-1)*cs+3*rs+18 {
+		panic("ops.winoIn: slices too short")
+	}
+	winoInAVX2(&dst[0], xs, ldv, &src[0], rs, cs, c)
+}
+
+// winoOutAVX2Slices checks winoOutAVX2's reads and writes against the slices.
+func winoOutAVX2Slices(out []float32, ldc, wp int, m []float32, xs, ldm int, bias []float32, rows, mode int) {
+	if rows <= 0 {
+		return
+	}
+	if len(out) < (rows-1)*ldc+wp+16 || len(m) < 15*xs+(rows-1)*ldm+8 {
+		panic("ops.winoOut: slices too short")
+	}
+	var bp *float32
+	if mode == 1 {
+		if len(bias) < rows {
+			panic("ops.winoOut: bias too short")
+		}
+		bp = &bias[0]
+	}
+	winoOutAVX2(&out[0], ldc, wp, &m[0], xs, ldm, bp, rows, mode)
+}

@@ -1,0 +1,291 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// winoCase is one padded-layout 3×3 conv problem.
+type winoCase struct {
+	m, c, frames, h, wd int
+	wp, s, cs          int
+	w, bias, in        []float32
+}
+
+// newWinoCase lays out frames h×wd images with a zero 1-pixel border; any
+// slack between frames or channels holds NaN so a stray read shows.
+func newWinoCase(rng *rand.Rand, m, c, frames, h, wd, extraW, extraS, extraC int, wscale float64, input func() float32) *winoCase {
+	p := &winoCase{m: m, c: c, frames: frames, h: h, wd: wd}
+	p.wp = wd + 2 + extraW
+	p.s = (h+2)*p.wp + extraS
+	p.cs = frames*p.s + extraC
+	p.w = make([]float32, m*c*9)
+	for i := range p.w {
+		p.w[i] = float32((2*rng.Float64() - 1) * wscale)
+	}
+	p.bias = make([]float32, m)
+	for i := range p.bias {
+		p.bias[i] = float32(2*rng.Float64() - 1)
+	}
+	p.in = make([]float32, (c-1)*p.cs+frames*p.s)
+	nan := float32(math.NaN())
+	for i := range p.in {
+		p.in[i] = nan
+	}
+	for ch := 0; ch < c; ch++ {
+		for f := 0; f < frames; f++ {
+			for yy := 0; yy < h+2; yy++ {
+				for xx := 0; xx < p.wp; xx++ {
+					v := float32(0)
+					if yy >= 1 && yy <= h && xx >= 1 && xx <= wd {
+						v = input()
+					}
+					p.in[ch*p.cs+f*p.s+yy*p.wp+xx] = v
+				}
+			}
+		}
+	}
+	return p
+}
+
+func (p *winoCase) col(f, y, x int) int { return f*p.s + y*p.wp + x }
+
+// lastCol is the largest output column Conv may write, plus one.
+func (p *winoCase) width() int { return p.col(p.frames-1, p.h-1, p.wd-1) + 1 }
+
+// direct64 is the float64 direct convolution, bias included.
+func (p *winoCase) direct64(bias bool) []float64 {
+	n := p.width()
+	out := make([]float64, p.m*n)
+	for i := 0; i < p.m; i++ {
+		for f := 0; f < p.frames; f++ {
+			for y := 0; y < p.h; y++ {
+				for x := 0; x < p.wd; x++ {
+					var sum float64
+					if bias {
+						sum = float64(p.bias[i])
+					}
+					for ch := 0; ch < p.c; ch++ {
+						for ky := 0; ky < 3; ky++ {
+							for kx := 0; kx < 3; kx++ {
+								sum += float64(p.w[((i*p.c+ch)*3+ky)*3+kx]) * float64(p.in[ch*p.cs+p.col(f, y+ky, x+kx)])
+							}
+						}
+					}
+					out[i*n+p.col(f, y, x)] = sum
+				}
+			}
+		}
+	}
+	return out
+}
+
+// offsets are the direct offset-GEMM taps of the case.
+func (p *winoCase) offsets() []int32 {
+	offs := make([]int32, 0, p.c*9)
+	for ch := 0; ch < p.c; ch++ {
+		for ky := 0; ky < 3; ky++ {
+			for kx := 0; kx < 3; kx++ {
+				offs = append(offs, int32(ch*p.cs+ky*p.wp+kx))
+			}
+		}
+	}
+	return offs
+}
+
+// run calls Conv on out (ldc) split into parts, sequentially.
+func (p *winoCase) run(wg *Winograd3x3, out []float32, ldc int, bias []float32, acc bool, parts int) {
+	ws := make([]float32, wg.Workspace(p.frames, p.h, p.wd))
+	for part := 0; part < parts; part++ {
+		for i := range ws {
+			ws[i] = float32(math.NaN()) // scratch must not leak into results
+		}
+		wg.Conv(out, ldc, bias, p.in, p.cs, p.frames, p.h, p.wd, p.wp, p.s, acc, ws, part, parts)
+	}
+}
+
+const winoSentinel = float32(-12345.5)
+
+func TestWinograd3x3Small(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	cases := 0
+	for _, c := range []int{1, 3, 17} {
+		for _, m := range []int{1, 5, 13, 37} {
+			for h := 1; h <= 9; h++ {
+				for wd := 1; wd <= 9; wd++ {
+					if (h*wd+m+c)%3 != 0 && h != 9 && wd != 9 {
+						continue // a third of the grid keeps the test quick
+					}
+					frames := 1 + (h+wd+m)%3
+					extra := (h * wd) % 3
+					p := newWinoCase(rng, m, c, frames, h, wd, extra%2, extra, 2*extra+1, 1/math.Sqrt(float64(9*c)), func() float32 { return float32(rng.NormFloat64()) })
+					checkWinoCase(t, p)
+					cases++
+				}
+			}
+		}
+	}
+	// Wide enough for full groups of 8 tiles, plus partial ones.
+	for _, sz := range [][2]int{{4, 16}, {5, 33}, {16, 48}, {7, 47}, {18, 17}} {
+		p := newWinoCase(rng, 21, 5, 2, sz[0], sz[1], 0, 0, 0, 0.2, func() float32 { return float32(rng.NormFloat64()) })
+		checkWinoCase(t, p)
+		cases++
+	}
+	t.Logf("%d cases", cases)
+}
+
+func checkWinoCase(t *testing.T, p *winoCase) {
+	t.Helper()
+	name := fmt.Sprintf("m=%d c=%d frames=%d %d×%d wp=%d s=%d cs=%d", p.m, p.c, p.frames, p.h, p.wd, p.wp, p.s, p.cs)
+	wg := NewWinograd3x3(p.w, p.m, p.c)
+	n := p.width()
+	ldc := n + 3
+	a := PackA(p.w, p.m, p.c*9)
+	offs := p.offsets()
+	for _, bias := range []bool{false, true} {
+		for _, acc := range []bool{false, true} {
+			var bs []float32
+			if bias {
+				bs = p.bias
+			}
+			// reference: ConvGemmRef over every column, and float64.
+			ref := make([]float32, p.m*ldc)
+			init := make([]float32, p.m*ldc)
+			for i := range init {
+				init[i] = float32(i%7) - 3
+			}
+			copy(ref, init)
+			ConvGemmRef(ref, ldc, a, bs, p.in, offs, n, acc)
+			ref64 := p.direct64(bias && !acc)
+			var first []float32
+			for parts := 1; parts <= 3; parts++ {
+				out := make([]float32, p.m*ldc+5)
+				for i := range out {
+					out[i] = winoSentinel
+				}
+				valid := make([]bool, len(out))
+				for i := 0; i < p.m; i++ {
+					for f := 0; f < p.frames; f++ {
+						for y := 0; y < p.h; y++ {
+							for x := 0; x < p.wd; x++ {
+								j := i*ldc + p.col(f, y, x)
+								valid[j] = true
+								if acc {
+									out[j] = init[j]
+								}
+							}
+						}
+					}
+				}
+				p.run(wg, out, ldc, bs, acc, parts)
+				var maxErr, maxRef float64
+				for j, v := range out {
+					if !valid[j] {
+						if v != winoSentinel {
+							t.Fatalf("%s bias=%v acc=%v parts=%d: wrote out[%d] (row %d col %d) outside the output", name, bias, acc, parts, j, j/ldc, j%ldc)
+						}
+						continue
+					}
+					want := ref64[j/ldc*n+j%ldc]
+					if acc {
+						want += float64(init[j])
+					}
+					e := math.Abs(float64(v) - want)
+					if !(e <= 1e-5*(1+math.Abs(want))) {
+						t.Fatalf("%s bias=%v acc=%v parts=%d: out[%d] (row %d col %d) = %g, want %g (ConvGemmRef %g)", name, bias, acc, parts, j, j/ldc, j%ldc, v, want, ref[j])
+					}
+					maxErr = max(maxErr, math.Abs(float64(v)-want))
+					maxRef = max(maxRef, math.Abs(float64(ref[j])-want))
+				}
+				if maxErr > 4*maxRef+1e-6 {
+					t.Errorf("%s: Winograd error %g vs direct %g", name, maxErr, maxRef)
+				}
+				if first == nil {
+					first = out
+				} else {
+					for j := range out {
+						if math.Float32bits(out[j]) != math.Float32bits(first[j]) {
+							t.Fatalf("%s bias=%v acc=%v: parts=%d differs from parts=1 at %d: %g vs %g", name, bias, acc, parts, j, out[j], first[j])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestWinograd3x3Twin checks the transforms in use (asm on amd64) against
+// the Go twins bit for bit, through the whole Conv.
+func TestWinograd3x3Twin(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, sz := range [][4]int{{1, 64, 64, 1}, {3, 17, 35, 2}, {2, 33, 9, 3}} {
+		p := newWinoCase(rng, 40, 7, sz[0], sz[1], sz[2], sz[3]-1, sz[3], 0, 0.3, func() float32 { return float32(rng.NormFloat64()) })
+		wg := NewWinograd3x3(p.w, p.m, p.c)
+		ldc := p.width() + 1
+		for mode := 0; mode < 3; mode++ {
+			var bs []float32
+			if mode == 1 {
+				bs = p.bias
+			}
+			outs := [2][]float32{}
+			for k := range outs {
+				outs[k] = make([]float32, p.m*ldc)
+				for i := range outs[k] {
+					outs[k][i] = float32(i%11) - 5
+				}
+			}
+			p.run(wg, outs[0], ldc, bs, mode == 2, 2)
+			in, out := winoIn, winoOut
+			winoIn, winoOut = winoInGo, winoOutGo
+			p.run(wg, outs[1], ldc, bs, mode == 2, 2)
+			winoIn, winoOut = in, out
+			for j := range outs[0] {
+				if math.Float32bits(outs[0][j]) != math.Float32bits(outs[1][j]) {
+					t.Fatalf("%v mode %d: out[%d] = %g, Go twin %g", sz, mode, j, outs[0][j], outs[1][j])
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkWinograd3x3 compares Conv (one part, one thread) with the direct
+// offset GEMM on the runtime's recurrent shape. GFLOP/s are direct-conv
+// flops (2·M·C·9·h·w·frames) per second for both.
+func BenchmarkWinograd3x3(b *testing.B) {
+	for _, sz := range []struct{ m, c, h, w, frames int }{
+		{256, 64, 64, 64, 1},
+		{256, 64, 64, 64, 8},
+		{256, 64, 128, 128, 1},
+	} {
+		rng := rand.New(rand.NewPCG(5, 6))
+		p := newWinoCase(rng, sz.m, sz.c, sz.frames, sz.h, sz.w, 0, 0, 0, 1/math.Sqrt(float64(9*sz.c)), func() float32 { return float32(rng.NormFloat64()) })
+		n := p.width()
+		out := make([]float32, p.m*n)
+		flops := 2 * float64(sz.m*sz.c*9*sz.h*sz.w*sz.frames)
+		name := fmt.Sprintf("M=%d,C=%d,%dx%d,frames=%d", sz.m, sz.c, sz.h, sz.w, sz.frames)
+		report := func(b *testing.B, ct cpuTimer) {
+			ct.stop(flops/1e9, "GFLOP/s-cpu")
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		}
+		b.Run("direct/"+name, func(b *testing.B) {
+			a := PackA(p.w, p.m, p.c*9)
+			offs := p.offsets()
+			ct := startCPUTimer(b)
+			for b.Loop() {
+				ConvGemm(out, n, a, p.bias, p.in, offs, n, false)
+			}
+			report(b, ct)
+		})
+		b.Run("winograd/"+name, func(b *testing.B) {
+			wg := NewWinograd3x3(p.w, p.m, p.c)
+			ws := make([]float32, wg.Workspace(p.frames, p.h, p.wd))
+			ct := startCPUTimer(b)
+			for b.Loop() {
+				wg.Conv(out, n, p.bias, p.in, p.cs, p.frames, p.h, p.wd, p.wp, p.s, false, ws, 0, 1)
+			}
+			report(b, ct)
+		})
+	}
+}
