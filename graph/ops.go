@@ -12,8 +12,9 @@ import (
 
 // maxValues caps the size of a tensor whose shape comes from the graph's
 // own integer computations (ConstantOfShape, Reshape, ...), so a malformed
-// model cannot make us allocate without bound.
-const maxValues = 1 << 31
+// model cannot make us allocate without bound. A variable so that the fuzz
+// test can lower it.
+var maxValues = 1 << 31
 
 func attrInt(n *node, name string, def int64) int64 {
 	if a := n.attrs[name]; a != nil && a.I != nil {
@@ -65,7 +66,7 @@ func checkShape(shape []int) error {
 			return fmt.Errorf("negative dimension in %v", shape)
 		}
 		n *= int64(d)
-		if n > maxValues {
+		if n > int64(maxValues) {
 			return fmt.Errorf("shape %v has more than %d values", shape, int64(maxValues))
 		}
 	}
@@ -691,7 +692,7 @@ func (r *runner) constantOfShape(n *node, s *value) (*value, error) {
 	}
 	shape := make([]int, len(dims))
 	for i, d := range dims {
-		if d < 0 || d > maxValues {
+		if d < 0 || d > int64(maxValues) {
 			return nil, r.errf(n, "shape %v has a negative or huge dimension", dims)
 		}
 		shape[i] = int(d)
@@ -840,7 +841,7 @@ func (r *runner) reshape(n *node, x, s *value) (*value, error) {
 				return nil, r.errf(n, "shape %v copies dimension %d (0) but the input has rank %d", dims, i, len(x.shape))
 			}
 			shape[i] = x.shape[i]
-		case d < 0 || d > maxValues:
+		case d < 0 || d > int64(maxValues):
 			return nil, r.errf(n, "invalid dimension %d in shape %v", d, dims)
 		default:
 			shape[i] = int(d)
