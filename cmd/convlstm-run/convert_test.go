@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/convlstm-go/convlstm-go/loader"
+	"github.com/convlstm-go/convlstm-go/runtime"
+)
+
+const stFixtures = "../../fixtures/safetensors"
+
+func closeTo(t *testing.T, label string, got, want *loader.Tensor) float64 {
+	t.Helper()
+	if got == nil || !slices.Equal(got.Shape, want.Shape) {
+		t.Fatalf("%s: got %v, want shape %v", label, got, want.Shape)
+	}
+	worst := 0.0
+	for i, v := range want.Data {
+		d := math.Abs(float64(got.Data[i] - v))
+		worst = max(worst, d)
+		if d > 1e-5+1e-5*math.Abs(float64(v)) {
+			t.Fatalf("%s[%d] = %v, PyTorch %v", label, i, got.Data[i], v)
+		}
+	}
+	return worst
+}
+
+// TestConvertONNX: .pt (gate order ifgo) → convert → .onnx → run (the
+// graph interpreter) equals PyTorch, and inspect describes it.
+func TestConvertONNX(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "m.onnx")
+	var log bytes.Buffer
+	if err := runConvert(&log, convertFlags{weights: filepath.Join(stFixtures, "model.pt"), output: out, gates: "ifgo", opset: 17}); err != nil {
+		t.Fatal(err)
+	}
+	npz := filepath.Join(dir, "o.npz")
+	if err := runONNX(&log, out, filepath.Join(stFixtures, "input.npy"), npz, 2); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := loader.ReadNPZ(npz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, err := loader.ReadNPZ(filepath.Join(stFixtures, "ref.npz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, w := range want {
+		t.Logf("%s: worst |go-ref| = %.3g", k, closeTo(t, k, got[k], w))
+	}
+	var insp bytes.Buffer
+	if err := inspectONNX(&insp, out, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"input      input      (batch, time, 3, height, width)", "Scan×1", "gate_order = ifgo", "runnable   yes"} {
+		if !strings.Contains(insp.String(), s) {
+			t.Errorf("inspect output lacks %q:\n%s", s, insp.String())
+		}
+	}
+	insp.Reset()
+	if err := inspectONNX(&insp, out, true); err != nil || !strings.Contains(insp.String(), `"opset": 17`) {
+		t.Errorf("inspect --json: %v\n%s", err, insp.String())
+	}
+}
+
+// TestConvertSafetensors: the converted file runs with no --gates (the gate
+// order comes from its metadata) to PyTorch's numbers.
+func TestConvertSafetensors(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "m.safetensors")
+	if err := runConvert(&bytes.Buffer{}, convertFlags{weights: filepath.Join(stFixtures, "model.pt"), output: out, gates: "ifgo"}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := loadModel(out, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Gates != "ifgo" {
+		t.Fatalf("gates %q from the converted file's metadata, want ifgo", m.Gates)
+	}
+	r, err := runtime.New(m, runtime.Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	x, err := loader.ReadNPY(filepath.Join(stFixtures, "input.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Forward(x, runtime.ForwardOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, err := loader.ReadNPZ(filepath.Join(stFixtures, "ref.npz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeTo(t, "output", res.Output, want["output"])
+	for l, s := range res.Final {
+		closeTo(t, fmt.Sprint("h_", l), s.H, want[fmt.Sprint("h_", l)])
+		closeTo(t, fmt.Sprint("c_", l), s.C, want[fmt.Sprint("c_", l)])
+	}
+}
+
+// TestConvertFailureLeavesNoFile: a failed conversion writes nothing and
+// leaves no temporary file.
+func TestConvertFailureLeavesNoFile(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		f    convertFlags
+		want string
+	}{
+		{convertFlags{weights: filepath.Join(stFixtures, "model.pt"), output: filepath.Join(dir, "m.onnx"), opset: 9}, "opset 9"},
+		{convertFlags{weights: filepath.Join(stFixtures, "input.npy"), output: filepath.Join(dir, "m.onnx")}, ""},
+		{convertFlags{weights: filepath.Join(stFixtures, "model.pt"), output: filepath.Join(dir, "m.bin")}, ".onnx or .safetensors"},
+		{convertFlags{weights: filepath.Join(stFixtures, "model.pt"), output: filepath.Join(dir, "m.onnx"), gates: "abcd"}, "gate order"},
+	} {
+		err := runConvert(&bytes.Buffer{}, c.f)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: error %v, want %q", c.f, err, c.want)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("files left behind: %v", ents)
+	}
+}
