@@ -53,13 +53,14 @@ var gemmBlockCols = 480
 // vectors and push the remainder through the same kernel via a padded copy,
 // so every position gets bit-identical arithmetic however the caller splits.
 func lstmGatesAVX2(gi, gf, gO, gg, c, h []float32) {
-	lstmGatesAsm(gi, gf, gO, gg, c, h, 8, gatesAVX2)
+	lstmGatesAsm(gi, gf, gO, gg, c, h, 16, gatesAVX2)
 }
 
 func lstmGatesAVX512(gi, gf, gO, gg, c, h []float32) {
-	lstmGatesAsm(gi, gf, gO, gg, c, h, 16, gatesAVX512)
+	lstmGatesAsm(gi, gf, gO, gg, c, h, 32, gatesAVX512)
 }
 
+// width is the kernel's positions per loop iteration (two vectors).
 func lstmGatesAsm(gi, gf, gO, gg, c, h []float32, width int, kern func(gi, gf, gO, gg, c, h *float32, n int)) {
 	n := len(c)
 	full := n - n%width
@@ -69,7 +70,7 @@ func lstmGatesAsm(gi, gf, gO, gg, c, h []float32, width int, kern func(gi, gf, g
 	if full == n {
 		return
 	}
-	var buf [6][16]float32
+	var buf [6][32]float32
 	for q, src := range [][]float32{gi, gf, gO, gg, c} {
 		copy(buf[q][:], src[full:n])
 	}

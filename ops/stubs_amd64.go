@@ -18,12 +18,12 @@ func gemmPanelAVX2(c *float32, ldc int, a *float32, bias *float32, b *float32, o
 //go:noescape
 func gemmPanelAVX512(c *float32, ldc int, a *float32, bias *float32, b *float32, offs *int32, k int, n int, rows int, mode int)
 
-// gatesAVX2 is the fused cell update; n must be a multiple of 8.
+// gatesAVX2 is the fused cell update; n must be a multiple of 16.
 //
 //go:noescape
 func gatesAVX2(gi *float32, gf *float32, gO *float32, gg *float32, c *float32, h *float32, n int)
 
-// gatesAVX512 is the fused cell update; n must be a multiple of 16.
+// gatesAVX512 is the fused cell update; n must be a multiple of 32.
 //
 //go:noescape
 func gatesAVX512(gi *float32, gf *float32, gO *float32, gg *float32, c *float32, h *float32, n int)

@@ -304,6 +304,10 @@ func zero(s isa, r VecPhysical) {
 	}
 }
 
+// gateUnroll is how many vectors of positions one gate-loop iteration
+// covers; the Go wrapper pads n to a multiple of gateUnroll·width.
+const gateUnroll = 2
+
 // Constants for the gate kernel, one full vector each.
 type constTable struct {
 	s   isa
@@ -379,7 +383,7 @@ func gates(s isa) {
 	k := newConsts(s)
 	TEXT("gates"+s.name, NOSPLIT, "func(gi, gf, gO, gg, c, h *float32, n int)")
 	Pragma("noescape")
-	Doc(fmt.Sprintf("gates%s is the fused cell update; n must be a multiple of %d.", s.name, s.width))
+	Doc(fmt.Sprintf("gates%s is the fused cell update; n must be a multiple of %d.", s.name, gateUnroll*s.width))
 	ptrs := make([]Register, 6)
 	for i, name := range []string{"gi", "gf", "gO", "gg", "c", "h"} {
 		ptrs[i] = Load(Param(name), GP64())
@@ -464,10 +468,10 @@ func gates(s isa) {
 		}
 		return ps
 	}
-	// act evaluates σ or tanh (isTanh) of each x, in lockstep.
+	// act evaluates σ or tanh (isTanh) of each x, in lockstep. For tanh
+	// the small-|x| polynomial and the sign are formed after the shared exp
+	// so that fewer registers are live across it.
 	act := func(xs []Register, isTanh []bool) []Register {
-		type tanhParts struct{ small, sign, mask Register }
-		parts := make([]tanhParts, len(xs))
 		args := make([]Register, len(xs))
 		for i, x := range xs {
 			if !isTanh[i] {
@@ -475,30 +479,15 @@ func gates(s isa) {
 				args[i] = x
 				continue
 			}
-			// Small |x|: odd polynomial, keeps full relative accuracy
-			// near 0. Large |x|: 1 - 2/(e^{2|x|}+1) with the sign of x.
-			z := vec()
-			VMULPS(x, x, z)
-			p := ld("t0")
-			for _, c := range []string{"t1", "t2", "t3", "t4"} {
-				VFMADD213PS(k.get(c), z, p)
-			}
-			VMULPS(z, p, p)
-			VFMADD213PS(x, x, p) // p·z·x + x
-			sg := vec()
-			and(k.get("sign"), x, sg)
-			and(k.get("abs"), x, x)
-			var m Register = K2
-			if s.width != 16 {
-				m = vec()
-			}
-			VCMPPS(U8(1), k.get("tanhSmall"), x, m) // |x| < 0.625
-			VADDPS(x, x, x)
-			parts[i] = tanhParts{p, sg, m}
-			args[i] = x
+			// Large |x|: 1 - 2/(e^{2|x|}+1) with the sign of x.
+			a := vec()
+			and(k.get("abs"), x, a)
+			VADDPS(a, a, a)
+			args[i] = a
 		}
 		es := exp(args)
 		out := make([]Register, len(xs))
+		nk := 0
 		for i, e := range es {
 			VADDPS(k.get("one"), e, e)
 			if !isTanh[i] {
@@ -507,43 +496,110 @@ func gates(s isa) {
 				out[i] = r
 				continue
 			}
+			x := xs[i]
 			q := ld("two")
 			VDIVPS(e, q, q)
 			r := ld("one")
 			VSUBPS(q, r, r)
-			or(parts[i].sign, r, r)
+			sg := vec()
+			and(k.get("sign"), x, sg)
+			or(sg, r, r)
+			// Small |x|: odd polynomial, keeps full relative accuracy
+			// near 0.
+			z := vec()
+			VMULPS(x, x, z)
+			p := ld("t0")
+			for _, c := range []string{"t1", "t2", "t3", "t4"} {
+				VFMADD213PS(k.get(c), z, p)
+			}
+			VMULPS(z, p, p)
+			VFMADD213PS(x, x, p) // p·z·x + x
+			ax := vec()
+			and(k.get("abs"), x, ax)
 			if s.width == 16 {
-				VBLENDMPS(parts[i].small, r, K2, r) // K2 ? small : r
+				m := []Register{K2, K3, K4, K5}[nk]
+				nk++
+				VCMPPS(U8(1), k.get("tanhSmall"), ax, m) // |x| < 0.625
+				VBLENDMPS(p, r, m, r)                    // m ? p : r
 			} else {
-				VBLENDVPS(parts[i].mask, parts[i].small, r, r) // mask ? small : r
+				VCMPPS(U8(1), k.get("tanhSmall"), ax, ax)
+				VBLENDVPS(ax, p, r, r) // |x| < 0.625 ? p : r
 			}
 			out[i] = r
 		}
 		return out
 	}
 
+	// gateUnroll vectors per iteration give the FMA pipes enough
+	// independent chains; the grouping keeps AVX2 within 16 registers.
 	Label("loop" + s.name)
 	CMPQ(n, Imm(0))
 	JLE(LabelRef("done" + s.name))
-	load := func(i int) Register {
-		v := vec()
-		VMOVUPS(Mem{Base: ptrs[i]}, v)
-		return v
+	const u = gateUnroll
+	load := func(i, v int) Register {
+		r := vec()
+		VMOVUPS(Mem{Base: ptrs[i], Disp: v * s.bytes()}, r)
+		return r
 	}
-	g1 := act([]Register{load(0), load(1), load(3)}, []bool{false, false, true})
-	si, sf, tg := g1[0], g1[1], g1[2]
-	c := load(4)
-	VMULPS(tg, si, si)
-	VFMADD213PS(si, sf, c) // c = f·c + i·g
-	VMOVUPS(c, Mem{Base: ptrs[4]})
-	g2 := act([]Register{load(2), c}, []bool{false, true})
-	so, tc := g2[0], g2[1]
-	VMULPS(tc, so, so)
-	VMOVUPS(so, Mem{Base: ptrs[5]})
+	var tg, si, sf, so, cs, tc []Register
+	if s.width == 16 {
+		xs, kinds := []Register{}, []bool{}
+		for v := 0; v < u; v++ {
+			xs = append(xs, load(0, v), load(1, v), load(3, v))
+			kinds = append(kinds, false, false, true)
+		}
+		r := act(xs, kinds)
+		for v := 0; v < u; v++ {
+			si, sf, tg = append(si, r[3*v]), append(sf, r[3*v+1]), append(tg, r[3*v+2])
+		}
+	} else {
+		var xs []Register
+		for v := 0; v < u; v++ {
+			xs = append(xs, load(3, v))
+		}
+		tg = act(xs, []bool{true, true})
+		xs = xs[:0]
+		for v := 0; v < u; v++ {
+			xs = append(xs, load(0, v), load(1, v))
+		}
+		r := act(xs, []bool{false, false, false, false})
+		for v := 0; v < u; v++ {
+			si, sf = append(si, r[2*v]), append(sf, r[2*v+1])
+		}
+	}
+	for v := 0; v < u; v++ {
+		c := load(4, v)
+		VMULPS(tg[v], si[v], si[v])
+		VFMADD213PS(si[v], sf[v], c) // c = f·c + i·g
+		VMOVUPS(c, Mem{Base: ptrs[4], Disp: v * s.bytes()})
+		cs = append(cs, c)
+	}
+	if s.width == 16 {
+		xs, kinds := []Register{}, []bool{}
+		for v := 0; v < u; v++ {
+			xs = append(xs, load(2, v), cs[v])
+			kinds = append(kinds, false, true)
+		}
+		r := act(xs, kinds)
+		for v := 0; v < u; v++ {
+			so, tc = append(so, r[2*v]), append(tc, r[2*v+1])
+		}
+	} else {
+		var xs []Register
+		for v := 0; v < u; v++ {
+			xs = append(xs, load(2, v))
+		}
+		so = act(xs, []bool{false, false})
+		tc = act(cs, []bool{true, true})
+	}
+	for v := 0; v < u; v++ {
+		VMULPS(tc[v], so[v], so[v])
+		VMOVUPS(so[v], Mem{Base: ptrs[5], Disp: v * s.bytes()})
+	}
 	for _, p := range ptrs {
-		ADDQ(Imm(uint64(s.bytes())), p)
+		ADDQ(Imm(uint64(u*s.bytes())), p)
 	}
-	SUBQ(Imm(uint64(s.width)), n)
+	SUBQ(Imm(uint64(u*s.width)), n)
 	JMP(LabelRef("loop" + s.name))
 	Label("done" + s.name)
 	VZEROUPPER()
