@@ -448,7 +448,7 @@ func mulInt64(a, b int64) (int64, bool) {
 // cannot ask for a huge allocation.
 const (
 	maxTensorElements = 1 << 34
-	maxBroadcast      = 1 << 26
+	maxBroadcast      = 1 << 24
 )
 
 // ptPlan is one output tensor and where its bytes are.
