@@ -190,8 +190,10 @@ func (r *runner) conv(p *program, n *node, in []*value) ([]*value, error) {
 	}
 	ncol := ho * wp
 	// kw-1 values of slack: the last row's dropped columns read past hp·wp.
-	buf := make([]float32, C*hp*wp+plan.kw)
-	tmp := make([]float32, plan.m*ncol)
+	buf := getScratch(C*hp*wp + plan.kw)
+	tmp := getScratch(plan.m * ncol)
+	defer putScratch(buf)
+	defer putScratch(tmp)
 	for b := 0; b < N; b++ {
 		clear(buf)
 		src := x.f[b*C*H*W : (b+1)*C*H*W]
@@ -253,4 +255,20 @@ func typeName(v *value) string {
 		return "int64"
 	}
 	return "float32"
+}
+
+// scratch buffers for Conv (padded input, padded-stride output), reused
+// across nodes and steps: an unrolled graph runs a Conv per cell and step,
+// and allocating them each time costs more than the zeroing we need anyway.
+var scratch sync.Pool
+
+func getScratch(n int) []float32 {
+	if p, ok := scratch.Get().(*[]float32); ok && cap(*p) >= n {
+		return (*p)[:n]
+	}
+	return make([]float32, n)
+}
+
+func putScratch(s []float32) {
+	scratch.Put(&s)
 }

@@ -29,6 +29,9 @@ import (
 type Options struct {
 	// Threads used by Conv (0: GOMAXPROCS).
 	Threads int
+	// NoFuse keeps ConvLSTM cell updates as separate nodes instead of one
+	// ops.LSTMGates pass (for testing the fusion).
+	NoFuse bool
 }
 
 // Error reports a problem with a node of the graph (or the graph itself
@@ -107,6 +110,7 @@ type node struct {
 	opset int64
 	conv  *convPlan // Conv with constant weights, packed at load
 	body  *program  // Scan/Loop body
+	cell  *cellPlan // fused cell update (op "LSTMCell")
 	extra []string  // outer-scope names a body reads (for lifetimes)
 }
 
@@ -163,7 +167,7 @@ func Compile(m *loader.ONNXModel, opts Options) (g *Graph, err error) {
 	for _, t := range m.Initializers {
 		consts[t.Name] = fromONNX(t)
 	}
-	c := &compiler{file: m.File, opset: m.Opset}
+	c := &compiler{file: m.File, opset: m.Opset, fuse: !opts.NoFuse}
 	g.main, err = c.compileGraph(m.Proto.Graph, nil, consts)
 	if err != nil {
 		return nil, err
@@ -236,6 +240,7 @@ func fromONNX(t *loader.ONNXTensor) *value {
 type compiler struct {
 	file  string
 	opset int64
+	fuse  bool
 }
 
 func (c *compiler) errf(n *node, format string, args ...any) error {
@@ -344,6 +349,9 @@ func (c *compiler) compileGraph(gp *onnxpb.GraphProto, parent *program, consts m
 			free[name] = true
 		}
 		p.outputs = append(p.outputs, name)
+	}
+	if c.fuse {
+		fuseCells(p)
 	}
 	for k, n := range p.nodes {
 		n.idx = k

@@ -34,8 +34,9 @@ func TestTorchFixtures(t *testing.T) {
 	for _, path := range models {
 		name := strings.TrimSuffix(filepath.Base(path), ".onnx")
 		t.Run(name, func(t *testing.T) {
-			for _, threads := range []int{1, 2} {
-				g, err := Load(path, Options{Threads: threads})
+			for _, threads := range []int{1, 2, 0} {
+				// threads 0 here means: one thread, fusion off.
+				g, err := Load(path, Options{Threads: max(threads, 1), NoFuse: threads == 0})
 				if err != nil {
 					t.Fatal(err)
 				}

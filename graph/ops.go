@@ -112,6 +112,8 @@ func (r *runner) node(p *program, s *scope, n *node, in []*value) ([]*value, err
 		return one(r.cast(n, in[0]))
 	case "Scan":
 		return r.scan(p, s, n, in)
+	case "LSTMCell":
+		return r.cell(p, s, n, in)
 	}
 	return nil, r.errf(n, "operator %s is not supported", n.op)
 }

@@ -8,7 +8,8 @@
 //                      "out_prefix": "dir/run0_"}]}
 // Inputs and outputs are raw little-endian float32. For every run each
 // output is written to out_prefix + name + ".bin"; one JSON line is printed
-// with the output shapes and session.run times.
+// with the output shapes and session.run wall and CPU times ("repeat" runs
+// the same feeds several times, for timing).
 //
 // onnxruntime-node is installed with
 //   (cd scripts && npm install --ignore-scripts onnxruntime-node@1.30.0)
@@ -45,7 +46,7 @@ async function main() {
     graphOptimizationLevel: job.optimization || 'all',
     executionMode: 'sequential',
   });
-  const result = { outputs: [], times_ms: [] };
+  const result = { outputs: [], times_ms: [], cpu_ms: [] };
   for (const run of job.runs) {
     const feeds = {};
     for (const [name, spec] of Object.entries(run.inputs)) {
@@ -55,8 +56,11 @@ async function main() {
     let out;
     for (let r = 0; r < reps; r++) {
       const t0 = process.hrtime.bigint();
+      const c0 = process.cpuUsage();
       out = await session.run(feeds);
       result.times_ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      const c = process.cpuUsage(c0); // all threads of the process, µs
+      result.cpu_ms.push((c.user + c.system) / 1000);
     }
     const shapes = {};
     for (const [name, t] of Object.entries(out)) {

@@ -1,0 +1,251 @@
+package graph
+
+import (
+	"slices"
+
+	"github.com/convlstm-go/convlstm-go/ops"
+)
+
+// cellPlan is a fused ConvLSTM cell update: the ten nodes
+//
+//	z_0..z_3 = Split(conv, axis=1, four equal parts)
+//	i, f, o = Sigmoid(z_·); g = Tanh(z_·)
+//	c' = Add(Mul(f, c), Mul(i, g)); h' = Mul(o, Tanh(c'))
+//
+// that torch.onnx.export and package export emit for each cell step,
+// replaced by one pass of ops.LSTMGates over the conv output. The gate
+// roles are read from the graph's structure, so any gate order works. The
+// arithmetic is the same (Mul and Add commute exactly in IEEE arithmetic);
+// only sigmoid/tanh come from the ops kernels instead of float64 maths, well
+// within the 1e-5 tolerance. When the shapes at run time are not the plain
+// case (c broadcast against the gates), the original nodes run instead.
+type cellPlan struct {
+	block    [4]int  // Split output index of i, f, o, g
+	original []*node // the replaced nodes, in order, for the fallback
+}
+
+// fuseCells rewrites p.nodes in place. A pattern is fused only when every
+// intermediate value has exactly the consumers of the pattern and is not a
+// graph output, so nothing else can observe the difference.
+func fuseCells(p *program) {
+	producer := map[string]*node{}
+	uses := map[string]int{}
+	for _, n := range p.nodes {
+		for _, o := range n.out {
+			producer[o] = n
+		}
+		for _, in := range n.in {
+			uses[in]++
+		}
+		for _, in := range n.extra {
+			uses[in] += 2 // read by a subgraph: never fuse away
+		}
+	}
+	for _, o := range p.outputs {
+		uses[o] += 2
+	}
+	consumers := map[string][]*node{}
+	for _, n := range p.nodes {
+		for _, in := range n.in {
+			consumers[in] = append(consumers[in], n)
+		}
+	}
+	only := func(name string) *node { // the single consumer of name, or nil
+		if uses[name] != 1 || len(consumers[name]) != 1 {
+			return nil
+		}
+		return consumers[name][0]
+	}
+	other := func(n *node, name string) (string, bool) { // the other input of a binary node
+		if len(n.in) != 2 {
+			return "", false
+		}
+		switch name {
+		case n.in[0]:
+			return n.in[1], true
+		case n.in[1]:
+			return n.in[0], true
+		}
+		return "", false
+	}
+	removed := map[*node]bool{}
+	replace := map[*node]*node{}
+	for _, s := range p.nodes {
+		if s.op != "Split" || len(s.out) != 4 || removed[s] || attrInt(s, "axis", 0) != 1 {
+			continue
+		}
+		// Four equal parts: no sizes (equal split), or constant equal sizes.
+		if len(s.in) > 1 && s.in[1] != "" {
+			v := p.constant(s.in[1])
+			if v == nil || !v.isInt || len(v.i) != 4 || v.i[0] != v.i[1] || v.i[0] != v.i[2] || v.i[0] != v.i[3] {
+				continue
+			}
+		} else if a, ok := attrInts(s, "split"); ok && (len(a) != 4 || a[0] != a[1] || a[0] != a[2] || a[0] != a[3]) {
+			continue
+		}
+		act := make([]*node, 4)
+		sig, tanhIdx := 0, -1
+		ok := true
+		for k, z := range s.out {
+			n := only(z)
+			if n == nil || (n.op != "Sigmoid" && n.op != "Tanh") || removed[n] {
+				ok = false
+				break
+			}
+			act[k] = n
+			if n.op == "Tanh" {
+				tanhIdx = k
+			} else {
+				sig++
+			}
+		}
+		if !ok || sig != 3 || tanhIdx < 0 {
+			continue
+		}
+		// i·g: the Mul consuming tanh(g).
+		mIG := only(act[tanhIdx].out[0])
+		if mIG == nil || mIG.op != "Mul" {
+			continue
+		}
+		iIn, _ := other(mIG, act[tanhIdx].out[0])
+		iIdx := slices.IndexFunc(act, func(n *node) bool { return n.op == "Sigmoid" && n.out[0] == iIn })
+		if iIdx < 0 || only(mIG.out[0]) == nil || only(mIG.out[0]).op != "Add" {
+			continue
+		}
+		add := only(mIG.out[0])
+		fcName, _ := other(add, mIG.out[0])
+		mFC := producer[fcName]
+		if mFC == nil || mFC.op != "Mul" || only(fcName) != add {
+			continue
+		}
+		fIdx, cPrev := -1, ""
+		for k, n := range act {
+			if n.op == "Sigmoid" && k != iIdx {
+				if c, ok := other(mFC, n.out[0]); ok && only(n.out[0]) == mFC {
+					fIdx, cPrev = k, c
+				}
+			}
+		}
+		if fIdx < 0 {
+			continue
+		}
+		// h' = o · tanh(c'): c' may have other consumers (it is the state).
+		var tc *node
+		for _, n := range consumers[add.out[0]] {
+			if n.op == "Tanh" && only(n.out[0]) != nil && only(n.out[0]).op == "Mul" {
+				tc = n
+			}
+		}
+		if tc == nil {
+			continue
+		}
+		mH := only(tc.out[0])
+		oIn, _ := other(mH, tc.out[0])
+		oIdx := slices.IndexFunc(act, func(n *node) bool { return n.op == "Sigmoid" && n.out[0] == oIn })
+		if oIdx < 0 || oIdx == iIdx || oIdx == fIdx || only(oIn) != mH {
+			continue
+		}
+		group := append(append([]*node{s}, act...), mIG, mFC, add, tc, mH)
+		// The fused node runs where the last of the group ran (mH); all its
+		// inputs (conv output, c) exist by then and its outputs (c', h')
+		// are not read before: c' only by tc and later nodes... except
+		// nodes between add and mH that read c'. Keep it simple and
+		// require none.
+		last := 0
+		for _, g := range group {
+			last = max(last, g.idx)
+		}
+		early := false
+		for _, n := range consumers[add.out[0]] {
+			if n != tc && n.idx < last {
+				early = true
+			}
+		}
+		if early {
+			continue
+		}
+		orig := slices.Clone(group)
+		slices.SortFunc(orig, func(a, b *node) int { return a.idx - b.idx })
+		fused := &node{
+			idx:   last,
+			name:  s.name + "+cell",
+			op:    "LSTMCell",
+			in:    []string{s.in[0], cPrev},
+			out:   []string{mH.out[0], add.out[0]},
+			attrs: s.attrs,
+			opset: s.opset,
+			cell:  &cellPlan{block: [4]int{iIdx, fIdx, oIdx, tanhIdx}, original: orig},
+		}
+		for _, g := range group {
+			removed[g] = true
+		}
+		replace[mH] = fused
+	}
+	if len(removed) == 0 {
+		return
+	}
+	var nodes []*node
+	for _, n := range p.nodes {
+		if f := replace[n]; f != nil {
+			nodes = append(nodes, f)
+		} else if !removed[n] {
+			nodes = append(nodes, n)
+		}
+	}
+	p.nodes = nodes
+}
+
+// cell runs a fused LSTMCell node: in[0] is the conv output (B, 4·hid, H, W)
+// in the Split's block order, in[1] the previous c (B, hid, H, W).
+func (r *runner) cell(p *program, s *scope, n *node, in []*value) ([]*value, error) {
+	z, c := in[0], in[1]
+	if z.isInt || c.isInt || len(z.shape) != 4 || z.shape[1]%4 != 0 {
+		return r.unfused(p, s, n)
+	}
+	hid := z.shape[1] / 4
+	shape := []int{z.shape[0], hid, z.shape[2], z.shape[3]}
+	if !slices.Equal(c.shape, shape) {
+		return r.unfused(p, s, n)
+	}
+	h := &value{shape: shape}
+	cn := &value{shape: shape}
+	if r.dry {
+		return []*value{h, cn}, nil
+	}
+	plane := hid * shape[2] * shape[3]
+	h.f = make([]float32, shape[0]*plane)
+	cn.f = slices.Clone(c.f)
+	b := n.cell.block
+	for bi := 0; bi < shape[0]; bi++ {
+		zb := z.f[bi*4*plane : (bi+1)*4*plane]
+		blk := func(k int) []float32 { return zb[b[k]*plane : (b[k]+1)*plane] }
+		ops.LSTMGates(blk(0), blk(1), blk(2), blk(3), cn.f[bi*plane:(bi+1)*plane], h.f[bi*plane:(bi+1)*plane])
+	}
+	return []*value{h, cn}, nil
+}
+
+// unfused runs the original nodes of a fused cell in a child scope and
+// returns its two outputs.
+func (r *runner) unfused(p *program, s *scope, n *node) ([]*value, error) {
+	for _, o := range n.cell.original {
+		in := make([]*value, len(o.in))
+		for i, name := range o.in {
+			if name == "" {
+				continue
+			}
+			if in[i] = r.lookup(p, s, name); in[i] == nil {
+				return nil, r.errf(o, "input %q has no value", name)
+			}
+		}
+		outs, err := r.node(p, s, o, in)
+		if err != nil {
+			return nil, err
+		}
+		for i, name := range o.out {
+			if name != "" && i < len(outs) {
+				s.vals[name] = outs[i]
+			}
+		}
+	}
+	return []*value{r.lookup(p, s, n.out[0]), r.lookup(p, s, n.out[1])}, nil
+}
