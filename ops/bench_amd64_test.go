@@ -14,7 +14,7 @@ func BenchmarkConvGemmBlock(b *testing.B) {
 	flops := 2 * float64(256) * float64(a.K) * float64(n)
 	impl := availableKernels()[len(availableKernels())-1]
 	defer func(v int) { gemmBlockCols = v }(gemmBlockCols)
-	for _, nc := range []int{96, 240, 480, 960, 1920, 1 << 20} {
+	for _, nc := range []int{96, 192, 240, 480, 960, 1920, 1 << 20} {
 		b.Run(fmt.Sprintf("%s/nc=%d", impl.name, nc), func(b *testing.B) {
 			gemmBlockCols = nc
 			ct := startCPUTimer(b)

@@ -17,6 +17,8 @@ func convGemmAVX512(c []float32, ldc int, a *PackedA, bias []float32, b []float3
 	convGemmAsm(c, ldc, a, bias, b, offs, n, accumulate, gemmPanelAVX512)
 }
 
+// convGemmAsm walks column blocks and, inside each, the packed panels; the
+// kernel covers one panel's rows over the block's columns.
 func convGemmAsm(c []float32, ldc int, a *PackedA, bias []float32, b []float32, offs []int32, n int, accumulate bool, kern gemmPanelFunc) {
 	K := a.K
 	if K == 0 || n <= 0 {
