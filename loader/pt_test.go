@@ -249,6 +249,9 @@ func TestPTTorch2Layout(t *testing.T) {
 	if ck.Metadata["byteorder"] != "big" || ck.Metadata["storage_alignment"] != "64" {
 		t.Errorf("metadata %v", ck.Metadata)
 	}
+	if ck, err := InspectPT("../fixtures/pt/legacy_bigendian.pt"); err != nil || ck.Metadata["little_endian"] != "false" {
+		t.Errorf("legacy big-endian: %v %v", err, ck)
+	}
 	// The fixture really is aligned: check what the loader relied on.
 	zr, err := zip.OpenReader("../fixtures/pt/torch2_zip.pt")
 	if err != nil {
@@ -324,6 +327,16 @@ func TestPTRealCheckpoints(t *testing.T) {
 				}
 			}
 		}
+	}
+	soccer, err := InspectPT("../fixtures/real/soccer-ball-convlstm.pth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := soccer.Metadata; m["storage_locations"] != "cuda:0" || m["pickle_protocol"] != "2" {
+		t.Errorf("soccer metadata %v", m)
+	}
+	if !slices.Contains(soccer.Skipped, "epoch (int)") || !slices.Contains(soccer.Skipped, "optimizer_state_dict.param_groups (list)") {
+		t.Errorf("soccer skipped %v", soccer.Skipped)
 	}
 	ck, err := InspectPT("../fixtures/real/moving-mnist-encdec.pt")
 	if err != nil {
@@ -602,7 +615,7 @@ func TestPTTruncated(t *testing.T) {
 		for n := 0; n < len(data); n += step {
 			_, err := LoadPTBytes(f, data[:n])
 			var fe *FormatError
-			if !errors.As(err, &fe) || fe.File != f {
+			if !errors.As(err, &fe) || fe.File != f || fe.Record == "" {
 				t.Fatalf("%s cut at %d: %v", f, n, err)
 			}
 		}

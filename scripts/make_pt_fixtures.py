@@ -24,7 +24,9 @@ Crafted variants (torch 1.13 cannot write them itself):
     data/ record's local header extra field (id "FB", as torch does) so the
     bytes start at a multiple of 64.
   * big-endian: same re-packing with byteorder "big" and every storage
-    byte-swapped by its element size.
+    byte-swapped by its element size; and a legacy file rewritten as a
+    big-endian machine writes it (sys_info little_endian=False, counts and
+    elements byte-swapped).
   * folder name: the re-packed archive's top folder is renamed.
 """
 
@@ -33,6 +35,7 @@ import collections
 import io
 import json
 import os
+import pickle
 import shutil
 import struct
 import sys
@@ -126,6 +129,43 @@ def repack(src, dst, folder, byteorder=None, big=False, torch2=True,
                 zi.extra = b"FB" + struct.pack("<H", pad) + b"Z" * pad
             zout.writestr(zi, data)
         zout.close()
+
+
+def legacy_bigendian(src, dst):
+    """Rewrites a legacy file as a big-endian machine would have written it:
+    sys_info says little_endian=False, and every storage's int64 element
+    count and elements are byte-swapped."""
+    sizes = {}
+
+    class U(pickle.Unpickler):
+        def find_class(self, mod, name):
+            if name.startswith("_rebuild"):
+                return lambda *a: None
+            return super().find_class(mod, name)
+
+        def persistent_load(self, pid):
+            sizes[pid[2]] = torch.tensor([], dtype=pid[1].dtype).element_size()
+            return None
+
+    f = open(src, "rb")
+    raw = []
+    for i in range(5):
+        start = f.tell()
+        obj = U(f).load() if i == 3 else pickle.load(f)
+        end = f.tell()
+        f.seek(start)
+        raw.append(f.read(end - start))
+        if i == 2:
+            obj["little_endian"] = False
+            raw[2] = pickle.dumps(obj, protocol=2)
+        keys = obj
+    with open(dst, "wb") as out:
+        out.write(b"".join(raw))
+        for k in keys:
+            (n,) = struct.unpack("<q", f.read(8))
+            out.write(struct.pack(">q", n))
+            out.write(swap(f.read(n * sizes[k]), sizes[k]))
+        assert f.read() == b""
 
 
 def swap(data, size):
@@ -263,6 +303,10 @@ def main():
     write_npz("torch2_bigendian", mixed)
     repack(tmp, os.path.join(OUT, "renamed_folder.pt"), "weights_v2_final", torch2=False)
     write_npz("renamed_folder", mixed)
+    os.remove(tmp)
+    torch.save(mixed, tmp, _use_new_zipfile_serialization=False)
+    legacy_bigendian(tmp, os.path.join(OUT, "legacy_bigendian.pt"))
+    write_npz("legacy_bigendian", mixed)
     os.remove(tmp)
 
     real()
