@@ -20,15 +20,16 @@ import (
 type ptDType struct {
 	name string
 	size int // bytes per element
-	// float reports a type we convert to float32; the others are skipped.
-	float bool
+	// numeric reports a type we convert to float32 (floats, ints, bool);
+	// tensors of the others (complex, quantized, float8) are skipped.
+	numeric bool
 }
 
 var ptDTypes = map[string]*ptDType{}
 
 func init() {
 	add := func(name string, size int, conv bool, storage string, aliases ...string) {
-		d := &ptDType{name: name, size: size, float: conv}
+		d := &ptDType{name: name, size: size, numeric: conv}
 		ptDTypes[name] = d
 		for _, a := range aliases {
 			ptDTypes[a] = d
@@ -219,7 +220,6 @@ type ptUnpickler struct {
 	ignored  []string
 	seenGlob map[string]bool
 	meta     map[string]string
-	tensors  int
 	// storage locations ("cpu", "cuda:0", ...) in order of appearance
 	locations []string
 	seenLoc   map[string]bool
@@ -445,7 +445,6 @@ func (p *ptUnpickler) rebuildTensor(a []any, want int, dtype *ptDType) (any, err
 	if dtype == nil {
 		dtype = s.dtype
 	}
-	p.tensors++
 	return &ptTensor{storage: s, dtype: dtype, offset: off, shape: shape, stride: stride}, nil
 }
 

@@ -14,6 +14,20 @@ import (
 	"github.com/nlpodyssey/gopickle/types"
 )
 
+// The .pt reader has three layers:
+//
+//   - the container (this file): a zip whose <folder>/data.pkl is the
+//     pickle and <folder>/data/<key> the raw storages, or the legacy
+//     stream of pickles followed by the storages;
+//   - the pickle (pickle_scan.go, pickle_torch.go): gopickle's machine,
+//     guarded by a pre-scan, with hooks that rebuild tensor descriptions
+//     and turn every other global into an inert placeholder;
+//   - the walk (pt_flatten.go) that names tensors, and the decoding
+//     (pt_decode.go) that converts each storage once, in bulk.
+//
+// Everything read from the pickle is checked against the bytes present
+// before a tensor is allocated.
+
 // Checkpoint is what a weights file holds, flattened.
 type Checkpoint struct {
 	File   string
@@ -488,7 +502,7 @@ func (pf *ptFile) checkpoint(withData bool) (*Checkpoint, error) {
 	var total int64
 	for _, name := range fl.names {
 		t := fl.tensors[name]
-		if !t.dtype.float {
+		if !t.dtype.numeric {
 			ck.Skipped = append(ck.Skipped, name+" ("+t.dtype.name+" tensor)")
 			continue
 		}
