@@ -35,12 +35,12 @@ func (r *Runner) runLayer(p *layerPlan, in seq, out seq, steps int, zeroState bo
 	for t0 := 0; t0 < steps; t0 += p.tc {
 		tc := min(p.tc, steps-t0)
 		p.fillInput(in, t0, tc)
-		r.gemm(&p.gemm, p.gx, p.ldg, w.wx, w.bias, p.xpad, p.offsX, p.columns(tc*p.b), false)
+		r.conv(p, w.winoX, w.wx, p.gx, w.bias, p.xpad, p.offsX, p.ldg, tc*p.b, false)
 		for tt := 0; tt < tc; tt++ {
 			t := t0 + tt
 			col := tt * p.b * p.s
 			if t > 0 || !zeroState {
-				r.gemm(&p.gemm, p.gx[col:], p.ldg, w.wh, nil, p.hpad, p.offsH, p.nStep, true)
+				r.conv(p, w.winoH, w.wh, p.gx[col:], nil, p.hpad, p.offsH, p.b*p.s, p.b, true)
 			}
 			p.gates.set(p, col, out, t)
 			r.pool.do(&p.gates, r.partsFor(w.cfg.HiddenDim*p.b*p.h*p.wd*64))
@@ -92,9 +92,37 @@ func (g *gemmTask) run(part, parts int) {
 	ops.ConvGemm(g.c[j0:], g.ldc, g.a, g.bias, g.b[j0:], g.offs, j1-j0, g.acc)
 }
 
-func (r *Runner) gemm(t *gemmTask, c []float32, ldc int, a *ops.PackedA, bias, b []float32, offs []int32, n int, acc bool) {
-	*t = gemmTask{c: c, ldc: ldc, a: a, bias: bias, b: b, offs: offs, n: n, acc: acc}
-	r.pool.do(t, r.partsFor(2*a.M*a.K*n))
+// conv adds (acc) or writes (bias + ...) one half of a layer's convolution
+// over frames padded frames of in (channels chanStride apart) into the gate
+// rows c (stride p.ldg): by Winograd when the layer has it, else directly.
+func (r *Runner) conv(p *layerPlan, wino *ops.Winograd3x3, a *ops.PackedA, c, bias, in []float32, offs []int32, chanStride, frames int, acc bool) {
+	n := p.columns(frames)
+	parts := r.partsFor(2 * a.M * a.K * n)
+	if wino != nil {
+		p.wino = winoTask{w: wino, out: c, ldc: p.ldg, bias: bias, in: in, chanStride: chanStride, frames: frames, p: p, acc: acc}
+		r.pool.do(&p.wino, parts)
+		return
+	}
+	p.gemm = gemmTask{c: c, ldc: p.ldg, a: a, bias: bias, b: in, offs: offs, n: n, acc: acc}
+	r.pool.do(&p.gemm, parts)
+}
+
+// winoTask runs a Winograd convolution split into parts, each worker with
+// its own scratch.
+type winoTask struct {
+	w          *ops.Winograd3x3
+	out        []float32
+	ldc        int
+	bias, in   []float32
+	chanStride int
+	frames     int
+	p          *layerPlan
+	acc        bool
+}
+
+func (t *winoTask) run(part, parts int) {
+	p := t.p
+	t.w.Conv(t.out, t.ldc, t.bias, t.in, t.chanStride, t.frames, p.h, p.wd, p.wp, p.s, t.acc, p.ws[part], part, parts)
 }
 
 // gateTask applies the cell update of one step, split over hidden channels:

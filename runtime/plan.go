@@ -17,9 +17,18 @@ type packedLayer struct {
 	wx, wh *ops.PackedA
 	bias   []float32 // canonical order; nil without bias
 	ph, pw int       // padding k//2
+	// winoX and winoH are the same halves in the Winograd domain, for 3×3
+	// kernels with enough channels that the transforms pay for themselves;
+	// nil where the direct convolution is used.
+	winoX, winoH *ops.Winograd3x3
 }
 
-func packLayer(l convlstm.Layer, order convlstm.GateOrder) *packedLayer {
+// winogradMinChannels is the fewest input channels for which a 3×3 half
+// runs as Winograd F(2×2, 3×3): below it the transforms cost more than the
+// 2.25× fewer multiplications save.
+const winogradMinChannels = 8
+
+func packLayer(l convlstm.Layer, order convlstm.GateOrder, direct bool) *packedLayer {
 	in, hd, kh, kw := l.InputDim, l.HiddenDim, l.KernelH, l.KernelW
 	taps := kh * kw
 	cols := (in + hd) * taps
@@ -41,7 +50,7 @@ func packLayer(l convlstm.Layer, order convlstm.GateOrder) *packedLayer {
 			}
 		}
 	}
-	return &packedLayer{
+	p := &packedLayer{
 		cfg:  l.LayerConfig,
 		wx:   ops.PackA(wx, 4*hd, in*taps),
 		wh:   ops.PackA(wh, 4*hd, hd*taps),
@@ -49,6 +58,15 @@ func packLayer(l convlstm.Layer, order convlstm.GateOrder) *packedLayer {
 		ph:   kh / 2,
 		pw:   kw / 2,
 	}
+	if kh == 3 && kw == 3 && !direct {
+		if in >= winogradMinChannels {
+			p.winoX = ops.NewWinograd3x3(wx, 4*hd, in)
+		}
+		if hd >= winogradMinChannels {
+			p.winoH = ops.NewWinograd3x3(wh, 4*hd, hd)
+		}
+	}
+	return p
 }
 
 // offsets lists, for every tap (channel c, ky, kx) in the order of the
@@ -90,10 +108,12 @@ type layerPlan struct {
 	nStep        int // GEMM columns that cover one step's b frames
 
 	gemm  gemmTask
+	wino  winoTask
 	gates gateTask
+	ws    [][]float32 // Winograd scratch, one per worker
 }
 
-func newLayerPlan(w *packedLayer, b, h, wd, maxT int) *layerPlan {
+func newLayerPlan(w *packedLayer, b, h, wd, maxT, threads int) *layerPlan {
 	hd, in := w.cfg.HiddenDim, w.cfg.InputDim
 	p := &layerPlan{w: w, b: b, h: h, wd: wd}
 	p.hp, p.wp = h+2*w.ph, wd+2*w.pw
@@ -107,6 +127,19 @@ func newLayerPlan(w *packedLayer, b, h, wd, maxT int) *layerPlan {
 	p.offsX = offsets(in, w.cfg.KernelH, w.cfg.KernelW, p.wp, p.ldg)
 	p.offsH = offsets(hd, w.cfg.KernelH, w.cfg.KernelW, p.wp, b*p.s)
 	p.nStep = p.columns(b)
+	wsLen := 0
+	if w.winoX != nil {
+		wsLen = w.winoX.Workspace(p.tc*b, h, wd)
+	}
+	if w.winoH != nil {
+		wsLen = max(wsLen, w.winoH.Workspace(b, h, wd))
+	}
+	if wsLen > 0 {
+		p.ws = make([][]float32, threads)
+		for i := range p.ws {
+			p.ws[i] = make([]float32, wsLen)
+		}
+	}
 	return p
 }
 

@@ -20,6 +20,10 @@ type Options struct {
 	// Threads is the number of worker threads (0: one per CPU). Results are
 	// identical for every thread count.
 	Threads int
+	// Direct runs every convolution as a direct (offset GEMM) convolution,
+	// never Winograd. Both agree with PyTorch within the parity bar; Direct
+	// is the slower, plainer path, for comparison.
+	Direct bool
 }
 
 // Runner runs one model.
@@ -43,7 +47,7 @@ func New(m *convlstm.Model, opts Options) (*Runner, error) {
 	}
 	r := &Runner{model: m, threads: n, pool: newPool(n)}
 	for _, l := range m.Layers {
-		r.layers = append(r.layers, packLayer(l, m.Gates))
+		r.layers = append(r.layers, packLayer(l, m.Gates, opts.Direct))
 	}
 	return r, nil
 }
@@ -182,7 +186,7 @@ func (r *Runner) plansFor(B, H, W, T int) []*layerPlan {
 	}
 	ps := make([]*layerPlan, len(r.layers))
 	for i, w := range r.layers {
-		ps[i] = newLayerPlan(w, B, H, W, T)
+		ps[i] = newLayerPlan(w, B, H, W, T, r.threads)
 	}
 	r.plans = ps
 	return ps

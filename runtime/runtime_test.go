@@ -140,6 +140,9 @@ func TestForwardMatchesNaive(t *testing.T) {
 		{3, []int{5}, [][2]int{{3, 5}}, false, "ifgo", 1, 2, 4, 9},
 		{2, []int{9, 2, 3}, [][2]int{{1, 1}, {1, 3}, {3, 1}}, true, "gofi", 3, 2, 3, 3},
 		{1, []int{2}, [][2]int{{7, 7}}, true, "ifog", 1, 2, 1, 1},
+		// 3×3 with 8+ channels: both halves run as Winograd.
+		{8, []int{8, 12}, [][2]int{{3, 3}, {3, 3}}, true, "ifog", 2, 3, 7, 5},
+		{9, []int{16}, [][2]int{{3, 3}}, false, "fiog", 1, 4, 1, 9},
 	}
 	for _, tc := range cases {
 		name := fmt.Sprintf("in%d_h%v_k%v_%s_B%dT%d_%dx%d", tc.in, tc.hidden, tc.kernels, tc.gates, tc.B, tc.T, tc.H, tc.W)
@@ -148,8 +151,9 @@ func TestForwardMatchesNaive(t *testing.T) {
 			m := randomModel(rng, tc.in, tc.hidden, tc.kernels, tc.bias, tc.gates)
 			x := randomTensor(rng, tc.B, tc.T, tc.in, tc.H, tc.W)
 			wantOut, wantH, wantC := naiveForward(m, x)
-			for _, threads := range []int{1, 2} {
-				r, err := New(m, Options{Threads: threads})
+			for _, o := range []Options{{Threads: 1}, {Threads: 2}, {Threads: 2, Direct: true}} {
+				threads := o.Threads
+				r, err := New(m, o)
 				if err != nil {
 					t.Fatal(err)
 				}

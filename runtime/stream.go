@@ -28,7 +28,7 @@ func (r *Runner) NewStream(batch, height, width int, initial []LayerState) (*Str
 	}
 	s := &Stream{r: r, b: batch, h: height, w: width}
 	for _, w := range r.layers {
-		s.plans = append(s.plans, newLayerPlan(w, batch, height, width, 1))
+		s.plans = append(s.plans, newLayerPlan(w, batch, height, width, 1, r.threads))
 		s.outs = append(s.outs, make([]float32, batch*w.cfg.HiddenDim*height*width))
 	}
 	if err := s.Reset(initial); err != nil {

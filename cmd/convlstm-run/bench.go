@@ -21,7 +21,7 @@ import (
 type benchFlags struct {
 	weights, shape, prefix, gates string
 	threads, runs, warmup         int
-	asJSON, randomState           bool
+	asJSON, randomState, direct   bool
 }
 
 func init() {
@@ -49,6 +49,7 @@ streaming step does.`,
 	fl.IntVar(&f.warmup, "warmup", 1, "untimed runs first")
 	fl.BoolVar(&f.asJSON, "json", false, "print JSON")
 	fl.BoolVar(&f.randomState, "random-state", false, "start from a random non-zero state")
+	fl.BoolVar(&f.direct, "direct", false, "direct convolution only (no Winograd), for comparison")
 	rootCmd.AddCommand(cmd)
 }
 
@@ -118,7 +119,7 @@ func runBench(out io.Writer, f benchFlags) error {
 			initial = append(initial, runtime.LayerState{H: randomTensor(rng, B, l.HiddenDim, H, W), C: randomTensor(rng, B, l.HiddenDim, H, W)})
 		}
 	}
-	r, err := runtime.New(m, runtime.Options{Threads: f.threads})
+	r, err := runtime.New(m, runtime.Options{Threads: f.threads, Direct: f.direct})
 	if err != nil {
 		return err
 	}
