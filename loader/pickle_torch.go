@@ -282,6 +282,10 @@ func (p *ptUnpickler) findClass(module, name string) (any, error) {
 			}
 			switch f := a[0].(type) {
 			case *ptFunc:
+				if strings.HasPrefix(f.name, "torch._tensor._rebuild_from_type") {
+					// Nested chains would recurse once per level.
+					return nil, fmt.Errorf("nested %s", f.name)
+				}
 				return f.Call(*args...)
 			case *ptGlobal:
 				return f.Call(*args...)
