@@ -26,3 +26,22 @@ func BenchmarkConvGemmBlock(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkConvGemmBlockK sweeps gemmBlockK for the best asm path.
+func BenchmarkConvGemmBlockK(b *testing.B) {
+	a, bias, in, offs, n := convProblem(256, 64, 64, 64)
+	c := make([]float32, 256*n)
+	flops := 2 * float64(256) * float64(a.K) * float64(n)
+	impl := availableKernels()[len(availableKernels())-1]
+	defer func(v int) { gemmBlockK = v }(gemmBlockK)
+	for _, kc := range []int{0, 96, 128, 192, 256, 288, 384} {
+		b.Run(fmt.Sprintf("%s/kc=%d", impl.name, kc), func(b *testing.B) {
+			gemmBlockK = kc
+			ct := startCPUTimer(b)
+			for b.Loop() {
+				impl.convGemm(c, n, a, bias, in, offs, n, false)
+			}
+			ct.stop(flops/1e9, "GFLOP/s-cpu")
+		})
+	}
+}

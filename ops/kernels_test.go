@@ -135,7 +135,7 @@ func checkGemmCase(t *testing.T, impl kernelSet, g gemmCase, accumulate bool, rn
 // columns are split between calls (as the runtime's threads do).
 func TestConvGemmSplit(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	g := newGemmCase(rng, 20, 77, 301, true)
+	g := newGemmCase(rng, 20, 400, 301, true) // K > gemmBlockK: k blocks too
 	for _, impl := range availableKernels() {
 		whole := make([]float32, (g.m-1)*g.ldc+g.n)
 		impl.convGemm(whole, g.ldc, g.a, g.bias, g.b, g.offs, g.n, false)
