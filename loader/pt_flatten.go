@@ -149,10 +149,10 @@ func objectEntries(o *ptObject) []kv {
 		// (state, slotstate)
 		state = t.Get(0)
 	}
-	if e, _, ok := containerEntries(state); ok {
-		if _, isDict := state.(*types.Dict); isDict {
-			out = append(out, e...)
-		}
+	switch state.(type) {
+	case *types.Dict, *types.OrderedDict:
+		e, _, _ := containerEntries(state)
+		out = append(out, e...)
 	}
 	if o.items != nil {
 		for _, e := range *o.items {
