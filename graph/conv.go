@@ -213,24 +213,39 @@ func (r *runner) conv(p *program, n *node, in []*value) ([]*value, error) {
 	return []*value{out}, nil
 }
 
-// gemm splits the columns between threads; each column's sum does not
-// depend on the split, so results are identical for any thread count.
+// gemmChunk is how many output columns one ConvGemm call covers. The taps
+// of a column block read about C·(kh·wp + chunk) input values; keeping that
+// in L2 across all the weight panels is worth more than long calls.
+var gemmChunk = 512
+
+// gemm splits the columns between threads, and each thread's share into
+// cache-sized blocks; each column's sum does not depend on the split, so
+// results are identical for any thread count.
 func (r *runner) gemm(tmp []float32, ncol int, plan *convPlan, buf []float32, offs []int32) {
 	threads := r.g.threads
 	work := ncol * plan.m * len(offs)
 	if work < 1<<16 || threads < 2 {
-		ops.ConvGemm(tmp, ncol, plan.a, plan.bias, buf, offs, ncol, false)
+		threads = 1
+	}
+	blocked := func(j0, j1 int) {
+		for j := j0; j < j1; j += gemmChunk {
+			w := min(gemmChunk, j1-j)
+			ops.ConvGemm(tmp[j:], ncol, plan.a, plan.bias, buf[j:], offs, w, false)
+		}
+	}
+	if threads == 1 {
+		blocked(0, ncol)
 		return
 	}
-	chunk := (ncol + threads - 1) / threads
-	chunk = (chunk + 15) &^ 15
+	per := (ncol + threads - 1) / threads
+	per = (per + 15) &^ 15
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var failure any
-	for j0 := 0; j0 < ncol; j0 += chunk {
-		w := min(chunk, ncol-j0)
+	for j0 := 0; j0 < ncol; j0 += per {
+		j1 := min(j0+per, ncol)
 		wg.Add(1)
-		go func(j0, w int) {
+		go func(j0, j1 int) {
 			defer wg.Done()
 			// A panic in a goroutine would kill the process; hand it to the
 			// caller, whose recover turns it into an error.
@@ -241,8 +256,8 @@ func (r *runner) gemm(tmp []float32, ncol int, plan *convPlan, buf []float32, of
 					mu.Unlock()
 				}
 			}()
-			ops.ConvGemm(tmp[j0:], ncol, plan.a, plan.bias, buf[j0:], offs, w, false)
-		}(j0, w)
+			blocked(j0, j1)
+		}(j0, j1)
 	}
 	wg.Wait()
 	if failure != nil {

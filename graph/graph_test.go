@@ -72,3 +72,24 @@ func TestTorchFixtures(t *testing.T) {
 		})
 	}
 }
+
+// TestCellsFused: every cell step of the torch export (2 layers × 3 steps)
+// and of our Scan body (2 layers) becomes one LSTMCell node.
+func TestCellsFused(t *testing.T) {
+	g, err := Load("../fixtures/onnx/dynamic_op13.onnx", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, nd := range g.main.nodes {
+		if nd.op == "LSTMCell" {
+			n++
+		}
+		if nd.op == "Split" || nd.op == "Sigmoid" {
+			t.Errorf("node %s (%s) left unfused", nd.name, nd.op)
+		}
+	}
+	if n != 6 {
+		t.Errorf("%d fused cells, want 6", n)
+	}
+}
