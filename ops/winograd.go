@@ -28,7 +28,7 @@ var winoLane = [8]int{0, 1, 4, 5, 2, 3, 6, 7}
 // Tuning: groups of 8 tiles per block and output rows per GEMM row chunk.
 var (
 	winoBlock = 6  // 48 tiles: two 24-column GEMM tiles
-	winoRows  = 32 // multiple of panelRows
+	winoRows  = 64 // multiple of panelRows
 )
 
 // Winograd3x3 is a 3×3 convolution's weights in the Winograd domain.

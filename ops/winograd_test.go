@@ -10,8 +10,8 @@ import (
 // winoCase is one padded-layout 3×3 conv problem.
 type winoCase struct {
 	m, c, frames, h, wd int
-	wp, s, cs          int
-	w, bias, in        []float32
+	wp, s, cs           int
+	w, bias, in         []float32
 }
 
 // newWinoCase lays out frames h×wd images with a zero 1-pixel border; any
@@ -287,5 +287,228 @@ func BenchmarkWinograd3x3(b *testing.B) {
 			}
 			report(b, ct)
 		})
+	}
+}
+
+// BenchmarkWinogradTune sweeps the block (groups of 8 tiles) and row-chunk
+// sizes on the recurrent shape.
+func BenchmarkWinogradTune(b *testing.B) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	p := newWinoCase(rng, 256, 64, 2, 64, 64, 0, 0, 0, 1/math.Sqrt(576), func() float32 { return float32(rng.NormFloat64()) })
+	n := p.width()
+	out := make([]float32, p.m*n)
+	flops := 2 * float64(256*64*9*64*64*2)
+	defer func(bl, r int) { winoBlock, winoRows = bl, r }(winoBlock, winoRows)
+	for _, bl := range []int{3, 6} {
+		for _, rows := range []int{32, 64, 128} {
+			b.Run(fmt.Sprintf("block=%d,rows=%d", bl, rows), func(b *testing.B) {
+				winoBlock, winoRows = bl, rows
+				wg := NewWinograd3x3(p.w, p.m, p.c)
+				ws := make([]float32, wg.Workspace(p.frames, p.h, p.wd))
+				ct := startCPUTimer(b)
+				for b.Loop() {
+					wg.Conv(out, n, p.bias, p.in, p.cs, p.frames, p.h, p.wd, p.wp, p.s, false, ws, 0, 1)
+				}
+				ct.stop(flops/1e9, "GFLOP/s-cpu")
+			})
+		}
+	}
+}
+
+// winoSim is a plain float32 simulation of Winograd F(mt×mt, 3×3) with the
+// given transform matrices (bt: a×a, g: a×3, at: mt×a, a = mt+2), for error
+// studies: U in float64 rounded once, V and Y by float32 matrix products,
+// the channel sums fused-multiply-add in float32 as the GEMM does.
+func winoSim(p *winoCase, mt int, bt, g, at [][]float64) []float64 {
+	a := mt + 2
+	n := p.width()
+	out := make([]float64, p.m*n)
+	u := make([]float32, p.m*p.c*a*a)
+	for i := 0; i < p.m; i++ {
+		for ch := 0; ch < p.c; ch++ {
+			w := p.w[(i*p.c+ch)*9:]
+			for x := 0; x < a; x++ {
+				for y := 0; y < a; y++ {
+					var s float64
+					for k := 0; k < 3; k++ {
+						for l := 0; l < 3; l++ {
+							s += g[x][k] * float64(w[k*3+l]) * g[y][l]
+						}
+					}
+					u[((i*p.c+ch)*a+x)*a+y] = float32(s)
+				}
+			}
+		}
+	}
+	mul32 := func(x, y [][]float32) [][]float32 {
+		r := make([][]float32, len(x))
+		for i := range r {
+			r[i] = make([]float32, len(y[0]))
+			for j := range r[i] {
+				var s float32
+				for k := range y {
+					if x[i][k] != 0 && y[k][j] != 0 {
+						s += x[i][k] * y[k][j]
+					}
+				}
+				r[i][j] = s
+			}
+		}
+		return r
+	}
+	f32 := func(m [][]float64) [][]float32 {
+		r := make([][]float32, len(m))
+		for i := range m {
+			r[i] = make([]float32, len(m[i]))
+			for j := range m[i] {
+				r[i][j] = float32(m[i][j])
+			}
+		}
+		return r
+	}
+	tr := func(m [][]float32) [][]float32 {
+		r := make([][]float32, len(m[0]))
+		for i := range r {
+			r[i] = make([]float32, len(m))
+			for j := range m {
+				r[i][j] = m[j][i]
+			}
+		}
+		return r
+	}
+	bt32, at32 := f32(bt), f32(at)
+	b32, a32 := tr(bt32), tr(at32)
+	hp := p.h + 2
+	v := make([][][]float32, p.c)
+	for f := 0; f < p.frames; f++ {
+		for ty := 0; ty*mt < p.h; ty++ {
+			for tx := 0; tx*mt < p.wd; tx++ {
+				for ch := 0; ch < p.c; ch++ {
+					d := make([][]float32, a)
+					for r := range d {
+						d[r] = make([]float32, a)
+						for q := range d[r] {
+							yy, xx := ty*mt+r, tx*mt+q
+							if yy < hp && xx < p.wp {
+								d[r][q] = p.in[ch*p.cs+p.col(f, yy, xx)]
+							}
+						}
+					}
+					v[ch] = mul32(mul32(bt32, d), b32)
+				}
+				for i := 0; i < p.m; i++ {
+					mm := make([][]float32, a)
+					for x := range mm {
+						mm[x] = make([]float32, a)
+						for y := range mm[x] {
+							var s float32
+							for ch := 0; ch < p.c; ch++ {
+								s = float32(float64(u[((i*p.c+ch)*a+x)*a+y])*float64(v[ch][x][y]) + float64(s))
+							}
+							mm[x][y] = s
+						}
+					}
+					yv := mul32(mul32(at32, mm), a32)
+					for dy := 0; dy < mt && ty*mt+dy < p.h; dy++ {
+						for dx := 0; dx < mt && tx*mt+dx < p.wd; dx++ {
+							out[i*n+p.col(f, ty*mt+dy, tx*mt+dx)] = float64(yv[dy][dx])
+						}
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TestWinograd3x3Error reports the error against float64 of the direct conv
+// (ConvGemm), of Winograd3x3 (F(2,3)) and of a simulated F(4,3) at the
+// runtime's scales: weights U(±1/√fan_in), inputs N(0,1) or tanh-range.
+func TestWinograd3x3Error(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow")
+	}
+	bt4 := [][]float64{{4, 0, -5, 0, 1, 0}, {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0}, {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}}
+	g4 := [][]float64{{1. / 4, 0, 0}, {-1. / 6, -1. / 6, -1. / 6}, {-1. / 6, 1. / 6, -1. / 6}, {1. / 24, 1. / 12, 1. / 6}, {1. / 24, -1. / 12, 1. / 6}, {0, 0, 1}}
+	at4 := [][]float64{{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}}
+	for _, in := range []string{"N(0,1)", "U(-1,1)"} {
+		for _, c := range []int{64, 65} {
+			rng := rand.New(rand.NewPCG(11, uint64(c)))
+			gen := func() float32 { return float32(rng.NormFloat64()) }
+			if in == "U(-1,1)" {
+				gen = func() float32 { return float32(2*rng.Float64() - 1) }
+			}
+			p := newWinoCase(rng, 64, c, 1, 24, 24, 0, 0, 0, 1/math.Sqrt(float64(9*c)), gen)
+			n := p.width()
+			ref := p.direct64(true)
+			direct := make([]float32, p.m*n)
+			ConvGemm(direct, n, PackA(p.w, p.m, p.c*9), p.bias, p.in, p.offsets(), n, false)
+			wg := NewWinograd3x3(p.w, p.m, p.c)
+			wino := make([]float32, p.m*n)
+			p.run(wg, wino, n, p.bias, false, 1)
+			f43 := winoSim(p, 4, bt4, g4, at4)
+			var eD, eW, e4, eRel, big float64
+			for i := 0; i < p.m; i++ {
+				for y := 0; y < p.h; y++ {
+					for x := 0; x < p.wd; x++ {
+						j := i*n + p.col(0, y, x)
+						r := ref[j]
+						big = max(big, math.Abs(r))
+						eD = max(eD, math.Abs(float64(direct[j])-r))
+						eW = max(eW, math.Abs(float64(wino[j])-r))
+						e4 = max(e4, math.Abs(f43[j]+float64(p.bias[i])-r))
+						eRel = max(eRel, math.Abs(float64(wino[j])-r)/(1+math.Abs(r)))
+					}
+				}
+			}
+			t.Logf("input %s C=%d (max |out| %.2f): max abs error vs float64: direct %.2e, F(2,3) %.2e, F(4,3) %.2e", in, c, big, eD, eW, e4)
+			if eW > 4*eD+1e-6 || eRel > 2e-6 {
+				t.Errorf("F(2,3) error %g (rel %g) vs direct %g", eW, eRel, eD)
+			}
+		}
+	}
+}
+
+// TestWinograd3x3Blocking repeats some cases with small blocks and row
+// chunks, so several blocks and chunks (and a last short chunk) occur.
+func TestWinograd3x3Blocking(t *testing.T) {
+	defer func(bl, r int) { winoBlock, winoRows = bl, r }(winoBlock, winoRows)
+	for _, cfg := range [][2]int{{1, 8}, {2, 16}, {5, 24}} {
+		winoBlock, winoRows = cfg[0], cfg[1]
+		rng := rand.New(rand.NewPCG(7, uint64(cfg[0])))
+		for _, sz := range [][5]int{{37, 3, 2, 9, 7}, {29, 5, 3, 5, 17}, {50, 2, 1, 16, 48}, {17, 17, 2, 7, 33}} {
+			p := newWinoCase(rng, sz[0], sz[1], sz[2], sz[3], sz[4], 1, 2, 3, 0.3, func() float32 { return float32(rng.NormFloat64()) })
+			checkWinoCase(t, p)
+		}
+	}
+}
+
+// TestWinograd3x3Concurrent runs the parts from concurrent goroutines, as the
+// runtime's pool does, and compares with one part.
+func TestWinograd3x3Concurrent(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	p := newWinoCase(rng, 64, 16, 3, 20, 30, 0, 0, 0, 0.1, func() float32 { return float32(2*rng.Float64() - 1) })
+	wg := NewWinograd3x3(p.w, p.m, p.c)
+	ldc := p.width()
+	want := make([]float32, p.m*ldc)
+	p.run(wg, want, ldc, p.bias, false, 1)
+	for _, parts := range []int{2, 3, 7, 200} {
+		got := make([]float32, p.m*ldc)
+		done := make(chan struct{})
+		for part := 0; part < parts; part++ {
+			go func() {
+				ws := make([]float32, wg.Workspace(p.frames, p.h, p.wd))
+				wg.Conv(got, ldc, p.bias, p.in, p.cs, p.frames, p.h, p.wd, p.wp, p.s, false, ws, part, parts)
+				done <- struct{}{}
+			}()
+		}
+		for part := 0; part < parts; part++ {
+			<-done
+		}
+		for j := range got {
+			if math.Float32bits(got[j]) != math.Float32bits(want[j]) {
+				t.Fatalf("parts=%d: out[%d] = %g, one part %g", parts, j, got[j], want[j])
+			}
+		}
 	}
 }
