@@ -231,7 +231,7 @@ def main():
     try:
         cli = shlex.split(a.cli) if a.cli else build_cli(tmp, a.tags)
         indices = a.only if a.only else range(a.n)
-        fails, worst = [], (0.0, None, "-")
+        fails, worst, worst_ratio = [], (0.0, None, "-"), 0.0
         t_all = time.time()
         t_cli = 0.0
         for i in indices:
@@ -280,11 +280,12 @@ def main():
                     print("      " + p)
             if e >= worst[0]:
                 worst = (e, i, name)
+            worst_ratio = max(worst_ratio, ratio)
         n = len(indices)
         print("-" * 80)
-        print("worst abs error %.3g (config %s, %s) over %d configs; %d failed; CLI time %.1fs, total %.1fs"
-              % (worst[0], "-" if worst[1] is None else worst[1], worst[2], n, len(fails), t_cli,
-                 time.time() - t_all))
+        print("worst abs error %.3g (config %s, %s), worst %.2fx the bar, over %d configs; %d failed; "
+              "CLI time %.1fs, total %.1fs" % (worst[0], "-" if worst[1] is None else worst[1], worst[2], worst_ratio,
+                                              n, len(fails), t_cli, time.time() - t_all))
         if fails:
             print("FAILED configs: %s   (replay one: /usr/bin/python3 scripts/parity.py --seed %d --only %d -v --keep)"
                   % (" ".join(map(str, fails)), seed, fails[0]))
