@@ -12,7 +12,7 @@ func BenchmarkConvGemmBlock(b *testing.B) {
 	a, bias, in, offs, n := convProblem(256, 64, 64, 64)
 	c := make([]float32, 256*n)
 	flops := 2 * float64(256) * float64(a.K) * float64(n)
-	impl := availableKernels()[len(availableKernels())-1]
+	impl := cpuKernels()[len(cpuKernels())-1]
 	defer func(v int) { gemmBlockCols = v }(gemmBlockCols)
 	for _, nc := range []int{96, 192, 240, 480, 960, 1920, 1 << 20} {
 		b.Run(fmt.Sprintf("%s/nc=%d", impl.name, nc), func(b *testing.B) {
@@ -32,7 +32,7 @@ func BenchmarkConvGemmBlockK(b *testing.B) {
 	a, bias, in, offs, n := convProblem(256, 64, 64, 64)
 	c := make([]float32, 256*n)
 	flops := 2 * float64(256) * float64(a.K) * float64(n)
-	impl := availableKernels()[len(availableKernels())-1]
+	impl := cpuKernels()[len(cpuKernels())-1]
 	defer func(v int) { gemmBlockK = v }(gemmBlockK)
 	for _, kc := range []int{0, 96, 128, 192, 256, 288, 384} {
 		b.Run(fmt.Sprintf("%s/kc=%d", impl.name, kc), func(b *testing.B) {

@@ -47,7 +47,7 @@ func BenchmarkConvGemm(b *testing.B) {
 		a, bias, in, offs, n := convProblem(sz.m, sz.cin, sz.h, sz.w)
 		c := make([]float32, sz.m*n)
 		flops := 2 * float64(sz.m) * float64(a.K) * float64(n)
-		for _, impl := range availableKernels() {
+		for _, impl := range cpuKernels() {
 			b.Run(fmt.Sprintf("%s/M=%d,K=%d,n=%d", impl.name, sz.m, a.K, n), func(b *testing.B) {
 				ct := startCPUTimer(b)
 				for b.Loop() {
@@ -77,7 +77,7 @@ func BenchmarkLSTMGates(b *testing.B) {
 			c0[i] = float32(rng.NormFloat64())
 		}
 		c, h := make([]float32, n), make([]float32, n)
-		for _, impl := range availableKernels() {
+		for _, impl := range cpuKernels() {
 			b.Run(fmt.Sprintf("%s/n=%d", impl.name, n), func(b *testing.B) {
 				ct := startCPUTimer(b)
 				for b.Loop() {
@@ -101,7 +101,7 @@ func BenchmarkConvGemmHot(b *testing.B) {
 	}
 	c := make([]float32, 256*n)
 	flops := 2 * float64(256) * float64(a.K) * float64(n)
-	for _, impl := range availableKernels()[1:] {
+	for _, impl := range cpuKernels()[1:] {
 		b.Run(impl.name, func(b *testing.B) {
 			ct := startCPUTimer(b)
 			for b.Loop() {

@@ -2,5 +2,5 @@
 
 package ops
 
-// availableKernels lists the kernel sets this build can run, worst first.
-func availableKernels() []kernelSet { return []kernelSet{genericKernels} }
+// cpuKernels lists the kernel sets this build can run, worst first.
+func cpuKernels() []kernelSet { return []kernelSet{genericKernels} }

@@ -28,7 +28,7 @@ func guardedFloats(t *testing.T, n int) []float32 {
 // each ending at a guard page, covering every column tail width.
 func TestKernelsGuardPage(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
-	for _, impl := range availableKernels() {
+	for _, impl := range cpuKernels() {
 		for n := 1; n <= 50; n++ {
 			m, k := 11, 5
 			g := newGemmCase(rng, m, k, n, true)

@@ -12,7 +12,7 @@ import (
 func TestConvGemmBlocking(t *testing.T) {
 	defer func(nc, kc int) { gemmBlockCols, gemmBlockK = nc, kc }(gemmBlockCols, gemmBlockK)
 	rng := rand.New(rand.NewPCG(13, 14))
-	for _, impl := range availableKernels()[1:] {
+	for _, impl := range cpuKernels()[1:] {
 		for _, blk := range [][2]int{{48, 1}, {96, 2}, {48, 7}, {480, 192}, {1 << 20, 0}} {
 			gemmBlockCols, gemmBlockK = blk[0], blk[1]
 			for _, m := range []int{5, 16, 21} {
@@ -25,5 +25,19 @@ func TestConvGemmBlocking(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+func TestSelfCheck(t *testing.T) {
+	for _, k := range cpuKernels() {
+		if !agreesWithGeneric(k) {
+			t.Errorf("%s fails the start-up check", k.name)
+		}
+	}
+	broken := kernelSet{name: "broken", convGemm: func(c []float32, ldc int, a *PackedA, bias []float32, b []float32, offs []int32, n int, accumulate bool) {
+		convGemmGeneric(c, ldc, a, bias, b, offs, n-1, accumulate)
+	}, lstmGates: lstmGatesGeneric}
+	if agreesWithGeneric(broken) {
+		t.Error("the start-up check accepts a kernel that skips the last column")
 	}
 }

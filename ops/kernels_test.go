@@ -82,7 +82,7 @@ func TestConvGemmKernels(t *testing.T) {
 		ns = append(ns, n)
 	}
 	ns = append(ns, 48, 49, 95, 96, 97, 130)
-	for _, ks_ := range availableKernels() {
+	for _, ks_ := range cpuKernels() {
 		impl := ks_
 		t.Run(impl.name, func(t *testing.T) {
 			for _, m := range ms {
@@ -136,7 +136,7 @@ func checkGemmCase(t *testing.T, impl kernelSet, g gemmCase, accumulate bool, rn
 func TestConvGemmSplit(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	g := newGemmCase(rng, 20, 400, 301, true) // K > gemmBlockK: k blocks too
-	for _, impl := range availableKernels() {
+	for _, impl := range cpuKernels() {
 		whole := make([]float32, (g.m-1)*g.ldc+g.n)
 		impl.convGemm(whole, g.ldc, g.a, g.bias, g.b, g.offs, g.n, false)
 		for _, cut := range []int{1, 7, 16, 47, 48, 150, 300} {
@@ -179,7 +179,7 @@ func gateInputs(rng *rand.Rand, n int) []float32 {
 
 func TestLSTMGatesKernels(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	for _, impl := range availableKernels() {
+	for _, impl := range cpuKernels() {
 		for _, n := range []int{1, 2, 7, 8, 9, 15, 16, 17, 31, 33, 47, 100, 4099} {
 			gi, gf, gO, gg := gateInputs(rng, n), gateInputs(rng, n), gateInputs(rng, n), gateInputs(rng, n)
 			c0 := gateInputs(rng, n)
@@ -237,7 +237,7 @@ func TestActivationAccuracy(t *testing.T) {
 	for j := range big {
 		big[j] = 100 // σ(100) == 1 exactly in float32
 	}
-	for _, impl := range availableKernels() {
+	for _, impl := range cpuKernels() {
 		// σ(i)=1, σ(f)=·, c0=0, g=x: c = tanh(x) exactly as computed.
 		c, h := make([]float32, n), make([]float32, n)
 		impl.lstmGates(big, zero, big, xs, c, h)
@@ -269,7 +269,7 @@ func TestActivationAccuracy(t *testing.T) {
 func TestLSTMGatesSpecial(t *testing.T) {
 	nan := float32(math.NaN())
 	inf := float32(math.Inf(1))
-	for _, impl := range availableKernels() {
+	for _, impl := range cpuKernels() {
 		gi := []float32{nan, 0, 0, 0, inf, -inf, 0, 0, 1e30, -1e30}
 		gf := []float32{0, nan, 0, 0, 0, 0, inf, -inf, 0, 0}
 		gO := []float32{0, 0, nan, 0, 0, 0, 0, 0, -1e30, 1e30}
