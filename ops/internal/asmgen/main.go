@@ -27,8 +27,8 @@ type isa struct {
 	name  string
 	width int // float32 lanes per vector
 	vec   func(i int) VecPhysical
-	// gemm tile: rows × nv vectors; the A values are broadcast into
-	// registers bcast[...] in rotation.
+	// GEMM tile: rows × nv vectors of C held in registers; a panel of
+	// panelRows rows takes panelRows/rows tiles on the same columns.
 	rows, nv int
 }
 
