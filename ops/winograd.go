@@ -94,9 +94,21 @@ func (w *Winograd3x3) ldv() int { return 8 * w.block }
 
 // Workspace returns the number of float32s of scratch one part of Conv needs.
 func (w *Winograd3x3) Workspace(frames, h, wd int) int {
-	ldv := w.ldv()
-	return 16*w.C*ldv + 16*w.rows*ldv + w.C*winoInEdge + w.rows*winoOutEdge
+	xsv, xsm := w.strides()
+	return 16*xsv + 16*xsm + w.C*winoInEdge + w.rows*winoOutEdge
 }
+
+// strides returns the ξ strides of V and of the GEMM output buffer. A plane
+// is padded by one cache line so that the 16 planes' same rows fall in
+// different L1 sets (plain C·ldv is a multiple of 4 KiB for C = 64, ldv = 48·k
+// and would make all 16 ξ of a row contend for one set in the transforms).
+func (w *Winograd3x3) strides() (xsv, xsm int) {
+	ldv := w.ldv()
+	return w.C*ldv + winoPad, w.rows*ldv + winoPad
+}
+
+// winoPad is the cache line of padding after each ξ plane.
+var winoPad = 16
 
 const (
 	winoInEdge  = 4 * 18 // one channel's 4×18 window of a group
@@ -154,8 +166,7 @@ func (w *Winograd3x3) Conv(out []float32, ldc int, bias []float32, in []float32,
 	g0, g1 := total*part/parts, total*(part+1)/parts
 
 	ldv := w.ldv()
-	xsv := C * ldv      // ξ stride of V
-	xsm := w.rows * ldv // ξ stride of the M buffer
+	xsv, xsm := w.strides() // ξ strides of V and of the M buffer
 	v := ws[:16*xsv]
 	mb := ws[16*xsv : 16*xsv+16*xsm]
 	edgeIn := ws[16*xsv+16*xsm : 16*xsv+16*xsm+C*winoInEdge]
@@ -188,7 +199,7 @@ func (w *Winograd3x3) Conv(out []float32, ldc int, bias []float32, in []float32,
 			i0 := ci * w.rows
 			rows := w.chunks[0][ci].M
 			for x := 0; x < 16; x++ {
-				ConvGemm(mb[x*xsm:], ldv, &w.chunks[x][ci], nil, v[x*xsv:(x+1)*xsv], w.offs, n, false)
+				ConvGemm(mb[x*xsm:], ldv, &w.chunks[x][ci], nil, v[x*xsv:x*xsv+C*ldv], w.offs, n, false)
 			}
 			var bs []float32
 			if mode == 1 {

@@ -298,19 +298,21 @@ func BenchmarkWinogradTune(b *testing.B) {
 	n := p.width()
 	out := make([]float32, p.m*n)
 	flops := 2 * float64(256*64*9*64*64*2)
-	defer func(bl, r int) { winoBlock, winoRows = bl, r }(winoBlock, winoRows)
-	for _, bl := range []int{3, 6} {
-		for _, rows := range []int{32, 64, 128} {
-			b.Run(fmt.Sprintf("block=%d,rows=%d", bl, rows), func(b *testing.B) {
-				winoBlock, winoRows = bl, rows
-				wg := NewWinograd3x3(p.w, p.m, p.c)
-				ws := make([]float32, wg.Workspace(p.frames, p.h, p.wd))
-				ct := startCPUTimer(b)
-				for b.Loop() {
-					wg.Conv(out, n, p.bias, p.in, p.cs, p.frames, p.h, p.wd, p.wp, p.s, false, ws, 0, 1)
-				}
-				ct.stop(flops/1e9, "GFLOP/s-cpu")
-			})
+	defer func(bl, r, pad int) { winoBlock, winoRows, winoPad = bl, r, pad }(winoBlock, winoRows, winoPad)
+	for _, pad := range []int{0, 16} {
+		for _, bl := range []int{3, 6} {
+			for _, rows := range []int{64, 128} {
+				b.Run(fmt.Sprintf("block=%d,rows=%d,pad=%d", bl, rows, pad), func(b *testing.B) {
+					winoBlock, winoRows, winoPad = bl, rows, pad
+					wg := NewWinograd3x3(p.w, p.m, p.c)
+					ws := make([]float32, wg.Workspace(p.frames, p.h, p.wd))
+					ct := startCPUTimer(b)
+					for b.Loop() {
+						wg.Conv(out, n, p.bias, p.in, p.cs, p.frames, p.h, p.wd, p.wp, p.s, false, ws, 0, 1)
+					}
+					ct.stop(flops/1e9, "GFLOP/s-cpu")
+				})
+			}
 		}
 	}
 }
