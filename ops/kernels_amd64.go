@@ -72,31 +72,47 @@ var gemmBlockK = 192
 var gemmBlockCols = 480
 
 // lstmGatesAVX2 and lstmGatesAVX512 run the vector kernel over whole
-// vectors and push the remainder through the same kernel via a padded copy,
-// so every position gets bit-identical arithmetic however the caller splits.
+// iterations (two vectors) and push the remainder through the same kernel
+// via a padded copy, so every position gets bit-identical arithmetic however
+// the caller splits.
 func lstmGatesAVX2(gi, gf, gO, gg, c, h []float32) {
-	lstmGatesAsm(gi, gf, gO, gg, c, h, 16, gatesAVX2)
+	lstmGatesAsm(gi, gf, gO, gg, c, h, false)
 }
 
 func lstmGatesAVX512(gi, gf, gO, gg, c, h []float32) {
-	lstmGatesAsm(gi, gf, gO, gg, c, h, 32, gatesAVX512)
+	lstmGatesAsm(gi, gf, gO, gg, c, h, true)
 }
 
-// width is the kernel's positions per loop iteration (two vectors).
-func lstmGatesAsm(gi, gf, gO, gg, c, h []float32, width int, kern func(gi, gf, gO, gg, c, h *float32, n int)) {
+// gatesAsm calls the kernel directly, not through a func value: an indirect
+// call would make the padded tail buffer escape to the heap.
+func gatesAsm(wide bool, gi, gf, gO, gg, c, h *float32, n int) {
+	if wide {
+		gatesAVX512(gi, gf, gO, gg, c, h, n)
+	} else {
+		gatesAVX2(gi, gf, gO, gg, c, h, n)
+	}
+}
+
+func lstmGatesAsm(gi, gf, gO, gg, c, h []float32, wide bool) {
+	width := 16
+	if wide {
+		width = 32
+	}
 	n := len(c)
 	full := n - n%width
 	if full > 0 {
-		kern(&gi[0], &gf[0], &gO[0], &gg[0], &c[0], &h[0], full)
+		gatesAsm(wide, &gi[0], &gf[0], &gO[0], &gg[0], &c[0], &h[0], full)
 	}
 	if full == n {
 		return
 	}
 	var buf [6][32]float32
-	for q, src := range [][]float32{gi, gf, gO, gg, c} {
-		copy(buf[q][:], src[full:n])
-	}
-	kern(&buf[0][0], &buf[1][0], &buf[2][0], &buf[3][0], &buf[4][0], &buf[5][0], width)
+	copy(buf[0][:], gi[full:n])
+	copy(buf[1][:], gf[full:n])
+	copy(buf[2][:], gO[full:n])
+	copy(buf[3][:], gg[full:n])
+	copy(buf[4][:], c[full:n])
+	gatesAsm(wide, &buf[0][0], &buf[1][0], &buf[2][0], &buf[3][0], &buf[4][0], &buf[5][0], width)
 	copy(c[full:n], buf[4][:])
 	copy(h[full:n], buf[5][:])
 }

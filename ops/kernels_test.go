@@ -318,3 +318,20 @@ func TestKernelSelection(t *testing.T) {
 		}
 	}
 }
+
+// TestKernelsDoNotAllocate: the runtime calls these once per step and
+// thread, so any allocation would be garbage on every time step.
+func TestKernelsDoNotAllocate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	g := newGemmCase(rng, 13, 20, 101, true)
+	c := make([]float32, (g.m-1)*g.ldc+g.n)
+	gi, gf, gO, gg, cc, h := gateInputs(rng, 45), gateInputs(rng, 45), gateInputs(rng, 45), gateInputs(rng, 45), gateInputs(rng, 45), make([]float32, 45)
+	for _, impl := range cpuKernels() {
+		if n := testing.AllocsPerRun(10, func() { impl.convGemm(c, g.ldc, g.a, g.bias, g.b, g.offs, g.n, false) }); n != 0 {
+			t.Errorf("%s ConvGemm: %v allocations", impl.name, n)
+		}
+		if n := testing.AllocsPerRun(10, func() { impl.lstmGates(gi, gf, gO, gg, cc, h) }); n != 0 {
+			t.Errorf("%s LSTMGates: %v allocations", impl.name, n)
+		}
+	}
+}
