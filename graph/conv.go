@@ -15,6 +15,7 @@ type convPlan struct {
 	m, c, kh, kw         int
 	pt, pl, pb, pr       int // pads: top, left, bottom, right
 	weightName, biasName string
+	parts                bool // inputs are a fused Concat's parts (along channels)
 }
 
 // convAttrs checks a Conv node's attributes against the weight shape and
@@ -123,11 +124,14 @@ func newConvPlan(n *node, w, b *value, errf func(string, ...any) error) (*convPl
 	return plan, nil
 }
 
-// conv runs a Conv node: x is (N, C, H, W).
+// conv runs a Conv node: x is (N, C, H, W). A Conv fused with the Concat
+// that fed it (plan.parts) takes the Concat's inputs and reads them straight
+// into its padded buffer.
 func (r *runner) conv(p *program, n *node, in []*value) ([]*value, error) {
-	x := in[0]
 	plan := n.conv
+	xs := in[:1]
 	if plan == nil {
+		x := in[0]
 		var b *value
 		if len(in) > 2 {
 			b = in[2]
@@ -136,13 +140,13 @@ func (r *runner) conv(p *program, n *node, in []*value) ([]*value, error) {
 		var err error
 		if r.dry && (in[1].f == nil || (b != nil && b.f == nil)) {
 			// Shapes only: check attributes against the weight's shape.
-			if _, err := c.convAttrs(n, in[1].shape); err != nil {
+			pads, err := c.convAttrs(n, in[1].shape)
+			if err != nil {
 				return nil, err
 			}
 			if len(x.shape) != 4 || x.isInt || x.shape[1] != in[1].shape[1] {
 				return nil, r.errf(n, "input has shape %v, want (N, %d, H, W) float", x.shape, in[1].shape[1])
 			}
-			pads, _ := c.convAttrs(n, in[1].shape)
 			ho := x.shape[2] + pads[0] + pads[2] - in[1].shape[2] + 1
 			wo := x.shape[3] + pads[1] + pads[3] - in[1].shape[3] + 1
 			return []*value{{shape: []int{x.shape[0], in[1].shape[0], ho, wo}}}, nil
@@ -156,61 +160,113 @@ func (r *runner) conv(p *program, n *node, in []*value) ([]*value, error) {
 			return nil, err
 		}
 		plan.pt, plan.pl, plan.pb, plan.pr = pads[0], pads[1], pads[2], pads[3]
+	} else if plan.parts {
+		xs = in
 	}
-	if x.isInt || len(x.shape) != 4 {
-		return nil, r.errf(n, "input %q is %s of shape %v, want a float (N, C, H, W) tensor", n.in[0], typeName(x), x.shape)
+	g, err := r.convGeometry(n, plan, xs)
+	if err != nil {
+		return nil, err
 	}
-	N, C, H, W := x.shape[0], x.shape[1], x.shape[2], x.shape[3]
-	if C != plan.c {
-		return nil, r.errf(n, "input %q has %d channels, weight %q wants %d", n.in[0], C, plan.weightName, plan.c)
-	}
-	hp, wp := H+plan.pt+plan.pb, W+plan.pl+plan.pr
-	ho, wo := hp-plan.kh+1, wp-plan.kw+1
-	if ho < 1 || wo < 1 {
-		return nil, r.errf(n, "input %d×%d with pads %d,%d,%d,%d is smaller than the %d×%d kernel", H, W, plan.pt, plan.pl, plan.pb, plan.pr, plan.kh, plan.kw)
-	}
-	if int64(C)*int64(hp)*int64(wp)+int64(plan.kw) > math.MaxInt32 {
-		return nil, r.errf(n, "padded input of %d×%d×%d values is too large for 32-bit offsets", C, hp, wp)
-	}
-	out := &value{shape: []int{N, plan.m, ho, wo}}
+	out := &value{shape: []int{g.n, plan.m, g.ho, g.wo}}
 	if r.dry {
 		return []*value{out}, nil
 	}
-	out.f = make([]float32, N*plan.m*ho*wo)
-	// Offsets of the taps in the padded, channel-major input; output column
-	// j = y·wp + x runs over padded rows, the last kw-1 columns of each row
-	// are computed and dropped.
-	offs := make([]int32, 0, C*plan.kh*plan.kw)
-	for c := 0; c < C; c++ {
-		for ky := 0; ky < plan.kh; ky++ {
-			for kx := 0; kx < plan.kw; kx++ {
-				offs = append(offs, int32(c*hp*wp+ky*wp+kx))
-			}
-		}
-	}
-	ncol := ho * wp
-	// kw-1 values of slack: the last row's dropped columns read past hp·wp.
-	buf := getScratch(C*hp*wp + plan.kw)
-	tmp := getScratch(plan.m * ncol)
+	out.f = make([]float32, g.n*plan.m*g.ho*g.wo)
+	offs := plan.offsets(g)
+	buf := getScratch(g.c*g.hp*g.wp + plan.kw)
+	tmp := getScratch(plan.m * g.ncol)
 	defer putScratch(buf)
 	defer putScratch(tmp)
-	for b := 0; b < N; b++ {
-		clear(buf)
-		src := x.f[b*C*H*W : (b+1)*C*H*W]
-		for c := 0; c < C; c++ {
-			for y := 0; y < H; y++ {
-				copy(buf[c*hp*wp+(y+plan.pt)*wp+plan.pl:], src[(c*H+y)*W:(c*H+y+1)*W])
-			}
-		}
-		r.gemm(tmp, ncol, plan, buf, offs)
-		dst := out.f[b*plan.m*ho*wo : (b+1)*plan.m*ho*wo]
+	for b := 0; b < g.n; b++ {
+		r.convImage(plan, g, xs, b, buf, tmp, offs)
+		dst := out.f[b*plan.m*g.ho*g.wo : (b+1)*plan.m*g.ho*g.wo]
 		for i := 0; i < plan.m; i++ {
-			for y := 0; y < ho; y++ {
-				copy(dst[(i*ho+y)*wo:(i*ho+y+1)*wo], tmp[i*ncol+y*wp:i*ncol+y*wp+wo])
+			for y := 0; y < g.ho; y++ {
+				copy(dst[(i*g.ho+y)*g.wo:(i*g.ho+y+1)*g.wo], tmp[i*g.ncol+y*g.wp:i*g.ncol+y*g.wp+g.wo])
 			}
 		}
 	}
 	return []*value{out}, nil
+}
+
+// convGeom is the geometry of one Conv run: batch, input channels and
+// size, padded size, output size, and output columns (ho rows of stride wp).
+type convGeom struct {
+	n, c, h, w, hp, wp, ho, wo, ncol int
+}
+
+// convGeometry checks the data inputs: one (N, C, H, W) tensor, or the
+// parts of a fused channel Concat, which must agree on N, H and W.
+func (r *runner) convGeometry(n *node, plan *convPlan, xs []*value) (convGeom, error) {
+	var g convGeom
+	for i, x := range xs {
+		if x == nil || x.isInt || len(x.shape) != 4 {
+			var shape []int
+			if x != nil {
+				shape = x.shape
+			}
+			return g, r.errf(n, "input %q has shape %v, want a float (N, C, H, W) tensor", n.in[i], shape)
+		}
+		if i > 0 && (x.shape[0] != g.n || x.shape[2] != g.h || x.shape[3] != g.w) {
+			return g, r.errf(n, "concatenated inputs %q %v and %q %v differ in batch or image size", n.in[0], xs[0].shape, n.in[i], x.shape)
+		}
+		g.n, g.h, g.w = x.shape[0], x.shape[2], x.shape[3]
+		g.c += x.shape[1]
+	}
+	if g.c != plan.c {
+		return g, r.errf(n, "input has %d channels, weight %q wants %d", g.c, plan.weightName, plan.c)
+	}
+	g.hp, g.wp = g.h+plan.pt+plan.pb, g.w+plan.pl+plan.pr
+	g.ho, g.wo = g.hp-plan.kh+1, g.wp-plan.kw+1
+	if g.ho < 1 || g.wo < 1 {
+		return g, r.errf(n, "input %d×%d with pads %d,%d,%d,%d is smaller than the %d×%d kernel", g.h, g.w, plan.pt, plan.pl, plan.pb, plan.pr, plan.kh, plan.kw)
+	}
+	if int64(g.c)*int64(g.hp)*int64(g.wp)+int64(plan.kw) > math.MaxInt32 {
+		return g, r.errf(n, "padded input of %d×%d×%d values is too large for 32-bit offsets", g.c, g.hp, g.wp)
+	}
+	g.ncol = g.ho * g.wp
+	return g, nil
+}
+
+// offsets of the taps in the padded, channel-major input: output column
+// j = y·wp + x runs over padded rows, and the last kw-1 columns of each row
+// are computed and dropped.
+func (plan *convPlan) offsets(g convGeom) []int32 {
+	offs := make([]int32, 0, g.c*plan.kh*plan.kw)
+	for c := 0; c < g.c; c++ {
+		for ky := 0; ky < plan.kh; ky++ {
+			for kx := 0; kx < plan.kw; kx++ {
+				offs = append(offs, int32(c*g.hp*g.wp+ky*g.wp+kx))
+			}
+		}
+	}
+	return offs
+}
+
+// convImage computes image b into tmp: plan.m rows of g.ncol columns. buf
+// holds g.c·hp·wp + kw values (kw of slack: the last row's dropped columns
+// read past the image); only its padding is cleared, the rest is copied.
+func (r *runner) convImage(plan *convPlan, g convGeom, xs []*value, b int, buf, tmp []float32, offs []int32) {
+	plane := g.hp * g.wp
+	c0 := 0
+	for _, x := range xs {
+		cx := x.shape[1]
+		src := x.f[b*cx*g.h*g.w : (b+1)*cx*g.h*g.w]
+		for c := 0; c < cx; c++ {
+			pl := buf[(c0+c)*plane : (c0+c+1)*plane]
+			clear(pl[:plan.pt*g.wp])
+			clear(pl[(plan.pt+g.h)*g.wp:])
+			for y := 0; y < g.h; y++ {
+				row := pl[(y+plan.pt)*g.wp : (y+plan.pt+1)*g.wp]
+				clear(row[:plan.pl])
+				copy(row[plan.pl:], src[(c*g.h+y)*g.w:(c*g.h+y+1)*g.w])
+				clear(row[plan.pl+g.w:])
+			}
+		}
+		c0 += cx
+	}
+	clear(buf[g.c*plane:])
+	r.gemm(tmp, g.ncol, plan, buf, offs)
 }
 
 // gemmChunk is how many output columns one ConvGemm call covers. The taps

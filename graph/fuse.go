@@ -22,6 +22,11 @@ import (
 type cellPlan struct {
 	block    [4]int  // Split output index of i, f, o, g
 	original []*node // the replaced nodes, in order, for the fallback
+	// conv, when set, is the Conv node producing the gates, fused in too:
+	// the cell then reads the GEMM's padded-stride output directly and the
+	// (B, 4·hid, H, W) gate tensor is never materialised. The node's inputs
+	// are then conv's data inputs followed by c.
+	conv *node
 }
 
 // fuseCells rewrites p.nodes in place. A pattern is fused only when every
@@ -195,17 +200,89 @@ func fuseCells(p *program) {
 	p.nodes = nodes
 }
 
+// usage counts the reads of every value of p: by nodes, by subgraphs (as
+// two, so they are never fused away) and as graph outputs (likewise).
+func usage(p *program) (producer map[string]*node, uses map[string]int) {
+	producer, uses = map[string]*node{}, map[string]int{}
+	for _, n := range p.nodes {
+		for _, o := range n.out {
+			producer[o] = n
+		}
+		for _, in := range n.in {
+			uses[in]++
+		}
+		for _, in := range n.extra {
+			uses[in] += 2
+		}
+	}
+	for _, o := range p.outputs {
+		uses[o] += 2
+	}
+	return producer, uses
+}
+
+// fuseConvs folds a channel Concat into the Conv it alone feeds (the Conv
+// pads its parts straight into its buffer), then such a Conv into the
+// LSTMCell it alone feeds. Only Convs with constant, packed weights qualify.
+func fuseConvs(p *program) {
+	producer, uses := usage(p)
+	removed := map[*node]bool{}
+	for i, cv := range p.nodes {
+		if cv.op != "Conv" || cv.conv == nil || cv.conv.parts {
+			continue
+		}
+		cat := producer[cv.in[0]]
+		if cat == nil || cat.op != "Concat" || uses[cv.in[0]] != 1 || removed[cat] {
+			continue
+		}
+		if ax := attrInt(cat, "axis", 0); ax != 1 && ax != -3 {
+			continue
+		}
+		if slices.Contains(cat.in, "") {
+			continue
+		}
+		plan := *cv.conv
+		plan.parts = true
+		fused := *cv
+		fused.in = slices.Clone(cat.in)
+		fused.conv = &plan
+		fused.name = cat.name + "+" + cv.name
+		p.nodes[i] = &fused
+		removed[cat] = true
+	}
+	producer, uses = usage(p)
+	for _, ce := range p.nodes {
+		if ce.op != "LSTMCell" || ce.cell.conv != nil {
+			continue
+		}
+		cv := producer[ce.in[0]]
+		if cv == nil || cv.op != "Conv" || cv.conv == nil || uses[ce.in[0]] != 1 || removed[cv] || cv.conv.m%4 != 0 {
+			continue
+		}
+		ce.cell.conv = cv
+		ce.in = append(slices.Clone(cv.in), ce.in[1])
+		ce.name = cv.name + "+" + ce.name
+		removed[cv] = true
+	}
+	if len(removed) > 0 {
+		p.nodes = slices.DeleteFunc(p.nodes, func(n *node) bool { return removed[n] })
+	}
+}
+
 // cell runs a fused LSTMCell node: in[0] is the conv output (B, 4·hid, H, W)
 // in the Split's block order, in[1] the previous c (B, hid, H, W).
 func (r *runner) cell(p *program, s *scope, n *node, in []*value) ([]*value, error) {
+	if n.cell.conv != nil {
+		return r.convCell(p, s, n, in)
+	}
 	z, c := in[0], in[1]
 	if z.isInt || c.isInt || len(z.shape) != 4 || z.shape[1]%4 != 0 {
-		return r.unfused(p, s, n)
+		return r.unfused(p, s, n, in)
 	}
 	hid := z.shape[1] / 4
 	shape := []int{z.shape[0], hid, z.shape[2], z.shape[3]}
 	if !slices.Equal(c.shape, shape) {
-		return r.unfused(p, s, n)
+		return r.unfused(p, s, n, in)
 	}
 	h := &value{shape: shape}
 	cn := &value{shape: shape}
@@ -224,9 +301,66 @@ func (r *runner) cell(p *program, s *scope, n *node, in []*value) ([]*value, err
 	return []*value{h, cn}, nil
 }
 
-// unfused runs the original nodes of a fused cell in a child scope and
-// returns its two outputs.
-func (r *runner) unfused(p *program, s *scope, n *node) ([]*value, error) {
+// convCell runs a cell fused with its Conv: per image, the GEMM's rows of
+// stride wp go straight into ops.LSTMGates, one output row at a time.
+func (r *runner) convCell(p *program, s *scope, n *node, in []*value) ([]*value, error) {
+	cv := n.cell.conv
+	plan := cv.conv
+	xs, c := in[:len(in)-1], in[len(in)-1]
+	g, err := r.convGeometry(cv, plan, xs)
+	if err != nil {
+		return nil, err
+	}
+	hid := plan.m / 4
+	shape := []int{g.n, hid, g.ho, g.wo}
+	if c.isInt || !slices.Equal(c.shape, shape) {
+		// Not the plain case: materialise the gates and run the original nodes.
+		z, err := r.conv(p, cv, xs)
+		if err != nil {
+			return nil, err
+		}
+		s.vals[cv.out[0]] = z[0]
+		return r.unfused(p, s, n, in)
+	}
+	h := &value{shape: shape}
+	cn := &value{shape: shape}
+	if r.dry {
+		return []*value{h, cn}, nil
+	}
+	plane := hid * g.ho * g.wo
+	h.f = make([]float32, g.n*plane)
+	cn.f = slices.Clone(c.f)
+	offs := plan.offsets(g)
+	buf := getScratch(g.c*g.hp*g.wp + plan.kw)
+	tmp := getScratch(plan.m * g.ncol)
+	defer putScratch(buf)
+	defer putScratch(tmp)
+	blk := n.cell.block
+	for b := 0; b < g.n; b++ {
+		r.convImage(plan, g, xs, b, buf, tmp, offs)
+		for j := 0; j < hid; j++ {
+			for y := 0; y < g.ho; y++ {
+				row := func(k int) []float32 {
+					o := (blk[k]*hid+j)*g.ncol + y*g.wp
+					return tmp[o : o+g.wo]
+				}
+				o := b*plane + (j*g.ho+y)*g.wo
+				ops.LSTMGates(row(0), row(1), row(2), row(3), cn.f[o:o+g.wo], h.f[o:o+g.wo])
+			}
+		}
+	}
+	return []*value{h, cn}, nil
+}
+
+// unfused runs the original nodes of a fused cell and returns its two
+// outputs. The fused node's inputs keep their names, so the originals find
+// them; they are bound here too so that this does not depend on the scope.
+func (r *runner) unfused(p *program, s *scope, n *node, in []*value) ([]*value, error) {
+	for i, name := range n.in {
+		if name != "" && in[i] != nil {
+			s.vals[name] = in[i]
+		}
+	}
 	for _, o := range n.cell.original {
 		in := make([]*value, len(o.in))
 		for i, name := range o.in {

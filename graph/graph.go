@@ -352,6 +352,7 @@ func (c *compiler) compileGraph(gp *onnxpb.GraphProto, parent *program, consts m
 	}
 	if c.fuse {
 		fuseCells(p)
+		fuseConvs(p)
 	}
 	for k, n := range p.nodes {
 		n.idx = k

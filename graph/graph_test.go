@@ -84,12 +84,61 @@ func TestCellsFused(t *testing.T) {
 	for _, nd := range g.main.nodes {
 		if nd.op == "LSTMCell" {
 			n++
+			if nd.cell.conv == nil || !nd.cell.conv.conv.parts {
+				t.Errorf("node %s: Concat and Conv not fused into the cell", nd.name)
+			}
 		}
-		if nd.op == "Split" || nd.op == "Sigmoid" {
+		if nd.op == "Split" || nd.op == "Sigmoid" || nd.op == "Conv" {
 			t.Errorf("node %s (%s) left unfused", nd.name, nd.op)
 		}
 	}
 	if n != 6 {
 		t.Errorf("%d fused cells, want 6", n)
+	}
+}
+
+// TestCellFallback: a fused cell given a c that broadcasts instead of
+// matching the gates runs the original nodes, with the same result as the
+// expanded c through the fused path.
+func TestCellFallback(t *testing.T) {
+	g, err := Load("../fixtures/onnx/dynamic_op13.onnx", Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cell *node
+	for _, nd := range g.main.nodes {
+		if nd.op == "LSTMCell" && cell == nil {
+			cell = nd
+		}
+	}
+	rnd := func(shape ...int) *value {
+		v := &value{shape: shape, f: make([]float32, numel(shape))}
+		for i := range v.f {
+			v.f[i] = float32(math.Sin(float64(i)*0.7)) * 2
+		}
+		return v
+	}
+	x, h := rnd(2, 2, 4, 5), rnd(2, 3, 4, 5)
+	cSmall := rnd(1, 3, 1, 1)
+	cFull := &value{shape: []int{2, 3, 4, 5}, f: make([]float32, 120)}
+	for i := range cFull.f {
+		cFull.f[i] = cSmall.f[(i/20)%3]
+	}
+	r := &runner{g: g}
+	want, err := r.cell(g.main, &scope{vals: map[string]*value{}}, cell, []*value{x, h, cFull})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.cell(g.main, &scope{vals: map[string]*value{}}, cell, []*value{x, h, cSmall})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range 2 {
+		if !slices.Equal(got[k].shape, want[k].shape) {
+			t.Fatalf("output %d: shape %v, want %v", k, got[k].shape, want[k].shape)
+		}
+		if w, ok := compare(got[k].f, want[k].f); !ok {
+			t.Errorf("output %d: fallback differs from the fused path by %.3g", k, w)
+		}
 	}
 }
