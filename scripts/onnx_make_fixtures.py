@@ -42,7 +42,8 @@ class Wrap(nn.Module):
 
 
 def make(name, opset, dynamic, gates="ifog", bias=True, batch_first=True,
-         export_shape=(1, 3, 2, 5, 6), run_shape=None, external=False, seed=0):
+         export_shape=(1, 3, 2, 5, 6), run_shape=None, external=False, seed=0,
+         **export_kw):
     torch.manual_seed(seed)
     m = ConvLSTM(2, [3, 2], [(3, 3), (1, 3)], 2, batch_first=batch_first, bias=bias,
                  return_all_layers=True, gates=gates).eval()
@@ -59,10 +60,15 @@ def make(name, opset, dynamic, gates="ifog", bias=True, batch_first=True,
     path = os.path.join(OUT, name + ".onnx")
     with torch.no_grad():
         torch.onnx.export(w, (x,), path, opset_version=opset, input_names=["input"],
-                          output_names=names_out, dynamic_axes=dyn, do_constant_folding=True)
+                          output_names=names_out, dynamic_axes=dyn,
+                          **dict(dict(do_constant_folding=True), **export_kw))
     if external:
         import onnx
         mp = onnx.load(path)
+        # onnx appends to an existing data file: start from an empty one.
+        wpath = os.path.join(OUT, name + ".weights")
+        if os.path.exists(wpath):
+            os.remove(wpath)
         onnx.save_model(mp, path, save_as_external_data=True, all_tensors_to_one_file=True,
                         location=name + ".weights", size_threshold=0)
     xr = x if run_shape is None else torch.randn(*run_shape)
@@ -146,6 +152,11 @@ def main():
     make("timefirst_op17", 17, True, batch_first=False, seed=8, export_shape=(3, 1, 2, 5, 6),
          run_shape=(3, 2, 2, 3, 4))
     make("external_op13", 13, False, seed=9, external=True)
+    # Initialisers also listed as graph inputs (the pre-IR-4 style), and no
+    # constant folding (the shape arithmetic is left in the graph).
+    make("initinputs_op11", 11, True, seed=10, run_shape=(2, 3, 2, 3, 3),
+         keep_initializers_as_inputs=True)
+    make("nofold_op13", 13, True, seed=11, run_shape=(1, 3, 2, 4, 4), do_constant_folding=False)
 
 
 if __name__ == "__main__":
