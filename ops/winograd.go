@@ -174,12 +174,15 @@ func (w *Winograd3x3) Conv(out []float32, ldc int, bias []float32, in []float32,
 
 	for b0 := g0; b0 < g1; b0 += w.block {
 		nb := min(w.block, g1-b0)
-		// Input transform.
-		for q := 0; q < nb; q++ {
+		// Input transform, a run of full groups of one tile row at a time.
+		for q := 0; q < nb; {
 			f, ty, gx := w.group(b0+q, perFrame, ngx)
 			base := f*s + 2*ty*wp + 16*gx
-			if 2*ty+2 <= h && 16*gx+16 <= wd {
-				winoIn(v[8*q:], xsv, ldv, in[base:], wp, chanStride, C)
+			if run := w.fullRun(q, nb, gx, ty, ngx, h, wd); run > 0 {
+				for ch := 0; ch < C; ch++ {
+					winoIn(v[8*q+ch*ldv:], xsv, in[base+ch*chanStride:], wp, run)
+				}
+				q += run
 				continue
 			}
 			rowsIn := min(4, hp-2*ty)
@@ -190,8 +193,9 @@ func (w *Winograd3x3) Conv(out []float32, ldc int, bias []float32, in []float32,
 					o := ch*chanStride + base + r*wp
 					copy(edgeIn[ch*winoInEdge+r*18:ch*winoInEdge+r*18+colsIn], in[o:o+colsIn])
 				}
+				winoIn(v[8*q+ch*ldv:], xsv, edgeIn[ch*winoInEdge:], 18, 1)
 			}
-			winoIn(v[8*q:], xsv, ldv, edgeIn, 18, winoInEdge, C)
+			q++
 		}
 		// GEMMs and output transform, a chunk of output rows at a time.
 		n := 8 * nb
@@ -205,14 +209,15 @@ func (w *Winograd3x3) Conv(out []float32, ldc int, bias []float32, in []float32,
 			if mode == 1 {
 				bs = bias[i0 : i0+rows]
 			}
-			for q := 0; q < nb; q++ {
+			for q := 0; q < nb; {
 				f, ty, gx := w.group(b0+q, perFrame, ngx)
 				base := i0*ldc + f*s + 2*ty*wp + 16*gx
-				if 2*ty+2 <= h && 16*gx+16 <= wd {
-					winoOut(out[base:], ldc, wp, mb[8*q:], xsm, ldv, bs, rows, mode)
+				if run := w.fullRun(q, nb, gx, ty, ngx, h, wd); run > 0 {
+					winoOut(out[base:], ldc, wp, mb[8*q:], xsm, ldv, bs, rows, mode, run)
+					q += run
 					continue
 				}
-				winoOut(edgeOut, winoOutEdge, 16, mb[8*q:], xsm, ldv, nil, rows, 0)
+				winoOut(edgeOut, winoOutEdge, 16, mb[8*q:], xsm, ldv, nil, rows, 0, 1)
 				rowsOut := min(2, h-2*ty)
 				colsOut := min(16, wd-16*gx)
 				for r := 0; r < rows; r++ {
@@ -234,9 +239,21 @@ func (w *Winograd3x3) Conv(out []float32, ldc int, bias []float32, in []float32,
 						}
 					}
 				}
+				q++
 			}
 		}
 	}
+}
+
+// fullRun returns how many groups from block position q on (q < nb; the
+// group is gx in tile row ty) are full (all 8 tiles inside the image) and
+// in the same tile row, or 0 if group q itself is not full.
+func (w *Winograd3x3) fullRun(q, nb, gx, ty, ngx, h, wd int) int {
+	if 2*ty+2 > h {
+		return 0
+	}
+	fullGx := wd / 16 // groups gx < fullGx are full
+	return max(0, min(nb-q, fullGx-gx, ngx-gx))
 }
 
 // group returns the frame, tile row and group column of tile group g.
@@ -245,23 +262,22 @@ func (w *Winograd3x3) group(g, perFrame, ngx int) (f, ty, gx int) {
 	return f, r / ngx, r % ngx
 }
 
-// winoInGo is the input transform of one group of 8 tiles for c channels:
-// src is the group's window origin (padded row 2ty, column 16gx) with row
-// stride rs and channel stride cs; it reads src[ch*cs + r*rs + 0..17], r < 4,
-// and writes dst[ξ*xs + ch*ldv + lane] for ξ < 16, lane < 8.
-func winoInGo(dst []float32, xs, ldv int, src []float32, rs, cs, c int) {
-	for ch := 0; ch < c; ch++ {
-		sp := src[ch*cs:]
+// winoInGo is the input transform of ng consecutive groups of 8 tiles of
+// one channel: src is the first group's window origin (padded row 2ty,
+// column 16gx) with row stride rs; for g < ng it reads src[16g + r*rs +
+// 0..17], r < 4, and writes dst[ξ*xs + 8g + lane] for ξ < 16, lane < 8.
+func winoInGo(dst []float32, xs int, src []float32, rs, ng int) {
+	for g := 0; g < ng; g++ {
 		for lane, tile := range winoLane {
 			var t [4][4]float32
 			for r := 0; r < 4; r++ {
-				d := sp[r*rs+2*tile : r*rs+2*tile+4 : r*rs+2*tile+4]
+				d := src[r*rs+16*g+2*tile : r*rs+16*g+2*tile+4 : r*rs+16*g+2*tile+4]
 				t[r][0] = d[0] - d[2]
 				t[r][1] = d[1] + d[2]
 				t[r][2] = d[2] - d[1]
 				t[r][3] = d[1] - d[3]
 			}
-			o := ch*ldv + lane
+			o := 8*g + lane
 			for q := 0; q < 4; q++ {
 				dst[(0*4+q)*xs+o] = t[0][q] - t[2][q]
 				dst[(1*4+q)*xs+o] = t[1][q] + t[2][q]
@@ -272,29 +288,32 @@ func winoInGo(dst []float32, xs, ldv int, src []float32, rs, cs, c int) {
 	}
 }
 
-// winoOutGo is the output transform of one group of 8 tiles for `rows` rows:
-// it reads m[ξ*xs + r*ldm + lane] and writes out[r*ldc + dy*wp + 0..15]
-// (dy < 2), adding bias[r] (mode 1) or the old out value (mode 2).
-func winoOutGo(out []float32, ldc, wp int, m []float32, xs, ldm int, bias []float32, rows, mode int) {
+// winoOutGo is the output transform of ng consecutive groups of 8 tiles for
+// `rows` rows: for r < rows, g < ng it reads m[ξ*xs + r*ldm + 8g + lane] and
+// writes out[r*ldc + dy*wp + 16g + 0..15] (dy < 2), adding bias[r] (mode 1)
+// or the old out value (mode 2).
+func winoOutGo(out []float32, ldc, wp int, m []float32, xs, ldm int, bias []float32, rows, mode, ng int) {
 	for r := 0; r < rows; r++ {
-		for lane, tile := range winoLane {
-			var a, b [4]float32
-			for i := 0; i < 4; i++ {
-				o := (4*i)*xs + r*ldm + lane
-				m0, m1, m2, m3 := m[o], m[o+xs], m[o+2*xs], m[o+3*xs]
-				a[i] = m0 + m1 + m2
-				b[i] = m1 - m2 - m3
-			}
-			y := [4]float32{a[0] + a[1] + a[2], b[0] + b[1] + b[2], a[1] - a[2] - a[3], b[1] - b[2] - b[3]}
-			for k := 0; k < 4; k++ {
-				p := r*ldc + (k>>1)*wp + 2*tile + k&1
-				switch mode {
-				case 0:
-					out[p] = y[k]
-				case 1:
-					out[p] = bias[r] + y[k]
-				default:
-					out[p] = out[p] + y[k]
+		for g := 0; g < ng; g++ {
+			for lane, tile := range winoLane {
+				var a, b [4]float32
+				for i := 0; i < 4; i++ {
+					o := (4*i)*xs + r*ldm + 8*g + lane
+					m0, m1, m2, m3 := m[o], m[o+xs], m[o+2*xs], m[o+3*xs]
+					a[i] = m0 + m1 + m2
+					b[i] = m1 - m2 - m3
+				}
+				y := [4]float32{a[0] + a[1] + a[2], b[0] + b[1] + b[2], a[1] - a[2] - a[3], b[1] - b[2] - b[3]}
+				for k := 0; k < 4; k++ {
+					p := r*ldc + (k>>1)*wp + 16*g + 2*tile + k&1
+					switch mode {
+					case 0:
+						out[p] = y[k]
+					case 1:
+						out[p] = bias[r] + y[k]
+					default:
+						out[p] = out[p] + y[k]
+					}
 				}
 			}
 		}

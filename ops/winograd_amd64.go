@@ -19,22 +19,22 @@ func init() {
 }
 
 // winoInAVX2Slices checks winoInAVX2's reads and writes against the slices.
-func winoInAVX2Slices(dst []float32, xs, ldv int, src []float32, rs, cs, c int) {
-	if c <= 0 {
+func winoInAVX2Slices(dst []float32, xs int, src []float32, rs, ng int) {
+	if ng <= 0 {
 		return
 	}
-	if len(dst) < 15*xs+(c-1)*ldv+8 || len(src) < (c-1)*cs+3*rs+18 {
+	if len(dst) < 15*xs+8*ng || len(src) < 3*rs+16*ng+2 {
 		panic("ops.winoIn: slices too short")
 	}
-	winoInAVX2(&dst[0], xs, ldv, &src[0], rs, cs, c)
+	winoInAVX2(&dst[0], xs, &src[0], rs, ng)
 }
 
 // winoOutAVX2Slices checks winoOutAVX2's reads and writes against the slices.
-func winoOutAVX2Slices(out []float32, ldc, wp int, m []float32, xs, ldm int, bias []float32, rows, mode int) {
-	if rows <= 0 {
+func winoOutAVX2Slices(out []float32, ldc, wp int, m []float32, xs, ldm int, bias []float32, rows, mode, ng int) {
+	if rows <= 0 || ng <= 0 {
 		return
 	}
-	if len(out) < (rows-1)*ldc+wp+16 || len(m) < 15*xs+(rows-1)*ldm+8 {
+	if len(out) < (rows-1)*ldc+wp+16*ng || len(m) < 15*xs+(rows-1)*ldm+8*ng {
 		panic("ops.winoOut: slices too short")
 	}
 	var bp *float32
@@ -44,5 +44,5 @@ func winoOutAVX2Slices(out []float32, ldc, wp int, m []float32, xs, ldm int, bia
 		}
 		bp = &bias[0]
 	}
-	winoOutAVX2(&out[0], ldc, wp, &m[0], xs, ldm, bp, rows, mode)
+	winoOutAVX2(&out[0], ldc, wp, &m[0], xs, ldm, bp, rows, mode, ng)
 }

@@ -4,45 +4,41 @@
 
 #include "textflag.h"
 
-// func winoInAVX2(dst *float32, xs int, ldv int, src *float32, rs int, cs int, c int)
+// func winoInAVX2(dst *float32, xs int, src *float32, rs int, ng int)
 // Requires: AVX
-TEXT ·winoInAVX2(SB), NOSPLIT, $0-56
+TEXT ·winoInAVX2(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), AX
 	MOVQ xs+8(FP), CX
 	SHLQ $0x02, CX
-	MOVQ ldv+16(FP), DX
-	SHLQ $0x02, DX
-	MOVQ src+24(FP), BX
-	MOVQ rs+32(FP), SI
-	SHLQ $0x02, SI
-	MOVQ cs+40(FP), DI
-	SHLQ $0x02, DI
-	MOVQ c+48(FP), R8
-	LEAQ (CX)(CX*2), R9
-	LEAQ (SI)(SI*2), R10
-	LEAQ (AX)(CX*4), R11
-	LEAQ (R11)(CX*4), R12
-	LEAQ (R12)(CX*4), R13
+	MOVQ src+16(FP), DX
+	MOVQ rs+24(FP), BX
+	SHLQ $0x02, BX
+	MOVQ ng+32(FP), SI
+	LEAQ (CX)(CX*2), DI
+	LEAQ (BX)(BX*2), R8
+	LEAQ (AX)(CX*4), R9
+	LEAQ (R9)(CX*4), R10
+	LEAQ (R10)(CX*4), R11
 
 winoInLoop:
-	VMOVUPS (BX)(SI*1), Y0
-	VMOVUPS 32(BX)(SI*1), Y1
+	VMOVUPS (DX)(BX*1), Y0
+	VMOVUPS 32(DX)(BX*1), Y1
 	VSHUFPS $0x88, Y1, Y0, Y2
 	VSHUFPS $0xdd, Y1, Y0, Y0
-	VMOVUPS 8(BX)(SI*1), Y1
-	VMOVUPS 40(BX)(SI*1), Y3
+	VMOVUPS 8(DX)(BX*1), Y1
+	VMOVUPS 40(DX)(BX*1), Y3
 	VSHUFPS $0x88, Y3, Y1, Y4
 	VSHUFPS $0xdd, Y3, Y1, Y1
 	VSUBPS  Y4, Y2, Y2
 	VADDPS  Y4, Y0, Y3
 	VSUBPS  Y0, Y4, Y4
 	VSUBPS  Y1, Y0, Y0
-	VMOVUPS (BX)(SI*2), Y1
-	VMOVUPS 32(BX)(SI*2), Y5
+	VMOVUPS (DX)(BX*2), Y1
+	VMOVUPS 32(DX)(BX*2), Y5
 	VSHUFPS $0x88, Y5, Y1, Y6
 	VSHUFPS $0xdd, Y5, Y1, Y1
-	VMOVUPS 8(BX)(SI*2), Y5
-	VMOVUPS 40(BX)(SI*2), Y7
+	VMOVUPS 8(DX)(BX*2), Y5
+	VMOVUPS 40(DX)(BX*2), Y7
 	VSHUFPS $0x88, Y7, Y5, Y8
 	VSHUFPS $0xdd, Y7, Y5, Y5
 	VSUBPS  Y8, Y6, Y6
@@ -50,27 +46,27 @@ winoInLoop:
 	VSUBPS  Y1, Y8, Y8
 	VSUBPS  Y5, Y1, Y1
 	VADDPS  Y6, Y2, Y5
-	VMOVUPS Y5, (R11)
+	VMOVUPS Y5, (R9)
 	VSUBPS  Y2, Y6, Y5
-	VMOVUPS Y5, (R12)
+	VMOVUPS Y5, (R10)
 	VADDPS  Y7, Y3, Y5
-	VMOVUPS Y5, (R11)(CX*1)
+	VMOVUPS Y5, (R9)(CX*1)
 	VSUBPS  Y3, Y7, Y5
-	VMOVUPS Y5, (R12)(CX*1)
+	VMOVUPS Y5, (R10)(CX*1)
 	VADDPS  Y8, Y4, Y5
-	VMOVUPS Y5, (R11)(CX*2)
+	VMOVUPS Y5, (R9)(CX*2)
 	VSUBPS  Y4, Y8, Y5
-	VMOVUPS Y5, (R12)(CX*2)
+	VMOVUPS Y5, (R10)(CX*2)
 	VADDPS  Y1, Y0, Y5
-	VMOVUPS Y5, (R11)(R9*1)
+	VMOVUPS Y5, (R9)(DI*1)
 	VSUBPS  Y0, Y1, Y5
-	VMOVUPS Y5, (R12)(R9*1)
-	VMOVUPS (BX), Y5
-	VMOVUPS 32(BX), Y9
+	VMOVUPS Y5, (R10)(DI*1)
+	VMOVUPS (DX), Y5
+	VMOVUPS 32(DX), Y9
 	VSHUFPS $0x88, Y9, Y5, Y10
 	VSHUFPS $0xdd, Y9, Y5, Y5
-	VMOVUPS 8(BX), Y9
-	VMOVUPS 40(BX), Y11
+	VMOVUPS 8(DX), Y9
+	VMOVUPS 40(DX), Y11
 	VSHUFPS $0x88, Y11, Y9, Y12
 	VSHUFPS $0xdd, Y11, Y9, Y9
 	VSUBPS  Y12, Y10, Y10
@@ -84,13 +80,13 @@ winoInLoop:
 	VSUBPS  Y8, Y12, Y6
 	VMOVUPS Y6, (AX)(CX*2)
 	VSUBPS  Y1, Y5, Y1
-	VMOVUPS Y1, (AX)(R9*1)
-	VMOVUPS (BX)(R10*1), Y1
-	VMOVUPS 32(BX)(R10*1), Y5
+	VMOVUPS Y1, (AX)(DI*1)
+	VMOVUPS (DX)(R8*1), Y1
+	VMOVUPS 32(DX)(R8*1), Y5
 	VSHUFPS $0x88, Y5, Y1, Y6
 	VSHUFPS $0xdd, Y5, Y1, Y1
-	VMOVUPS 8(BX)(R10*1), Y5
-	VMOVUPS 40(BX)(R10*1), Y7
+	VMOVUPS 8(DX)(R8*1), Y5
+	VMOVUPS 40(DX)(R8*1), Y7
 	VSHUFPS $0x88, Y7, Y5, Y8
 	VSHUFPS $0xdd, Y7, Y5, Y5
 	VSUBPS  Y8, Y6, Y6
@@ -98,69 +94,76 @@ winoInLoop:
 	VSUBPS  Y1, Y8, Y8
 	VSUBPS  Y5, Y1, Y1
 	VSUBPS  Y6, Y2, Y2
-	VMOVUPS Y2, (R13)
+	VMOVUPS Y2, (R11)
 	VSUBPS  Y7, Y3, Y2
-	VMOVUPS Y2, (R13)(CX*1)
+	VMOVUPS Y2, (R11)(CX*1)
 	VSUBPS  Y8, Y4, Y2
-	VMOVUPS Y2, (R13)(CX*2)
+	VMOVUPS Y2, (R11)(CX*2)
 	VSUBPS  Y1, Y0, Y0
-	VMOVUPS Y0, (R13)(R9*1)
-	ADDQ    DI, BX
-	ADDQ    DX, AX
-	ADDQ    DX, R11
-	ADDQ    DX, R12
-	ADDQ    DX, R13
-	DECQ    R8
+	VMOVUPS Y0, (R11)(DI*1)
+	ADDQ    $0x40, DX
+	ADDQ    $0x20, AX
+	ADDQ    $0x20, R9
+	ADDQ    $0x20, R10
+	ADDQ    $0x20, R11
+	DECQ    SI
 	JNZ     winoInLoop
 	VZEROUPPER
 	RET
 
-// func winoOutAVX2(out *float32, ldc int, wp int, m *float32, xs int, ldm int, bias *float32, rows int, mode int)
+// func winoOutAVX2(out *float32, ldc int, wp int, m *float32, xs int, ldm int, bias *float32, rows int, mode int, ng int)
 // Requires: AVX
-TEXT ·winoOutAVX2(SB), NOSPLIT, $0-72
+TEXT ·winoOutAVX2(SB), NOSPLIT, $0-80
 	MOVQ out+0(FP), AX
-	MOVQ ldc+8(FP), CX
+	MOVQ wp+16(FP), CX
 	SHLQ $0x02, CX
-	MOVQ wp+16(FP), DX
-	SHLQ $0x02, DX
-	MOVQ m+24(FP), BX
-	MOVQ xs+32(FP), SI
-	SHLQ $0x02, SI
-	MOVQ ldm+40(FP), DI
-	SHLQ $0x02, DI
-	MOVQ bias+48(FP), R8
-	MOVQ rows+56(FP), R9
-	MOVQ mode+64(FP), R10
-	LEAQ (SI)(SI*2), R11
-	LEAQ (BX)(SI*4), R12
-	LEAQ (R12)(SI*4), R13
-	LEAQ (R13)(SI*4), R14
+	MOVQ m+24(FP), DX
+	MOVQ xs+32(FP), BX
+	SHLQ $0x02, BX
+	MOVQ bias+48(FP), SI
+	MOVQ ng+72(FP), DI
+	MOVQ ldc+8(FP), R8
+	SHLQ $0x02, R8
+	MOVQ ldm+40(FP), R9
+	SHLQ $0x02, R9
+	MOVQ DI, R10
+	SHLQ $0x05, R10
+	SUBQ R10, R9
+	SHLQ $0x01, R10
+	SUBQ R10, R8
+	LEAQ (BX)(BX*2), R10
+	LEAQ (DX)(BX*4), R11
+	LEAQ (R11)(BX*4), R12
+	LEAQ (R12)(BX*4), R13
 
-winoOutLoop:
-	VMOVUPS   (BX), Y0
-	VADDPS    (BX)(SI*1), Y0, Y0
-	VMOVUPS   (BX)(SI*1), Y1
-	VSUBPS    (BX)(SI*2), Y1, Y1
-	VADDPS    (BX)(SI*2), Y0, Y0
-	VSUBPS    (BX)(R11*1), Y1, Y1
-	VMOVUPS   (R12), Y2
-	VADDPS    (R12)(SI*1), Y2, Y2
-	VMOVUPS   (R12)(SI*1), Y3
-	VSUBPS    (R12)(SI*2), Y3, Y3
-	VADDPS    (R12)(SI*2), Y2, Y2
-	VSUBPS    (R12)(R11*1), Y3, Y3
-	VMOVUPS   (R13), Y4
-	VADDPS    (R13)(SI*1), Y4, Y4
-	VMOVUPS   (R13)(SI*1), Y5
-	VSUBPS    (R13)(SI*2), Y5, Y5
-	VADDPS    (R13)(SI*2), Y4, Y4
-	VSUBPS    (R13)(R11*1), Y5, Y5
-	VMOVUPS   (R14), Y6
-	VADDPS    (R14)(SI*1), Y6, Y6
-	VMOVUPS   (R14)(SI*1), Y7
-	VSUBPS    (R14)(SI*2), Y7, Y7
-	VADDPS    (R14)(SI*2), Y6, Y6
-	VSUBPS    (R14)(R11*1), Y7, Y7
+winoOutRow:
+	MOVQ DI, R14
+
+winoOutGroup:
+	VMOVUPS   (DX), Y0
+	VADDPS    (DX)(BX*1), Y0, Y0
+	VMOVUPS   (DX)(BX*1), Y1
+	VSUBPS    (DX)(BX*2), Y1, Y1
+	VADDPS    (DX)(BX*2), Y0, Y0
+	VSUBPS    (DX)(R10*1), Y1, Y1
+	VMOVUPS   (R11), Y2
+	VADDPS    (R11)(BX*1), Y2, Y2
+	VMOVUPS   (R11)(BX*1), Y3
+	VSUBPS    (R11)(BX*2), Y3, Y3
+	VADDPS    (R11)(BX*2), Y2, Y2
+	VSUBPS    (R11)(R10*1), Y3, Y3
+	VMOVUPS   (R12), Y4
+	VADDPS    (R12)(BX*1), Y4, Y4
+	VMOVUPS   (R12)(BX*1), Y5
+	VSUBPS    (R12)(BX*2), Y5, Y5
+	VADDPS    (R12)(BX*2), Y4, Y4
+	VSUBPS    (R12)(R10*1), Y5, Y5
+	VMOVUPS   (R13), Y6
+	VADDPS    (R13)(BX*1), Y6, Y6
+	VMOVUPS   (R13)(BX*1), Y7
+	VSUBPS    (R13)(BX*2), Y7, Y7
+	VADDPS    (R13)(BX*2), Y6, Y6
+	VSUBPS    (R13)(R10*1), Y7, Y7
 	VADDPS    Y2, Y0, Y0
 	VADDPS    Y4, Y0, Y0
 	VADDPS    Y3, Y1, Y1
@@ -173,17 +176,17 @@ winoOutLoop:
 	VUNPCKHPS Y1, Y0, Y0
 	VUNPCKLPS Y3, Y2, Y1
 	VUNPCKHPS Y3, Y2, Y2
-	CMPQ      R10, $0x01
+	CMPQ      mode+64(FP), $0x01
 	JL        winoOutStore
 	JE        winoOutBias
 	VADDPS    (AX), Y4, Y4
 	VADDPS    32(AX), Y0, Y0
-	VADDPS    (AX)(DX*1), Y1, Y1
-	VADDPS    32(AX)(DX*1), Y2, Y2
+	VADDPS    (AX)(CX*1), Y1, Y1
+	VADDPS    32(AX)(CX*1), Y2, Y2
 	JMP       winoOutStore
 
 winoOutBias:
-	VBROADCASTSS (R8), Y3
+	VBROADCASTSS (SI), Y3
 	VADDPS       Y4, Y3, Y4
 	VADDPS       Y0, Y3, Y0
 	VADDPS       Y1, Y3, Y1
@@ -192,15 +195,22 @@ winoOutBias:
 winoOutStore:
 	VMOVUPS Y4, (AX)
 	VMOVUPS Y0, 32(AX)
-	VMOVUPS Y1, (AX)(DX*1)
-	VMOVUPS Y2, 32(AX)(DX*1)
-	ADDQ    CX, AX
-	ADDQ    $0x04, R8
-	ADDQ    DI, BX
-	ADDQ    DI, R12
-	ADDQ    DI, R13
-	ADDQ    DI, R14
-	DECQ    R9
-	JNZ     winoOutLoop
+	VMOVUPS Y1, (AX)(CX*1)
+	VMOVUPS Y2, 32(AX)(CX*1)
+	ADDQ    $0x40, AX
+	ADDQ    $0x20, DX
+	ADDQ    $0x20, R11
+	ADDQ    $0x20, R12
+	ADDQ    $0x20, R13
+	DECQ    R14
+	JNZ     winoOutGroup
+	ADDQ    R8, AX
+	ADDQ    R9, DX
+	ADDQ    R9, R11
+	ADDQ    R9, R12
+	ADDQ    R9, R13
+	ADDQ    $0x04, SI
+	DECQ    rows+56(FP)
+	JNZ     winoOutRow
 	VZEROUPPER
 	RET

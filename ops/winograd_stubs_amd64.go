@@ -4,15 +4,15 @@
 
 package ops
 
-// winoInAVX2 is winoInGo: it reads src[ch*cs + r*rs + 0..17] (r < 4) and
-// writes dst[ξ*xs + ch*ldv + lane] (ξ < 16, lane < 8) for ch < c; c must be ≥ 1.
+// winoInAVX2 is winoInGo: for g < ng it reads src[16g + r*rs + 0..17] (r < 4)
+// and writes dst[ξ*xs + 8g + lane] (ξ < 16, lane < 8); ng must be ≥ 1.
 //
 //go:noescape
-func winoInAVX2(dst *float32, xs int, ldv int, src *float32, rs int, cs int, c int)
+func winoInAVX2(dst *float32, xs int, src *float32, rs int, ng int)
 
-// winoOutAVX2 is winoOutGo: it reads m[ξ*xs + r*ldm + lane] and writes
-// out[r*ldc + dy*wp + 0..15] (dy < 2) for r < rows, adding bias[r] (mode 1)
-// or the old out value (mode 2); rows must be ≥ 1.
+// winoOutAVX2 is winoOutGo: for r < rows and g < ng it reads m[ξ*xs + r*ldm + 8g + lane]
+// and writes out[r*ldc + dy*wp + 16g + 0..15] (dy < 2), adding bias[r] (mode 1)
+// or the old out value (mode 2); rows and ng must be ≥ 1.
 //
 //go:noescape
-func winoOutAVX2(out *float32, ldc int, wp int, m *float32, xs int, ldm int, bias *float32, rows int, mode int)
+func winoOutAVX2(out *float32, ldc int, wp int, m *float32, xs int, ldm int, bias *float32, rows int, mode int, ng int)

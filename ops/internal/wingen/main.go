@@ -24,24 +24,21 @@ func main() {
 	Generate()
 }
 
-// winoIn emits winoInAVX2: V = Bᵀ d B for 8 tiles and c channels.
+// winoIn emits winoInAVX2: V = Bᵀ d B for ng consecutive groups of 8 tiles
+// of one channel.
 func winoIn() {
-	TEXT("winoInAVX2", NOSPLIT, "func(dst *float32, xs int, ldv int, src *float32, rs int, cs int, c int)")
+	TEXT("winoInAVX2", NOSPLIT, "func(dst *float32, xs int, src *float32, rs int, ng int)")
 	Pragma("noescape")
-	Doc("winoInAVX2 is winoInGo: it reads src[ch*cs + r*rs + 0..17] (r < 4) and",
-		"writes dst[ξ*xs + ch*ldv + lane] (ξ < 16, lane < 8) for ch < c; c must be ≥ 1.")
+	Doc("winoInAVX2 is winoInGo: for g < ng it reads src[16g + r*rs + 0..17] (r < 4)",
+		"and writes dst[ξ*xs + 8g + lane] (ξ < 16, lane < 8); ng must be ≥ 1.")
 
 	dst := Load(Param("dst"), GP64())
 	xs := Load(Param("xs"), GP64())
 	SHLQ(U8(2), xs)
-	ldv := Load(Param("ldv"), GP64())
-	SHLQ(U8(2), ldv)
 	src := Load(Param("src"), GP64())
 	rs := Load(Param("rs"), GP64())
 	SHLQ(U8(2), rs)
-	cs := Load(Param("cs"), GP64())
-	SHLQ(U8(2), cs)
-	c := Load(Param("c"), GP64())
+	ng := Load(Param("ng"), GP64())
 
 	xs3 := GP64()
 	LEAQ(Mem{Base: xs, Index: xs, Scale: 2}, xs3)
@@ -125,37 +122,44 @@ func winoIn() {
 		VSUBPS(t3[q], t1[q], v) // t1 - t3
 		VMOVUPS(v, xsIdx(p[3], q))
 	}
-	ADDQ(cs, src)
+	ADDQ(U8(64), src)
 	for a := 0; a < 4; a++ {
-		ADDQ(ldv, p[a])
+		ADDQ(U8(32), p[a])
 	}
-	DECQ(c)
+	DECQ(ng)
 	JNZ(LabelRef("winoInLoop"))
 	VZEROUPPER()
 	RET()
 }
 
-// winoOut emits winoOutAVX2: Y = Aᵀ M A for 8 tiles and `rows` rows.
+// winoOut emits winoOutAVX2: Y = Aᵀ M A for `rows` rows of ng consecutive
+// groups of 8 tiles.
 func winoOut() {
-	TEXT("winoOutAVX2", NOSPLIT, "func(out *float32, ldc int, wp int, m *float32, xs int, ldm int, bias *float32, rows int, mode int)")
+	TEXT("winoOutAVX2", NOSPLIT, "func(out *float32, ldc int, wp int, m *float32, xs int, ldm int, bias *float32, rows int, mode int, ng int)")
 	Pragma("noescape")
-	Doc("winoOutAVX2 is winoOutGo: it reads m[ξ*xs + r*ldm + lane] and writes",
-		"out[r*ldc + dy*wp + 0..15] (dy < 2) for r < rows, adding bias[r] (mode 1)",
-		"or the old out value (mode 2); rows must be ≥ 1.")
+	Doc("winoOutAVX2 is winoOutGo: for r < rows and g < ng it reads m[ξ*xs + r*ldm + 8g + lane]",
+		"and writes out[r*ldc + dy*wp + 16g + 0..15] (dy < 2), adding bias[r] (mode 1)",
+		"or the old out value (mode 2); rows and ng must be ≥ 1.")
 
 	out := Load(Param("out"), GP64())
-	ldc := Load(Param("ldc"), GP64())
-	SHLQ(U8(2), ldc)
 	wp := Load(Param("wp"), GP64())
 	SHLQ(U8(2), wp)
 	mp := Load(Param("m"), GP64())
 	xs := Load(Param("xs"), GP64())
 	SHLQ(U8(2), xs)
-	ldm := Load(Param("ldm"), GP64())
-	SHLQ(U8(2), ldm)
 	bias := Load(Param("bias"), GP64())
-	rows := Load(Param("rows"), GP64())
-	mode := Load(Param("mode"), GP64())
+	// After a row's ng groups, out and m step to the next row.
+	ng := Load(Param("ng"), GP64())
+	outStep := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), outStep)
+	mStep := Load(Param("ldm"), GP64())
+	SHLQ(U8(2), mStep)
+	t := GP64()
+	MOVQ(ng, t)
+	SHLQ(U8(5), t)
+	SUBQ(t, mStep)
+	SHLQ(U8(1), t)
+	SUBQ(t, outStep)
 
 	xs3 := GP64()
 	LEAQ(Mem{Base: xs, Index: xs, Scale: 2}, xs3)
@@ -177,7 +181,10 @@ func winoOut() {
 		return Mem{Base: base, Index: xs3, Scale: 1}
 	}
 
-	Label("winoOutLoop")
+	Label("winoOutRow")
+	g := GP64()
+	MOVQ(ng, g)
+	Label("winoOutGroup")
 	var a, b [4]VecVirtual
 	for i := 0; i < 4; i++ {
 		a[i], b[i] = YMM(), YMM()
@@ -217,6 +224,7 @@ func winoOut() {
 		}
 		return m.Offset(32 * (i % 2))
 	}
+	mode := NewParamAddr("mode", 64)
 	CMPQ(mode, U8(1))
 	JL(LabelRef("winoOutStore"))
 	JE(LabelRef("winoOutBias"))
@@ -234,13 +242,20 @@ func winoOut() {
 	for i := range o {
 		VMOVUPS(o[i], outAt(i))
 	}
-	ADDQ(ldc, out)
-	ADDQ(U8(4), bias)
+	ADDQ(U8(64), out)
 	for i := 0; i < 4; i++ {
-		ADDQ(ldm, p[i])
+		ADDQ(U8(32), p[i])
 	}
-	DECQ(rows)
-	JNZ(LabelRef("winoOutLoop"))
+	DECQ(g)
+	JNZ(LabelRef("winoOutGroup"))
+
+	ADDQ(outStep, out)
+	for i := 0; i < 4; i++ {
+		ADDQ(mStep, p[i])
+	}
+	ADDQ(U8(4), bias)
+	DECQ(NewParamAddr("rows", 56))
+	JNZ(LabelRef("winoOutRow"))
 	VZEROUPPER()
 	RET()
 }
