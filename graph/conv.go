@@ -52,11 +52,10 @@ func (c *compiler) convAttrs(n *node, wshape []int) ([4]int, error) {
 			if len(p) != 4 {
 				return pads, c.errf(n, "pads %v: want 4 values for a 2-D convolution", p)
 			}
-			for i, x := range p {
-				if x < 0 || x > 1<<16 {
-					return pads, c.errf(n, "pads %v: want values in [0, 65536]", p)
+			for _, x := range p {
+				if x < 0 || x > 1024 {
+					return pads, c.errf(n, "pads %v: want values in [0, 1024]", p)
 				}
-				_ = i
 			}
 			// ONNX order: y_begin, x_begin, y_end, x_end.
 			pads = [4]int{int(p[0]), int(p[1]), int(p[2]), int(p[3])}
@@ -221,8 +220,11 @@ func (r *runner) convGeometry(n *node, plan *convPlan, xs []*value) (convGeom, e
 	if g.ho < 1 || g.wo < 1 {
 		return g, r.errf(n, "input %d×%d with pads %d,%d,%d,%d is smaller than the %d×%d kernel", g.h, g.w, plan.pt, plan.pl, plan.pb, plan.pr, plan.kh, plan.kw)
 	}
-	if int64(g.c)*int64(g.hp)*int64(g.wp)+int64(plan.kw) > math.MaxInt32 {
-		return g, r.errf(n, "padded input of %d×%d×%d values is too large for 32-bit offsets", g.c, g.hp, g.wp)
+	if int64(g.c)*int64(g.hp)*int64(g.wp)+int64(plan.kw) > min(math.MaxInt32, int64(maxValues)) {
+		return g, r.errf(n, "padded input of %d×%d×%d values is too large (32-bit offsets, at most %d values)", g.c, g.hp, g.wp, min(math.MaxInt32, int64(maxValues)))
+	}
+	if int64(plan.m)*int64(g.ho)*int64(g.wp) > int64(maxValues) {
+		return g, r.errf(n, "output of %d×%d×%d values is too large", plan.m, g.ho, g.wp)
 	}
 	g.ncol = g.ho * g.wp
 	return g, nil

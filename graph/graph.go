@@ -150,12 +150,8 @@ func Compile(m *loader.ONNXModel, opts Options) (g *Graph, err error) {
 			g, err = nil, &Error{File: m.File, Msg: fmt.Sprintf("internal error while compiling (malformed model?): %v", r)}
 		}
 	}()
-	for _, o := range m.Proto.GetOpsetImport() {
-		if d := o.GetDomain(); d != "" && d != "ai.onnx" {
-			// Only a problem if a node uses it; noted in compileNode.
-			continue
-		}
-	}
+	// Other operator domains only matter if a node uses one (compileGraph
+	// refuses such nodes).
 	if m.Opset < 7 || m.Opset > 21 {
 		return nil, &Error{File: m.File, Msg: fmt.Sprintf("opset %d: supported opsets are 7 to 21 (tested: 11 to 17)", m.Opset)}
 	}
