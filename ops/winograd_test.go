@@ -514,3 +514,103 @@ func TestWinograd3x3Concurrent(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkWinogradGemm times the GEMM part alone: the 16 per-ξ products of
+// one block, with U cycling through all of its 1 MiB (as in Conv) or one
+// 64-row chunk of it (hot).
+func BenchmarkWinogradGemm(b *testing.B) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	w := make([]float32, 256*64*9)
+	for i := range w {
+		w[i] = float32(rng.NormFloat64())
+	}
+	wg := NewWinograd3x3(w, 256, 64)
+	ldv := wg.ldv()
+	xsv, xsm := wg.strides()
+	v := make([]float32, 16*xsv)
+	for i := range v {
+		v[i] = float32(rng.NormFloat64())
+	}
+	mb := make([]float32, 16*xsm)
+	n := ldv
+	for _, hot := range []bool{false, true} {
+		b.Run(fmt.Sprintf("hot=%v", hot), func(b *testing.B) {
+			ct := startCPUTimer(b)
+			for b.Loop() {
+				for ci := range wg.chunks[0] {
+					cc := ci
+					if hot {
+						cc = 0
+					}
+					for x := 0; x < 16; x++ {
+						ConvGemm(mb[x*xsm:], ldv, &wg.chunks[x][cc], nil, v[x*xsv:x*xsv+64*ldv], wg.offs, n, false)
+					}
+				}
+			}
+			ct.stop(2*16*256*64*float64(n)/1e9, "GFLOP/s-cpu")
+		})
+	}
+}
+
+// TestWinograd3x3Recurrent runs 12 steps of x ← tanh(conv(x) + b) (hidden
+// 64, 16×16) in float64, with the direct float32 conv and with Winograd,
+// and reports how far each float32 chain drifts from float64.
+func TestWinograd3x3Recurrent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow")
+	}
+	rng := rand.New(rand.NewPCG(21, 22))
+	const c, h, wd, steps = 64, 16, 16, 12
+	p := newWinoCase(rng, c, c, 1, h, wd, 0, 0, 0, 1/math.Sqrt(9*c), func() float32 { return float32(2*rng.Float64() - 1) })
+	n := p.width()
+	x64 := make([]float64, len(p.in))
+	for i, v := range p.in {
+		x64[i] = float64(v)
+	}
+	xd := append([]float32(nil), p.in...)
+	xw := append([]float32(nil), p.in...)
+	a := PackA(p.w, c, c*9)
+	offs := p.offsets()
+	wg := NewWinograd3x3(p.w, c, c)
+	ws := make([]float32, wg.Workspace(1, h, wd))
+	od, ow := make([]float32, c*n), make([]float32, c*n)
+	for step := 1; step <= steps; step++ {
+		y64 := make([]float64, c*n)
+		for i := 0; i < c; i++ {
+			for y := 0; y < h; y++ {
+				for x := 0; x < wd; x++ {
+					s := float64(p.bias[i])
+					for ch := 0; ch < c; ch++ {
+						for ky := 0; ky < 3; ky++ {
+							for kx := 0; kx < 3; kx++ {
+								s += float64(p.w[((i*c+ch)*3+ky)*3+kx]) * x64[ch*p.cs+p.col(0, y+ky, x+kx)]
+							}
+						}
+					}
+					y64[i*n+p.col(0, y, x)] = s
+				}
+			}
+		}
+		ConvGemm(od, n, a, p.bias, xd, offs, n, false)
+		wg.Conv(ow, n, p.bias, xw, p.cs, 1, h, wd, p.wp, p.s, false, ws, 0, 1)
+		var eD, eW float64
+		for i := 0; i < c; i++ {
+			for y := 0; y < h; y++ {
+				for x := 0; x < wd; x++ {
+					j, k := i*n+p.col(0, y, x), i*p.cs+p.col(0, y+1, x+1)
+					x64[k] = math.Tanh(y64[j])
+					xd[k] = TanhRef(od[j])
+					xw[k] = TanhRef(ow[j])
+					eD = max(eD, math.Abs(float64(xd[k])-x64[k]))
+					eW = max(eW, math.Abs(float64(xw[k])-x64[k]))
+				}
+			}
+		}
+		if step == 1 || step%4 == 0 {
+			t.Logf("step %2d: max |x − x64|: direct %.2e, Winograd F(2,3) %.2e", step, eD, eW)
+		}
+		if eW > 1e-5 {
+			t.Errorf("step %d: Winograd drift %g", step, eW)
+		}
+	}
+}
