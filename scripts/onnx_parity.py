@@ -77,7 +77,7 @@ def random_config(rng):
     kernels = [(rng.choice([1, 3, 5]), rng.choice([1, 3, 5])) for _ in range(layers)]
     gates = "".join(rng.sample("ifog", 4))
     return dict(input_dim=cin, hidden_dim=hidden, kernel_size=kernels, num_layers=layers,
-                bias=rng.random() < 0.7, gates=gates)
+                bias=rng.random() < 0.7, gates=gates), rng.choice([11, 13, 17])
 
 
 def run_ort(work, model, runs, threads=1):
@@ -115,7 +115,7 @@ def main():
     failures = 0
     try:
         for k in range(args.n):
-            cfg = random_config(rng)
+            cfg, opset = random_config(rng)
             m = ConvLSTM(batch_first=True, return_all_layers=True, **cfg).eval()
             d = os.path.join(work, "c%d" % k)
             os.makedirs(d)
@@ -125,7 +125,8 @@ def main():
             for tag, extra in (("plain", []), ("state", ["--initial-state"])):
                 paths[tag] = os.path.join(d, "model_%s.onnx" % tag)
                 subprocess.run([binary, "convert", "--weights", pt, "--gates", cfg["gates"],
-                                "--output", paths[tag]] + extra, check=True, capture_output=True)
+                                "--opset", str(opset), "--output", paths[tag]] + extra,
+                               check=True, capture_output=True)
                 onnx.checker.check_model(onnx.load(paths[tag]), full_check=True)
             st = os.path.join(d, "model.safetensors")
             subprocess.run([binary, "convert", "--weights", pt, "--gates", cfg["gates"], "--output", st],
@@ -181,8 +182,8 @@ def main():
             for w in ("ort", "go"):
                 overall[w] = max(overall[w], errs[w][0])
                 overall_ratio[w] = max(overall_ratio[w], errs[w][1])
-            print("%-4s #%d layers=%d in=%d hidden=%s k=%s bias=%s gates=%s | %s | ORT max|err| %.2e (%.2f of tol)  go %.2e (%.2f of tol)" % (
-                "ok" if ok else "FAIL", k, cfg["num_layers"], cfg["input_dim"], cfg["hidden_dim"],
+            print("%-4s #%d opset %d layers=%d in=%d hidden=%s k=%s bias=%s gates=%s | %s | ORT max|err| %.2e (%.2f of tol)  go %.2e (%.2f of tol)" % (
+                "ok" if ok else "FAIL", k, opset, cfg["num_layers"], cfg["input_dim"], cfg["hidden_dim"],
                 ["%dx%d" % kk for kk in cfg["kernel_size"]], cfg["bias"], cfg["gates"], "; ".join(shapes),
                 errs["ort"][0], errs["ort"][1], errs["go"][0], errs["go"][1]))
     finally:
