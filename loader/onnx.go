@@ -92,6 +92,8 @@ func IsONNX(head []byte) bool {
 	switch head[1+n] {
 	case 0x12, 0x1a, 0x22, 0x28, 0x32, 0x3a, 0x42, 0x72: // producer_name, producer_version, domain, model_version, doc_string, graph, opset_import, metadata_props
 		return true
+	case 0xa2, 0xca: // training_info (20), functions (25): two-byte tags
+		return 2+n < len(head) && head[2+n] == 0x01
 	}
 	return false
 }
