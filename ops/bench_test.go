@@ -62,6 +62,25 @@ func BenchmarkConvGemm(b *testing.B) {
 	}
 }
 
+// BenchmarkConvGemmChunked calls ConvGemm the way graph/ does: the columns
+// in runs of 512 per call.
+func BenchmarkConvGemmChunked(b *testing.B) {
+	a, bias, in, offs, n := convProblem(256, 64, 64, 64)
+	c := make([]float32, 256*n)
+	flops := 2 * float64(256) * float64(a.K) * float64(n)
+	for _, impl := range cpuKernels()[1:] {
+		b.Run(impl.name, func(b *testing.B) {
+			ct := startCPUTimer(b)
+			for b.Loop() {
+				for j := 0; j < n; j += 512 {
+					impl.convGemm(c[j:], n, a, bias, in[j:], offs, min(512, n-j), false)
+				}
+			}
+			ct.stop(flops/1e9, "GFLOP/s-cpu")
+		})
+	}
+}
+
 func BenchmarkLSTMGates(b *testing.B) {
 	// 4096 positions stay in L1/L2; 64·66·66 is hidden 64 on a padded
 	// 64×64 image, as one step of the runtime sees it.

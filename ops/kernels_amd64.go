@@ -39,8 +39,13 @@ func convGemmAsm(c []float32, ldc int, a *PackedA, bias []float32, b []float32, 
 		blocks := (K + gemmBlockK - 1) / gemmBlockK
 		kc = (K + blocks - 1) / blocks
 	}
-	for j0 := 0; j0 < n; j0 += gemmBlockCols {
-		nb := min(gemmBlockCols, n-j0)
+	for j0, nb := 0, 0; j0 < n; j0 += nb {
+		nb = min(gemmBlockCols, n-j0)
+		if n-j0-nb < gemmBlockCols/2 {
+			// A short last block would repeat every panel's A sweep
+			// for few columns: fold it into this one.
+			nb = n - j0
+		}
 		for i0 := 0; i0 < a.M; i0 += panelRows {
 			rows := min(panelRows, a.M-i0)
 			if mode == 1 {
