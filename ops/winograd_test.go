@@ -287,6 +287,22 @@ func BenchmarkWinograd3x3(b *testing.B) {
 			}
 			report(b, ct)
 		})
+		// Two parts on two goroutines, as the runtime's pool runs it
+		// (wall-clock GFLOP/s only; the machine's other load shows).
+		b.Run("winograd-2parts/"+name, func(b *testing.B) {
+			wg := NewWinograd3x3(p.w, p.m, p.c)
+			ws := [2][]float32{make([]float32, wg.Workspace(p.frames, p.h, p.wd)), make([]float32, wg.Workspace(p.frames, p.h, p.wd))}
+			done := make(chan struct{})
+			for b.Loop() {
+				go func() {
+					wg.Conv(out, n, p.bias, p.in, p.cs, p.frames, p.h, p.wd, p.wp, p.s, false, ws[1], 1, 2)
+					done <- struct{}{}
+				}()
+				wg.Conv(out, n, p.bias, p.in, p.cs, p.frames, p.h, p.wd, p.wp, p.s, false, ws[0], 0, 2)
+				<-done
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
 	}
 }
 
@@ -299,8 +315,8 @@ func BenchmarkWinogradTune(b *testing.B) {
 	out := make([]float32, p.m*n)
 	flops := 2 * float64(256*64*9*64*64*2)
 	defer func(bl, r, pad int) { winoBlock, winoRows, winoPad = bl, r, pad }(winoBlock, winoRows, winoPad)
-	for _, pad := range []int{0, 16} {
-		for _, bl := range []int{3, 6} {
+	for _, pad := range []int{16} {
+		for _, bl := range []int{3, 6, 9, 12} {
 			for _, rows := range []int{64, 128} {
 				b.Run(fmt.Sprintf("block=%d,rows=%d,pad=%d", bl, rows, pad), func(b *testing.B) {
 					winoBlock, winoRows, winoPad = bl, rows, pad
