@@ -31,11 +31,21 @@ var (
 	winoRows  = 64 // multiple of panelRows
 )
 
-// Winograd3x3 is a 3×3 convolution's weights in the Winograd domain.
+// Winograd3x3 is a 3×3 convolution's weights in the Winograd domain, ready
+// to compute the convolution with 16/36 of the direct method's multiplies.
+// It is read-only after NewWinograd3x3: Conv may run concurrently, each call
+// with its own workspace.
+//
+// Accuracy: every output is a sum of C products per ξ followed by a few
+// adds, so its float32 rounding error is smaller than the direct offset
+// GEMM's (a chain of 9·C FMAs): at the runtime's scales (weights
+// U(±1/√(9C)), inputs N(0,1) or in (-1, 1)) the max error against float64 is
+// 4–9e-7 where the direct conv has 3–4e-6 (TestWinograd3x3Error).
 type Winograd3x3 struct {
 	M, C   int
 	block  int // groups per block
 	rows   int // output rows per GEMM chunk
+	pad    int // floats after each ξ plane of the scratch
 	u      [16]*PackedA
 	chunks [16][]PackedA // u[ξ] cut into row chunks of `rows` rows
 	offs   []int32       // offs[k] = k·ldv
@@ -74,7 +84,7 @@ func NewWinograd3x3(w []float32, m, c int) *Winograd3x3 {
 			}
 		}
 	}
-	wg := &Winograd3x3{M: m, C: c, block: winoBlock, rows: min(winoRows, (m+panelRows-1)/panelRows*panelRows)}
+	wg := &Winograd3x3{M: m, C: c, block: winoBlock, rows: min(winoRows, (m+panelRows-1)/panelRows*panelRows), pad: winoPad}
 	for x := range u {
 		wg.u[x] = PackA(u[x], m, c)
 		for i0 := 0; i0 < m; i0 += wg.rows {
@@ -92,7 +102,9 @@ func NewWinograd3x3(w []float32, m, c int) *Winograd3x3 {
 
 func (w *Winograd3x3) ldv() int { return 8 * w.block }
 
-// Workspace returns the number of float32s of scratch one part of Conv needs.
+// Workspace returns the number of float32s of scratch one part of Conv needs
+// (it depends only on M and C: about 16·48·(C+64) floats, 420 KB for
+// C = 64, so one part's working set stays in a core's L2).
 func (w *Winograd3x3) Workspace(frames, h, wd int) int {
 	xsv, xsm := w.strides()
 	return 16*xsv + 16*xsm + w.C*winoInEdge + w.rows*winoOutEdge
@@ -104,7 +116,7 @@ func (w *Winograd3x3) Workspace(frames, h, wd int) int {
 // and would make all 16 ξ of a row contend for one set in the transforms).
 func (w *Winograd3x3) strides() (xsv, xsm int) {
 	ldv := w.ldv()
-	return w.C*ldv + winoPad, w.rows*ldv + winoPad
+	return w.C*ldv + w.pad, w.rows*ldv + w.pad
 }
 
 // winoPad is the cache line of padding after each ξ plane.
@@ -122,7 +134,8 @@ const (
 // from the zero-padded input in[ch*chanStride + f*s + yy*wp + xx] (yy < h+2,
 // xx < wp = wd+2, s ≥ (h+2)·wp). It writes exactly those elements of out and
 // no others (padding-position columns are left untouched), and reads in only
-// inside each frame's (h+2)×wp window. bias may be nil (zero).
+// inside each frame's (h+2)×wp window. bias may be nil (zero); in and out
+// must not overlap.
 //
 // The tile groups are split into parts contiguous ranges; Conv(…, part, parts)
 // for part < parts may run concurrently (each with its own ws of at least
