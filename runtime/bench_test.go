@@ -1,0 +1,72 @@
+package runtime
+
+import (
+	"fmt"
+	"math/rand"
+	"testing"
+
+	"github.com/convlstm-go/convlstm-go/loader"
+)
+
+// The rows of the comparison table (scripts/bench_compare.sh) with random
+// weights of PyTorch's default scale: mnist (1,10,1,64,64; [64,64]; 3×3),
+// radar (1,12,1,128,128; [32,64]; 5×5, 3×3) and one streaming step.
+func BenchmarkForward(b *testing.B) {
+	for _, bc := range []struct {
+		name          string
+		hidden        []int
+		kernels       [][2]int
+		B, T, C, H, W int
+	}{
+		{"mnist", []int{64, 64}, [][2]int{{3, 3}, {3, 3}}, 1, 10, 1, 64, 64},
+		{"radar", []int{32, 64}, [][2]int{{5, 5}, {3, 3}}, 1, 12, 1, 128, 128},
+	} {
+		for _, threads := range []int{1, 2} {
+			for _, direct := range []bool{false, true} {
+				name := fmt.Sprintf("%s/threads=%d/direct=%v", bc.name, threads, direct)
+				b.Run(name, func(b *testing.B) {
+					rng := rand.New(rand.NewSource(1))
+					m := randomModel(rng, bc.C, bc.hidden, bc.kernels, true, "ifog")
+					x := randomTensor(rng, bc.B, bc.T, bc.C, bc.H, bc.W)
+					r, _ := New(m, Options{Threads: threads, Direct: direct})
+					defer r.Close()
+					r.Forward(x, ForwardOptions{})
+					b.ResetTimer()
+					for i := 0; i < b.N; i++ {
+						r.Forward(x, ForwardOptions{})
+					}
+					flops := 0.0
+					for _, l := range m.Layers {
+						flops += 2 * float64(4*l.HiddenDim*(l.InputDim+l.HiddenDim)*l.KernelH*l.KernelW*bc.B*bc.T*bc.H*bc.W)
+					}
+					b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkStreamStep is one step of the stream row: a 64×64 frame through
+// [64, 64] 3×3 layers with a carried state.
+func BenchmarkStreamStep(b *testing.B) {
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
+			rng := rand.New(rand.NewSource(1))
+			m := randomModel(rng, 1, []int{64, 64}, [][2]int{{3, 3}, {3, 3}}, true, "ifog")
+			r, _ := New(m, Options{Threads: threads})
+			defer r.Close()
+			var st []LayerState
+			for range m.Layers {
+				st = append(st, LayerState{H: randomTensor(rng, 1, 64, 64, 64), C: randomTensor(rng, 1, 64, 64, 64)})
+			}
+			s, _ := r.NewStream(1, 64, 64, st)
+			f := &loader.Tensor{Shape: []int{1, 1, 64, 64}, Data: randomTensor(rng, 1, 1, 64, 64).Data}
+			s.Step(f)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				s.Step(f)
+			}
+		})
+	}
+}
