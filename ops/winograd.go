@@ -132,9 +132,9 @@ const (
 //	out[i*ldc + f*s + y*wp + x] = (accumulate ? out[...] : bias[i]) + conv3x3(in)[i, f, y, x]
 //
 // from the zero-padded input in[ch*chanStride + f*s + yy*wp + xx] (yy < h+2,
-// xx < wp = wd+2, s ≥ (h+2)·wp). It writes exactly those elements of out and
+// xx < wd+2 ≤ wp, s ≥ (h+2)·wp). It writes exactly those elements of out and
 // no others (padding-position columns are left untouched), and reads in only
-// inside each frame's (h+2)×wp window. bias may be nil (zero); in and out
+// inside each frame's (h+2)×(wd+2) window. bias may be nil (zero); in and out
 // must not overlap.
 //
 // The tile groups are split into parts contiguous ranges; Conv(…, part, parts)
@@ -199,7 +199,7 @@ func (w *Winograd3x3) Conv(out []float32, ldc int, bias []float32, in []float32,
 				continue
 			}
 			rowsIn := min(4, hp-2*ty)
-			colsIn := min(18, wp-16*gx)
+			colsIn := min(18, wd+2-16*gx)
 			clear(edgeIn)
 			for ch := 0; ch < C; ch++ {
 				for r := 0; r < rowsIn; r++ {

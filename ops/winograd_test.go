@@ -15,7 +15,8 @@ type winoCase struct {
 }
 
 // newWinoCase lays out frames h×wd images with a zero 1-pixel border; any
-// slack between frames or channels holds NaN so a stray read shows.
+// slack between frames or channels or past column wd+1 holds NaN so a stray
+// read shows.
 func newWinoCase(rng *rand.Rand, m, c, frames, h, wd, extraW, extraS, extraC int, wscale float64, input func() float32) *winoCase {
 	p := &winoCase{m: m, c: c, frames: frames, h: h, wd: wd}
 	p.wp = wd + 2 + extraW
@@ -41,6 +42,8 @@ func newWinoCase(rng *rand.Rand, m, c, frames, h, wd, extraW, extraS, extraC int
 					v := float32(0)
 					if yy >= 1 && yy <= h && xx >= 1 && xx <= wd {
 						v = input()
+					} else if xx > wd+1 {
+						v = nan // columns past the padded row are not to be read
 					}
 					p.in[ch*p.cs+f*p.s+yy*p.wp+xx] = v
 				}
