@@ -261,6 +261,12 @@ func BenchmarkWinograd3x3(b *testing.B) {
 		{256, 64, 64, 64, 1},
 		{256, 64, 64, 64, 8},
 		{256, 64, 128, 128, 1},
+		// Where Winograd stops paying: few input channels.
+		{256, 32, 64, 64, 1},
+		{256, 16, 64, 64, 1},
+		{256, 8, 64, 64, 1},
+		{256, 1, 64, 64, 1},
+		{128, 32, 128, 128, 1},
 	} {
 		rng := rand.New(rand.NewPCG(5, 6))
 		p := newWinoCase(rng, sz.m, sz.c, sz.frames, sz.h, sz.w, 0, 0, 0, 1/math.Sqrt(float64(9*sz.c)), func() float32 { return float32(rng.NormFloat64()) })
