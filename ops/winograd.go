@@ -27,7 +27,7 @@ var winoLane = [8]int{0, 1, 4, 5, 2, 3, 6, 7}
 
 // Tuning: groups of 8 tiles per block and output rows per GEMM row chunk.
 var (
-	winoBlock = 6  // 48 tiles: two 24-column GEMM tiles
+	winoBlock = 6  // 48 tiles: two 24-column GEMM tiles (must be ≥ 1)
 	winoRows  = 64 // multiple of panelRows
 )
 
@@ -84,7 +84,7 @@ func NewWinograd3x3(w []float32, m, c int) *Winograd3x3 {
 			}
 		}
 	}
-	wg := &Winograd3x3{M: m, C: c, block: winoBlock, rows: min(winoRows, (m+panelRows-1)/panelRows*panelRows), pad: winoPad}
+	wg := &Winograd3x3{M: m, C: c, block: max(1, winoBlock), rows: min(max(panelRows, winoRows/panelRows*panelRows), (m+panelRows-1)/panelRows*panelRows), pad: max(0, winoPad)}
 	for x := range u {
 		wg.u[x] = PackA(u[x], m, c)
 		for i0 := 0; i0 < m; i0 += wg.rows {
