@@ -16,6 +16,23 @@ type convPlan struct {
 	pt, pl, pb, pr       int // pads: top, left, bottom, right
 	weightName, biasName string
 	parts                bool // inputs are a fused Concat's parts (along channels)
+	// wino is the Winograd F(2×2, 3×3) form of a 3×3, pad-1 weight with
+	// enough input channels: 16/36 of the direct method's multiplies, and
+	// the same output layout as the offset GEMM (rows of stride wp).
+	wino *ops.Winograd3x3
+}
+
+// winogradMinChannels is the fewest input channels for which a Conv uses
+// Winograd; below it the transforms cost more than they save (the same
+// threshold as package runtime).
+const winogradMinChannels = 8
+
+// setPads records the pads and, for a 3×3 pad-1 kernel, prepares Winograd.
+func (plan *convPlan) setPads(pads [4]int, w []float32) {
+	plan.pt, plan.pl, plan.pb, plan.pr = pads[0], pads[1], pads[2], pads[3]
+	if plan.kh == 3 && plan.kw == 3 && pads == [4]int{1, 1, 1, 1} && plan.c >= winogradMinChannels && w != nil {
+		plan.wino = ops.NewWinograd3x3(w, plan.m, plan.c)
+	}
 }
 
 // convAttrs checks a Conv node's attributes against the weight shape and
@@ -96,7 +113,7 @@ func (c *compiler) prepareConv(n *node, p *program) error {
 	if err != nil {
 		return err
 	}
-	plan.pt, plan.pl, plan.pb, plan.pr = pads[0], pads[1], pads[2], pads[3]
+	plan.setPads(pads, w.f)
 	n.conv = plan
 	return nil
 }
@@ -158,7 +175,9 @@ func (r *runner) conv(p *program, n *node, in []*value) ([]*value, error) {
 		if err != nil {
 			return nil, err
 		}
-		plan.pt, plan.pl, plan.pb, plan.pr = pads[0], pads[1], pads[2], pads[3]
+		// Weights computed at run time: plain offset GEMM, no Winograd
+		// transform per call.
+		plan.setPads(pads, nil)
 	} else if plan.parts {
 		xs = in
 	}
@@ -268,7 +287,53 @@ func (r *runner) convImage(plan *convPlan, g convGeom, xs []*value, b int, buf, 
 		c0 += cx
 	}
 	clear(buf[g.c*plane:])
+	if plan.wino != nil {
+		r.winograd(tmp, g, plan, buf)
+		return
+	}
 	r.gemm(tmp, g.ncol, plan, buf, offs)
+}
+
+// winograd runs plan.wino over one padded image, split into parts between
+// threads (each part's outputs do not depend on the split).
+func (r *runner) winograd(tmp []float32, g convGeom, plan *convPlan, buf []float32) {
+	w := plan.wino
+	parts := r.g.threads
+	if g.ncol*plan.m*plan.c*9 < 1<<18 {
+		parts = 1
+	}
+	plane := g.hp * g.wp
+	ws := w.Workspace(1, g.h, g.w)
+	run := func(part int) {
+		scr := getScratch(ws)
+		defer putScratch(scr)
+		w.Conv(tmp, g.ncol, plan.bias, buf, plane, 1, g.h, g.w, g.wp, plane, false, scr, part, parts)
+	}
+	if parts == 1 {
+		run(0)
+		return
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failure any
+	for part := 0; part < parts; part++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if rec := recover(); rec != nil {
+					mu.Lock()
+					failure = rec
+					mu.Unlock()
+				}
+			}()
+			run(part)
+		}()
+	}
+	wg.Wait()
+	if failure != nil {
+		panic(failure)
+	}
 }
 
 // gemmChunk is how many output columns one ConvGemm call covers. The taps

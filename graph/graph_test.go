@@ -142,3 +142,21 @@ func TestCellFallback(t *testing.T) {
 		}
 	}
 }
+
+// TestWinogradUsed: 3×3 pad-1 convolutions over at least 8 channels run by
+// Winograd (wide_op17 checks its numbers against PyTorch).
+func TestWinogradUsed(t *testing.T) {
+	g, err := Load("../fixtures/onnx/wide_op17.onnx", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, nd := range g.main.nodes {
+		if nd.op == "LSTMCell" && nd.cell.conv != nil && nd.cell.conv.conv.wino != nil {
+			n++
+		}
+	}
+	if n != 6 {
+		t.Errorf("%d cells use Winograd, want 6", n)
+	}
+}

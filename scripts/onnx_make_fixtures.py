@@ -43,9 +43,9 @@ class Wrap(nn.Module):
 
 def make(name, opset, dynamic, gates="ifog", bias=True, batch_first=True,
          export_shape=(1, 3, 2, 5, 6), run_shape=None, external=False, seed=0,
-         **export_kw):
+         hidden=(3, 2), kernels=((3, 3), (1, 3)), **export_kw):
     torch.manual_seed(seed)
-    m = ConvLSTM(2, [3, 2], [(3, 3), (1, 3)], 2, batch_first=batch_first, bias=bias,
+    m = ConvLSTM(2, list(hidden), [tuple(k) for k in kernels], 2, batch_first=batch_first, bias=bias,
                  return_all_layers=True, gates=gates).eval()
     w = Wrap(m).eval()
     x = torch.randn(*export_shape)
@@ -157,6 +157,10 @@ def main():
     make("initinputs_op11", 11, True, seed=10, run_shape=(2, 3, 2, 3, 3),
          keep_initializers_as_inputs=True)
     make("nofold_op13", 13, True, seed=11, run_shape=(1, 3, 2, 4, 4), do_constant_folding=False)
+    # Wide enough (input + hidden >= 8 channels, 3x3) for graph/'s Winograd
+    # path, with odd image sizes.
+    make("wide_op17", 17, True, seed=12, hidden=(8, 6), kernels=((3, 3), (3, 3)),
+         run_shape=(2, 3, 2, 7, 5))
 
 
 if __name__ == "__main__":
