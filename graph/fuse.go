@@ -336,16 +336,37 @@ func (r *runner) convCell(p *program, s *scope, n *node, in []*value) ([]*value,
 	defer putScratch(buf)
 	defer putScratch(tmp)
 	blk := n.cell.block
+	// Narrow images: gather the gate rows into contiguous blocks first, so
+	// that ops.LSTMGates runs once per image rather than once per short row.
+	var dense []float32
+	if g.wo < 32 {
+		dense = getScratch(4 * plane)
+		defer putScratch(dense)
+	}
 	for b := 0; b < g.n; b++ {
 		r.convImage(plan, g, xs, b, buf, tmp, offs)
+		cb, hb := cn.f[b*plane:(b+1)*plane], h.f[b*plane:(b+1)*plane]
+		if dense != nil {
+			for k := 0; k < 4; k++ {
+				d := dense[k*plane : (k+1)*plane]
+				for j := 0; j < hid; j++ {
+					for y := 0; y < g.ho; y++ {
+						o := (blk[k]*hid+j)*g.ncol + y*g.wp
+						copy(d[(j*g.ho+y)*g.wo:(j*g.ho+y+1)*g.wo], tmp[o:o+g.wo])
+					}
+				}
+			}
+			ops.LSTMGates(dense[:plane], dense[plane:2*plane], dense[2*plane:3*plane], dense[3*plane:], cb, hb)
+			continue
+		}
 		for j := 0; j < hid; j++ {
 			for y := 0; y < g.ho; y++ {
 				row := func(k int) []float32 {
 					o := (blk[k]*hid+j)*g.ncol + y*g.wp
 					return tmp[o : o+g.wo]
 				}
-				o := b*plane + (j*g.ho+y)*g.wo
-				ops.LSTMGates(row(0), row(1), row(2), row(3), cn.f[o:o+g.wo], h.f[o:o+g.wo])
+				o := (j*g.ho + y) * g.wo
+				ops.LSTMGates(row(0), row(1), row(2), row(3), cb[o:o+g.wo], hb[o:o+g.wo])
 			}
 		}
 	}
