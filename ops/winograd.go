@@ -36,6 +36,12 @@ var (
 // It is read-only after NewWinograd3x3: Conv may run concurrently, each call
 // with its own workspace.
 //
+// Speed (one Zen 3 core, AVX2, vs the direct ConvGemm on the same layout):
+// about 1.5–2× for M = 256, C = 64 at 64×64 and 128×128; the transforms cost
+// O(C + M) per tile against the GEMMs' O(C·M), so the gain shrinks with C:
+// ~1.6× at C = 32, ~1.3× at C = 16, none at C = 8 and a loss at C = 1 (use
+// the direct conv there).
+//
 // Accuracy: every output is a sum of C products per ξ followed by a few
 // adds, so its float32 rounding error is smaller than the direct offset
 // GEMM's (a chain of 9·C FMAs): at the runtime's scales (weights
