@@ -26,7 +26,7 @@ type packedLayer struct {
 // winogradMinChannels is the fewest input channels for which a 3×3 half
 // runs as Winograd F(2×2, 3×3): below it the transforms cost more than the
 // 2.25× fewer multiplications save.
-const winogradMinChannels = 8
+const winogradMinChannels = 16
 
 func packLayer(l convlstm.Layer, order convlstm.GateOrder, direct bool) *packedLayer {
 	in, hd, kh, kw := l.InputDim, l.HiddenDim, l.KernelH, l.KernelW

@@ -140,8 +140,8 @@ func TestForwardMatchesNaive(t *testing.T) {
 		{3, []int{5}, [][2]int{{3, 5}}, false, "ifgo", 1, 2, 4, 9},
 		{2, []int{9, 2, 3}, [][2]int{{1, 1}, {1, 3}, {3, 1}}, true, "gofi", 3, 2, 3, 3},
 		{1, []int{2}, [][2]int{{7, 7}}, true, "ifog", 1, 2, 1, 1},
-		// 3×3 with 8+ channels: both halves run as Winograd.
-		{8, []int{8, 12}, [][2]int{{3, 3}, {3, 3}}, true, "ifog", 2, 3, 7, 5},
+		// 3×3 with 16+ channels: both halves run as Winograd.
+		{16, []int{16, 17}, [][2]int{{3, 3}, {3, 3}}, true, "ifog", 2, 3, 7, 5},
 		{9, []int{16}, [][2]int{{3, 3}}, false, "fiog", 1, 4, 1, 9},
 	}
 	for _, tc := range cases {
