@@ -404,3 +404,41 @@ func (r *runner) unfused(p *program, s *scope, n *node, in []*value) ([]*value, 
 	}
 	return []*value{r.lookup(p, s, n.out[0]), r.lookup(p, s, n.out[1])}, nil
 }
+
+// CellGates reports, for every ConvLSTM cell update the graph computes (each
+// fused LSTMCell, in graph order, Scan bodies included), the conv weight it
+// reads and its gate order, read from the structure: which Split block goes
+// through Tanh into the cell candidate, which Sigmoid multiplies the old c,
+// and so on. A torch export of a ConvLSTM thus tells its own gate order.
+func (g *Graph) CellGates() []CellInfo {
+	var out []CellInfo
+	var walk func(p *program)
+	walk = func(p *program) {
+		for _, n := range p.nodes {
+			if n.body != nil {
+				walk(n.body)
+			}
+			if n.op != "LSTMCell" {
+				continue
+			}
+			var order [4]byte
+			for k, letter := range []byte("ifog") {
+				order[n.cell.block[k]] = letter
+			}
+			info := CellInfo{Node: n.name, Gates: string(order[:])}
+			if n.cell.conv != nil {
+				info.Weight = n.cell.conv.conv.weightName
+			}
+			out = append(out, info)
+		}
+	}
+	walk(g.main)
+	return out
+}
+
+// CellInfo describes one recognised cell update.
+type CellInfo struct {
+	Node   string // the fused node's name
+	Weight string // initialiser name of the conv weight ("" if not fused with its Conv)
+	Gates  string // gate order of the conv's output blocks, e.g. "ifog"
+}

@@ -195,3 +195,22 @@ func TestFusedMatchesUnfused(t *testing.T) {
 		}
 	}
 }
+
+// TestCellGates: the gate order is read back from torch's graphs.
+func TestCellGates(t *testing.T) {
+	for f, want := range map[string]string{"dynamic_op13": "ifog", "fiog_nobias_op13": "fiog", "wide_op17": "ifog"} {
+		g, err := Load("../fixtures/onnx/"+f+".onnx", Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cells := g.CellGates()
+		if len(cells) != 6 {
+			t.Fatalf("%s: %d cells, want 6", f, len(cells))
+		}
+		for _, c := range cells {
+			if c.Gates != want || !strings.HasSuffix(c.Weight, ".conv.weight") {
+				t.Errorf("%s: %+v, want gates %s", f, c, want)
+			}
+		}
+	}
+}

@@ -6,12 +6,15 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/convlstm-go/convlstm-go/convlstm"
 	"github.com/convlstm-go/convlstm-go/export"
+	"github.com/convlstm-go/convlstm-go/graph"
+	"github.com/convlstm-go/convlstm-go/loader"
 )
 
 type convertFlags struct {
@@ -26,7 +29,8 @@ func init() {
 		Use:   "convert",
 		Short: "Write a ConvLSTM's weights as an ONNX graph or a safetensors file",
 		Long: `Convert the ConvLSTM in a weights file (any format run accepts, told apart by
-content) to:
+content; also an ONNX graph torch.onnx.export wrote, whose gate order is read
+from the graph) to:
 
   OUT.onnx         one ONNX graph for any batch, sequence length and image size:
                    input "input" (B,T,C,H,W) float32; outputs "output"
@@ -46,7 +50,7 @@ conversion leaves no partial file.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runConvert(cmd.OutOrStdout(), f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.weights, "weights", "", "weights file (.pt/.pth, safetensors; detected from content)")
+	fl.StringVar(&f.weights, "weights", "", "weights file (.pt/.pth, safetensors, torch-exported ONNX; detected from content)")
 	fl.StringVar(&f.output, "output", "", "OUT.onnx or OUT.safetensors (format from the extension)")
 	fl.StringVar(&f.gates, "gates", "", "gate order of the conv's output blocks, a permutation of ifog (default ifog, or the file's metadata)")
 	fl.StringVar(&f.prefix, "prefix", "", "which ConvLSTM in the file: the key prefix before cell_list. or before .conv.weight")
@@ -63,9 +67,17 @@ func runConvert(out io.Writer, f convertFlags) error {
 	if ext != ".onnx" && ext != ".safetensors" {
 		return fmt.Errorf("--output %s: the extension must be .onnx or .safetensors (it chooses the format)", f.output)
 	}
-	m, err := loadModel(f.weights, f.prefix, f.gates)
-	if err != nil {
-		return err
+	var m *convlstm.Model
+	if format, err := loader.DetectFile(f.weights); err == nil && format == loader.FormatONNX {
+		m, err = modelFromONNX(f.weights, f.prefix, f.gates)
+		if err != nil {
+			return err
+		}
+	} else {
+		m, err = loadModel(f.weights, f.prefix, f.gates)
+		if err != nil {
+			return err
+		}
 	}
 	var write func(w io.Writer) error
 	var what string
@@ -88,6 +100,54 @@ func runConvert(out io.Writer, f convertFlags) error {
 	fmt.Fprintf(out, "model    %s: %s\n", f.weights, describeModel(m))
 	fmt.Fprintf(out, "wrote    %s (%s; %d bytes)\n", f.output, what, size)
 	return nil
+}
+
+// modelFromONNX recovers the ConvLSTM from a graph torch.onnx.export wrote:
+// the weights are its initialisers (torch keeps the state_dict names, e.g.
+// "m.cell_list.0.conv.weight") and the gate order is read from the cell
+// updates' structure (graph.CellGates), unless --gates overrides it.
+func modelFromONNX(path, prefix, gates string) (*convlstm.Model, error) {
+	om, err := loader.LoadONNX(path)
+	if err != nil {
+		return nil, err
+	}
+	g, err := graph.Compile(om, graph.Options{Threads: 1})
+	if err != nil {
+		return nil, fmt.Errorf("%s: converting an ONNX model needs a graph convlstm-run can run: %w", path, err)
+	}
+	cells := g.CellGates()
+	if len(cells) == 0 {
+		return nil, fmt.Errorf("%s: no ConvLSTM cell update (Conv → Split → Sigmoid/Tanh → Mul/Add) found in the graph", path)
+	}
+	if gates == "" {
+		seen := map[string][]string{}
+		for _, c := range cells {
+			seen[c.Gates] = append(seen[c.Gates], c.Node)
+		}
+		if len(seen) > 1 {
+			var parts []string
+			for o, nodes := range seen {
+				parts = append(parts, fmt.Sprintf("%s (%d cells, e.g. %s)", o, len(nodes), nodes[0]))
+			}
+			sort.Strings(parts)
+			return nil, fmt.Errorf("%s: the cells use different gate orders: %s; choose one with --gates", path, strings.Join(parts, "; "))
+		}
+		gates = cells[0].Gates
+	}
+	var names []string
+	ts := map[string]*loader.Tensor{}
+	for _, t := range om.Initializers {
+		if t.IsFloat() {
+			names = append(names, t.Name)
+			ts[t.Name] = t.Tensor()
+		}
+	}
+	m, err := convlstm.FromTensors(path, names, ts, convlstm.Options{Prefix: prefix, Gates: gates})
+	if err != nil {
+		return nil, err
+	}
+	m.Source.Format = loader.FormatONNX
+	return m, nil
 }
 
 func describeModel(m *convlstm.Model) string {

@@ -132,3 +132,43 @@ func TestConvertFailureLeavesNoFile(t *testing.T) {
 		t.Errorf("files left behind: %v", ents)
 	}
 }
+
+// TestConvertFromONNX: a torch-exported graph converts back to weights,
+// with the gate order read from the graph (fiog here), and the converted
+// Scan graph gives PyTorch's numbers on the fixture's input.
+func TestConvertFromONNX(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ name, gates string }{{"fiog_nobias_op13", "fiog"}, {"dynamic_op11", "ifog"}} {
+		src := filepath.Join("../../fixtures/onnx", c.name+".onnx")
+		st := filepath.Join(dir, c.name+".safetensors")
+		if err := runConvert(&bytes.Buffer{}, convertFlags{weights: src, output: st}); err != nil {
+			t.Fatal(err)
+		}
+		m, err := loadModel(st, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(m.Gates) != c.gates {
+			t.Errorf("%s: gates %s, want %s", c.name, m.Gates, c.gates)
+		}
+		out := filepath.Join(dir, c.name+".onnx")
+		if err := runConvert(&bytes.Buffer{}, convertFlags{weights: src, output: out, opset: 13}); err != nil {
+			t.Fatal(err)
+		}
+		npz := filepath.Join(dir, c.name+".npz")
+		if err := runONNX(&bytes.Buffer{}, out, filepath.Join("../../fixtures/onnx", c.name+".input.npy"), npz, 1); err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := loader.ReadNPZ(npz)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _, err := loader.ReadNPZ(filepath.Join("../../fixtures/onnx", c.name+".ref.npz"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, w := range want {
+			closeTo(t, c.name+" "+k, got[k], w)
+		}
+	}
+}
