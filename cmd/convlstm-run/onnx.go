@@ -92,6 +92,9 @@ type onnxInspect struct {
 	Metadata    map[string]string `json:"metadata,omitempty"`
 	Runnable    bool              `json:"runnable"`
 	Problem     string            `json:"problem,omitempty"`
+	// Cells counts the ConvLSTM cell updates recognised (and fused), by gate
+	// order read from the graph's structure, e.g. {"ifog": 6}.
+	Cells map[string]int `json:"cells,omitempty"`
 }
 
 // inspectONNX describes an ONNX model: inputs and outputs (dynamic dims by
@@ -149,6 +152,12 @@ func inspectONNX(out io.Writer, path string, asJSON bool) error {
 	} else {
 		info.Runnable = true
 		info.Inputs, info.Outputs = g.Inputs(), g.Outputs()
+		for _, c := range g.CellGates() {
+			if info.Cells == nil {
+				info.Cells = map[string]int{}
+			}
+			info.Cells[c.Gates]++
+		}
 	}
 	if asJSON {
 		enc := json.NewEncoder(out)
@@ -185,6 +194,14 @@ func inspectONNX(out io.Writer, path string, asJSON bool) error {
 		for _, k := range keys {
 			fmt.Fprintf(out, "metadata   %s = %s\n", k, info.Metadata[k])
 		}
+	}
+	if len(info.Cells) > 0 {
+		var parts []string
+		for o, n := range info.Cells {
+			parts = append(parts, fmt.Sprintf("%d with gate order %s", n, o))
+		}
+		sort.Strings(parts)
+		fmt.Fprintf(out, "cells      %s (ConvLSTM cell updates recognised in the graph)\n", strings.Join(parts, ", "))
 	}
 	if info.Runnable {
 		fmt.Fprintf(out, "runnable   yes\n")
