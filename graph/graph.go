@@ -5,7 +5,12 @@
 //
 // A model is compiled once: every op is checked against the set we
 // implement, Constant nodes are evaluated, and each Conv whose weights are
-// constants has them packed for ops.ConvGemm. Before a run on inputs of a
+// constants has them packed for ops.ConvGemm (or transformed for
+// ops.Winograd3x3 when 3×3, pad 1, ≥ 8 channels). Each cell update that
+// torch and package export emit (Concat → Conv → Split → Sigmoid/Tanh →
+// Mul/Add) is recognised by its structure and fused into one node: the
+// inputs are padded straight into the GEMM's buffer and its output rows go
+// straight into ops.LSTMGates (see fuse.go). Before a run on inputs of a
 // shape not seen yet, a dry pass computes every value's shape (and every
 // integer value, since shapes flow through Shape/Gather/Concat) without
 // touching float data, so a malformed model or a mismatched input fails with
