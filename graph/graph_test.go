@@ -214,3 +214,29 @@ func TestCellGates(t *testing.T) {
 		}
 	}
 }
+
+// TestThreadsBitwise: splitting a Conv's columns (GEMM) or tiles (Winograd)
+// between threads does not change a single bit of the result.
+func TestThreadsBitwise(t *testing.T) {
+	for _, f := range []string{"dynamic_op13", "wide_op17"} {
+		x := &loader.Tensor{Shape: []int{2, 3, 2, 40, 36}, Data: make([]float32, 2*3*2*40*36)}
+		for i := range x.Data {
+			x.Data[i] = float32(math.Cos(float64(i) * 0.11))
+		}
+		var outs [2]map[string]*loader.Tensor
+		for i, threads := range []int{1, 3} {
+			g, err := Load("../fixtures/onnx/"+f+".onnx", Options{Threads: threads})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if outs[i], err = g.Run(map[string]*loader.Tensor{"input": x}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for k, v := range outs[0] {
+			if !slices.Equal(v.Data, outs[1][k].Data) {
+				t.Errorf("%s: %s differs between 1 and 3 threads", f, k)
+			}
+		}
+	}
+}
