@@ -152,3 +152,26 @@ func FuzzGraph(f *testing.F) {
 		}
 	})
 }
+
+// TestStaticShapeErrorAtLoad: in a static graph a shape error is found by
+// Compile, before any run.
+func TestStaticShapeErrorAtLoad(t *testing.T) {
+	b, err := os.ReadFile("../fixtures/onnx/static_op13.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp := &onnxpb.ModelProto{}
+	if err := proto.Unmarshal(b, mp); err != nil {
+		t.Fatal(err)
+	}
+	// Declare 3 input channels where the weights want 2.
+	mp.Graph.Input[0].Type.GetTensorType().Shape.Dim[2].Value = &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: 3}
+	b, _ = proto.Marshal(mp)
+	m, err := loader.ParseONNX("static.onnx", b, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Compile(m, Options{}); err == nil || !strings.Contains(err.Error(), "channels") {
+		t.Errorf("Compile: %v, want a channel mismatch", err)
+	}
+}

@@ -22,6 +22,7 @@ package graph
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -189,6 +190,26 @@ func Compile(m *loader.ONNXModel, opts Options) (g *Graph, err error) {
 			return nil, err
 		}
 		g.outputs = append(g.outputs, info)
+	}
+	// A graph whose inputs are all of fixed shape (a static torch export) is
+	// shape-checked now, so that a mismatch fails at load rather than at the
+	// first run.
+	static := len(g.inputs) > 0
+	shapes := map[string][]int{}
+	var key strings.Builder
+	for _, in := range g.inputs {
+		if in.Dims == nil || slices.Contains(in.fixed, -1) || numel(in.fixed) > maxValues {
+			static = false
+			break
+		}
+		shapes[in.Name] = in.fixed
+		fmt.Fprintf(&key, "%s%v;", in.Name, in.fixed)
+	}
+	if static {
+		if _, err := g.InferShapes(shapes); err != nil {
+			return nil, err
+		}
+		g.checked[key.String()] = true
 	}
 	return g, nil
 }

@@ -14,7 +14,7 @@ import (
 
 // opGraph builds a one-node model: input "x" (float, shape given), extra
 // int64 constant inputs, one output "y".
-func opGraph(t *testing.T, opset int64, op string, xshape []int64, consts map[string][]int64, inputs []string, attrs ...*onnxpb.AttributeProto) *Graph {
+func opGraph(t *testing.T, opset int64, op string, xshape []int64, consts map[string][]int64, inputs []string, attrs ...*onnxpb.AttributeProto) (*Graph, error) {
 	t.Helper()
 	var inits []*onnxpb.TensorProto
 	for name, v := range consts {
@@ -46,11 +46,8 @@ func opGraph(t *testing.T, opset int64, op string, xshape []int64, consts map[st
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := Compile(m, Options{Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g
+	// The input's shape is static, so Compile already runs the shape pass.
+	return Compile(m, Options{Threads: 1})
 }
 
 func ints(name string, v ...int64) *onnxpb.AttributeProto {
@@ -94,14 +91,19 @@ func TestOps(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			g := opGraph(t, c.opset, c.op, c.x, c.consts, c.in, c.attrs...)
 			shape := make([]int, len(c.x))
 			for i, d := range c.x {
 				shape[i] = int(d)
 			}
+			var g *Graph
 			if c.op == "Split" {
-				// The node names one output; give it two so sizes 1+2 match.
+				// Two outputs, so that the sizes 1+2 match.
 				g = splitGraph(t, c.opset, c.attrs)
+			} else {
+				var err error
+				if g, err = opGraph(t, c.opset, c.op, c.x, c.consts, c.in, c.attrs...); err != nil {
+					t.Fatal(err)
+				}
 			}
 			out, err := g.Run(map[string]*loader.Tensor{"x": iota(shape...)})
 			if err != nil {
@@ -143,7 +145,7 @@ func splitGraph(t *testing.T, opset int64, attrs []*onnxpb.AttributeProto) *Grap
 }
 
 // TestOpErrors: malformed attributes are reported with the node, before
-// any data is computed.
+// any data is computed: by Compile, since these graphs have static shapes.
 func TestOpErrors(t *testing.T) {
 	for _, c := range []struct {
 		op     string
@@ -159,11 +161,11 @@ func TestOpErrors(t *testing.T) {
 		{"Slice", map[string][]int64{"s": {0}, "e": {1}, "a": {0}, "st": {0}}, []string{"x", "s", "e", "a", "st"}, nil, "step 0"},
 		{"Squeeze", nil, []string{"x"}, []*onnxpb.AttributeProto{ints("axes", 1)}, "cannot squeeze"},
 	} {
-		g := opGraph(t, 11, c.op, []int64{2, 3}, c.consts, c.in, c.attrs...)
+		opset := int64(11)
 		if c.op == "Slice" || c.op == "Reshape" || c.op == "Gather" {
-			g = opGraph(t, 13, c.op, []int64{2, 3}, c.consts, c.in, c.attrs...)
+			opset = 13
 		}
-		_, err := g.Run(map[string]*loader.Tensor{"x": iota(2, 3)})
+		_, err := opGraph(t, opset, c.op, []int64{2, 3}, c.consts, c.in, c.attrs...)
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), fmt.Sprintf(`node "n" (%s)`, c.op)) {
 			t.Errorf("%s: %v, want %q", c.op, err, c.want)
 		}
