@@ -21,10 +21,6 @@ const (
 	FormatONNX        = "onnx"
 )
 
-// legacyHead is how torch's legacy (non-zip) format starts: a protocol 2
-// pickle of the long 0x1950a86a20f9469cfc6c.
-var legacyHead = []byte{0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19}
-
 // DetectFile tells a file's format from its content, never its name.
 func DetectFile(path string) (string, error) {
 	f, err := os.Open(path)
@@ -93,7 +89,7 @@ func detectZip(name string, zr *zip.Reader) (string, error) {
 // its size; it returns "" if none matches.
 func DetectHead(head []byte, size int64) string {
 	switch {
-	case bytes.HasPrefix(head, legacyHead):
+	case bytes.HasPrefix(head, legacyMagic):
 		return FormatPTLegacy
 	case bytes.HasPrefix(head, []byte("\x93NUMPY")):
 		return FormatNPY
@@ -103,25 +99,8 @@ func DetectHead(head []byte, size int64) string {
 			return FormatSafetensors
 		}
 	}
-	if looksLikeONNX(head) {
+	if IsONNX(head) {
 		return FormatONNX
 	}
 	return ""
-}
-
-// looksLikeONNX checks for a ModelProto's first field, ir_version (field 1,
-// varint, a small number), followed by another ModelProto field tag.
-func looksLikeONNX(head []byte) bool {
-	if len(head) < 3 || head[0] != 0x08 {
-		return false
-	}
-	v, n := binary.Uvarint(head[1:])
-	if n <= 0 || v == 0 || v > 64 || 1+n >= len(head) {
-		return false
-	}
-	switch head[1+n] {
-	case 0x12, 0x1a, 0x22, 0x28, 0x32, 0x3a, 0x42, 0x4a, 0x72, 0x7a, 0x8a:
-		return true
-	}
-	return false
 }

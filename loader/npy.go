@@ -310,7 +310,7 @@ func npyDecodeElems(dst []float32, b []byte, dt npyDType) error {
 		switch dt.size {
 		case 2:
 			for i := range dst {
-				dst[i] = npyHalfToFloat32(bo.Uint16(b[2*i:]))
+				dst[i] = halfToFloat32(bo.Uint16(b[2*i:]))
 			}
 		case 4:
 			if !dt.big {
@@ -378,28 +378,6 @@ func npyDecodeElems(dst []float32, b []byte, dt npyDType) error {
 		}
 	}
 	return nil
-}
-
-// npyHalfToFloat32 converts IEEE 754 binary16 bits to float32 exactly,
-// including subnormals, infinities and NaN payloads (as NumPy does).
-func npyHalfToFloat32(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	mant := uint32(h) & 0x3ff
-	switch {
-	case exp == 0x1f: // Inf or NaN
-		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
-	case exp != 0: // normal
-		return math.Float32frombits(sign | (exp+127-15)<<23 | mant<<13)
-	case mant == 0: // signed zero
-		return math.Float32frombits(sign)
-	default: // subnormal: mant * 2^-24, exactly representable
-		f := float32(mant) * (1.0 / (1 << 24))
-		if sign != 0 {
-			f = -f
-		}
-		return f
-	}
 }
 
 // npyFortranToC reorders column-major data into row-major order.

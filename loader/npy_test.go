@@ -171,7 +171,7 @@ func TestHalfToFloat32All(t *testing.T) {
 		}
 		exp := (h >> 10) & 0x1f
 		mant := h & 0x3ff
-		got := npyHalfToFloat32(uint16(h))
+		got := halfToFloat32(uint16(h))
 		gb := math.Float32bits(got)
 		if gb>>31 != uint32(h>>15) {
 			t.Fatalf("%#04x: sign bit lost: %v", h, got)

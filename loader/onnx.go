@@ -468,23 +468,3 @@ func isDimValue(d *onnxpb.TensorShapeProto_Dimension) bool {
 	return ok
 }
 
-// halfToFloat32 converts IEEE 754 binary16 bits to float32 exactly. It is
-// our own copy so that this file does not depend on npy.go's helpers.
-func halfToFloat32(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	man := uint32(h) & 0x3ff
-	switch {
-	case exp == 0x1f: // Inf or NaN
-		return math.Float32frombits(sign | 0x7f800000 | man<<13)
-	case exp != 0:
-		return math.Float32frombits(sign | (exp+127-15)<<23 | man<<13)
-	case man == 0:
-		return math.Float32frombits(sign)
-	}
-	f := float32(man) * (1.0 / (1 << 24)) // subnormal, exact
-	if sign != 0 {
-		f = -f
-	}
-	return f
-}

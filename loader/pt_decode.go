@@ -31,7 +31,7 @@ func decodeChunk(dst []float32, src []byte, dtype string, bigEndian bool) {
 		}
 	case "float16":
 		for i := range dst {
-			dst[i] = ptHalfToFloat32(bo.Uint16(src[2*i:]))
+			dst[i] = halfToFloat32(bo.Uint16(src[2*i:]))
 		}
 	case "bfloat16":
 		for i := range dst {
@@ -68,24 +68,6 @@ func decodeChunk(dst []float32, src []byte, dtype string, bigEndian bool) {
 	default:
 		panic("loader: decodeChunk: unchecked dtype " + dtype)
 	}
-}
-
-// ptHalfToFloat32 converts IEEE 754 binary16 exactly: every half value,
-// subnormals included, is representable in float32, and NaN payloads and
-// signs are kept.
-func ptHalfToFloat32(h uint16) float32 {
-	sign := uint32(h&0x8000) << 16
-	exp := uint32(h>>10) & 0x1f
-	mant := uint32(h & 0x3ff)
-	switch exp {
-	case 0:
-		// Zero or subnormal: mant × 2^-24, exact in float32.
-		f := float32(mant) * (1.0 / (1 << 24))
-		return math.Float32frombits(math.Float32bits(f) | sign)
-	case 0x1f:
-		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
-	}
-	return math.Float32frombits(sign | (exp+127-15)<<23 | mant<<13)
 }
 
 // contiguous reports whether a tensor's strides are the row-major strides

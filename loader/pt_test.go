@@ -150,7 +150,7 @@ func TestPTHalfExhaustive(t *testing.T) {
 	// Every binary16 value against float64 arithmetic.
 	for i := 0; i < 1<<16; i++ {
 		h := uint16(i)
-		got := ptHalfToFloat32(h)
+		got := halfToFloat32(h)
 		exp := int(h>>10) & 0x1f
 		mant := float64(h & 0x3ff)
 		var want float64
