@@ -467,4 +467,3 @@ func isDimValue(d *onnxpb.TensorShapeProto_Dimension) bool {
 	_, ok := d.GetValue().(*onnxpb.TensorShapeProto_Dimension_DimValue)
 	return ok
 }
-
