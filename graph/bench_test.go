@@ -35,7 +35,7 @@ func BenchmarkFile(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	x, err := readNPY(in)
+	x, err := loader.ReadNPY(in)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -40,11 +40,11 @@ func TestTorchFixtures(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				x, err := readNPY(strings.TrimSuffix(path, ".onnx") + ".input.npy")
+				x, err := loader.ReadNPY(strings.TrimSuffix(path, ".onnx") + ".input.npy")
 				if err != nil {
 					t.Fatal(err)
 				}
-				ref, err := readNPZ(strings.TrimSuffix(path, ".onnx") + ".ref.npz")
+				ref, _, err := loader.ReadNPZ(strings.TrimSuffix(path, ".onnx") + ".ref.npz")
 				if err != nil {
 					t.Fatal(err)
 				}
