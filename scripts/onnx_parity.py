@@ -16,7 +16,14 @@ gate order; seeded and replayable) this script
    every output and final state with PyTorch;
 5. loads the .safetensors back into the reference ConvLSTM with
    load_state_dict (gate order from its __metadata__) and checks the tensors
-   are bitwise the state_dict's.
+   are bitwise the state_dict's;
+6. exports the same model with torch.onnx.export itself (random opset 11-17,
+   static or with dynamic batch/height/width) and runs that graph through
+   `convlstm-run run` (ONNX import), compared with PyTorch too.
+
+ONNX Runtime comes from npm (onnxruntime-node, installed into scripts/ with
+--ignore-scripts if missing: its install script's download fails here, the
+CPU binaries are inside the package).
 
 It prints the seed, per-configuration worst errors and the overall worst.
 Pass criterion: |x - ref| <= atol + rtol*|ref| with atol = rtol = 1e-5 for
@@ -82,6 +89,73 @@ def random_config(rng):
                 bias=rng.random() < 0.7, gates=gates), rng.choice([11, 13, 17])
 
 
+ORT_VERSION = "1.30.0"
+
+
+def ensure_ort():
+    """Install onnxruntime-node into scripts/node_modules unless present."""
+    probe = subprocess.run(["node", "-e", "require('onnxruntime-node')"], cwd=HERE,
+                           env=dict(os.environ, NODE_PATH=os.path.join(HERE, "node_modules")),
+                           capture_output=True)
+    if probe.returncode == 0:
+        return
+    print("installing onnxruntime-node@%s from npm (--ignore-scripts)" % ORT_VERSION, flush=True)
+    subprocess.run(["npm", "install", "--no-save", "--no-package-lock", "--ignore-scripts",
+                    "--prefix", HERE, "onnxruntime-node@" + ORT_VERSION], check=True)
+
+
+class TorchExport(torch.nn.Module):
+    """The reference model with flat outputs (output, h_0, c_0, ...), as
+    convlstm-run names them, for torch.onnx.export."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, x):
+        outs, states = self.m(x)
+        res = [outs[-1]]
+        for h, c in states:
+            res += [h, c]
+        return tuple(res)
+
+
+def check_torch_export(binary, m, cfg, d, rng):
+    """Export m with torch.onnx.export and run the graph with convlstm-run.
+    Returns (max abs error, max error / tolerance, description)."""
+    opset = rng.randint(11, 17)
+    dynamic = rng.random() < 0.5
+    T = rng.randint(1, 4)
+    B, H, W = rng.randint(1, 2), rng.randint(2, 8), rng.randint(2, 8)
+    names = ["output"] + ["%s_%d" % (p, l) for l in range(cfg["num_layers"]) for p in "hc"]
+    dyn = None
+    if dynamic:
+        dyn = {"input": {0: "batch", 3: "height", 4: "width"}, "output": {0: "batch", 3: "height", 4: "width"}}
+        for n in names[1:]:
+            dyn[n] = {0: "batch", 2: "height", 3: "width"}
+    x = torch.from_numpy(np.random.RandomState(rng.randrange(1 << 30)).randn(B, T, cfg["input_dim"], H, W).astype(np.float32))
+    path = os.path.join(d, "torch_export.onnx")
+    w = TorchExport(m).eval()
+    with torch.no_grad():
+        torch.onnx.export(w, (x,), path, opset_version=opset, input_names=["input"],
+                          output_names=names, dynamic_axes=dyn)
+    if dynamic:  # run on sizes never seen at export (time is unrolled, so it stays)
+        B, H, W = rng.randint(1, 3), rng.randint(2, 9), rng.randint(2, 9)
+        x = torch.from_numpy(np.random.RandomState(rng.randrange(1 << 30)).randn(B, T, cfg["input_dim"], H, W).astype(np.float32))
+    with torch.no_grad():
+        ref = [r.numpy() for r in w(x)]
+    xin = os.path.join(d, "torch_export_x.npy")
+    np.save(xin, x.numpy())
+    out = os.path.join(d, "torch_export_out.npz")
+    subprocess.run([binary, "run", "--weights", path, "--input", xin, "--output", out], check=True, capture_output=True)
+    got = np.load(out)
+    a = q = 0.0
+    for name, r in zip(names, ref):
+        ea, eq = worst(got[name], r)
+        a, q = max(a, ea), max(q, eq)
+    return a, q, "torch export opset %d %s T=%d B=%d %dx%d" % (opset, "dynamic" if dynamic else "static", T, B, H, W)
+
+
 def run_ort(work, model, runs, threads=1):
     job = os.path.join(work, "job.json")
     with open(job, "w") as f:
@@ -106,14 +180,15 @@ def main():
     rng = random.Random(seed)
     torch.manual_seed(seed)
     import onnx
+    ensure_ort()
 
     work = tempfile.mkdtemp(prefix="onnx_parity_")
     binary = args.bin
     if binary is None:
         binary = os.path.join(work, "convlstm-run")
         subprocess.run(["go", "build", "-o", binary, "./cmd/convlstm-run"], cwd=ROOT, check=True)
-    overall = {"ort": 0.0, "go": 0.0}
-    overall_ratio = {"ort": 0.0, "go": 0.0}
+    overall = {"ort": 0.0, "go": 0.0, "import": 0.0}
+    overall_ratio = {"ort": 0.0, "go": 0.0, "import": 0.0}
     failures = 0
     try:
         for k in range(args.n):
@@ -179,22 +254,26 @@ def main():
                     for name, r in ref.items():
                         a, q = worst(got[name], r)
                         errs["go"] = (max(errs["go"][0], a), max(errs["go"][1], q))
+            ia, iq, idesc = check_torch_export(binary, m, cfg, d, rng)
+            errs["import"] = (ia, iq)
+            shapes.append(idesc)
             ok = all(v[1] <= 1 for v in errs.values())
             failures += not ok
-            for w in ("ort", "go"):
+            for w in ("ort", "go", "import"):
                 overall[w] = max(overall[w], errs[w][0])
                 overall_ratio[w] = max(overall_ratio[w], errs[w][1])
-            print("%-4s #%d opset %d layers=%d in=%d hidden=%s k=%s bias=%s gates=%s | %s | ORT max|err| %.2e (%.2f of tol)  go %.2e (%.2f of tol)" % (
+            print("%-4s #%d opset %d layers=%d in=%d hidden=%s k=%s bias=%s gates=%s | %s | ORT max|err| %.2e (%.2f of tol)  go %.2e (%.2f of tol)  torch-export import %.2e (%.2f of tol)" % (
                 "ok" if ok else "FAIL", k, opset, cfg["num_layers"], cfg["input_dim"], cfg["hidden_dim"],
                 ["%dx%d" % kk for kk in cfg["kernel_size"]], cfg["bias"], cfg["gates"], "; ".join(shapes),
-                errs["ort"][0], errs["ort"][1], errs["go"][0], errs["go"][1]))
+                errs["ort"][0], errs["ort"][1], errs["go"][0], errs["go"][1], errs["import"][0], errs["import"][1]))
     finally:
         if args.keep:
             print("work directory kept:", work)
         else:
             shutil.rmtree(work, ignore_errors=True)
-    print("seed %d: %d configurations, %d failed; worst |err| ONNX Runtime %.3g (%.2f of tolerance), convlstm-run %.3g (%.2f of tolerance); onnx.checker passed on all" % (
-        seed, args.n, failures, overall["ort"], overall_ratio["ort"], overall["go"], overall_ratio["go"]))
+    print("seed %d: %d configurations, %d failed; worst |err| of our export in ONNX Runtime %.3g (%.2f of tolerance), in convlstm-run %.3g (%.2f of tolerance); torch-exported graphs in convlstm-run %.3g (%.2f of tolerance); onnx.checker passed on all" % (
+        seed, args.n, failures, overall["ort"], overall_ratio["ort"], overall["go"], overall_ratio["go"], overall["import"], overall_ratio["import"]))
+    print("onnx parity: %d passed, %d failed" % (args.n - failures, failures))
     sys.exit(1 if failures else 0)
 
 
