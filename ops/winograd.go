@@ -148,16 +148,41 @@ const (
 // Workspace(frames, h, wd) floats). Every output's value is independent of
 // parts.
 func (w *Winograd3x3) Conv(out []float32, ldc int, bias []float32, in []float32, chanStride, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int) {
+	w.conv(out, ldc, bias, [2]WinoInput{{in, chanStride, w.C}}, 1, frames, h, wd, wp, s, accumulate, ws, part, parts)
+}
+
+// WinoInput is one zero-padded input of ConvCat: Channels channels laid out
+// as Conv's in, ChanStride apart.
+type WinoInput struct {
+	Data       []float32
+	ChanStride int
+	Channels   int
+}
+
+// ConvCat is Conv over the channel concatenation of a and b (a's channels
+// first), the conv(cat(x, h)) of a ConvLSTM step, without copying either
+// input: a.Channels + b.Channels must be C. One GEMM over all C channels and
+// one output transform replace the two of separate convolutions.
+func (w *Winograd3x3) ConvCat(out []float32, ldc int, bias []float32, a, b WinoInput, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int) {
+	if a.Channels+b.Channels != w.C || a.Channels < 0 || b.Channels < 0 {
+		panic(fmt.Sprintf("ops.Winograd3x3.ConvCat: %d + %d input channels for C=%d", a.Channels, b.Channels, w.C))
+	}
+	w.conv(out, ldc, bias, [2]WinoInput{a, b}, 2, frames, h, wd, wp, s, accumulate, ws, part, parts)
+}
+
+func (w *Winograd3x3) conv(out []float32, ldc int, bias []float32, srcs [2]WinoInput, nsrc, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int) {
 	if frames <= 0 || h <= 0 || wd <= 0 {
 		return
 	}
 	M, C := w.M, w.C
 	hp := h + 2
-	if wp < wd+2 || s < hp*wp || chanStride < (frames-1)*s+hp*wp && C > 1 {
-		panic(fmt.Sprintf("ops.Winograd3x3.Conv: bad layout wp=%d s=%d chanStride=%d for %d frames of %d×%d", wp, s, chanStride, frames, h, wd))
-	}
-	if need := (C-1)*chanStride + (frames-1)*s + hp*wp; len(in) < need {
-		panic(fmt.Sprintf("ops.Winograd3x3.Conv: input has %d values, need %d", len(in), need))
+	for _, src := range srcs[:nsrc] {
+		if wp < wd+2 || s < hp*wp || src.ChanStride < (frames-1)*s+hp*wp && src.Channels > 1 {
+			panic(fmt.Sprintf("ops.Winograd3x3.Conv: bad layout wp=%d s=%d chanStride=%d for %d frames of %d×%d", wp, s, src.ChanStride, frames, h, wd))
+		}
+		if need := (src.Channels-1)*src.ChanStride + (frames-1)*s + hp*wp; src.Channels > 0 && len(src.Data) < need {
+			panic(fmt.Sprintf("ops.Winograd3x3.Conv: input has %d values, need %d", len(src.Data), need))
+		}
 	}
 	if ldc < (frames-1)*s+(h-1)*wp+wd || len(out) < (M-1)*ldc+(frames-1)*s+(h-1)*wp+wd {
 		panic(fmt.Sprintf("ops.Winograd3x3.Conv: output has %d values (ldc %d), too small", len(out), ldc))
@@ -198,8 +223,12 @@ func (w *Winograd3x3) Conv(out []float32, ldc int, bias []float32, in []float32,
 			f, ty, gx := w.group(b0+q, perFrame, ngx)
 			base := f*s + 2*ty*wp + 16*gx
 			if run := w.fullRun(q, nb, gx, ty, ngx, h, wd); run > 0 {
-				for ch := 0; ch < C; ch++ {
-					winoIn(v[8*q+ch*ldv:], xsv, in[base+ch*chanStride:], wp, run)
+				ch0 := 0
+				for _, src := range srcs[:nsrc] {
+					for ch := 0; ch < src.Channels; ch++ {
+						winoIn(v[8*q+(ch0+ch)*ldv:], xsv, src.Data[base+ch*src.ChanStride:], wp, run)
+					}
+					ch0 += src.Channels
 				}
 				q += run
 				continue
@@ -207,12 +236,17 @@ func (w *Winograd3x3) Conv(out []float32, ldc int, bias []float32, in []float32,
 			rowsIn := min(4, hp-2*ty)
 			colsIn := min(18, wd+2-16*gx)
 			clear(edgeIn)
-			for ch := 0; ch < C; ch++ {
-				for r := 0; r < rowsIn; r++ {
-					o := ch*chanStride + base + r*wp
-					copy(edgeIn[ch*winoInEdge+r*18:ch*winoInEdge+r*18+colsIn], in[o:o+colsIn])
+			ch0 := 0
+			for _, src := range srcs[:nsrc] {
+				for ch := 0; ch < src.Channels; ch++ {
+					e := (ch0 + ch) * winoInEdge
+					for r := 0; r < rowsIn; r++ {
+						o := ch*src.ChanStride + base + r*wp
+						copy(edgeIn[e+r*18:e+r*18+colsIn], src.Data[o:o+colsIn])
+					}
+					winoIn(v[8*q+(ch0+ch)*ldv:], xsv, edgeIn[e:], 18, 1)
 				}
-				winoIn(v[8*q+ch*ldv:], xsv, edgeIn[ch*winoInEdge:], 18, 1)
+				ch0 += src.Channels
 			}
 			q++
 		}

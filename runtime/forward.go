@@ -22,24 +22,37 @@ func (q seq) at(t, b, c int) []float32 {
 // zeroState, in which case the first step's recurrent half is skipped: a
 // convolution of zeros adds nothing).
 //
-// PyTorch computes conv(cat(x, h)) per step. The same sum is split here into
-// its input half, computed for a whole chunk of time steps at once since it
-// does not depend on h, and its recurrent half, added per step:
+// PyTorch computes conv(cat(x, h)) per step. With direct convolutions the
+// same sum is split here into its input half, computed for a whole chunk of
+// time steps at once since it does not depend on h, and its recurrent half,
+// added per step:
 //
 //	gates[t] = bias + Wx * x[t]               (for all t of the chunk)
 //	gates[t] += Wh * h[t-1]                   (per step)
 //	i, f, o, g = σ, σ, σ, tanh of gates[t]
 //	c = f*c + i*g;  h = o*tanh(c)
+//
+// A layer whose halves both run as Winograd does conv(cat(x, h)) in one go
+// per step instead (one GEMM, one output transform). Either way, a step from
+// a zero state adds nothing for h.
 func (r *Runner) runLayer(p *layerPlan, in seq, out seq, steps int, zeroState bool) {
 	w := p.w
 	for t0 := 0; t0 < steps; t0 += p.tc {
 		tc := min(p.tc, steps-t0)
 		p.fillInput(in, t0, tc)
-		r.conv(p, w.winoX, w.wx, p.gx, w.bias, p.xpad, p.offsX, p.ldg, tc*p.b, false)
+		if w.winoXH == nil {
+			r.conv(p, w.winoX, w.wx, p.gx, w.bias, p.xpad, p.offsX, p.ldg, tc*p.b, false)
+		}
 		for tt := 0; tt < tc; tt++ {
 			t := t0 + tt
 			col := tt * p.b * p.s
-			if t > 0 || !zeroState {
+			hZero := t == 0 && zeroState
+			switch {
+			case w.winoXH != nil && hZero:
+				r.conv(p, w.winoX, w.wx, p.gx[col:], w.bias, p.xpad[col:], nil, p.ldg, p.b, false)
+			case w.winoXH != nil:
+				r.convCat(p, p.gx[col:], w.bias, p.xpad[col:])
+			case !hZero:
 				r.conv(p, w.winoH, w.wh, p.gx[col:], nil, p.hpad, p.offsH, p.b*p.s, p.b, true)
 			}
 			p.gates.set(p, col, out, t)
@@ -107,8 +120,17 @@ func (r *Runner) conv(p *layerPlan, wino *ops.Winograd3x3, a *ops.PackedA, c, bi
 	r.pool.do(&p.gemm, parts)
 }
 
+// convCat writes bias + conv(cat(x, h)) of one step into the gate rows c,
+// with x the step's padded input frames and h the padded hidden state.
+func (r *Runner) convCat(p *layerPlan, c, bias, x []float32) {
+	w := p.w
+	p.wino = winoTask{w: w.winoXH, out: c, ldc: p.ldg, bias: bias, in: x, chanStride: p.ldg, frames: p.b, p: p,
+		h: ops.WinoInput{Data: p.hpad, ChanStride: p.b * p.s, Channels: w.cfg.HiddenDim}}
+	r.pool.do(&p.wino, r.partsFor(2*w.winoXH.M*w.winoXH.C*9*p.columns(p.b)))
+}
+
 // winoTask runs a Winograd convolution split into parts, each worker with
-// its own scratch.
+// its own scratch; with h set, over cat(in, h).
 type winoTask struct {
 	w          *ops.Winograd3x3
 	out        []float32
@@ -118,10 +140,16 @@ type winoTask struct {
 	frames     int
 	p          *layerPlan
 	acc        bool
+	h          ops.WinoInput
 }
 
 func (t *winoTask) run(part, parts int) {
 	p := t.p
+	if t.h.Data != nil {
+		x := ops.WinoInput{Data: t.in, ChanStride: t.chanStride, Channels: t.w.C - t.h.Channels}
+		t.w.ConvCat(t.out, t.ldc, t.bias, x, t.h, t.frames, p.h, p.wd, p.wp, p.s, t.acc, p.ws[part], part, parts)
+		return
+	}
 	t.w.Conv(t.out, t.ldc, t.bias, t.in, t.chanStride, t.frames, p.h, p.wd, p.wp, p.s, t.acc, p.ws[part], part, parts)
 }
 

@@ -21,6 +21,11 @@ type packedLayer struct {
 	// kernels with enough channels that the transforms pay for themselves;
 	// nil where the direct convolution is used.
 	winoX, winoH *ops.Winograd3x3
+	// winoXH is the whole conv over cat(x, h) in the Winograd domain, set
+	// when both halves are Winograd: a step then runs one GEMM over all
+	// channels and one output transform instead of two, which is less work
+	// than computing the input half ahead for all steps.
+	winoXH *ops.Winograd3x3
 }
 
 // winogradMinChannels is the fewest input channels for which a 3×3 half
@@ -64,6 +69,14 @@ func packLayer(l convlstm.Layer, order convlstm.GateOrder, direct bool) *packedL
 		}
 		if hd >= winogradMinChannels {
 			p.winoH = ops.NewWinograd3x3(wh, 4*hd, hd)
+		}
+		if p.winoX != nil && p.winoH != nil {
+			xh := make([]float32, 0, 4*hd*cols)
+			for r := 0; r < 4*hd; r++ {
+				xh = append(xh, wx[r*in*taps:(r+1)*in*taps]...)
+				xh = append(xh, wh[r*hd*taps:(r+1)*hd*taps]...)
+			}
+			p.winoXH = ops.NewWinograd3x3(xh, 4*hd, in+hd)
 		}
 	}
 	return p
@@ -133,6 +146,9 @@ func newLayerPlan(w *packedLayer, b, h, wd, maxT, threads int) *layerPlan {
 	}
 	if w.winoH != nil {
 		wsLen = max(wsLen, w.winoH.Workspace(b, h, wd))
+	}
+	if w.winoXH != nil {
+		wsLen = max(wsLen, w.winoXH.Workspace(b, h, wd))
 	}
 	if wsLen > 0 {
 		p.ws = make([][]float32, threads)
