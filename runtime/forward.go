@@ -32,9 +32,9 @@ func (q seq) at(t, b, c int) []float32 {
 //	i, f, o, g = σ, σ, σ, tanh of gates[t]
 //	c = f*c + i*g;  h = o*tanh(c)
 //
-// A layer whose halves both run as Winograd does conv(cat(x, h)) in one go
-// per step instead (one GEMM, one output transform). Either way, a step from
-// a zero state adds nothing for h.
+// A layer whose recurrent half runs as Winograd does conv(cat(x, h)) in one
+// go per step instead (one GEMM, one output transform). Either way, a step
+// from a zero state adds nothing for h.
 func (r *Runner) runLayer(p *layerPlan, in seq, out seq, steps int, zeroState bool) {
 	w := p.w
 	for t0 := 0; t0 < steps; t0 += p.tc {
@@ -49,7 +49,7 @@ func (r *Runner) runLayer(p *layerPlan, in seq, out seq, steps int, zeroState bo
 			hZero := t == 0 && zeroState
 			switch {
 			case w.winoXH != nil && hZero:
-				r.conv(p, w.winoX, w.wx, p.gx[col:], w.bias, p.xpad[col:], nil, p.ldg, p.b, false)
+				r.conv(p, w.winoX, w.wx, p.gx[col:], w.bias, p.xpad[col:], p.offsX, p.ldg, p.b, false)
 			case w.winoXH != nil:
 				r.convCat(p, p.gx[col:], w.bias, p.xpad[col:])
 			case !hZero:

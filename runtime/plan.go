@@ -22,9 +22,10 @@ type packedLayer struct {
 	// nil where the direct convolution is used.
 	winoX, winoH *ops.Winograd3x3
 	// winoXH is the whole conv over cat(x, h) in the Winograd domain, set
-	// when both halves are Winograd: a step then runs one GEMM over all
+	// when the recurrent half is Winograd: a step then runs one GEMM over all
 	// channels and one output transform instead of two, which is less work
-	// than computing the input half ahead for all steps.
+	// than computing the input half ahead for all steps (even for a single
+	// input channel, which adds one row to the GEMM's K).
 	winoXH *ops.Winograd3x3
 }
 
@@ -70,7 +71,7 @@ func packLayer(l convlstm.Layer, order convlstm.GateOrder, direct bool) *packedL
 		if hd >= winogradMinChannels {
 			p.winoH = ops.NewWinograd3x3(wh, 4*hd, hd)
 		}
-		if p.winoX != nil && p.winoH != nil {
+		if p.winoH != nil {
 			xh := make([]float32, 0, 4*hd*cols)
 			for r := 0; r < 4*hd; r++ {
 				xh = append(xh, wx[r*in*taps:(r+1)*in*taps]...)
