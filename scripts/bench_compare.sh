@@ -11,6 +11,9 @@
 #   mnist-b8  8,10,1,64,64    hidden [64,64]  kernels 3x3,3x3
 #   radar     1,12,1,128,128  hidden [32,64]  kernels 5x5,3x3
 #   stream    1,1,1,64,64 from a random non-zero state, hidden [64,64]
+#             (convlstm-go: `bench --stream`, one Stream.Step per run with the
+#             state carried inside the runtime; PyTorch and ONNX Runtime take
+#             h/c as inputs and return them, as their APIs require)
 #
 # Each measurement: one warm-up run, then the median of --runs runs (5).
 # Each cell: the median of --rounds rounds (3); in every round the three
@@ -178,7 +181,9 @@ run_engine() { # run_engine ENGINE ROW THREADS -> JSON on stdout
 			--threads "$t" --runs "$RUNS" --warmup "$WARMUP" ;;
 	go)
 		local extra=()
-		[ "$(rowfield "$row" random_state)" = True ] && extra=(--random-state)
+		# The stream row: convlstm-go's streaming API keeps the state inside
+		# the runtime between steps (PyTorch and ONNX Runtime take it as inputs).
+		[ "$(rowfield "$row" random_state)" = True ] && extra=(--random-state --stream)
 		timeout "$ENGINE_TIMEOUT" "$GO_BIN" bench --weights "$(rowfield "$row" weights)" \
 			--shape "$(rowfield "$row" shape)" --threads "$t" --runs "$RUNS" --warmup "$WARMUP" --json "${extra[@]}" ;;
 	esac

@@ -22,6 +22,7 @@ type benchFlags struct {
 	weights, shape, prefix, gates string
 	threads, runs, warmup         int
 	asJSON, randomState, direct   bool
+	stream                        bool
 }
 
 func init() {
@@ -34,7 +35,8 @@ one warm-up run, then --runs timed runs; prints the median, min and max in
 milliseconds and the model's GFLOP/s (the convolution work PyTorch does:
 2·4·hidden·(input+hidden)·kh·kw multiply-adds per pixel, layer and step).
 --random-state starts every layer from a random non-zero state, as a
-streaming step does.`,
+streaming step does; --stream times Stream.Step, the streaming API, where
+the state stays inside the runtime from one call to the next.`,
 		Example: "  convlstm-run bench --weights model.pt --shape 1,10,1,64,64 --threads 2 --runs 5 --json",
 		Args:    cobra.NoArgs,
 		RunE:    func(cmd *cobra.Command, _ []string) error { return runBench(cmd.OutOrStdout(), f) },
@@ -50,6 +52,7 @@ streaming step does.`,
 	fl.BoolVar(&f.asJSON, "json", false, "print JSON")
 	fl.BoolVar(&f.randomState, "random-state", false, "start from a random non-zero state")
 	fl.BoolVar(&f.direct, "direct", false, "direct convolution only (no Winograd), for comparison")
+	fl.BoolVar(&f.stream, "stream", false, "time streaming steps (Stream.Step, state carried inside the runtime) on frames of the shape's B,C,H,W; needs T=1")
 	rootCmd.AddCommand(cmd)
 }
 
@@ -59,6 +62,7 @@ type benchReport struct {
 	Threads  int       `json:"threads"`
 	Kernel   string    `json:"kernel"`
 	Runs     int       `json:"runs"`
+	Mode     string    `json:"mode"`
 	MedianMS float64   `json:"median_ms"`
 	MinMS    float64   `json:"min_ms"`
 	MaxMS    float64   `json:"max_ms"`
@@ -124,23 +128,44 @@ func runBench(out io.Writer, f benchFlags) error {
 		return err
 	}
 	defer r.Close()
-	opts := runtime.ForwardOptions{Initial: initial}
+	run := func() error {
+		_, err := r.Forward(x, runtime.ForwardOptions{Initial: initial})
+		return err
+	}
+	if f.stream {
+		if T != 1 {
+			return fmt.Errorf("--stream times one step at a time: give --shape B,1,C,H,W")
+		}
+		s, err := r.NewStream(B, H, W, initial)
+		if err != nil {
+			return err
+		}
+		frame := &loader.Tensor{Shape: []int{B, C, H, W}, Data: x.Data}
+		run = func() error {
+			_, err := s.Step(frame)
+			return err
+		}
+	}
 	for i := 0; i < f.warmup; i++ {
-		if _, err := r.Forward(x, opts); err != nil {
+		if err := run(); err != nil {
 			return err
 		}
 	}
 	times := make([]float64, f.runs)
 	for i := range times {
 		start := time.Now()
-		if _, err := r.Forward(x, opts); err != nil {
+		if err := run(); err != nil {
 			return err
 		}
 		times[i] = float64(time.Since(start).Nanoseconds()) / 1e6
 	}
 	sorted := slices.Clone(times)
 	slices.Sort(sorted)
-	rep := benchReport{Weights: f.weights, Shape: shape, Threads: r.Threads(), Kernel: ops.KernelName(), Runs: f.runs,
+	mode := "forward"
+	if f.stream {
+		mode = "stream-step"
+	}
+	rep := benchReport{Weights: f.weights, Shape: shape, Threads: r.Threads(), Kernel: ops.KernelName(), Runs: f.runs, Mode: mode,
 		MedianMS: sorted[len(sorted)/2], MinMS: sorted[0], MaxMS: sorted[len(sorted)-1], TimesMS: times,
 		GFLOP: modelFLOPs(m, B, T, H, W) / 1e9}
 	if len(sorted)%2 == 0 {

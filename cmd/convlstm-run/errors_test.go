@@ -100,3 +100,37 @@ func TestInspect(t *testing.T) {
 		}
 	}
 }
+
+func TestBenchJSON(t *testing.T) {
+	for mode, args := range map[string][]string{
+		"forward":     {"bench", "--shape", "1,2,1,8,8", "--runs", "3", "--json"},
+		"stream-step": {"bench", "--shape", "2,1,1,8,8", "--runs", "3", "--json", "--random-state", "--stream", "--threads", "2"},
+	} {
+		text, err := runCLI(t, args...)
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		var rep map[string]any
+		if err := json.Unmarshal([]byte(text), &rep); err != nil {
+			t.Fatalf("%v: invalid JSON %v:\n%s", args, err, text)
+		}
+		if rep["mode"] != mode {
+			t.Errorf("%v: mode %v, want %s", args, rep["mode"], mode)
+		}
+		for _, k := range []string{"median_ms", "min_ms", "max_ms", "gflops"} {
+			v, ok := rep[k].(float64)
+			if !ok || !(v > 0) {
+				t.Errorf("%v: %s = %v, want a positive number", args, k, rep[k])
+			}
+		}
+		if rep["min_ms"].(float64) > rep["median_ms"].(float64) || rep["median_ms"].(float64) > rep["max_ms"].(float64) {
+			t.Errorf("%v: min %v, median %v, max %v out of order", args, rep["min_ms"], rep["median_ms"], rep["max_ms"])
+		}
+	}
+	if _, err := runCLI(t, "bench", "--shape", "1,2,3"); err == nil || !strings.Contains(err.Error(), "B,T,C,H,W") {
+		t.Errorf("bad --shape: error %v", err)
+	}
+	if _, err := runCLI(t, "bench", "--shape", "1,1,5,8,8"); err == nil || !strings.Contains(err.Error(), "1 input channels") {
+		t.Errorf("wrong channels: error %v", err)
+	}
+}
