@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"os"
 	"strings"
+	"unsafe"
 
 	"github.com/nlpodyssey/gopickle/types"
 )
@@ -640,6 +641,10 @@ func (pf *ptFile) decode(plans []*ptPlan, ck *Checkpoint) error {
 	return nil
 }
 
+// hostLittleEndian is true on the machines whose float32 memory layout is
+// the one little-endian files store.
+var hostLittleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
 // readFloats decodes len(dst) elements of dtype from rec, starting byteOff
 // bytes in, streaming through buf.
 func (pf *ptFile) readFloats(rec *ptRecord, byteOff int64, dtype *ptDType, dst []float32, buf []byte, tensor string) error {
@@ -649,6 +654,15 @@ func (pf *ptFile) readFloats(rec *ptRecord, byteOff int64, dtype *ptDType, dst [
 	}
 	if closer != nil {
 		defer closer.Close()
+	}
+	if dtype.name == "float32" && !pf.bigEndian && hostLittleEndian && len(dst) > 0 {
+		// The stored bytes are already dst's bytes: read them in place,
+		// with no decode pass and no intermediate buffer.
+		raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(dst))), 4*len(dst))
+		if _, err := io.ReadFull(r, raw); err != nil {
+			return &FormatError{File: pf.name, Record: rec.name, Msg: fmt.Sprintf("reading for tensor %s: %v", tensor, err)}
+		}
+		return nil
 	}
 	per := len(buf) / dtype.size
 	for len(dst) > 0 {

@@ -711,3 +711,24 @@ func BenchmarkLoadPT100MB(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLoadPTFile loads the file CONVLSTM_LOAD_FILE names (skipped
+// without it); scripts/bench_load.py uses it to time LoadPT against
+// torch.load on the same file.
+func BenchmarkLoadPTFile(b *testing.B) {
+	path := os.Getenv("CONVLSTM_LOAD_FILE")
+	if path == "" {
+		b.Skip("set CONVLSTM_LOAD_FILE to a .pt file")
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(st.Size())
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := LoadPT(path); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
