@@ -380,37 +380,20 @@ func npyDecodeElems(dst []float32, b []byte, dt npyDType) error {
 	return nil
 }
 
-// npyFortranToC reorders column-major data into row-major order.
+// npyFortranToC reorders column-major data into row-major order: a strided
+// gather with Fortran strides, the same walk as a .pt tensor view.
 func npyFortranToC(src []float32, shape []int) []float32 {
 	dst := make([]float32, len(src))
 	if len(src) == 0 {
 		return dst
 	}
-	k := len(shape)
-	cs := make([]int, k) // C strides
+	stride := make([]int, len(shape))
 	s := 1
-	for i := k - 1; i >= 0; i-- {
-		cs[i] = s
-		s *= shape[i]
+	for i, d := range shape {
+		stride[i] = s
+		s *= d
 	}
-	idx := make([]int, k)
-	d0, st0 := shape[0], cs[0]
-	c := 0
-	for si := 0; si < len(src); si += d0 {
-		// Innermost Fortran dimension (axis 0) is contiguous in src.
-		for j, v := range src[si : si+d0] {
-			dst[c+j*st0] = v
-		}
-		for j := 1; j < k; j++ {
-			idx[j]++
-			c += cs[j]
-			if idx[j] < shape[j] {
-				break
-			}
-			c -= cs[j] * shape[j]
-			idx[j] = 0
-		}
-	}
+	gatherStrided(dst, src, 0, shape, stride)
 	return dst
 }
 

@@ -48,6 +48,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+from onnx_make_fixtures import Wrap  # noqa: E402  (flat outputs: output, h_0, c_0, ...)
 from reference import ConvLSTM, reference_outputs  # noqa: E402
 
 ATOL = RTOL = 1e-5
@@ -104,22 +105,6 @@ def ensure_ort():
                     "--prefix", HERE, "onnxruntime-node@" + ORT_VERSION], check=True)
 
 
-class TorchExport(torch.nn.Module):
-    """The reference model with flat outputs (output, h_0, c_0, ...), as
-    convlstm-run names them, for torch.onnx.export."""
-
-    def __init__(self, m):
-        super().__init__()
-        self.m = m
-
-    def forward(self, x):
-        outs, states = self.m(x)
-        res = [outs[-1]]
-        for h, c in states:
-            res += [h, c]
-        return tuple(res)
-
-
 def check_torch_export(binary, m, cfg, d, rng):
     """Export m with torch.onnx.export and run the graph with convlstm-run.
     Returns (max abs error, max error / tolerance, description)."""
@@ -135,7 +120,7 @@ def check_torch_export(binary, m, cfg, d, rng):
             dyn[n] = {0: "batch", 2: "height", 3: "width"}
     x = torch.from_numpy(np.random.RandomState(rng.randrange(1 << 30)).randn(B, T, cfg["input_dim"], H, W).astype(np.float32))
     path = os.path.join(d, "torch_export.onnx")
-    w = TorchExport(m).eval()
+    w = Wrap(m).eval()
     with torch.no_grad():
         torch.onnx.export(w, (x,), path, opset_version=opset, input_names=["input"],
                           output_names=names, dynamic_axes=dyn)
