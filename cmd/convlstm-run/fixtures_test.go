@@ -130,3 +130,22 @@ func TestBundledExample(t *testing.T) {
 	}
 	compareNPZ(t, "example", out, "../../fixtures/example/expected.npz")
 }
+
+// A state_dict saved as .npz (keys cell_list.{l}.conv.weight|bias) runs like
+// the .pt it came from.
+func TestNPZWeights(t *testing.T) {
+	dir := "../../fixtures/forward/two-layer-mixed-kernels/"
+	ck, err := loader.LoadPT(dir + "weights.pt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := filepath.Join(t.TempDir(), "weights.npz")
+	if err := loader.WriteNPZ(w, ck.Names, ck.Tensors); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out.npz")
+	if _, err := runCLI(t, "run", "--weights", w, "--input", dir+"input.npy", "--output", out); err != nil {
+		t.Fatal(err)
+	}
+	compareNPZ(t, "npz weights", out, dir+"expected.npz")
+}
