@@ -148,7 +148,8 @@ const (
 // Workspace(frames, h, wd) floats). Every output's value is independent of
 // parts.
 func (w *Winograd3x3) Conv(out []float32, ldc int, bias []float32, in []float32, chanStride, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int) {
-	w.conv(out, ldc, bias, [2]WinoInput{{in, chanStride, w.C}}, 1, frames, h, wd, wp, s, accumulate, ws, part, parts)
+	srcs := [1]WinoInput{{in, chanStride, w.C}}
+	w.conv(out, ldc, bias, srcs[:], frames, h, wd, wp, s, accumulate, ws, part, parts)
 }
 
 // WinoInput is one zero-padded input of ConvCat: Channels channels laid out
@@ -164,19 +165,35 @@ type WinoInput struct {
 // input: a.Channels + b.Channels must be C. One GEMM over all C channels and
 // one output transform replace the two of separate convolutions.
 func (w *Winograd3x3) ConvCat(out []float32, ldc int, bias []float32, a, b WinoInput, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int) {
-	if a.Channels+b.Channels != w.C || a.Channels < 0 || b.Channels < 0 {
-		panic(fmt.Sprintf("ops.Winograd3x3.ConvCat: %d + %d input channels for C=%d", a.Channels, b.Channels, w.C))
-	}
-	w.conv(out, ldc, bias, [2]WinoInput{a, b}, 2, frames, h, wd, wp, s, accumulate, ws, part, parts)
+	srcs := [2]WinoInput{a, b}
+	w.ConvMulti(out, ldc, bias, srcs[:], frames, h, wd, wp, s, accumulate, ws, part, parts)
 }
 
-func (w *Winograd3x3) conv(out []float32, ldc int, bias []float32, srcs [2]WinoInput, nsrc, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int) {
+// ConvMulti is Conv over the channel concatenation of every input in srcs,
+// in order; their channels must add up to C. Besides cat(x, h), it runs a
+// larger kernel as a sum of 3×3 blocks: each block is an input whose Data
+// starts at the block's offset in the padded image.
+func (w *Winograd3x3) ConvMulti(out []float32, ldc int, bias []float32, srcs []WinoInput, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int) {
+	total := 0
+	for _, src := range srcs {
+		if src.Channels < 0 {
+			panic(fmt.Sprintf("ops.Winograd3x3.ConvMulti: %d channels", src.Channels))
+		}
+		total += src.Channels
+	}
+	if total != w.C {
+		panic(fmt.Sprintf("ops.Winograd3x3.ConvMulti: inputs have %d channels, C=%d", total, w.C))
+	}
+	w.conv(out, ldc, bias, srcs, frames, h, wd, wp, s, accumulate, ws, part, parts)
+}
+
+func (w *Winograd3x3) conv(out []float32, ldc int, bias []float32, srcs []WinoInput, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int) {
 	if frames <= 0 || h <= 0 || wd <= 0 {
 		return
 	}
 	M, C := w.M, w.C
 	hp := h + 2
-	for _, src := range srcs[:nsrc] {
+	for _, src := range srcs {
 		if wp < wd+2 || s < hp*wp || src.ChanStride < (frames-1)*s+hp*wp && src.Channels > 1 {
 			panic(fmt.Sprintf("ops.Winograd3x3.Conv: bad layout wp=%d s=%d chanStride=%d for %d frames of %d×%d", wp, s, src.ChanStride, frames, h, wd))
 		}
@@ -224,7 +241,7 @@ func (w *Winograd3x3) conv(out []float32, ldc int, bias []float32, srcs [2]WinoI
 			base := f*s + 2*ty*wp + 16*gx
 			if run := w.fullRun(q, nb, gx, ty, ngx, h, wd); run > 0 {
 				ch0 := 0
-				for _, src := range srcs[:nsrc] {
+				for _, src := range srcs {
 					for ch := 0; ch < src.Channels; ch++ {
 						winoIn(v[8*q+(ch0+ch)*ldv:], xsv, src.Data[base+ch*src.ChanStride:], wp, run)
 					}
@@ -237,7 +254,7 @@ func (w *Winograd3x3) conv(out []float32, ldc int, bias []float32, srcs [2]WinoI
 			colsIn := min(18, wd+2-16*gx)
 			clear(edgeIn)
 			ch0 := 0
-			for _, src := range srcs[:nsrc] {
+			for _, src := range srcs {
 				for ch := 0; ch < src.Channels; ch++ {
 					e := (ch0 + ch) * winoInEdge
 					for r := 0; r < rowsIn; r++ {

@@ -53,7 +53,7 @@ func (r *Runner) runLayer(p *layerPlan, in seq, out seq, steps int, zeroState bo
 			case w.winoXH != nil:
 				r.convCat(p, p.gx[col:], w.bias, p.xpad[col:])
 			case !hZero:
-				r.conv(p, w.winoH, w.wh, p.gx[col:], nil, p.hpad, p.offsH, p.b*p.s, p.b, true)
+				r.conv(p, nil, w.wh, p.gx[col:], nil, p.hpad, p.offsH, p.b*p.s, p.b, true)
 			}
 			p.gates.set(p, col, out, t)
 			r.pool.do(&p.gates, r.partsFor(w.cfg.HiddenDim*p.b*p.h*p.wd*64))
@@ -121,16 +121,29 @@ func (r *Runner) conv(p *layerPlan, wino *ops.Winograd3x3, a *ops.PackedA, c, bi
 }
 
 // convCat writes bias + conv(cat(x, h)) of one step into the gate rows c,
-// with x the step's padded input frames and h the padded hidden state.
+// with x the step's padded input frames and h the padded hidden state, each
+// read once per 3×3 block of the kernel at the block's offset.
 func (r *Runner) convCat(p *layerPlan, c, bias, x []float32) {
 	w := p.w
-	p.wino = winoTask{w: w.winoXH, out: c, ldc: p.ldg, bias: bias, in: x, chanStride: p.ldg, frames: p.b, p: p,
-		h: ops.WinoInput{Data: p.hpad, ChanStride: p.b * p.s, Channels: w.cfg.HiddenDim}}
+	p.srcs = p.srcs[:0]
+	for _, half := range [2]ops.WinoInput{
+		{Data: x, ChanStride: p.ldg, Channels: w.cfg.InputDim},
+		{Data: p.hpad, ChanStride: p.b * p.s, Channels: w.cfg.HiddenDim},
+	} {
+		for bi := 0; bi < w.nbh; bi++ {
+			for bj := 0; bj < w.nbw; bj++ {
+				src := half
+				src.Data = half.Data[3*bi*p.wp+3*bj:]
+				p.srcs = append(p.srcs, src)
+			}
+		}
+	}
+	p.wino = winoTask{w: w.winoXH, out: c, ldc: p.ldg, bias: bias, srcs: p.srcs, frames: p.b, p: p}
 	r.pool.do(&p.wino, r.partsFor(2*w.winoXH.M*w.winoXH.C*9*p.columns(p.b)))
 }
 
 // winoTask runs a Winograd convolution split into parts, each worker with
-// its own scratch; with h set, over cat(in, h).
+// its own scratch; with srcs set, over their concatenation.
 type winoTask struct {
 	w          *ops.Winograd3x3
 	out        []float32
@@ -140,14 +153,13 @@ type winoTask struct {
 	frames     int
 	p          *layerPlan
 	acc        bool
-	h          ops.WinoInput
+	srcs       []ops.WinoInput
 }
 
 func (t *winoTask) run(part, parts int) {
 	p := t.p
-	if t.h.Data != nil {
-		x := ops.WinoInput{Data: t.in, ChanStride: t.chanStride, Channels: t.w.C - t.h.Channels}
-		t.w.ConvCat(t.out, t.ldc, t.bias, x, t.h, t.frames, p.h, p.wd, p.wp, p.s, t.acc, p.ws[part], part, parts)
+	if t.srcs != nil {
+		t.w.ConvMulti(t.out, t.ldc, t.bias, t.srcs, t.frames, p.h, p.wd, p.wp, p.s, t.acc, p.ws[part], part, parts)
 		return
 	}
 	t.w.Conv(t.out, t.ldc, t.bias, t.in, t.chanStride, t.frames, p.h, p.wd, p.wp, p.s, t.acc, p.ws[part], part, parts)

@@ -20,13 +20,52 @@ type packedLayer struct {
 	// winoX and winoH are the same halves in the Winograd domain, for 3×3
 	// kernels with enough channels that the transforms pay for themselves;
 	// nil where the direct convolution is used.
-	winoX, winoH *ops.Winograd3x3
-	// winoXH is the whole conv over cat(x, h) in the Winograd domain, set
-	// when the recurrent half is Winograd: a step then runs one GEMM over all
-	// channels and one output transform instead of two, which is less work
+	winoX *ops.Winograd3x3
+	// winoXH is the whole conv over cat(x, h) in the Winograd domain, for
+	// kernels of 3 or 5 a side with enough hidden channels: a step then runs
+	// one GEMM over all channels and one output transform, which is less work
 	// than computing the input half ahead for all steps (even for a single
-	// input channel, which adds one row to the GEMM's K).
-	winoXH *ops.Winograd3x3
+	// input channel, which adds one row to the GEMM's K). Its input channels
+	// are, for each 3×3 block (nbh·nbw of them), x's channels, then for each
+	// block h's channels; a block reads the padded image at its offset.
+	winoXH   *ops.Winograd3x3
+	nbh, nbw int // 3×3 blocks down and across
+	eh, ew   int // zero rows and columns the blocks read past the padding
+}
+
+// winoSide reports whether a kernel side can run as Winograd blocks.
+func winoSide(k int) bool { return k == 3 || k == 5 }
+
+// blockWeights lays out wx (4·hidden, in, kh, kw) and wh (4·hidden, hidden,
+// kh, kw) as the 3×3 weights of winoXH's input channels.
+func (p *packedLayer) blockWeights(wx, wh []float32) []float32 {
+	in, hd, kh, kw := p.cfg.InputDim, p.cfg.HiddenDim, p.cfg.KernelH, p.cfg.KernelW
+	m, nb := 4*hd, p.nbh*p.nbw
+	out := make([]float32, 0, m*nb*(in+hd)*9)
+	for r := 0; r < m; r++ {
+		for _, half := range []struct {
+			w []float32
+			c int
+		}{{wx, in}, {wh, hd}} {
+			for bi := 0; bi < p.nbh; bi++ {
+				for bj := 0; bj < p.nbw; bj++ {
+					for c := 0; c < half.c; c++ {
+						k := half.w[(r*half.c+c)*kh*kw:]
+						for u := 0; u < 3; u++ {
+							for v := 0; v < 3; v++ {
+								var g float32
+								if ky, kx := 3*bi+u, 3*bj+v; ky < kh && kx < kw {
+									g = k[ky*kw+kx]
+								}
+								out = append(out, g)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return out
 }
 
 // winogradMinChannels is the fewest input channels for which a 3×3 half
@@ -64,21 +103,16 @@ func packLayer(l convlstm.Layer, order convlstm.GateOrder, direct bool) *packedL
 		ph:   kh / 2,
 		pw:   kw / 2,
 	}
-	if kh == 3 && kw == 3 && !direct {
-		if in >= winogradMinChannels {
-			p.winoX = ops.NewWinograd3x3(wx, 4*hd, in)
+	if !direct && hd >= winogradMinChannels && winoSide(kh) && winoSide(kw) {
+		if kh == 3 && kw == 3 && in >= winogradMinChannels {
+			p.winoX = ops.NewWinograd3x3(wx, 4*hd, in) // for a first step from a zero state
 		}
-		if hd >= winogradMinChannels {
-			p.winoH = ops.NewWinograd3x3(wh, 4*hd, hd)
-		}
-		if p.winoH != nil {
-			xh := make([]float32, 0, 4*hd*cols)
-			for r := 0; r < 4*hd; r++ {
-				xh = append(xh, wx[r*in*taps:(r+1)*in*taps]...)
-				xh = append(xh, wh[r*hd*taps:(r+1)*hd*taps]...)
-			}
-			p.winoXH = ops.NewWinograd3x3(xh, 4*hd, in+hd)
-		}
+		// A 5-wide side is cut into two 3-wide blocks, the kernel
+		// zero-extended to 6: blocks·(16/4) multiplications per output
+		// instead of kh·kw, at F(2×2,3×3)'s accuracy.
+		p.nbh, p.nbw = (kh+2)/3, (kw+2)/3
+		p.eh, p.ew = 3*p.nbh-kh, 3*p.nbw-kw
+		p.winoXH = ops.NewWinograd3x3(p.blockWeights(wx, wh), 4*hd, p.nbh*p.nbw*(in+hd))
 	}
 	return p
 }
@@ -123,6 +157,7 @@ type layerPlan struct {
 
 	gemm  gemmTask
 	wino  winoTask
+	srcs  []ops.WinoInput // winoXH's inputs: x blocks, then h blocks
 	gates gateTask
 	ws    [][]float32 // Winograd scratch, one per worker
 }
@@ -130,13 +165,17 @@ type layerPlan struct {
 func newLayerPlan(w *packedLayer, b, h, wd, maxT, threads int) *layerPlan {
 	hd, in := w.cfg.HiddenDim, w.cfg.InputDim
 	p := &layerPlan{w: w, b: b, h: h, wd: wd}
-	p.hp, p.wp = h+2*w.ph, wd+2*w.pw
+	p.hp, p.wp = h+2*w.ph+w.eh, wd+2*w.pw+w.ew
 	p.s = p.hp * p.wp
 	p.tc = min(maxT, p.maxChunk())
 	p.ldg = p.tc * b * p.s
-	p.xpad = make([]float32, in*p.ldg)
+	// A Winograd block at column offset 3·bj reads its view's last row up to
+	// 3·bj values past a frame; the slack keeps that inside the buffer.
+	slack := 3 * max(0, w.nbw-1)
+	p.xpad = make([]float32, in*p.ldg+slack)
 	p.gx = make([]float32, 4*hd*p.ldg)
-	p.hpad = make([]float32, hd*b*p.s)
+	p.hpad = make([]float32, hd*b*p.s+slack)
+	p.srcs = make([]ops.WinoInput, 0, 2*w.nbh*w.nbw)
 	p.cstate = make([]float32, hd*b*h*wd)
 	p.offsX = offsets(in, w.cfg.KernelH, w.cfg.KernelW, p.wp, p.ldg)
 	p.offsH = offsets(hd, w.cfg.KernelH, w.cfg.KernelW, p.wp, b*p.s)
@@ -144,9 +183,6 @@ func newLayerPlan(w *packedLayer, b, h, wd, maxT, threads int) *layerPlan {
 	wsLen := 0
 	if w.winoX != nil {
 		wsLen = w.winoX.Workspace(p.tc*b, h, wd)
-	}
-	if w.winoH != nil {
-		wsLen = max(wsLen, w.winoH.Workspace(b, h, wd))
 	}
 	if w.winoXH != nil {
 		wsLen = max(wsLen, w.winoXH.Workspace(b, h, wd))

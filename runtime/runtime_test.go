@@ -143,6 +143,10 @@ func TestForwardMatchesNaive(t *testing.T) {
 		// 3×3 with 16+ channels: both halves run as Winograd.
 		{16, []int{16, 17}, [][2]int{{3, 3}, {3, 3}}, true, "ifog", 2, 3, 7, 5},
 		{9, []int{16}, [][2]int{{3, 3}}, false, "fiog", 1, 4, 1, 9},
+		// 5-wide kernels with 16+ hidden channels: Winograd in 3×3 blocks.
+		{1, []int{16}, [][2]int{{5, 5}}, true, "ifog", 2, 3, 7, 6},
+		{16, []int{16, 17}, [][2]int{{5, 3}, {3, 5}}, true, "ogif", 1, 3, 5, 8},
+		{2, []int{18}, [][2]int{{5, 5}}, true, "ifog", 1, 2, 1, 2},
 	}
 	for _, tc := range cases {
 		name := fmt.Sprintf("in%d_h%v_k%v_%s_B%dT%d_%dx%d", tc.in, tc.hidden, tc.kernels, tc.gates, tc.B, tc.T, tc.H, tc.W)
@@ -282,7 +286,7 @@ func assertSame(t *testing.T, what string, got, want []float32) {
 
 func TestStepAllocatesNothing(t *testing.T) {
 	rng := rand.New(rand.NewSource(3))
-	m := randomModel(rng, 1, []int{16, 16}, [][2]int{{3, 3}, {3, 3}}, true, "ifog")
+	m := randomModel(rng, 1, []int{16, 16}, [][2]int{{3, 3}, {5, 5}}, true, "ifog")
 	for _, threads := range []int{1, 2} {
 		r, _ := New(m, Options{Threads: threads})
 		s, err := r.NewStream(1, 16, 16, nil)
