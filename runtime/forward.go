@@ -41,7 +41,7 @@ func (r *Runner) runLayer(p *layerPlan, in seq, out seq, steps int, zeroState bo
 		tc := min(p.tc, steps-t0)
 		p.fillInput(in, t0, tc)
 		if w.winoXH == nil {
-			r.conv(p, w.winoX, w.wx, p.gx, w.bias, p.xpad, p.offsX, p.ldg, tc*p.b, false)
+			r.conv(p, nil, w.wx, p.gx, w.bias, p.xpad, p.offsX, p.ldg, tc*p.b, false)
 		}
 		for tt := 0; tt < tc; tt++ {
 			t := t0 + tt

@@ -17,9 +17,9 @@ type packedLayer struct {
 	wx, wh *ops.PackedA
 	bias   []float32 // canonical order; nil without bias
 	ph, pw int       // padding k//2
-	// winoX and winoH are the same halves in the Winograd domain, for 3×3
-	// kernels with enough channels that the transforms pay for themselves;
-	// nil where the direct convolution is used.
+	// winoX is the input half in the Winograd domain, for a winoXH layer's
+	// first step from a zero state when its 3×3 input has enough channels
+	// that the transforms pay for themselves; nil otherwise (direct wx).
 	winoX *ops.Winograd3x3
 	// winoXH is the whole conv over cat(x, h) in the Winograd domain, for
 	// kernels of 3 or 5 a side with enough hidden channels: a step then runs
@@ -153,7 +153,6 @@ type layerPlan struct {
 	hpad, cstate []float32
 	offsX, offsH []int32
 	ldg          int // row stride of gx = tc·b·s
-	nStep        int // GEMM columns that cover one step's b frames
 
 	gemm  gemmTask
 	wino  winoTask
@@ -179,7 +178,6 @@ func newLayerPlan(w *packedLayer, b, h, wd, maxT, threads int) *layerPlan {
 	p.cstate = make([]float32, hd*b*h*wd)
 	p.offsX = offsets(in, w.cfg.KernelH, w.cfg.KernelW, p.wp, p.ldg)
 	p.offsH = offsets(hd, w.cfg.KernelH, w.cfg.KernelW, p.wp, b*p.s)
-	p.nStep = p.columns(b)
 	wsLen := 0
 	if w.winoX != nil {
 		wsLen = w.winoX.Workspace(p.tc*b, h, wd)
