@@ -211,6 +211,7 @@ def write_case(out_dir, name, description, args, saved, ref, x, *, time_first=Fa
     case["tolerance"] = {"abs": 1e-5, "rel": 1e-5}
     case["torch"] = torch.__version__
     case["numpy"] = np.__version__
+    case["written_by"] = this_machine()
     case["command"] = COMMAND
     with open(os.path.join(d, "case.json"), "w") as f:
         json.dump(case, f, indent=2)
@@ -387,19 +388,43 @@ def real_mnist_enc1(out_dir, name="real-mnist-enc1"):
 REAL = [("real-soccer", real_soccer), ("real-mnist-enc1", real_mnist_enc1)]
 
 
+def this_machine():
+    """The CPU and torch that computed the expected tensors: PyTorch's CPU
+    kernels pick different code paths (AVX2, AVX-512, ...) and their float32
+    results differ in the last bits between machines."""
+    model, flags = "unknown", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k.strip() == "model name" and model == "unknown":
+                    model = v.strip()
+                elif k.strip() == "flags":
+                    flags = set(v.split())
+    except OSError:
+        pass
+    isa = [x for x in ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "asimd") if x in flags]
+    return {"cpu": model, "isa": isa, "torch": torch.__version__}
+
+
 def check_cases(out_dir, names=None, cli=None):
     """Recompute every case from its files alone and compare with
     expected.npz: through reference.py's stand-in for the CLI (weights found
     from case.json's args, not from the writer's in-memory model), or with
     cli (a program prefix, e.g. a built convlstm-run) through that program,
-    with the case's tolerance."""
+    with the case's tolerance.
+
+    Recomputed by PyTorch on the machine and torch that wrote the case
+    (case.json "written_by"), the result must be bit-identical; on another
+    CPU or torch, PyTorch's own kernels round differently, so it must agree
+    within the case's tolerance, and the largest difference is reported."""
     import shlex
     import subprocess
     import tempfile
 
     from reference import cli_main
 
-    bad = 0
+    bad, worst = 0, 0.0
     for name in sorted(os.listdir(out_dir)):
         d = os.path.join(out_dir, name)
         if names and name not in names or not os.path.isfile(os.path.join(d, "case.json")):
@@ -434,10 +459,14 @@ def check_cases(out_dir, names=None, cli=None):
                 ratio = max(ratio, float((diff / (tol["abs"] + tol["rel"] * np.abs(exp[k]))).max()))
             else:
                 ok = False
-        ok = ok and ratio <= 1 and (cli or err == 0)
+        exact = not cli and case.get("written_by") == this_machine()
+        ok = ok and ratio <= 1 and (not exact or err == 0)
         bad += not ok
-        print("  check %-28s %s  max diff %.3g (%.2fx bar)  keys %s" % (
-            name, "OK  " if ok else "FAIL", err, ratio, ",".join(sorted(exp))))
+        worst = max(worst, ratio)
+        print("  check %-28s %s  max diff %.3g (%.2fx bar, %s)  keys %s" % (
+            name, "OK  " if ok else "FAIL", err, ratio, "bit-exact required" if exact else "within tolerance",
+            ",".join(sorted(exp))))
+    print("worst: %.2fx the bar; %d case(s) failed" % (worst, bad))
     return bad
 
 
