@@ -1,13 +1,13 @@
 package convlstm
 
 import (
+	"github.com/convlstm-go/convlstm-go/tensor"
+
 	"fmt"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
-
-	"github.com/convlstm-go/convlstm-go/loader"
 )
 
 // Options choose which ConvLSTM in a file to use and how to read it.
@@ -50,7 +50,7 @@ func (c candidate) String() string {
 // are none, the single cells: a 4-D "P.conv.weight" whose output channels
 // are a multiple of 4 and whose input channels exceed a quarter of them
 // (input + hidden, with hidden = rows/4).
-func findCandidates(names []string, ts map[string]*loader.Tensor) []candidate {
+func findCandidates(names []string, ts map[string]*tensor.Tensor) []candidate {
 	var stacks []candidate
 	seen := map[string]bool{}
 	for _, n := range names {
@@ -75,8 +75,8 @@ func findCandidates(names []string, ts map[string]*loader.Tensor) []candidate {
 	return cells
 }
 
-func isCellWeight(t *loader.Tensor) bool {
-	if t == nil || len(t.Shape) != 4 {
+func isCellWeight(t *tensor.Tensor) bool {
+	if t == nil || len(t.Shape) != 4 || !t.IsFloat() {
 		return false
 	}
 	rows, cols := t.Shape[0], t.Shape[1]
@@ -92,7 +92,7 @@ func join(prefix, key string) string {
 
 // FromTensors finds a ConvLSTM among named tensors (names in file order),
 // infers its architecture and validates it. file is used in messages.
-func FromTensors(file string, names []string, ts map[string]*loader.Tensor, opts Options) (*Model, error) {
+func FromTensors(file string, names []string, ts map[string]*tensor.Tensor, opts Options) (*Model, error) {
 	gates, err := ParseGateOrder(opts.Gates)
 	if err != nil {
 		return nil, err
@@ -182,7 +182,7 @@ func FromTensors(file string, names []string, ts map[string]*loader.Tensor, opts
 	dtypes := map[string]bool{}
 	var dl []string
 	for _, k := range keys {
-		if d := ts[k].DType; d != "" && !dtypes[d] {
+		if d := string(ts[k].DType); d != "" && !dtypes[d] {
 			dtypes[d] = true
 			dl = append(dl, d)
 		}
@@ -199,14 +199,17 @@ func FromTensors(file string, names []string, ts map[string]*loader.Tensor, opts
 }
 
 // readLayer reads base+".weight" and, if present, base+".bias".
-func readLayer(file, base string, ts map[string]*loader.Tensor, shapesOnly bool) (Layer, []string, error) {
+func readLayer(file, base string, ts map[string]*tensor.Tensor, shapesOnly bool) (Layer, []string, error) {
 	wk, bk := base+".weight", base+".bias"
 	w, ok := ts[wk]
 	if !ok {
 		return Layer{}, nil, fmt.Errorf("convlstm: %s: %s is missing", file, wk)
 	}
 	if len(w.Shape) != 4 {
-		return Layer{}, nil, fmt.Errorf("convlstm: %s: %s has shape %s, want 4 dimensions (4·hidden, input+hidden, kh, kw)", file, wk, loader.ShapeString(w.Shape))
+		return Layer{}, nil, fmt.Errorf("convlstm: %s: %s has shape %s, want 4 dimensions (4·hidden, input+hidden, kh, kw)", file, wk, tensor.ShapeString(w.Shape))
+	}
+	if !w.IsFloat() {
+		return Layer{}, nil, fmt.Errorf("convlstm: %s: %s is a %s tensor, want floating-point weights", file, wk, w.DType)
 	}
 	rows, cols, kh, kw := w.Shape[0], w.Shape[1], w.Shape[2], w.Shape[3]
 	if rows%4 != 0 || rows == 0 {
@@ -217,13 +220,13 @@ func readLayer(file, base string, ts map[string]*loader.Tensor, shapesOnly bool)
 		return Layer{}, nil, fmt.Errorf("convlstm: %s: %s has %d input channels, want input+hidden with hidden = %d/4 = %d, so more than %d", file, wk, cols, rows, hid, hid)
 	}
 	if len(w.Data) != w.NumElements() && !(shapesOnly && w.Data == nil) {
-		return Layer{}, nil, fmt.Errorf("convlstm: %s: %s has %d values for shape %s", file, wk, len(w.Data), loader.ShapeString(w.Shape))
+		return Layer{}, nil, fmt.Errorf("convlstm: %s: %s has %d values for shape %s", file, wk, len(w.Data), tensor.ShapeString(w.Shape))
 	}
 	l := Layer{LayerConfig: LayerConfig{InputDim: cols - hid, HiddenDim: hid, KernelH: kh, KernelW: kw}, Weight: w.Data}
 	keys := []string{wk}
 	if b, ok := ts[bk]; ok {
-		if len(b.Shape) != 1 || b.Shape[0] != rows || (len(b.Data) != rows && !(shapesOnly && b.Data == nil)) {
-			return Layer{}, nil, fmt.Errorf("convlstm: %s: %s has shape %s, want (%d,)", file, bk, loader.ShapeString(b.Shape), rows)
+		if len(b.Shape) != 1 || b.Shape[0] != rows || !b.IsFloat() || (len(b.Data) != rows && !(shapesOnly && b.Data == nil)) {
+			return Layer{}, nil, fmt.Errorf("convlstm: %s: %s has shape %s, want (%d,)", file, bk, tensor.ShapeString(b.Shape), rows)
 		}
 		l.HasBias, l.Bias = true, b.Data
 		keys = append(keys, bk)

@@ -1,27 +1,27 @@
 package convlstm
 
 import (
+	"github.com/convlstm-go/convlstm-go/tensor"
+
 	"strings"
 	"testing"
-
-	"github.com/convlstm-go/convlstm-go/loader"
 )
 
 // weight makes a tensor of the given shape with data.
-func weight(shape ...int) *loader.Tensor {
-	t := &loader.Tensor{Shape: shape, DType: "float32"}
+func weight(shape ...int) *tensor.Tensor {
+	t := &tensor.Tensor{Shape: shape, DType: "float32"}
 	t.Data = make([]float32, t.NumElements())
 	return t
 }
 
 type entry struct {
 	name string
-	t    *loader.Tensor
+	t    *tensor.Tensor
 }
 
-func tensors(es ...entry) ([]string, map[string]*loader.Tensor) {
+func tensors(es ...entry) ([]string, map[string]*tensor.Tensor) {
 	var names []string
-	ts := map[string]*loader.Tensor{}
+	ts := map[string]*tensor.Tensor{}
 	for _, e := range es {
 		names = append(names, e.name)
 		ts[e.name] = e.t
@@ -107,7 +107,7 @@ func TestFromTensorsErrors(t *testing.T) {
 		}, Options{}, []string{"several", "a (ConvLSTM cell_list)", "b (ConvLSTM cell_list)"}},
 		{"unknown prefix", []entry{{"enc1.conv.weight", weight(16, 8, 3, 3)}}, Options{Prefix: "dec9"}, []string{"dec9", "enc1"}},
 		{"bad gates", []entry{{"enc1.conv.weight", weight(16, 8, 3, 3)}}, Options{Gates: "ifoo"}, []string{"ifoo"}},
-		{"short data", []entry{{"cell_list.0.conv.weight", &loader.Tensor{Shape: []int{16, 7, 3, 3}, Data: make([]float32, 5)}}}, Options{}, []string{"5 values"}},
+		{"short data", []entry{{"cell_list.0.conv.weight", &tensor.Tensor{Shape: []int{16, 7, 3, 3}, Data: make([]float32, 5)}}}, Options{}, []string{"5 values"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			names, ts := tensors(tc.entries...)

@@ -1,6 +1,8 @@
 package convlstm
 
 import (
+	"github.com/convlstm-go/convlstm-go/tensor"
+
 	"fmt"
 
 	"github.com/convlstm-go/convlstm-go/loader"
@@ -62,7 +64,7 @@ func FromCheckpoint(ck *loader.Checkpoint, opts Options) (*Model, error) {
 	for _, n := range ck.Names {
 		if !used[n] {
 			t := ck.Tensors[n]
-			m.Source.Skipped = append(m.Source.Skipped, fmt.Sprintf("%s %s %s (tensor, not part of this ConvLSTM)", n, t.DType, loader.ShapeString(t.Shape)))
+			m.Source.Skipped = append(m.Source.Skipped, fmt.Sprintf("%s %s %s (tensor, not part of this ConvLSTM)", n, t.DType, tensor.ShapeString(t.Shape)))
 		}
 	}
 	return m, nil

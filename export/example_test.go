@@ -1,6 +1,8 @@
 package export_test
 
 import (
+	"github.com/convlstm-go/convlstm-go/tensor"
+
 	"bytes"
 	"fmt"
 	"log"
@@ -32,8 +34,8 @@ func ExampleONNX() {
 	}
 	fmt.Println("gates", m.Gates)
 	for _, shape := range [][]int{{1, 1, 3, 5, 5}, {2, 7, 3, 8, 3}} {
-		x := &loader.Tensor{Shape: shape, Data: make([]float32, shape[0]*shape[1]*shape[2]*shape[3]*shape[4])}
-		out, err := g.Run(map[string]*loader.Tensor{"input": x})
+		x := &tensor.Tensor{Shape: shape, Data: make([]float32, shape[0]*shape[1]*shape[2]*shape[3]*shape[4])}
+		out, err := g.Run(map[string]*tensor.Tensor{"input": x})
 		if err != nil {
 			log.Fatal(err)
 		}

@@ -1,6 +1,8 @@
 package export
 
 import (
+	"github.com/convlstm-go/convlstm-go/tensor"
+
 	"bytes"
 	"fmt"
 	"math"
@@ -24,11 +26,11 @@ func fixtureModel(t *testing.T, name, gates string) *convlstm.Model {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := map[string]*loader.Tensor{}
+	ts := map[string]*tensor.Tensor{}
 	var names []string
 	for _, in := range om.Initializers {
 		if in.IsFloat() {
-			ts[in.Name] = in.Tensor()
+			ts[in.Name] = in.Tensor
 			names = append(names, in.Name)
 		}
 	}
@@ -63,7 +65,7 @@ func TestONNXRoundTrip(t *testing.T) {
 			base := filepath.Join("..", "fixtures", "onnx", c.name)
 			x := readNPYTest(t, base+".input.npy")
 			ref := readNPZTest(t, base+".ref.npz")
-			out, err := g.Run(map[string]*loader.Tensor{"input": x})
+			out, err := g.Run(map[string]*tensor.Tensor{"input": x})
 			if err != nil {
 				t.Fatalf("%s opset %d: %v", c.name, opset, err)
 			}
@@ -115,14 +117,14 @@ func TestONNXInitialStateInputs(t *testing.T) {
 	x := readNPYTest(t, filepath.Join("..", "fixtures", "onnx", "dynamic_op13.input.npy"))
 	ref := readNPZTest(t, filepath.Join("..", "fixtures", "onnx", "dynamic_op13.ref.npz"))
 	B, T, H, W := x.Shape[0], x.Shape[1], x.Shape[3], x.Shape[4]
-	in := map[string]*loader.Tensor{}
+	in := map[string]*tensor.Tensor{}
 	for l, hid := range []int{3, 2} {
 		for _, p := range []string{"h0_", "c0_"} {
-			in[p+string(rune('0'+l))] = &loader.Tensor{Shape: []int{B, hid, H, W}, Data: make([]float32, B*hid*H*W)}
+			in[p+string(rune('0'+l))] = &tensor.Tensor{Shape: []int{B, hid, H, W}, Data: make([]float32, B*hid*H*W)}
 		}
 	}
-	first := &loader.Tensor{Shape: []int{B, 2, 2, H, W}}
-	second := &loader.Tensor{Shape: []int{B, T - 2, 2, H, W}}
+	first := &tensor.Tensor{Shape: []int{B, 2, 2, H, W}}
+	second := &tensor.Tensor{Shape: []int{B, T - 2, 2, H, W}}
 	step := 2 * H * W
 	for b := 0; b < B; b++ {
 		first.Data = append(first.Data, x.Data[b*T*step:(b*T+2)*step]...)
@@ -133,7 +135,7 @@ func TestONNXInitialStateInputs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in2 := map[string]*loader.Tensor{"input": second}
+	in2 := map[string]*tensor.Tensor{"input": second}
 	for l := 0; l < 2; l++ {
 		s := string(rune('0' + l))
 		in2["h0_"+s], in2["c0_"+s] = o1["h_"+s], o1["c_"+s]
@@ -191,7 +193,7 @@ func TestSafetensorsRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := map[string]*loader.Tensor{"output": res.Output}
+		got := map[string]*tensor.Tensor{"output": res.Output}
 		for l, s := range res.Final {
 			got[fmt.Sprintf("h_%d", l)], got[fmt.Sprintf("c_%d", l)] = s.H, s.C
 		}

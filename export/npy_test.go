@@ -1,12 +1,14 @@
 package export
 
 import (
+	"github.com/convlstm-go/convlstm-go/tensor"
+
 	"testing"
 
 	"github.com/convlstm-go/convlstm-go/loader"
 )
 
-func readNPYTest(t *testing.T, path string) *loader.Tensor {
+func readNPYTest(t *testing.T, path string) *tensor.Tensor {
 	t.Helper()
 	x, err := loader.ReadNPY(path)
 	if err != nil {
@@ -15,7 +17,7 @@ func readNPYTest(t *testing.T, path string) *loader.Tensor {
 	return x
 }
 
-func readNPZTest(t *testing.T, path string) map[string]*loader.Tensor {
+func readNPZTest(t *testing.T, path string) map[string]*tensor.Tensor {
 	t.Helper()
 	x, _, err := loader.ReadNPZ(path)
 	if err != nil {

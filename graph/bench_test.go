@@ -3,6 +3,8 @@
 package graph
 
 import (
+	"github.com/convlstm-go/convlstm-go/tensor"
+
 	"os"
 	"strconv"
 	"syscall"
@@ -39,7 +41,7 @@ func BenchmarkFile(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	feed := map[string]*loader.Tensor{g.Inputs()[0].Name: x}
+	feed := map[string]*tensor.Tensor{g.Inputs()[0].Name: x}
 	if _, err := g.Run(feed); err != nil {
 		b.Fatal(err)
 	}

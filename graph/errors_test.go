@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"github.com/convlstm-go/convlstm-go/tensor"
+
 	"errors"
 	"os"
 	"strings"
@@ -46,7 +48,7 @@ func run(g *Graph, shape ...int) error {
 	for _, d := range shape {
 		n *= d
 	}
-	_, err := g.Run(map[string]*loader.Tensor{"input": {Shape: shape, Data: make([]float32, n)}})
+	_, err := g.Run(map[string]*tensor.Tensor{"input": {Shape: shape, Data: make([]float32, n)}})
 	return err
 }
 
@@ -146,7 +148,7 @@ func FuzzGraph(f *testing.F) {
 			}
 			n *= shape[i]
 		}
-		_, err = g.Run(map[string]*loader.Tensor{in.Name: {Shape: shape, Data: make([]float32, n)}})
+		_, err = g.Run(map[string]*tensor.Tensor{in.Name: {Shape: shape, Data: make([]float32, n)}})
 		if err != nil && strings.Contains(err.Error(), "internal error") {
 			t.Fatalf("a check is missing: %v", err)
 		}

@@ -1,11 +1,12 @@
 package graph_test
 
 import (
+	"github.com/convlstm-go/convlstm-go/tensor"
+
 	"fmt"
 	"log"
 
 	"github.com/convlstm-go/convlstm-go/graph"
-	"github.com/convlstm-go/convlstm-go/loader"
 )
 
 // Running a torch-exported ConvLSTM graph whose batch, height and width are
@@ -17,8 +18,8 @@ func Example() {
 	}
 	in := g.Inputs()[0]
 	fmt.Println("input", in.Name, in.Dims)
-	x := &loader.Tensor{Shape: []int{2, 3, 2, 4, 7}, Data: make([]float32, 2*3*2*4*7)}
-	out, err := g.Run(map[string]*loader.Tensor{in.Name: x})
+	x := &tensor.Tensor{Shape: []int{2, 3, 2, 4, 7}, Data: make([]float32, 2*3*2*4*7)}
+	out, err := g.Run(map[string]*tensor.Tensor{in.Name: x})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -20,6 +20,8 @@
 package graph
 
 import (
+	"github.com/convlstm-go/convlstm-go/tensor"
+
 	"fmt"
 	"runtime"
 	"slices"
@@ -245,15 +247,18 @@ func (g *Graph) Inputs() []ValueInfo { return g.inputs }
 func (g *Graph) Outputs() []ValueInfo { return g.outputs }
 
 // fromONNX converts a decoded initialiser or constant.
-func fromONNX(t *loader.ONNXTensor) *value {
+func fromONNX(t *loader.NamedTensor) *value {
 	v := &value{shape: append([]int{}, t.Shape...)}
 	if t.IsFloat() {
-		v.f = t.Float
+		v.f = t.Data
 		if v.f == nil {
 			v.f = []float32{}
 		}
 	} else {
-		v.isInt, v.i = true, t.Int
+		v.isInt, v.i = true, t.Ints
+		if v.i == nil {
+			v.i = []int64{}
+		}
 	}
 	return v
 }
@@ -479,7 +484,7 @@ func (c *compiler) checkNode(n *node) error {
 // Run executes the graph on named float32 inputs and returns every graph
 // output by name. Inputs are checked against the declared rank, fixed
 // dimensions and consistent symbolic dimensions.
-func (g *Graph) Run(inputs map[string]*loader.Tensor) (out map[string]*loader.Tensor, err error) {
+func (g *Graph) Run(inputs map[string]*tensor.Tensor) (out map[string]*tensor.Tensor, err error) {
 	vals := map[string]*value{}
 	sym := map[string]int{}
 	var key strings.Builder
@@ -492,16 +497,16 @@ func (g *Graph) Run(inputs map[string]*loader.Tensor) (out map[string]*loader.Te
 			return nil, &Error{File: g.File, Msg: fmt.Sprintf("input %q has element type %s; only float32 inputs are supported", in.Name, in.Type)}
 		}
 		if len(t.Data) != t.NumElements() {
-			return nil, &Error{File: g.File, Msg: fmt.Sprintf("input %q: %d values for shape %s", in.Name, len(t.Data), loader.ShapeString(t.Shape))}
+			return nil, &Error{File: g.File, Msg: fmt.Sprintf("input %q: %d values for shape %s", in.Name, len(t.Data), tensor.ShapeString(t.Shape))}
 		}
 		if in.Dims != nil {
 			if len(t.Shape) != len(in.Dims) {
-				return nil, &Error{File: g.File, Msg: fmt.Sprintf("input %q has shape %s, the graph wants rank %d (%s)", in.Name, loader.ShapeString(t.Shape), len(in.Dims), strings.Join(in.Dims, "×"))}
+				return nil, &Error{File: g.File, Msg: fmt.Sprintf("input %q has shape %s, the graph wants rank %d (%s)", in.Name, tensor.ShapeString(t.Shape), len(in.Dims), strings.Join(in.Dims, "×"))}
 			}
 			for d, want := range in.fixed {
 				got := t.Shape[d]
 				if want >= 0 && got != want {
-					return nil, &Error{File: g.File, Msg: fmt.Sprintf("input %q has shape %s; dimension %d must be %d (graph shape %s; only named dimensions are dynamic)", in.Name, loader.ShapeString(t.Shape), d, want, strings.Join(in.Dims, "×"))}
+					return nil, &Error{File: g.File, Msg: fmt.Sprintf("input %q has shape %s; dimension %d must be %d (graph shape %s; only named dimensions are dynamic)", in.Name, tensor.ShapeString(t.Shape), d, want, strings.Join(in.Dims, "×"))}
 				}
 				if want < 0 && in.Dims[d] != "?" {
 					if s, ok := sym[in.Dims[d]]; ok && s != got {
@@ -536,16 +541,12 @@ func (g *Graph) Run(inputs map[string]*loader.Tensor) (out map[string]*loader.Te
 	if err != nil {
 		return nil, err
 	}
-	out = map[string]*loader.Tensor{}
+	out = map[string]*tensor.Tensor{}
 	for i, name := range g.main.outputs {
 		v := res[i]
-		t := &loader.Tensor{Shape: append([]int{}, v.shape...), DType: "float32", Data: v.f}
+		t := &tensor.Tensor{Shape: append([]int{}, v.shape...), DType: tensor.Float32, Data: v.f}
 		if v.isInt {
-			t.DType = "int64"
-			t.Data = make([]float32, len(v.i))
-			for j, x := range v.i {
-				t.Data[j] = float32(x)
-			}
+			t = &tensor.Tensor{Shape: append([]int{}, v.shape...), DType: tensor.Int64, Ints: v.i}
 		}
 		out[name] = t
 	}

@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"github.com/convlstm-go/convlstm-go/tensor"
+
 	"math"
 	"path/filepath"
 	"slices"
@@ -48,7 +50,7 @@ func TestTorchFixtures(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				out, err := g.Run(map[string]*loader.Tensor{g.Inputs()[0].Name: x})
+				out, err := g.Run(map[string]*tensor.Tensor{g.Inputs()[0].Name: x})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -175,15 +177,15 @@ func TestFusedMatchesUnfused(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			x := &loader.Tensor{Shape: []int{2, 3, 2, 6, w}, Data: make([]float32, 2*3*2*6*w)}
+			x := &tensor.Tensor{Shape: []int{2, 3, 2, 6, w}, Data: make([]float32, 2*3*2*6*w)}
 			for i := range x.Data {
 				x.Data[i] = float32(math.Sin(float64(i) * 0.37))
 			}
-			a, err := fused.Run(map[string]*loader.Tensor{"input": x})
+			a, err := fused.Run(map[string]*tensor.Tensor{"input": x})
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := plain.Run(map[string]*loader.Tensor{"input": x})
+			b, err := plain.Run(map[string]*tensor.Tensor{"input": x})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -219,17 +221,17 @@ func TestCellGates(t *testing.T) {
 // between threads does not change a single bit of the result.
 func TestThreadsBitwise(t *testing.T) {
 	for _, f := range []string{"dynamic_op13", "wide_op17"} {
-		x := &loader.Tensor{Shape: []int{2, 3, 2, 40, 36}, Data: make([]float32, 2*3*2*40*36)}
+		x := &tensor.Tensor{Shape: []int{2, 3, 2, 40, 36}, Data: make([]float32, 2*3*2*40*36)}
 		for i := range x.Data {
 			x.Data[i] = float32(math.Cos(float64(i) * 0.11))
 		}
-		var outs [2]map[string]*loader.Tensor
+		var outs [2]map[string]*tensor.Tensor
 		for i, threads := range []int{1, 3} {
 			g, err := Load("../fixtures/onnx/"+f+".onnx", Options{Threads: threads})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if outs[i], err = g.Run(map[string]*loader.Tensor{"input": x}); err != nil {
+			if outs[i], err = g.Run(map[string]*tensor.Tensor{"input": x}); err != nil {
 				t.Fatal(err)
 			}
 		}

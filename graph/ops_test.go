@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"github.com/convlstm-go/convlstm-go/tensor"
+
 	"fmt"
 	"slices"
 	"strings"
@@ -54,8 +56,8 @@ func ints(name string, v ...int64) *onnxpb.AttributeProto {
 	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_INTS.Enum(), Ints: v}
 }
 
-func iota(shape ...int) *loader.Tensor {
-	t := &loader.Tensor{Shape: shape, Data: make([]float32, numel(shape))}
+func iota(shape ...int) *tensor.Tensor {
+	t := &tensor.Tensor{Shape: shape, Data: make([]float32, numel(shape))}
 	for i := range t.Data {
 		t.Data[i] = float32(i)
 	}
@@ -105,7 +107,7 @@ func TestOps(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			out, err := g.Run(map[string]*loader.Tensor{"x": iota(shape...)})
+			out, err := g.Run(map[string]*tensor.Tensor{"x": iota(shape...)})
 			if err != nil {
 				t.Fatal(err)
 			}

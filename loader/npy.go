@@ -13,6 +13,8 @@ package loader
 // np.savez_compressed).
 
 import (
+	"github.com/convlstm-go/convlstm-go/tensor"
+
 	"archive/zip"
 	"bytes"
 	"encoding/binary"
@@ -22,7 +24,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,13 +63,13 @@ func IsNPZ(head []byte) bool {
 	return strings.HasSuffix(string(head[30:30+nameLen]), ".npy")
 }
 
-// npyDType describes one element type we can convert to float32.
+// npyDType describes one element type we can read.
 type npyDType struct {
-	descr string // as in the header, e.g. "<f4"
-	name  string // Tensor.DType, e.g. "float32"
-	kind  byte   // 'f', 'i', 'u', 'b'
-	size  int    // bytes per element
-	big   bool   // big-endian
+	descr string       // as in the header, e.g. "<f4"
+	name  tensor.DType // e.g. "float32"
+	kind  byte         // 'f', 'i', 'u', 'b'
+	size  int          // bytes per element
+	big   bool         // big-endian
 }
 
 // npyParseDescr maps a simple dtype descr string to npyDType.
@@ -109,7 +110,7 @@ func npyParseDescr(descr string) (npyDType, bool, string) {
 	case 'i', 'u':
 		switch size {
 		case 1, 2, 4, 8:
-			dt.name = map[byte]string{'i': "int", 'u': "uint"}[kind] + strconv.Itoa(8*size)
+			dt.name = tensor.DType(map[byte]string{'i': "int", 'u': "uint"}[kind] + strconv.Itoa(8*size))
 		}
 	case 'b':
 		if size == 1 {
@@ -131,12 +132,12 @@ func npyParseDescr(descr string) (npyDType, bool, string) {
 // the number of bytes r holds (-1 if unknown). When size is known, the
 // shape is checked against it before anything is allocated; when it is
 // unknown the output grows only as data actually arrives.
-func DecodeNPY(name string, r io.Reader, size int64) (*Tensor, error) {
+func DecodeNPY(name string, r io.Reader, size int64) (*tensor.Tensor, error) {
 	return npyDecode(name, "", r, size)
 }
 
 // ReadNPY reads a .npy file.
-func ReadNPY(path string) (*Tensor, error) {
+func ReadNPY(path string) (*tensor.Tensor, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -153,7 +154,7 @@ func ReadNPY(path string) (*Tensor, error) {
 	return npyDecode(path, "", f, size)
 }
 
-func npyDecode(file, rec string, r io.Reader, size int64) (*Tensor, error) {
+func npyDecode(file, rec string, r io.Reader, size int64) (*tensor.Tensor, error) {
 	ferr := func(format string, args ...any) error {
 		return &FormatError{File: file, Record: rec, Msg: fmt.Sprintf(format, args...)}
 	}
@@ -225,12 +226,12 @@ func npyDecode(file, rec string, r io.Reader, size int64) (*Tensor, error) {
 	limit := math.MaxInt / 8 // so that n*8 and n*4 (the output) fit in int
 	for _, d := range hdr.shape {
 		if d != 0 && n > limit/d {
-			return nil, ferr("absurd shape %s: element count overflows", ShapeString(hdr.shape))
+			return nil, ferr("absurd shape %s: element count overflows", tensor.ShapeString(hdr.shape))
 		}
 		n *= d
 	}
 	nbytes := int64(n) * int64(dt.size)
-	shapeStr := ShapeString(hdr.shape)
+	shapeStr := tensor.ShapeString(hdr.shape)
 	if size >= 0 {
 		avail := size - prefix - hlen
 		if nbytes > avail {
@@ -241,11 +242,23 @@ func npyDecode(file, rec string, r io.Reader, size int64) (*Tensor, error) {
 		}
 	}
 
+	// Floats are read into float32, integers and bools exactly into int64.
 	var out []float32
-	if size >= 0 {
+	var ints []int64
+	isFloat := dt.name.IsFloat()
+	switch {
+	case size >= 0 && isFloat:
 		out = make([]float32, n)
-	} else {
+	case size >= 0:
+		ints = make([]int64, n)
+	case isFloat:
 		out = make([]float32, 0, min(n, npyChunk))
+	default:
+		ints = make([]int64, 0, min(n, npyChunk))
+	}
+	bo := binary.ByteOrder(binary.LittleEndian)
+	if dt.big {
+		bo = binary.BigEndian
 	}
 	buf := make([]byte, min(nbytes, npyChunk))
 	done := 0
@@ -259,11 +272,16 @@ func npyDecode(file, rec string, r io.Reader, size int64) (*Tensor, error) {
 			return nil, ferr("reading data: %v", err)
 		}
 		k := c / dt.size
-		if size < 0 {
-			out = slices.Grow(out, k)[:len(out)+k]
-		}
-		if err := npyDecodeElems(out[done:done+k], buf[:c], dt); err != nil {
-			return nil, ferr("%v", err)
+		if isFloat {
+			if size < 0 {
+				out = slices.Grow(out, k)[:len(out)+k]
+			}
+			tensor.DecodeFloats(out[done:done+k], buf[:c], dt.name, bo)
+		} else {
+			if size < 0 {
+				ints = slices.Grow(ints, k)[:len(ints)+k]
+			}
+			tensor.DecodeInts(ints[done:done+k], buf[:c], dt.name, bo)
 		}
 		done += k
 		remaining -= int64(c)
@@ -286,9 +304,13 @@ func npyDecode(file, rec string, r io.Reader, size int64) (*Tensor, error) {
 
 	shape := append([]int{}, hdr.shape...)
 	if hdr.fortran && len(shape) > 1 {
-		out = npyFortranToC(out, shape)
+		if isFloat {
+			out = npyFortranToC(out, shape)
+		} else {
+			ints = npyFortranToC(ints, shape)
+		}
 	}
-	return &Tensor{Shape: shape, Data: out, DType: dt.name}, nil
+	return &tensor.Tensor{Shape: shape, Data: out, Ints: ints, DType: dt.name}, nil
 }
 
 func npyTrunc(s string) string {
@@ -299,91 +321,10 @@ func npyTrunc(s string) string {
 	return s
 }
 
-// npyDecodeElems converts len(dst) elements of type dt from b.
-func npyDecodeElems(dst []float32, b []byte, dt npyDType) error {
-	var bo binary.ByteOrder = binary.LittleEndian
-	if dt.big {
-		bo = binary.BigEndian
-	}
-	switch dt.kind {
-	case 'f':
-		switch dt.size {
-		case 2:
-			for i := range dst {
-				dst[i] = halfToFloat32(bo.Uint16(b[2*i:]))
-			}
-		case 4:
-			if !dt.big {
-				for i := range dst {
-					dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-				}
-			} else {
-				for i := range dst {
-					dst[i] = math.Float32frombits(binary.BigEndian.Uint32(b[4*i:]))
-				}
-			}
-		case 8:
-			for i := range dst {
-				dst[i] = float32(math.Float64frombits(bo.Uint64(b[8*i:])))
-			}
-		}
-	case 'i':
-		switch dt.size {
-		case 1:
-			for i := range dst {
-				dst[i] = float32(int8(b[i]))
-			}
-		case 2:
-			for i := range dst {
-				dst[i] = float32(int16(bo.Uint16(b[2*i:])))
-			}
-		case 4:
-			for i := range dst {
-				dst[i] = float32(int32(bo.Uint32(b[4*i:])))
-			}
-		case 8:
-			for i := range dst {
-				dst[i] = float32(int64(bo.Uint64(b[8*i:])))
-			}
-		}
-	case 'u':
-		switch dt.size {
-		case 1:
-			for i := range dst {
-				dst[i] = float32(b[i])
-			}
-		case 2:
-			for i := range dst {
-				dst[i] = float32(bo.Uint16(b[2*i:]))
-			}
-		case 4:
-			for i := range dst {
-				dst[i] = float32(bo.Uint32(b[4*i:]))
-			}
-		case 8:
-			for i := range dst {
-				dst[i] = float32(bo.Uint64(b[8*i:]))
-			}
-		}
-	case 'b':
-		for i := range dst {
-			switch b[i] {
-			case 0:
-				dst[i] = 0
-			case 1:
-				dst[i] = 1
-			default:
-				return fmt.Errorf("invalid bool byte 0x%02x (want 0 or 1)", b[i])
-			}
-		}
-	}
-	return nil
-}
-
 // npyFortranToC reorders column-major data into row-major order: a strided
 // gather with Fortran strides, the same walk as a .pt tensor view.
-func npyFortranToC(src []float32, shape []int) []float32 {
-	dst := make([]float32, len(src))
+func npyFortranToC[E float32 | int64](src []E, shape []int) []E {
+	dst := make([]E, len(src))
 	if len(src) == 0 {
 		return dst
 	}
@@ -626,7 +567,7 @@ func (p *npyDictParser) skipValue(depth int) error {
 // ReadNPZ reads a .npz archive (np.savez or np.savez_compressed). It returns
 // the tensors by key (the entry name without its ".npy" suffix) and the keys
 // in archive order.
-func ReadNPZ(path string) (map[string]*Tensor, []string, error) {
+func ReadNPZ(path string) (map[string]*tensor.Tensor, []string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, err
@@ -641,16 +582,16 @@ func ReadNPZ(path string) (map[string]*Tensor, []string, error) {
 
 // ReadNPZBytes is ReadNPZ for an archive held in memory; name is used in
 // error messages.
-func ReadNPZBytes(name string, data []byte) (map[string]*Tensor, []string, error) {
+func ReadNPZBytes(name string, data []byte) (map[string]*tensor.Tensor, []string, error) {
 	return npzRead(name, bytes.NewReader(data), int64(len(data)))
 }
 
-func npzRead(file string, ra io.ReaderAt, size int64) (map[string]*Tensor, []string, error) {
+func npzRead(file string, ra io.ReaderAt, size int64) (map[string]*tensor.Tensor, []string, error) {
 	zr, err := zip.NewReader(ra, size)
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
 		return nil, nil, &FormatError{File: file, Msg: fmt.Sprintf("not a valid .npz (zip) archive: %v", err)}
 	}
-	ts := make(map[string]*Tensor, len(zr.File))
+	ts := make(map[string]*tensor.Tensor, len(zr.File))
 	keys := make([]string, 0, len(zr.File))
 	for _, f := range zr.File {
 		name := f.Name
@@ -701,32 +642,52 @@ func npzRead(file string, ra io.ReaderAt, size int64) (map[string]*Tensor, []str
 }
 
 // npyCheckTensor verifies that t is consistent before writing it.
-func npyCheckTensor(t *Tensor) error {
+func npyCheckTensor(t *tensor.Tensor) error {
 	if t == nil {
 		return errors.New("nil tensor")
 	}
 	n := 1
 	for _, d := range t.Shape {
 		if d < 0 {
-			return fmt.Errorf("negative dimension in shape %s", ShapeString(t.Shape))
+			return fmt.Errorf("negative dimension in shape %s", tensor.ShapeString(t.Shape))
 		}
 		if d != 0 && n > math.MaxInt/8/d {
-			return fmt.Errorf("shape %s overflows", ShapeString(t.Shape))
+			return fmt.Errorf("shape %s overflows", tensor.ShapeString(t.Shape))
 		}
 		n *= d
 	}
-	if n != len(t.Data) {
-		return fmt.Errorf("shape %s has %d elements but data has %d", ShapeString(t.Shape), n, len(t.Data))
+	if n != t.Len() {
+		return fmt.Errorf("shape %s has %d elements but data has %d", tensor.ShapeString(t.Shape), n, t.Len())
+	}
+	if _, ok := npyDescr(t); !ok {
+		return fmt.Errorf("dtype %s cannot be written", t.DType)
 	}
 	return nil
 }
 
+// npyDescr is the dtype a tensor is written as: float tensors as float32
+// (the precision they were computed in), integer and bool tensors as their
+// own dtype, all little-endian.
+func npyDescr(t *tensor.Tensor) (tensor.DType, bool) {
+	if t.IsFloat() {
+		return tensor.Float32, true
+	}
+	_, ok := npyDescrs[t.DType]
+	return t.DType, ok
+}
+
+var npyDescrs = map[tensor.DType]string{
+	tensor.Float32: "<f4", tensor.Int64: "<i8", tensor.Int32: "<i4", tensor.Int16: "<i2", tensor.Int8: "|i1",
+	tensor.Uint64: "<u8", tensor.Uint32: "<u4", tensor.Uint16: "<u2", tensor.Uint8: "|u1", tensor.Bool: "|b1",
+}
+
 // npyHeaderBytes returns magic, version, header length and padded header
-// for a little-endian float32 C-order array, as np.save writes it (total
-// preamble a multiple of 64 bytes; version 2.0 only if the header needs it).
-func npyHeaderBytes(shape []int) []byte {
+// for a little-endian C-order array of dtype dt, as np.save writes it
+// (total preamble a multiple of 64 bytes; version 2.0 only if the header
+// needs it).
+func npyHeaderBytes(shape []int, dt tensor.DType) []byte {
 	var sb strings.Builder
-	sb.WriteString("{'descr': '<f4', 'fortran_order': False, 'shape': (")
+	sb.WriteString("{'descr': '" + npyDescrs[dt] + "', 'fortran_order': False, 'shape': (")
 	for i, d := range shape {
 		if i > 0 {
 			sb.WriteString(", ")
@@ -765,71 +726,39 @@ func npyHeaderBytes(shape []int) []byte {
 	panic("unreachable")
 }
 
-// npyWriteTo writes t as a .npy stream (float32, little-endian, C order).
-func npyWriteTo(w io.Writer, t *Tensor) error {
-	if _, err := w.Write(npyHeaderBytes(t.Shape)); err != nil {
+// npyWriteTo writes t as a little-endian, C-order .npy stream (float
+// tensors as float32).
+func npyWriteTo(w io.Writer, t *tensor.Tensor) error {
+	dt, _ := npyDescr(t)
+	if _, err := w.Write(npyHeaderBytes(t.Shape, dt)); err != nil {
 		return err
 	}
-	buf := make([]byte, min(4*len(t.Data), npyChunk))
-	for data := t.Data; len(data) > 0; {
-		k := min(len(data), len(buf)/4)
-		for i, v := range data[:k] {
-			binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
+	const per = npyChunk / 8
+	buf := make([]byte, 0, min(8*t.Len(), npyChunk))
+	for i := 0; i < t.Len(); i += per {
+		j := min(t.Len(), i+per)
+		if t.IsFloat() {
+			buf = tensor.AppendFloats(buf[:0], t.Data[i:j], dt, binary.LittleEndian)
+		} else {
+			buf = tensor.AppendInts(buf[:0], t.Ints[i:j], dt, binary.LittleEndian)
 		}
-		if _, err := w.Write(buf[:4*k]); err != nil {
+		if _, err := w.Write(buf); err != nil {
 			return err
 		}
-		data = data[k:]
 	}
 	return nil
 }
 
-// npyWriteAtomic creates path via a temporary file in the same directory,
-// renamed into place only if fill succeeds; on error no file is left.
-func npyWriteAtomic(path string, fill func(w io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = fill(tmp); err != nil {
-		return err
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
-type bufferedWriter struct {
-	w   io.Writer
-	buf []byte
-}
-
-// WriteNPY writes t to path as a float32, little-endian, C-order .npy file
+// WriteNPY writes t to path as a little-endian, C-order .npy file (float
+// tensors as float32, integer and bool tensors as their own dtype)
 // (format 1.0, or 2.0 for huge headers). The write is atomic: a temporary
 // file in the same directory is renamed into place, and on error no file
 // is left behind.
-func WriteNPY(path string, t *Tensor) error {
+func WriteNPY(path string, t *tensor.Tensor) error {
 	if err := npyCheckTensor(t); err != nil {
 		return fmt.Errorf("loader: writing %s: %v", path, err)
 	}
-	err := npyWriteAtomic(path, func(w io.Writer) error { return npyWriteTo(w, t) })
+	err := WriteAtomic(path, func(w io.Writer) error { return npyWriteTo(w, t) })
 	if err != nil {
 		return fmt.Errorf("loader: writing %s: %w", path, err)
 	}
@@ -842,8 +771,8 @@ const npzModDate = 1<<5 | 1
 
 // WriteNPZ writes the tensors named by keys, in that order, to path as an
 // uncompressed .npz archive like np.savez (entry "key.npy" per key, each a
-// float32 C-order .npy). The write is atomic like WriteNPY.
-func WriteNPZ(path string, keys []string, ts map[string]*Tensor) error {
+// C-order .npy as WriteNPY writes it). The write is atomic like WriteNPY.
+func WriteNPZ(path string, keys []string, ts map[string]*tensor.Tensor) error {
 	seen := make(map[string]bool, len(keys))
 	for _, k := range keys {
 		if k == "" {
@@ -861,12 +790,12 @@ func WriteNPZ(path string, keys []string, ts map[string]*Tensor) error {
 			return fmt.Errorf("loader: writing %s: %s: %v", path, k, err)
 		}
 	}
-	err := npyWriteAtomic(path, func(w io.Writer) error {
+	err := WriteAtomic(path, func(w io.Writer) error {
 		zw := zip.NewWriter(w)
 		for _, k := range keys {
 			var b bytes.Buffer
 			t := ts[k]
-			b.Grow(128 + 4*len(t.Data))
+			b.Grow(128 + 8*t.Len())
 			if err := npyWriteTo(&b, t); err != nil {
 				return err
 			}

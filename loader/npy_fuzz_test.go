@@ -1,6 +1,8 @@
 package loader
 
 import (
+	"github.com/convlstm-go/convlstm-go/tensor"
+
 	"bytes"
 	"os"
 	"path/filepath"
@@ -46,9 +48,9 @@ func FuzzReadNPY(f *testing.F) {
 	})
 }
 
-func checkFuzzTensor(t *testing.T, tn *Tensor) {
+func checkFuzzTensor(t *testing.T, tn *tensor.Tensor) {
 	t.Helper()
-	if tn == nil || tn.Shape == nil || tn.NumElements() != len(tn.Data) || tn.DType == "" {
+	if tn == nil || tn.Shape == nil || tn.Check() != nil || tn.DType == "" {
 		t.Fatalf("inconsistent tensor %+v", tn)
 	}
 }

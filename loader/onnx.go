@@ -4,13 +4,14 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
+
+	"github.com/convlstm-go/convlstm-go/tensor"
 
 	"github.com/convlstm-go/convlstm-go/loader/onnxpb"
 )
@@ -32,44 +33,17 @@ type ONNXModel struct {
 	Opset    int64 // version of the default ("" / "ai.onnx") operator set
 	Producer string
 	// Initializers in file order, and by name. External data is resolved.
-	Initializers []*ONNXTensor
-	ByName       map[string]*ONNXTensor
+	Initializers []*NamedTensor
+	ByName       map[string]*NamedTensor
 }
 
-// ONNXTensor is a decoded TensorProto. Floating types (float, double,
-// float16, bfloat16) are converted to Float; integer and bool types are kept
-// exact in Int (shapes and indices use int64 values such as INT64_MAX that a
-// float32 cannot hold).
-type ONNXTensor struct {
-	Name  string
-	Shape []int
-	DType string // "float32", "float64", "float16", "bfloat16", "int64", "int32", "int8", "uint8", "bool", ...
-	Float []float32
-	Int   []int64
-}
-
-// IsFloat reports whether the tensor holds floating values (in Float).
-func (t *ONNXTensor) IsFloat() bool { return t.Int == nil }
-
-// NumElements is the product of the shape.
-func (t *ONNXTensor) NumElements() int {
-	n := 1
-	for _, d := range t.Shape {
-		n *= d
-	}
-	return n
-}
-
-// Tensor converts to a loader.Tensor (integers become float32).
-func (t *ONNXTensor) Tensor() *Tensor {
-	out := &Tensor{Shape: append([]int(nil), t.Shape...), DType: t.DType, Data: t.Float}
-	if t.Int != nil {
-		out.Data = make([]float32, len(t.Int))
-		for i, v := range t.Int {
-			out.Data[i] = float32(v)
-		}
-	}
-	return out
+// NamedTensor is a decoded TensorProto: a tensor and its name. Floating
+// types (float, double, float16, bfloat16) are held as float32 in Data;
+// integer and bool types exactly in Ints (shapes and indices use int64
+// values such as INT64_MAX that a float32 cannot hold).
+type NamedTensor struct {
+	Name string
+	*tensor.Tensor
 }
 
 // IsONNX reports whether head (the first bytes of a file, 16 or more are
@@ -139,7 +113,7 @@ func ParseONNX(file string, data []byte, dir string) (m *ONNXModel, err error) {
 	if mp.Graph == nil {
 		return nil, &FormatError{File: file, Msg: "ModelProto has no graph"}
 	}
-	m = &ONNXModel{File: file, Proto: mp, Producer: strings.TrimSpace(mp.GetProducerName() + " " + mp.GetProducerVersion()), ByName: map[string]*ONNXTensor{}}
+	m = &ONNXModel{File: file, Proto: mp, Producer: strings.TrimSpace(mp.GetProducerName() + " " + mp.GetProducerVersion()), ByName: map[string]*NamedTensor{}}
 	m.Opset = -1
 	for _, o := range mp.OpsetImport {
 		if d := o.GetDomain(); d == "" || d == "ai.onnx" {
@@ -236,10 +210,10 @@ func (e *externalReader) fileName() string {
 
 // ONNX TensorProto data types.
 var onnxTypes = map[int32]struct {
-	name string
+	name tensor.DType
 	size int
 }{
-	1: {"float32", 4}, 2: {"uint8", 1}, 3: {"int8", 1}, 4: {"uint16", 2}, 5: {"int16", 2},
+	1: {tensor.Float32, 4}, 2: {"uint8", 1}, 3: {"int8", 1}, 4: {"uint16", 2}, 5: {"int16", 2},
 	6: {"int32", 4}, 7: {"int64", 8}, 9: {"bool", 1}, 10: {"float16", 2}, 11: {"float64", 8},
 	12: {"uint32", 4}, 13: {"uint64", 8}, 16: {"bfloat16", 2},
 }
@@ -247,14 +221,14 @@ var onnxTypes = map[int32]struct {
 // ONNXTypeName names an ONNX element type code ("float32", ...).
 func ONNXTypeName(code int32) string {
 	if t, ok := onnxTypes[code]; ok {
-		return t.name
+		return string(t.name)
 	}
 	return fmt.Sprintf("type %d", code)
 }
 
 // decodeONNXTensor decodes a TensorProto (an initialiser or a Constant's
 // value). ext resolves external data; nil refuses it.
-func decodeONNXTensor(file string, tp *onnxpb.TensorProto, ext *externalReader) (*ONNXTensor, error) {
+func decodeONNXTensor(file string, tp *onnxpb.TensorProto, ext *externalReader) (*NamedTensor, error) {
 	rec := "tensor " + strconv.Quote(tp.GetName())
 	if tp.Segment != nil {
 		return nil, &UnsupportedError{File: file, Record: rec, Msg: "segmented tensors"}
@@ -279,7 +253,7 @@ func decodeONNXTensor(file string, tp *onnxpb.TensorProto, ext *externalReader) 
 	if !ok {
 		return nil, &UnsupportedError{File: file, Record: rec, Msg: fmt.Sprintf("data type %d (%s); want a float or integer type", code, onnxpb.TensorProto_DataType(code))}
 	}
-	t := &ONNXTensor{Name: tp.GetName(), Shape: shape, DType: ty.name}
+	t := &NamedTensor{Name: tp.GetName(), Tensor: &tensor.Tensor{Shape: shape, DType: ty.name}}
 	raw := tp.RawData
 	if tp.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
 		var loc string
@@ -315,9 +289,9 @@ func decodeONNXTensor(file string, tp *onnxpb.TensorProto, ext *externalReader) 
 	}
 	if raw != nil || (tp.GetDataLocation() == onnxpb.TensorProto_EXTERNAL) {
 		if int64(len(raw)) != n*int64(ty.size) {
-			return nil, &FormatError{File: file, Record: rec, Msg: fmt.Sprintf("raw_data has %d bytes, want %d for %d %s values of shape %s", len(raw), n*int64(ty.size), n, ty.name, ShapeString(shape))}
+			return nil, &FormatError{File: file, Record: rec, Msg: fmt.Sprintf("raw_data has %d bytes, want %d for %d %s values of shape %s", len(raw), n*int64(ty.size), n, ty.name, tensor.ShapeString(shape))}
 		}
-		decodeRaw(t, raw, ty.name, int(n))
+		t.Tensor = tensor.Decode(raw, ty.name, binary.LittleEndian, shape)
 		return t, nil
 	}
 	// Typed fields: ONNX stores float in float_data; double in double_data;
@@ -325,118 +299,67 @@ func decodeONNXTensor(file string, tp *onnxpb.TensorProto, ext *externalReader) 
 	// int64_data; uint32/uint64 in uint64_data.
 	count := func(have int) error {
 		if int64(have) != n {
-			return &FormatError{File: file, Record: rec, Msg: fmt.Sprintf("%d values for shape %s (%d wanted)", have, ShapeString(shape), n)}
+			return &FormatError{File: file, Record: rec, Msg: fmt.Sprintf("%d values for shape %s (%d wanted)", have, tensor.ShapeString(shape), n)}
 		}
 		return nil
 	}
 	switch ty.name {
-	case "float32":
+	case tensor.Float32:
 		if err := count(len(tp.FloatData)); err != nil {
 			return nil, err
 		}
-		t.Float = append([]float32{}, tp.FloatData...)
-	case "float64":
+		t.Data = append([]float32{}, tp.FloatData...)
+	case tensor.Float64:
 		if err := count(len(tp.DoubleData)); err != nil {
 			return nil, err
 		}
-		t.Float = make([]float32, n)
+		t.Data = make([]float32, n)
 		for i, v := range tp.DoubleData {
-			t.Float[i] = float32(v)
+			t.Data[i] = float32(v)
 		}
-	case "float16", "bfloat16":
+	case tensor.Float16, tensor.BFloat16:
 		if err := count(len(tp.Int32Data)); err != nil {
 			return nil, err
 		}
-		t.Float = make([]float32, n)
+		t.Data = make([]float32, n)
 		for i, v := range tp.Int32Data {
-			if ty.name == "float16" {
-				t.Float[i] = halfToFloat32(uint16(v))
+			if ty.name == tensor.Float16 {
+				t.Data[i] = tensor.HalfToFloat32(uint16(v))
 			} else {
-				t.Float[i] = math.Float32frombits(uint32(uint16(v)) << 16)
+				t.Data[i] = tensor.BFloat16ToFloat32(uint16(v))
 			}
 		}
-	case "int64":
+	case tensor.Int64:
 		if err := count(len(tp.Int64Data)); err != nil {
 			return nil, err
 		}
-		t.Int = append([]int64{}, tp.Int64Data...)
-	case "uint32", "uint64":
+		t.Ints = append([]int64{}, tp.Int64Data...)
+	case tensor.Uint32, tensor.Uint64:
 		if err := count(len(tp.Uint64Data)); err != nil {
 			return nil, err
 		}
-		t.Int = make([]int64, n)
+		t.Ints = make([]int64, n)
 		for i, v := range tp.Uint64Data {
-			t.Int[i] = int64(v)
+			t.Ints[i] = int64(v)
 		}
 	default:
 		if err := count(len(tp.Int32Data)); err != nil {
 			return nil, err
 		}
-		t.Int = make([]int64, n)
+		t.Ints = make([]int64, n)
 		for i, v := range tp.Int32Data {
-			t.Int[i] = int64(v)
+			if ty.name == tensor.Bool && v != 0 {
+				v = 1 // the one rule for booleans: non-zero is true
+			}
+			t.Ints[i] = int64(v)
 		}
 	}
 	return t, nil
 }
 
-// decodeRaw fills t from little-endian raw bytes (length already checked).
-func decodeRaw(t *ONNXTensor, raw []byte, dtype string, n int) {
-	le := binary.LittleEndian
-	switch dtype {
-	case "float32":
-		t.Float = make([]float32, n)
-		for i := range t.Float {
-			t.Float[i] = math.Float32frombits(le.Uint32(raw[4*i:]))
-		}
-	case "float64":
-		t.Float = make([]float32, n)
-		for i := range t.Float {
-			t.Float[i] = float32(math.Float64frombits(le.Uint64(raw[8*i:])))
-		}
-	case "float16":
-		t.Float = make([]float32, n)
-		for i := range t.Float {
-			t.Float[i] = halfToFloat32(le.Uint16(raw[2*i:]))
-		}
-	case "bfloat16":
-		t.Float = make([]float32, n)
-		for i := range t.Float {
-			t.Float[i] = math.Float32frombits(uint32(le.Uint16(raw[2*i:])) << 16)
-		}
-	default:
-		t.Int = make([]int64, n)
-		for i := range t.Int {
-			switch dtype {
-			case "int64", "uint64":
-				t.Int[i] = int64(le.Uint64(raw[8*i:]))
-			case "int32":
-				t.Int[i] = int64(int32(le.Uint32(raw[4*i:])))
-			case "uint32":
-				t.Int[i] = int64(le.Uint32(raw[4*i:]))
-			case "int16":
-				t.Int[i] = int64(int16(le.Uint16(raw[2*i:])))
-			case "uint16":
-				t.Int[i] = int64(le.Uint16(raw[2*i:]))
-			case "int8":
-				t.Int[i] = int64(int8(raw[i]))
-			case "bool":
-				if raw[i] != 0 {
-					t.Int[i] = 1
-				}
-			default: // uint8
-				t.Int[i] = int64(raw[i])
-			}
-		}
-	}
-	if t.Int == nil && t.Float == nil {
-		t.Float = []float32{}
-	}
-}
-
 // DecodeAttributeTensor decodes a Constant node's or ConstantOfShape's
 // tensor attribute (no external data).
-func DecodeAttributeTensor(file string, tp *onnxpb.TensorProto) (*ONNXTensor, error) {
+func DecodeAttributeTensor(file string, tp *onnxpb.TensorProto) (*NamedTensor, error) {
 	if tp == nil {
 		return nil, &FormatError{File: file, Msg: "missing tensor attribute"}
 	}

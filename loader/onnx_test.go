@@ -29,7 +29,7 @@ func TestLoadONNXFixtures(t *testing.T) {
 			t.Errorf("%s: IsONNX false", f)
 		}
 		w := m.ByName["m.cell_list.0.conv.weight"]
-		if w == nil || w.DType != "float32" || len(w.Shape) != 4 || len(w.Float) != w.NumElements() || w.Shape[0]%4 != 0 {
+		if w == nil || w.DType != "float32" || len(w.Shape) != 4 || len(w.Data) != w.NumElements() || w.Shape[0]%4 != 0 {
 			t.Errorf("%s: cell_list.0 weight missing or malformed", f)
 		} else if m.Opset < 11 || !strings.HasPrefix(m.Producer, "pytorch") {
 			t.Errorf("%s: opset %d, producer %q", f, m.Opset, m.Producer)
@@ -65,11 +65,11 @@ func TestONNXTensorTypes(t *testing.T) {
 	}
 	for _, n := range []string{"raw", "floats", "doubles", "halfs", "bf16"} {
 		v := m.ByName[n]
-		if v == nil || len(v.Float) != 2 || v.Float[0] != 1.5 || v.Float[1] != -2 {
+		if v == nil || len(v.Data) != 2 || v.Data[0] != 1.5 || v.Data[1] != -2 {
 			t.Errorf("%s: %+v", n, v)
 		}
 	}
-	if v := m.ByName["ints"]; v.IsFloat() || v.Int[0] != math.MaxInt64 {
+	if v := m.ByName["ints"]; v.IsFloat() || v.Ints[0] != math.MaxInt64 {
 		t.Errorf("ints: %+v", v)
 	}
 }
@@ -142,8 +142,8 @@ func FuzzParseONNX(f *testing.F) {
 			return
 		}
 		for _, in := range m.Initializers {
-			if n := in.NumElements(); n != len(in.Float)+len(in.Int) {
-				t.Fatalf("%s: %d values for shape %v", in.Name, len(in.Float)+len(in.Int), in.Shape)
+			if n := in.NumElements(); n != in.Len() {
+				t.Fatalf("%s: %d values for shape %v", in.Name, in.Len(), in.Shape)
 			}
 		}
 	})

@@ -13,6 +13,8 @@ import (
 	"unsafe"
 
 	"github.com/nlpodyssey/gopickle/types"
+
+	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
 // The .pt reader has three layers:
@@ -38,7 +40,7 @@ type Checkpoint struct {
 	// list indices become components; a pickled nn.Module is named as its
 	// state_dict would be; a file holding one bare tensor names it "tensor".
 	Names   []string
-	Tensors map[string]*Tensor // float32 data
+	Tensors map[string]*tensor.Tensor // floats in Data, integers and bools exact in Ints
 	// Skipped lists non-tensor entries, e.g. "epoch (int)",
 	// "optimizer_state_dict.param_groups (list)",
 	// "model_state_dict.x (numpy.ndarray)".
@@ -487,7 +489,7 @@ func (pf *ptFile) checkpoint(withData bool) (*Checkpoint, error) {
 	ck := &Checkpoint{
 		File:     pf.name,
 		Format:   pf.format,
-		Tensors:  map[string]*Tensor{},
+		Tensors:  map[string]*tensor.Tensor{},
 		Skipped:  fl.skipped,
 		Ignored:  pf.up.ignored,
 		Metadata: pf.meta,
@@ -520,7 +522,7 @@ func (pf *ptFile) checkpoint(withData bool) (*Checkpoint, error) {
 		plans = append(plans, p)
 		shape := append([]int(nil), t.shape...)
 		ck.Names = append(ck.Names, name)
-		ck.Tensors[name] = &Tensor{Shape: shape, DType: t.dtype.name}
+		ck.Tensors[name] = &tensor.Tensor{Shape: shape, DType: tensor.DType(t.dtype.name)}
 	}
 	if withData {
 		if err := pf.decode(plans, ck); err != nil {
@@ -558,7 +560,7 @@ func (pf *ptFile) plan(name string, t *ptTensor) (*ptPlan, error) {
 	for i, d := range t.shape {
 		var ok bool
 		if numel, ok = mulInt64(numel, int64(d)); !ok || numel > maxTensorElements {
-			return nil, &FormatError{File: pf.name, Record: rec.name, Msg: fmt.Sprintf("tensor %s: shape %s is too large", name, ShapeString(t.shape))}
+			return nil, &FormatError{File: pf.name, Record: rec.name, Msg: fmt.Sprintf("tensor %s: shape %s is too large", name, tensor.ShapeString(t.shape))}
 		}
 		if d > 0 {
 			span, ok := mulInt64(int64(d-1), int64(t.stride[i]))
@@ -572,7 +574,7 @@ func (pf *ptFile) plan(name string, t *ptTensor) (*ptPlan, error) {
 	if numel > 0 {
 		need, ok := mulInt64(maxIdx+1, int64(t.dtype.size))
 		if !ok || need > viewBytes {
-			return nil, &FormatError{File: pf.name, Record: rec.name, Msg: fmt.Sprintf("storage has %d bytes, tensor %s needs %s (shape %s, stride %v, offset %d, %s)", viewBytes, name, bytesStr(need, ok), ShapeString(t.shape), t.stride, t.offset, t.dtype.name)}
+			return nil, &FormatError{File: pf.name, Record: rec.name, Msg: fmt.Sprintf("storage has %d bytes, tensor %s needs %s (shape %s, stride %v, offset %d, %s)", viewBytes, name, bytesStr(need, ok), tensor.ShapeString(t.shape), t.stride, t.offset, t.dtype.name)}
 		}
 	}
 	return p, nil
@@ -605,38 +607,85 @@ func (pf *ptFile) decode(plans []*ptPlan, ck *Checkpoint) error {
 			dtype   *ptDType
 			byteOff int64
 		}
-		decoded := map[view][]float32{}
+		floats := map[view][]float32{}
+		ints := map[view][]int64{}
 		for _, p := range ps {
 			out := ck.Tensors[p.name]
 			t := p.t
+			isFloat := out.DType.IsFloat()
 			if p.numel == 0 {
-				out.Data = []float32{}
+				if isFloat {
+					out.Data = []float32{}
+				} else {
+					out.Ints = []int64{}
+				}
 				continue
 			}
-			if len(ps) == 1 && t.offset == 0 && p.numel == p.extent && contiguous(t.shape, t.stride) {
+			whole := len(ps) == 1 && t.offset == 0 && p.numel == p.extent && contiguous(t.shape, t.stride)
+			// All views of one dtype share one decoded copy of the storage
+			// (legacy storage views start at element-aligned offsets; a
+			// view at another phase gets its own).
+			size := int64(t.dtype.size)
+			v := view{t.dtype, p.byteOff % size}
+			start := int(p.byteOff/size + t.offset)
+			if !isFloat {
+				// Integer and bool tensors (step counts, num_batches_tracked,
+				// masks) are small: decode the storage exactly, then gather.
+				src, ok := ints[v]
+				if !ok {
+					raw := make([]byte, p.rootBytes-v.byteOff)
+					if err := pf.readRaw(rec, v.byteOff, raw, p.name); err != nil {
+						return err
+					}
+					src = make([]int64, len(raw)/int(size))
+					tensor.DecodeInts(src, raw, out.DType, pf.byteOrder())
+					ints[v] = src
+				}
+				out.Ints = make([]int64, p.numel)
+				gatherStrided(out.Ints, src, start, t.shape, t.stride)
+				continue
+			}
+			if whole {
 				out.Data = make([]float32, p.numel)
 				if err := pf.readFloats(rec, p.byteOff, t.dtype, out.Data, buf, p.name); err != nil {
 					return err
 				}
 				continue
 			}
-			// All views of one dtype share one decoded copy of the storage
-			// (legacy storage views start at element-aligned offsets; a
-			// view at another phase gets its own).
-			size := int64(t.dtype.size)
-			v := view{t.dtype, p.byteOff % size}
-			src, ok := decoded[v]
+			src, ok := floats[v]
 			if !ok {
 				src = make([]float32, (p.rootBytes-v.byteOff)/size)
 				if err := pf.readFloats(rec, v.byteOff, t.dtype, src, buf, p.name); err != nil {
 					return err
 				}
-				decoded[v] = src
+				floats[v] = src
 			}
-			start := p.byteOff/size + t.offset
 			out.Data = make([]float32, p.numel)
-			gatherStrided(out.Data, src, int(start), t.shape, t.stride)
+			gatherStrided(out.Data, src, start, t.shape, t.stride)
 		}
+	}
+	return nil
+}
+
+// byteOrder is the order of the file's multi-byte elements.
+func (pf *ptFile) byteOrder() binary.ByteOrder {
+	if pf.bigEndian {
+		return binary.BigEndian
+	}
+	return binary.LittleEndian
+}
+
+// readRaw reads len(dst) bytes of rec starting byteOff bytes in.
+func (pf *ptFile) readRaw(rec *ptRecord, byteOff int64, dst []byte, what string) error {
+	r, closer, err := pf.openRecord(rec, byteOff)
+	if err != nil {
+		return &FormatError{File: pf.name, Record: rec.name, Msg: fmt.Sprintf("reading for tensor %s: %v", what, err)}
+	}
+	if closer != nil {
+		defer closer.Close()
+	}
+	if _, err := io.ReadFull(r, dst); err != nil {
+		return &FormatError{File: pf.name, Record: rec.name, Msg: fmt.Sprintf("reading for tensor %s: %v", what, err)}
 	}
 	return nil
 }
@@ -647,10 +696,10 @@ var hostLittleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
 // readFloats decodes len(dst) elements of dtype from rec, starting byteOff
 // bytes in, streaming through buf.
-func (pf *ptFile) readFloats(rec *ptRecord, byteOff int64, dtype *ptDType, dst []float32, buf []byte, tensor string) error {
+func (pf *ptFile) readFloats(rec *ptRecord, byteOff int64, dtype *ptDType, dst []float32, buf []byte, what string) error {
 	r, closer, err := pf.openRecord(rec, byteOff)
 	if err != nil {
-		return &FormatError{File: pf.name, Record: rec.name, Msg: fmt.Sprintf("reading for tensor %s: %v", tensor, err)}
+		return &FormatError{File: pf.name, Record: rec.name, Msg: fmt.Sprintf("reading for tensor %s: %v", what, err)}
 	}
 	if closer != nil {
 		defer closer.Close()
@@ -660,7 +709,7 @@ func (pf *ptFile) readFloats(rec *ptRecord, byteOff int64, dtype *ptDType, dst [
 		// with no decode pass and no intermediate buffer.
 		raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(dst))), 4*len(dst))
 		if _, err := io.ReadFull(r, raw); err != nil {
-			return &FormatError{File: pf.name, Record: rec.name, Msg: fmt.Sprintf("reading for tensor %s: %v", tensor, err)}
+			return &FormatError{File: pf.name, Record: rec.name, Msg: fmt.Sprintf("reading for tensor %s: %v", what, err)}
 		}
 		return nil
 	}
@@ -669,9 +718,9 @@ func (pf *ptFile) readFloats(rec *ptRecord, byteOff int64, dtype *ptDType, dst [
 		n := min(per, len(dst))
 		chunk := buf[:n*dtype.size]
 		if _, err := io.ReadFull(r, chunk); err != nil {
-			return &FormatError{File: pf.name, Record: rec.name, Msg: fmt.Sprintf("reading for tensor %s: %v", tensor, err)}
+			return &FormatError{File: pf.name, Record: rec.name, Msg: fmt.Sprintf("reading for tensor %s: %v", what, err)}
 		}
-		decodeChunk(dst[:n], chunk, dtype.name, pf.bigEndian && dtype.size > 1)
+		tensor.DecodeFloats(dst[:n], chunk, tensor.DType(dtype.name), pf.byteOrder())
 		dst = dst[n:]
 	}
 	return nil

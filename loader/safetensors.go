@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"sort"
+
+	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
 // MetaGates is the safetensors __metadata__ (and ONNX metadata_props) key
@@ -21,7 +23,7 @@ const MaxSafetensorsHeader = 100 << 20
 
 // safetensors dtypes we convert to float32, with their sizes.
 var stDTypes = map[string]struct {
-	name string
+	name tensor.DType
 	size int
 }{
 	"F32": {"float32", 4}, "F64": {"float64", 8}, "F16": {"float16", 2}, "BF16": {"bfloat16", 2},
@@ -145,29 +147,18 @@ func decodeSafetensors(file string, ra io.ReaderAt, size int64) (*Checkpoint, er
 	if pos != dataLen {
 		return nil, ferr("", "the tensors cover %d data bytes but the file holds %d after the header", pos, dataLen)
 	}
-	ck := &Checkpoint{File: file, Format: FormatSafetensors, Tensors: map[string]*Tensor{}, Metadata: meta}
+	ck := &Checkpoint{File: file, Format: FormatSafetensors, Tensors: map[string]*tensor.Tensor{}, Metadata: meta}
 	for _, e := range entries {
 		dt := stDTypes[e.DType]
 		raw := make([]byte, e.end-e.begin)
 		if _, err := ra.ReadAt(raw, dataStart+e.begin); err != nil && !(err == io.EOF && len(raw) == 0) {
 			return nil, ferr("tensor "+e.name, "reading data: %v", err)
 		}
-		t := &Tensor{Shape: make([]int, len(e.Shape)), DType: dt.name}
+		shape := make([]int, len(e.Shape))
 		for i, d := range e.Shape {
-			t.Shape[i] = int(d)
+			shape[i] = int(d)
 		}
-		ot := &ONNXTensor{}
-		decodeRaw(ot, raw, dt.name, len(raw)/dt.size)
-		t.Data = ot.Float
-		if ot.Int != nil {
-			t.Data = make([]float32, len(ot.Int))
-			for i, v := range ot.Int {
-				t.Data[i] = float32(v)
-			}
-		}
-		if t.Data == nil {
-			t.Data = []float32{}
-		}
+		t := tensor.Decode(raw, dt.name, binary.LittleEndian, shape)
 		ck.Names = append(ck.Names, e.name)
 		ck.Tensors[e.name] = t
 	}

@@ -35,7 +35,7 @@ func TestSafetensorsFixtures(t *testing.T) {
 		}
 		for _, n := range pt.Names {
 			a, b := ck.Tensors[n], pt.Tensors[n]
-			if a == nil || !slices.Equal(a.Shape, b.Shape) || a.DType != c.dtype {
+			if a == nil || !slices.Equal(a.Shape, b.Shape) || string(a.DType) != c.dtype {
 				t.Fatalf("%s: %s: got %+v, want shape %v dtype %s", c.tag, n, a, b.Shape, c.dtype)
 			}
 			for i := range b.Data {

@@ -1,11 +1,11 @@
 package runtime
 
 import (
+	"github.com/convlstm-go/convlstm-go/tensor"
+
 	"fmt"
 	"math/rand"
 	"testing"
-
-	"github.com/convlstm-go/convlstm-go/loader"
 )
 
 // The rows of the comparison table (scripts/bench_compare.sh) with random
@@ -60,7 +60,7 @@ func BenchmarkStreamStep(b *testing.B) {
 				st = append(st, LayerState{H: randomTensor(rng, 1, 64, 64, 64), C: randomTensor(rng, 1, 64, 64, 64)})
 			}
 			s, _ := r.NewStream(1, 64, 64, st)
-			f := &loader.Tensor{Shape: []int{1, 1, 64, 64}, Data: randomTensor(rng, 1, 1, 64, 64).Data}
+			f := &tensor.Tensor{Shape: []int{1, 1, 64, 64}, Data: randomTensor(rng, 1, 1, 64, 64).Data}
 			s.Step(f)
 			b.ReportAllocs()
 			b.ResetTimer()

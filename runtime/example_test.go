@@ -1,6 +1,8 @@
 package runtime_test
 
 import (
+	"github.com/convlstm-go/convlstm-go/tensor"
+
 	"fmt"
 	"log"
 
@@ -53,7 +55,7 @@ func ExampleStream_Step() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	frame := &loader.Tensor{Shape: []int{1, m.InputDim(), 6, 6}, Data: make([]float32, m.InputDim()*36)}
+	frame := &tensor.Tensor{Shape: []int{1, m.InputDim(), 6, 6}, Data: make([]float32, m.InputDim()*36)}
 	for step := 0; step < 3; step++ {
 		h, err := s.Step(frame)
 		if err != nil {

@@ -8,11 +8,12 @@
 package runtime
 
 import (
+	"github.com/convlstm-go/convlstm-go/tensor"
+
 	"fmt"
 	goruntime "runtime"
 
 	"github.com/convlstm-go/convlstm-go/convlstm"
-	"github.com/convlstm-go/convlstm-go/loader"
 )
 
 // Options configure a Runner.
@@ -63,7 +64,7 @@ func (r *Runner) Threads() int { return r.threads }
 
 // LayerState is one layer's hidden and cell state, each (B, hidden, H, W).
 type LayerState struct {
-	H, C *loader.Tensor
+	H, C *tensor.Tensor
 }
 
 // ForwardOptions select the input layout and the outputs.
@@ -82,18 +83,18 @@ type ForwardOptions struct {
 type Result struct {
 	// Output is the last layer's hidden state at every step, (B, T, hidden,
 	// H, W), or (T, B, ...) for time-first input.
-	Output *loader.Tensor
+	Output *tensor.Tensor
 	// Layers holds every layer's output sequence with AllLayers (the last
 	// one is Output); nil otherwise.
-	Layers []*loader.Tensor
+	Layers []*tensor.Tensor
 	// Final is each layer's state after the last step.
 	Final []LayerState
 }
 
 // Forward runs the whole sequence x through every layer.
-func (r *Runner) Forward(x *loader.Tensor, opts ForwardOptions) (*Result, error) {
+func (r *Runner) Forward(x *tensor.Tensor, opts ForwardOptions) (*Result, error) {
 	if len(x.Shape) != 5 {
-		return nil, fmt.Errorf("runtime: input has shape %s, want 5 dimensions %s", loader.ShapeString(x.Shape), layoutName(opts.TimeFirst))
+		return nil, fmt.Errorf("runtime: input has shape %s, want 5 dimensions %s", tensor.ShapeString(x.Shape), layoutName(opts.TimeFirst))
 	}
 	bi, ti := 0, 1
 	if opts.TimeFirst {
@@ -115,7 +116,7 @@ func (r *Runner) Forward(x *loader.Tensor, opts ForwardOptions) (*Result, error)
 		if opts.TimeFirst {
 			shape = []int{T, B, hd, H, W}
 		}
-		o := &loader.Tensor{Shape: shape, Data: make([]float32, B*T*hd*H*W), DType: "float32"}
+		o := &tensor.Tensor{Shape: shape, Data: make([]float32, B*T*hd*H*W), DType: "float32"}
 		out := layout(o.Data, B, T, hd, H*W, opts.TimeFirst)
 		r.runLayer(p, in, out, T, opts.Initial == nil)
 		if opts.AllLayers {
@@ -147,22 +148,22 @@ func layout(data []float32, B, T, C, plane int, timeFirst bool) seq {
 // maxElements bounds any one tensor the runtime allocates.
 const maxElements = 1 << 31
 
-func (r *Runner) checkInput(x *loader.Tensor, B, T, C, H, W int, timeFirst bool) error {
+func (r *Runner) checkInput(x *tensor.Tensor, B, T, C, H, W int, timeFirst bool) error {
 	if B < 1 || T < 1 || H < 1 || W < 1 {
-		return fmt.Errorf("runtime: input has shape %s: batch, time, height and width must be at least 1 for %s", loader.ShapeString(x.Shape), layoutName(timeFirst))
+		return fmt.Errorf("runtime: input has shape %s: batch, time, height and width must be at least 1 for %s", tensor.ShapeString(x.Shape), layoutName(timeFirst))
 	}
 	if C != r.model.InputDim() {
-		return fmt.Errorf("runtime: input has %d channels (shape %s, %s), the model's first layer takes %d", C, loader.ShapeString(x.Shape), layoutName(timeFirst), r.model.InputDim())
+		return fmt.Errorf("runtime: input has %d channels (shape %s, %s), the model's first layer takes %d", C, tensor.ShapeString(x.Shape), layoutName(timeFirst), r.model.InputDim())
 	}
 	n := 1
 	for _, d := range x.Shape {
 		if d > maxElements/n {
-			return fmt.Errorf("runtime: input shape %s is too large", loader.ShapeString(x.Shape))
+			return fmt.Errorf("runtime: input shape %s is too large", tensor.ShapeString(x.Shape))
 		}
 		n *= d
 	}
 	if len(x.Data) != n {
-		return fmt.Errorf("runtime: input has %d values for shape %s", len(x.Data), loader.ShapeString(x.Shape))
+		return fmt.Errorf("runtime: input has %d values for shape %s", len(x.Data), tensor.ShapeString(x.Shape))
 	}
 	for _, l := range r.model.Layers {
 		if B*T*l.HiddenDim > maxElements/(H*W) {
@@ -207,13 +208,13 @@ func (r *Runner) loadState(plans []*layerPlan, initial []LayerState, B, H, W int
 		want := []int{B, hd, H, W}
 		for _, s := range []struct {
 			name string
-			t    *loader.Tensor
+			t    *tensor.Tensor
 		}{{fmt.Sprintf("h_%d", l), initial[l].H}, {fmt.Sprintf("c_%d", l), initial[l].C}} {
 			if s.t == nil {
 				return fmt.Errorf("runtime: initial state %s is missing", s.name)
 			}
 			if !equalShape(s.t.Shape, want) || len(s.t.Data) != B*hd*H*W {
-				return fmt.Errorf("runtime: initial state %s has shape %s, want %s (batch, hidden, height, width)", s.name, loader.ShapeString(s.t.Shape), loader.ShapeString(want))
+				return fmt.Errorf("runtime: initial state %s has shape %s, want %s (batch, hidden, height, width)", s.name, tensor.ShapeString(s.t.Shape), tensor.ShapeString(want))
 			}
 		}
 		p.setState(initial[l].H.Data, initial[l].C.Data)
@@ -257,8 +258,8 @@ func exportState(plans []*layerPlan) []LayerState {
 		shape := []int{p.b, p.w.cfg.HiddenDim, p.h, p.wd}
 		n := p.b * p.w.cfg.HiddenDim * p.h * p.wd
 		st[l] = LayerState{
-			H: &loader.Tensor{Shape: shape, Data: make([]float32, n), DType: "float32"},
-			C: &loader.Tensor{Shape: append([]int(nil), shape...), Data: make([]float32, n), DType: "float32"},
+			H: &tensor.Tensor{Shape: shape, Data: make([]float32, n), DType: "float32"},
+			C: &tensor.Tensor{Shape: append([]int(nil), shape...), Data: make([]float32, n), DType: "float32"},
 		}
 		p.getState(st[l].H.Data, st[l].C.Data)
 	}

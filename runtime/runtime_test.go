@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"github.com/convlstm-go/convlstm-go/tensor"
+
 	"fmt"
 	"math"
 	"math/rand"
@@ -8,13 +10,12 @@ import (
 	"testing"
 
 	"github.com/convlstm-go/convlstm-go/convlstm"
-	"github.com/convlstm-go/convlstm-go/loader"
 )
 
 // naiveForward is the ConvLSTM_pytorch forward written as plainly as
 // possible, in float64: conv over cat(x, h) with k//2 zero padding, split in
 // the model's gate order, σ/tanh, c = f*c + i*g, h = o*tanh(c). Batch-first.
-func naiveForward(m *convlstm.Model, x *loader.Tensor) (out []float64, hs, cs [][]float64) {
+func naiveForward(m *convlstm.Model, x *tensor.Tensor) (out []float64, hs, cs [][]float64) {
 	B, T, H, W := x.Shape[0], x.Shape[1], x.Shape[3], x.Shape[4]
 	cur := make([]float64, len(x.Data))
 	for i, v := range x.Data {
@@ -104,8 +105,8 @@ func randomModel(rng *rand.Rand, in int, hidden []int, kernels [][2]int, bias bo
 	return m
 }
 
-func randomTensor(rng *rand.Rand, shape ...int) *loader.Tensor {
-	t := &loader.Tensor{Shape: shape, DType: "float32"}
+func randomTensor(rng *rand.Rand, shape ...int) *tensor.Tensor {
+	t := &tensor.Tensor{Shape: shape, DType: "float32"}
 	t.Data = make([]float32, t.NumElements())
 	for i := range t.Data {
 		t.Data[i] = float32(rng.NormFloat64())
@@ -201,8 +202,8 @@ func TestStreamingAndLayoutsAgree(t *testing.T) {
 	full2, _ := r2.Forward(x, ForwardOptions{})
 	assertSame(t, "threads 2 vs 1: output", full2.Output.Data, full.Output.Data)
 
-	frame := func(t0 int) *loader.Tensor {
-		f := &loader.Tensor{Shape: []int{B, C, H, W}, Data: make([]float32, B*C*H*W)}
+	frame := func(t0 int) *tensor.Tensor {
+		f := &tensor.Tensor{Shape: []int{B, C, H, W}, Data: make([]float32, B*C*H*W)}
 		for b := 0; b < B; b++ {
 			copy(f.Data[b*C*H*W:(b+1)*C*H*W], x.Data[(b*T+t0)*C*H*W:(b*T+t0+1)*C*H*W])
 		}
@@ -250,20 +251,20 @@ func TestStreamingAndLayoutsAgree(t *testing.T) {
 	assertSame(t, "time-first output", transposeBT(tf.Output).Data, full.Output.Data)
 }
 
-func sliceTime(x *loader.Tensor, t0, t1 int) *loader.Tensor {
+func sliceTime(x *tensor.Tensor, t0, t1 int) *tensor.Tensor {
 	B, T := x.Shape[0], x.Shape[1]
 	f := x.Shape[2] * x.Shape[3] * x.Shape[4]
-	o := &loader.Tensor{Shape: []int{B, t1 - t0, x.Shape[2], x.Shape[3], x.Shape[4]}}
+	o := &tensor.Tensor{Shape: []int{B, t1 - t0, x.Shape[2], x.Shape[3], x.Shape[4]}}
 	for b := 0; b < B; b++ {
 		o.Data = append(o.Data, x.Data[(b*T+t0)*f:(b*T+t1)*f]...)
 	}
 	return o
 }
 
-func transposeBT(x *loader.Tensor) *loader.Tensor {
+func transposeBT(x *tensor.Tensor) *tensor.Tensor {
 	A, Bd := x.Shape[0], x.Shape[1]
 	f := x.Shape[2] * x.Shape[3] * x.Shape[4]
-	o := &loader.Tensor{Shape: []int{Bd, A, x.Shape[2], x.Shape[3], x.Shape[4]}, Data: make([]float32, len(x.Data))}
+	o := &tensor.Tensor{Shape: []int{Bd, A, x.Shape[2], x.Shape[3], x.Shape[4]}, Data: make([]float32, len(x.Data))}
 	for a := 0; a < A; a++ {
 		for b := 0; b < Bd; b++ {
 			copy(o.Data[(b*A+a)*f:(b*A+a+1)*f], x.Data[(a*Bd+b)*f:(a*Bd+b+1)*f])
@@ -308,7 +309,7 @@ func TestForwardErrors(t *testing.T) {
 	r, _ := New(m, Options{Threads: 1})
 	defer r.Close()
 	for _, tc := range []struct {
-		x    *loader.Tensor
+		x    *tensor.Tensor
 		opts ForwardOptions
 		want string
 	}{

@@ -1,9 +1,9 @@
 package runtime
 
 import (
-	"fmt"
+	"github.com/convlstm-go/convlstm-go/tensor"
 
-	"github.com/convlstm-go/convlstm-go/loader"
+	"fmt"
 )
 
 // Stream runs a model one frame at a time, carrying every layer's state from
@@ -17,7 +17,7 @@ type Stream struct {
 	outs    [][]float32 // each layer's h of the last step, (B, hidden, H, W)
 	zero    bool        // the state is known to be zero (no initial state yet)
 	b, h, w int
-	last    loader.Tensor
+	last    tensor.Tensor
 }
 
 // NewStream prepares a stream for frames of shape (batch, C, height, width),
@@ -35,7 +35,7 @@ func (r *Runner) NewStream(batch, height, width int, initial []LayerState) (*Str
 		return nil, err
 	}
 	last := r.layers[len(r.layers)-1].cfg.HiddenDim
-	s.last = loader.Tensor{Shape: []int{batch, last, height, width}, Data: s.outs[len(s.outs)-1], DType: "float32"}
+	s.last = tensor.Tensor{Shape: []int{batch, last, height, width}, Data: s.outs[len(s.outs)-1], DType: "float32"}
 	return s, nil
 }
 
@@ -51,11 +51,11 @@ func (s *Stream) Reset(initial []LayerState) error {
 // Step advances every layer by one frame of shape (B, C, H, W) and returns
 // the last layer's new hidden state (B, hidden, H, W). The returned tensor
 // is reused by the next Step; copy it to keep it.
-func (s *Stream) Step(frame *loader.Tensor) (*loader.Tensor, error) {
+func (s *Stream) Step(frame *tensor.Tensor) (*tensor.Tensor, error) {
 	c := s.r.model.InputDim()
 	want := []int{s.b, c, s.h, s.w}
 	if !equalShape(frame.Shape, want) || len(frame.Data) != s.b*c*s.h*s.w {
-		return nil, fmt.Errorf("runtime: stream frame has shape %s, want %s (batch, channels, height, width)", loader.ShapeString(frame.Shape), loader.ShapeString(want))
+		return nil, fmt.Errorf("runtime: stream frame has shape %s, want %s (batch, channels, height, width)", tensor.ShapeString(frame.Shape), tensor.ShapeString(want))
 	}
 	in := layout(frame.Data, s.b, 1, c, s.h*s.w, false)
 	for l, p := range s.plans {

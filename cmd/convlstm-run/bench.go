@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/convlstm-go/convlstm-go/tensor"
+
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/convlstm-go/convlstm-go/convlstm"
-	"github.com/convlstm-go/convlstm-go/loader"
 	"github.com/convlstm-go/convlstm-go/ops"
 	"github.com/convlstm-go/convlstm-go/runtime"
 )
@@ -140,7 +141,7 @@ func runBench(out io.Writer, f benchFlags) error {
 		if err != nil {
 			return err
 		}
-		frame := &loader.Tensor{Shape: []int{B, C, H, W}, Data: x.Data}
+		frame := &tensor.Tensor{Shape: []int{B, C, H, W}, Data: x.Data}
 		run = func() error {
 			_, err := s.Step(frame)
 			return err
@@ -180,13 +181,13 @@ func runBench(out io.Writer, f benchFlags) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
-	fmt.Fprintf(out, "model %s, input %s, %d thread(s), kernel %s\n", rep.Weights, loader.ShapeString(shape), rep.Threads, rep.Kernel)
+	fmt.Fprintf(out, "model %s, input %s, %d thread(s), kernel %s\n", rep.Weights, tensor.ShapeString(shape), rep.Threads, rep.Kernel)
 	fmt.Fprintf(out, "median %.2f ms  min %.2f  max %.2f  (%d runs)  %.1f GFLOP/s\n", rep.MedianMS, rep.MinMS, rep.MaxMS, rep.Runs, rep.GFLOPS)
 	return nil
 }
 
-func randomTensor(rng *rand.Rand, shape ...int) *loader.Tensor {
-	t := &loader.Tensor{Shape: shape, DType: "float32"}
+func randomTensor(rng *rand.Rand, shape ...int) *tensor.Tensor {
+	t := &tensor.Tensor{Shape: shape, DType: "float32"}
 	t.Data = make([]float32, t.NumElements())
 	for i := range t.Data {
 		t.Data[i] = float32(rng.NormFloat64())

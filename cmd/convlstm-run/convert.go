@@ -1,7 +1,8 @@
 package main
 
 import (
-	"bufio"
+	"github.com/convlstm-go/convlstm-go/tensor"
+
 	"fmt"
 	"io"
 	"os"
@@ -93,9 +94,12 @@ func runConvert(out io.Writer, f convertFlags) error {
 		write = func(w io.Writer) error { return export.Safetensors(m, w, export.SafetensorsOptions{}) }
 		what = "safetensors, float32"
 	}
-	size, err := writeAtomic(f.output, write)
-	if err != nil {
+	if err := loader.WriteAtomic(f.output, write); err != nil {
 		return err
+	}
+	var size int64
+	if st, err := os.Stat(f.output); err == nil {
+		size = st.Size()
 	}
 	fmt.Fprintf(out, "model    %s: %s\n", f.weights, describeModel(m))
 	fmt.Fprintf(out, "wrote    %s (%s; %d bytes)\n", f.output, what, size)
@@ -135,11 +139,11 @@ func modelFromONNX(path, prefix, gates string) (*convlstm.Model, error) {
 		gates = cells[0].Gates
 	}
 	var names []string
-	ts := map[string]*loader.Tensor{}
+	ts := map[string]*tensor.Tensor{}
 	for _, t := range om.Initializers {
 		if t.IsFloat() {
 			names = append(names, t.Name)
-			ts[t.Name] = t.Tensor()
+			ts[t.Name] = t.Tensor
 		}
 	}
 	m, err := convlstm.FromTensors(path, names, ts, convlstm.Options{Prefix: prefix, Gates: gates})
@@ -158,44 +162,3 @@ func describeModel(m *convlstm.Model) string {
 	return fmt.Sprintf("%d layer(s) [%s], gates %s", len(m.Layers), strings.Join(hid, ", "), m.Gates)
 }
 
-// writeAtomic writes path through a temporary file in the same directory,
-// synced and renamed into place, so that readers never see a partial file
-// and a failure leaves nothing behind.
-func writeAtomic(path string, write func(io.Writer) error) (size int64, err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return 0, err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err = write(bw); err != nil {
-		return 0, err
-	}
-	if err = bw.Flush(); err != nil {
-		return 0, err
-	}
-	if err = tmp.Sync(); err != nil {
-		return 0, err
-	}
-	st, err := tmp.Stat()
-	if err != nil {
-		return 0, err
-	}
-	if err = tmp.Close(); err != nil {
-		return 0, err
-	}
-	// CreateTemp makes the file 0600; give it the usual permissions.
-	if err = os.Chmod(tmp.Name(), 0o644); err != nil {
-		return 0, err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return 0, err
-	}
-	return st.Size(), nil
-}

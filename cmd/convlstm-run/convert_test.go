@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/convlstm-go/convlstm-go/tensor"
+
 	"bytes"
 	"fmt"
 	"math"
@@ -16,7 +18,7 @@ import (
 
 const stFixtures = "../../fixtures/safetensors"
 
-func closeTo(t *testing.T, label string, got, want *loader.Tensor) float64 {
+func closeTo(t *testing.T, label string, got, want *tensor.Tensor) float64 {
 	t.Helper()
 	if got == nil || !slices.Equal(got.Shape, want.Shape) {
 		t.Fatalf("%s: got %v, want shape %v", label, got, want.Shape)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/convlstm-go/convlstm-go/tensor"
+
 	"encoding/json"
 	"fmt"
 	"io"
@@ -60,8 +62,8 @@ func compareNPZ(t *testing.T, label, gotPath, wantPath string) {
 			t.Errorf("%s: %s missing from the output", label, k)
 			continue
 		}
-		if loader.ShapeString(g.Shape) != loader.ShapeString(w.Shape) {
-			t.Errorf("%s: %s has shape %s, PyTorch %s", label, k, loader.ShapeString(g.Shape), loader.ShapeString(w.Shape))
+		if tensor.ShapeString(g.Shape) != tensor.ShapeString(w.Shape) {
+			t.Errorf("%s: %s has shape %s, PyTorch %s", label, k, tensor.ShapeString(g.Shape), tensor.ShapeString(w.Shape))
 			continue
 		}
 		worst, at, bad := 0.0, 0, 0

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/convlstm-go/convlstm-go/tensor"
+
 	_ "embed"
 	"fmt"
 	"strings"
@@ -38,7 +40,7 @@ func loadModel(path, prefix, gates string) (*convlstm.Model, error) {
 }
 
 // readInput reads the input array ("" = the bundled example).
-func readInput(path string) (*loader.Tensor, error) {
+func readInput(path string) (*tensor.Tensor, error) {
 	if path == "" {
 		return loader.DecodeNPY(exampleInputName, strings.NewReader(string(exampleInput)), int64(len(exampleInput)))
 	}

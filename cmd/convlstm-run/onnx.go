@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/convlstm-go/convlstm-go/tensor"
+
 	"encoding/json"
 	"fmt"
 	"io"
@@ -44,7 +46,7 @@ func runONNX(out io.Writer, weights, input, output string, threads int) error {
 		return err
 	}
 	start := time.Now()
-	res, err := g.Run(map[string]*loader.Tensor{ins[0].Name: x})
+	res, err := g.Run(map[string]*tensor.Tensor{ins[0].Name: x})
 	if err != nil {
 		return err
 	}
@@ -54,10 +56,10 @@ func runONNX(out io.Writer, weights, input, output string, threads int) error {
 		keys = append(keys, o.Name)
 	}
 	fmt.Fprintf(out, "graph    %s (ONNX opset %d, %s)\n", weights, g.Opset, nonEmpty(g.Producer, "unknown producer"))
-	fmt.Fprintf(out, "input    %s %s from %s\n", ins[0].Name, loader.ShapeString(x.Shape), input)
+	fmt.Fprintf(out, "input    %s %s from %s\n", ins[0].Name, tensor.ShapeString(x.Shape), input)
 	for _, k := range keys {
 		t := res[k]
-		fmt.Fprintf(out, "output   %-10s %s\n", k, loader.ShapeString(t.Shape))
+		fmt.Fprintf(out, "output   %-10s %s\n", k, tensor.ShapeString(t.Shape))
 	}
 	fmt.Fprintf(out, "time     %.3f ms\n", float64(elapsed.Microseconds())/1000)
 	if output != "" {

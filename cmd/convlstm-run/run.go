@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/convlstm-go/convlstm-go/tensor"
+
 	"fmt"
 	"io"
 	"math"
@@ -116,8 +118,8 @@ func inputName(p string) string {
 
 // resultTensors lays a result out as the CLI's npz: output, h_l, c_l and,
 // with all layers, output_l.
-func resultTensors(res *runtime.Result, allLayers bool) ([]string, map[string]*loader.Tensor) {
-	ts := map[string]*loader.Tensor{"output": res.Output}
+func resultTensors(res *runtime.Result, allLayers bool) ([]string, map[string]*tensor.Tensor) {
+	ts := map[string]*tensor.Tensor{"output": res.Output}
 	keys := []string{"output"}
 	for l, s := range res.Final {
 		hk, ck := fmt.Sprintf("h_%d", l), fmt.Sprintf("c_%d", l)
@@ -153,7 +155,7 @@ func readState(path string, layers int) ([]runtime.LayerState, error) {
 	return st, nil
 }
 
-func printSummary(out io.Writer, m *convlstm.Model, f runFlags, x *loader.Tensor, res *runtime.Result, elapsed time.Duration, threads int) {
+func printSummary(out io.Writer, m *convlstm.Model, f runFlags, x *tensor.Tensor, res *runtime.Result, elapsed time.Duration, threads int) {
 	name := f.weights
 	if name == "" {
 		name = exampleModelName
@@ -170,9 +172,9 @@ func printSummary(out io.Writer, m *convlstm.Model, f runFlags, x *loader.Tensor
 	if f.timeFirst {
 		layout = "T,B,C,H,W"
 	}
-	fmt.Fprintf(out, "input:  %s %s (%s)\n", inputName(f.input), loader.ShapeString(x.Shape), layout)
+	fmt.Fprintf(out, "input:  %s %s (%s)\n", inputName(f.input), tensor.ShapeString(x.Shape), layout)
 	lo, hi, mean := stats(res.Output.Data)
-	fmt.Fprintf(out, "output: %s  min %.4f  max %.4f  mean %.4f\n", loader.ShapeString(res.Output.Shape), lo, hi, mean)
+	fmt.Fprintf(out, "output: %s  min %.4f  max %.4f  mean %.4f\n", tensor.ShapeString(res.Output.Shape), lo, hi, mean)
 	fmt.Fprintf(out, "time:   %.2f ms on %d thread(s)\n", float64(elapsed.Microseconds())/1000, threads)
 	if f.output != "" {
 		fmt.Fprintf(out, "wrote:  %s (output, h_0..h_%d, c_0..c_%d", f.output, len(m.Layers)-1, len(m.Layers)-1)
