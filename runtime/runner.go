@@ -1,5 +1,8 @@
 // Package runtime replays a ConvLSTM's forward pass exactly as PyTorch's
 // ConvLSTM_pytorch computes it, in float32: layer by layer, step by step.
+// Each layer's time loop and cell step are package engine's (shared with
+// the ONNX interpreter's fused cells); this package chains the layers,
+// handles the input and state layouts, and streams.
 //
 // A Runner owns the packed weights, a worker pool and reusable workspaces;
 // once warmed up for an input size, a streaming step allocates nothing.
@@ -14,6 +17,7 @@ import (
 	goruntime "runtime"
 
 	"github.com/convlstm-go/convlstm-go/convlstm"
+	"github.com/convlstm-go/convlstm-go/engine"
 )
 
 // Options configure a Runner.
@@ -30,10 +34,10 @@ type Options struct {
 // Runner runs one model.
 type Runner struct {
 	model   *convlstm.Model
-	layers  []*packedLayer
+	cells   []*engine.Cell
 	threads int
-	pool    *pool
-	plans   []*layerPlan // cached for the last (batch, height, width, chunk)
+	pool    *engine.Pool
+	plans   []*engine.CellPlan // cached for the last (batch, height, width, chunk)
 }
 
 // New packs the model's weights and starts the worker pool. Call Close to
@@ -46,15 +50,20 @@ func New(m *convlstm.Model, opts Options) (*Runner, error) {
 	if n <= 0 {
 		n = goruntime.GOMAXPROCS(0)
 	}
-	r := &Runner{model: m, threads: n, pool: newPool(n)}
-	for _, l := range m.Layers {
-		r.layers = append(r.layers, packLayer(l, m.Gates, opts.Direct))
+	r := &Runner{model: m, threads: n, pool: engine.NewPool(n)}
+	for i, l := range m.Layers {
+		c, err := engine.NewCell(l, m.Gates, opts.Direct)
+		if err != nil {
+			r.Close()
+			return nil, fmt.Errorf("runtime: layer %d: %w", i, err)
+		}
+		r.cells = append(r.cells, c)
 	}
 	return r, nil
 }
 
 // Close stops the worker threads. The Runner must not be used afterwards.
-func (r *Runner) Close() { r.pool.close() }
+func (r *Runner) Close() { r.pool.Close() }
 
 // Model returns the model the Runner runs.
 func (r *Runner) Model() *convlstm.Model { return r.model }
@@ -108,24 +117,24 @@ func (r *Runner) Forward(x *tensor.Tensor, opts ForwardOptions) (*Result, error)
 	if err := r.loadState(plans, opts.Initial, B, H, W); err != nil {
 		return nil, err
 	}
-	in := layout(x.Data, B, T, C, H*W, opts.TimeFirst)
+	in := engine.SeqLayout(x.Data, B, T, C, H*W, opts.TimeFirst)
 	res := &Result{}
-	for _, p := range plans {
-		hd := p.w.cfg.HiddenDim
+	for l, p := range plans {
+		hd := r.model.Layers[l].HiddenDim
 		shape := []int{B, T, hd, H, W}
 		if opts.TimeFirst {
 			shape = []int{T, B, hd, H, W}
 		}
 		o := &tensor.Tensor{Shape: shape, Data: make([]float32, B*T*hd*H*W), DType: "float32"}
-		out := layout(o.Data, B, T, hd, H*W, opts.TimeFirst)
-		r.runLayer(p, in, out, T, opts.Initial == nil)
+		out := engine.SeqLayout(o.Data, B, T, hd, H*W, opts.TimeFirst)
+		p.Run(r.pool, in, out, T, opts.Initial == nil)
 		if opts.AllLayers {
 			res.Layers = append(res.Layers, o)
 		}
 		res.Output = o
 		in = out
 	}
-	res.Final = exportState(plans)
+	res.Final = r.exportState(plans)
 	return res, nil
 }
 
@@ -134,15 +143,6 @@ func layoutName(timeFirst bool) string {
 		return "(T, B, C, H, W) (time-first)"
 	}
 	return "(B, T, C, H, W) (batch-first)"
-}
-
-// layout views data of shape (B, T, C, H·W) or (T, B, C, H·W) as a seq.
-func layout(data []float32, B, T, C, plane int, timeFirst bool) seq {
-	frame := C * plane
-	if timeFirst {
-		return seq{data: data, tStride: B * frame, bStride: frame, plane: plane}
-	}
-	return seq{data: data, tStride: frame, bStride: T * frame, plane: plane}
 }
 
 // maxElements bounds any one tensor the runtime allocates.
@@ -175,36 +175,35 @@ func (r *Runner) checkInput(x *tensor.Tensor, B, T, C, H, W int, timeFirst bool)
 
 // plansFor returns workspaces for this batch and image size, reusing the
 // cached ones when they fit.
-func (r *Runner) plansFor(B, H, W, T int) []*layerPlan {
-	if ps := r.plans; ps != nil && ps[0].b == B && ps[0].h == H && ps[0].wd == W {
+func (r *Runner) plansFor(B, H, W, T int) []*engine.CellPlan {
+	if ps := r.plans; ps != nil {
 		fits := true
 		for _, p := range ps {
-			fits = fits && p.tc >= min(T, p.maxChunk())
+			fits = fits && p.Fits(B, H, W, T)
 		}
 		if fits {
 			return ps
 		}
 	}
-	ps := make([]*layerPlan, len(r.layers))
-	for i, w := range r.layers {
-		ps[i] = newLayerPlan(w, B, H, W, T, r.threads)
+	ps := make([]*engine.CellPlan, len(r.cells))
+	for i, c := range r.cells {
+		ps[i] = c.NewPlan(B, H, W, T, r.threads)
 	}
 	r.plans = ps
 	return ps
 }
 
 // loadState sets every layer's state: zeros, or the given initial state.
-func (r *Runner) loadState(plans []*layerPlan, initial []LayerState, B, H, W int) error {
+func (r *Runner) loadState(plans []*engine.CellPlan, initial []LayerState, B, H, W int) error {
 	if initial != nil && len(initial) != len(plans) {
 		return fmt.Errorf("runtime: initial state has %d layers, the model has %d", len(initial), len(plans))
 	}
 	for l, p := range plans {
-		clear(p.hpad)
-		clear(p.cstate)
+		p.ZeroState()
 		if initial == nil {
 			continue
 		}
-		hd := p.w.cfg.HiddenDim
+		hd := r.model.Layers[l].HiddenDim
 		want := []int{B, hd, H, W}
 		for _, s := range []struct {
 			name string
@@ -217,51 +216,22 @@ func (r *Runner) loadState(plans []*layerPlan, initial []LayerState, B, H, W int
 				return fmt.Errorf("runtime: initial state %s has shape %s, want %s (batch, hidden, height, width)", s.name, tensor.ShapeString(s.t.Shape), tensor.ShapeString(want))
 			}
 		}
-		p.setState(initial[l].H.Data, initial[l].C.Data)
+		p.SetState(initial[l].H.Data, initial[l].C.Data)
 	}
 	return nil
 }
 
-// setState copies h and c, each (B, hidden, H, W), into the plan.
-func (p *layerPlan) setState(h, c []float32) {
-	hd, plane := p.w.cfg.HiddenDim, p.h*p.wd
-	for b := 0; b < p.b; b++ {
-		for ch := 0; ch < hd; ch++ {
-			src := h[(b*hd+ch)*plane:][:plane]
-			dst := p.hpad[(ch*p.b+b)*p.s:]
-			for y := 0; y < p.h; y++ {
-				copy(dst[(y+p.w.ph)*p.wp+p.w.pw:][:p.wd], src[y*p.wd:][:p.wd])
-			}
-			copy(p.cstate[(ch*p.b+b)*plane:][:plane], c[(b*hd+ch)*plane:][:plane])
-		}
-	}
-}
-
-// getState copies the plan's h and c out as (B, hidden, H, W).
-func (p *layerPlan) getState(h, c []float32) {
-	hd, plane := p.w.cfg.HiddenDim, p.h*p.wd
-	for b := 0; b < p.b; b++ {
-		for ch := 0; ch < hd; ch++ {
-			dst := h[(b*hd+ch)*plane:][:plane]
-			src := p.hpad[(ch*p.b+b)*p.s:]
-			for y := 0; y < p.h; y++ {
-				copy(dst[y*p.wd:][:p.wd], src[(y+p.w.ph)*p.wp+p.w.pw:][:p.wd])
-			}
-			copy(c[(b*hd+ch)*plane:][:plane], p.cstate[(ch*p.b+b)*plane:][:plane])
-		}
-	}
-}
-
-func exportState(plans []*layerPlan) []LayerState {
+func (r *Runner) exportState(plans []*engine.CellPlan) []LayerState {
 	st := make([]LayerState, len(plans))
 	for l, p := range plans {
-		shape := []int{p.b, p.w.cfg.HiddenDim, p.h, p.wd}
-		n := p.b * p.w.cfg.HiddenDim * p.h * p.wd
+		hd := r.model.Layers[l].HiddenDim
+		shape := []int{p.B, hd, p.H, p.W}
+		n := p.B * hd * p.H * p.W
 		st[l] = LayerState{
 			H: &tensor.Tensor{Shape: shape, Data: make([]float32, n), DType: "float32"},
 			C: &tensor.Tensor{Shape: append([]int(nil), shape...), Data: make([]float32, n), DType: "float32"},
 		}
-		p.getState(st[l].H.Data, st[l].C.Data)
+		p.State(st[l].H.Data, st[l].C.Data)
 	}
 	return st
 }

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"github.com/convlstm-go/convlstm-go/engine"
 	"github.com/convlstm-go/convlstm-go/tensor"
 
 	"fmt"
@@ -13,7 +14,7 @@ import (
 // sequence.
 type Stream struct {
 	r       *Runner
-	plans   []*layerPlan
+	plans   []*engine.CellPlan
 	outs    [][]float32 // each layer's h of the last step, (B, hidden, H, W)
 	zero    bool        // the state is known to be zero (no initial state yet)
 	b, h, w int
@@ -27,14 +28,14 @@ func (r *Runner) NewStream(batch, height, width int, initial []LayerState) (*Str
 		return nil, fmt.Errorf("runtime: stream of batch %d and image %d×%d: all must be at least 1", batch, height, width)
 	}
 	s := &Stream{r: r, b: batch, h: height, w: width}
-	for _, w := range r.layers {
-		s.plans = append(s.plans, newLayerPlan(w, batch, height, width, 1, r.threads))
-		s.outs = append(s.outs, make([]float32, batch*w.cfg.HiddenDim*height*width))
+	for i, c := range r.cells {
+		s.plans = append(s.plans, c.NewPlan(batch, height, width, 1, r.threads))
+		s.outs = append(s.outs, make([]float32, batch*r.model.Layers[i].HiddenDim*height*width))
 	}
 	if err := s.Reset(initial); err != nil {
 		return nil, err
 	}
-	last := r.layers[len(r.layers)-1].cfg.HiddenDim
+	last := r.model.Layers[len(r.cells)-1].HiddenDim
 	s.last = tensor.Tensor{Shape: []int{batch, last, height, width}, Data: s.outs[len(s.outs)-1], DType: "float32"}
 	return s, nil
 }
@@ -57,10 +58,10 @@ func (s *Stream) Step(frame *tensor.Tensor) (*tensor.Tensor, error) {
 	if !equalShape(frame.Shape, want) || len(frame.Data) != s.b*c*s.h*s.w {
 		return nil, fmt.Errorf("runtime: stream frame has shape %s, want %s (batch, channels, height, width)", tensor.ShapeString(frame.Shape), tensor.ShapeString(want))
 	}
-	in := layout(frame.Data, s.b, 1, c, s.h*s.w, false)
+	in := engine.SeqLayout(frame.Data, s.b, 1, c, s.h*s.w, false)
 	for l, p := range s.plans {
-		out := layout(s.outs[l], s.b, 1, p.w.cfg.HiddenDim, s.h*s.w, false)
-		s.r.runLayer(p, in, out, 1, s.zero)
+		out := engine.SeqLayout(s.outs[l], s.b, 1, s.r.model.Layers[l].HiddenDim, s.h*s.w, false)
+		p.Run(s.r.pool, in, out, 1, s.zero)
 		in = out
 	}
 	s.zero = false
@@ -68,4 +69,4 @@ func (s *Stream) Step(frame *tensor.Tensor) (*tensor.Tensor, error) {
 }
 
 // State returns a copy of every layer's current state.
-func (s *Stream) State() []LayerState { return exportState(s.plans) }
+func (s *Stream) State() []LayerState { return s.r.exportState(s.plans) }

@@ -1,0 +1,50 @@
+package engine
+
+// Which algorithm runs a convolution is decided here, and only here.
+
+// Algo is how a Conv2D computes.
+type Algo int
+
+const (
+	// Direct is the offset GEMM: the zero-padded input is read through a
+	// table of tap offsets, one output column per padded pixel position
+	// (stride 1, any dilation, groups).
+	Direct Algo = iota
+	// Winograd is F(2×2, 3×3): 16 multiplications per 2×2 output tile and
+	// input channel instead of 36; a 5-wide kernel side runs as 3×3 blocks.
+	Winograd
+	// Gather copies the taps of each output pixel into a dense matrix
+	// first (im2col): strided convolutions, where the offset GEMM would
+	// compute stride² times the outputs needed.
+	Gather
+)
+
+func (a Algo) String() string {
+	return [...]string{"direct", "winograd", "gather"}[a]
+}
+
+// WinogradMinChannels is the fewest channels for which a 3×3 or 5×5
+// convolution runs as Winograd F(2×2, 3×3): below it the transforms cost
+// more than the 2.25× fewer multiplications save (measured on Zen 3: break
+// even at 8, 1.34× at 16, about 1.6× at 32). For a plain convolution the
+// channels are its input channels; for a ConvLSTM cell they are its hidden
+// channels, since the recurrent half is what every step must recompute (its
+// input half may then be a single channel: it adds one row to the GEMM).
+const WinogradMinChannels = 16
+
+// winoSide reports whether a kernel side can run as Winograd 3×3 blocks.
+func winoSide(k int) bool { return k == 3 || k == 5 }
+
+// chooseAlgo picks the algorithm for a convolution; channels is what
+// WinogradMinChannels is compared with. direct forbids Winograd (a user's
+// choice, for comparison).
+func chooseAlgo(s ConvSpec, channels int, direct bool) Algo {
+	if s.strideH() > 1 || s.strideW() > 1 {
+		return Gather
+	}
+	if !direct && s.groups() == 1 && s.dilH() == 1 && s.dilW() == 1 &&
+		winoSide(s.KH) && winoSide(s.KW) && channels >= WinogradMinChannels {
+		return Winograd
+	}
+	return Direct
+}

@@ -1,0 +1,450 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/convlstm-go/convlstm-go/ops"
+)
+
+// ConvSpec describes a 2-D convolution as ONNX Conv and torch Conv2d do.
+// Zero strides, dilations and groups mean 1.
+type ConvSpec struct {
+	M, C                   int // output and input channels
+	KH, KW                 int // kernel size
+	PadT, PadL, PadB, PadR int // zero padding: top, left, bottom, right
+	StrideH, StrideW       int
+	DilH, DilW             int
+	Groups                 int
+}
+
+func one(v int) int { return max(1, v) }
+
+func (s ConvSpec) strideH() int { return one(s.StrideH) }
+func (s ConvSpec) strideW() int { return one(s.StrideW) }
+func (s ConvSpec) dilH() int    { return one(s.DilH) }
+func (s ConvSpec) dilW() int    { return one(s.DilW) }
+func (s ConvSpec) groups() int  { return one(s.Groups) }
+
+// OutSize is the output image size for an h×w input (< 1 when the kernel
+// does not fit).
+func (s ConvSpec) OutSize(h, w int) (int, int) {
+	ho := (h+s.PadT+s.PadB-s.dilH()*(s.KH-1)-1)/s.strideH() + 1
+	wo := (w+s.PadL+s.PadR-s.dilW()*(s.KW-1)-1)/s.strideW() + 1
+	if h+s.PadT+s.PadB < s.dilH()*(s.KH-1)+1 || w+s.PadL+s.PadR < s.dilW()*(s.KW-1)+1 {
+		return 0, 0
+	}
+	return ho, wo
+}
+
+// Validate checks the spec's own consistency.
+func (s ConvSpec) Validate() error {
+	g := s.groups()
+	switch {
+	case s.M < 1 || s.C < 1 || s.KH < 1 || s.KW < 1:
+		return fmt.Errorf("engine: convolution %d→%d channels, kernel %d×%d: all must be at least 1", s.C, s.M, s.KH, s.KW)
+	case s.M%g != 0 || s.C%g != 0:
+		return fmt.Errorf("engine: %d groups do not divide %d input and %d output channels", g, s.C, s.M)
+	case s.PadT < 0 || s.PadL < 0 || s.PadB < 0 || s.PadR < 0:
+		return fmt.Errorf("engine: negative padding %d,%d,%d,%d", s.PadT, s.PadL, s.PadB, s.PadR)
+	case s.StrideH < 0 || s.StrideW < 0 || s.DilH < 0 || s.DilW < 0 || s.Groups < 0:
+		return fmt.Errorf("engine: negative stride, dilation or groups")
+	}
+	return nil
+}
+
+// Conv2D is a convolution whose weights are packed once, for the algorithm
+// chosen for it (chooseAlgo). It is read-only after NewConv2D: plans made
+// from it may run concurrently.
+type Conv2D struct {
+	Spec ConvSpec
+	Algo Algo
+	Bias []float32 // nil: none
+
+	a     []*ops.PackedA // Direct, Gather: per group, (M/G) × (C/G·KH·KW)
+	wino  *ops.Winograd3x3
+	parts []int // Winograd: channels of each input source, in order
+	// nbh×nbw 3×3 blocks cover the kernel; the blocks read eh rows and ew
+	// columns of zeros past the padding.
+	nbh, nbw, eh, ew int
+}
+
+// ConvOptions adjust NewConv2D.
+type ConvOptions struct {
+	// Direct forbids Winograd.
+	Direct bool
+	// Channels is what WinogradMinChannels is compared with (0: Spec.C).
+	Channels int
+	// Parts splits the input channels into separately buffered sources
+	// (e.g. x and h of a ConvLSTM step), each given to Run on its own. nil
+	// means one source of C channels. Only a Winograd or single-source
+	// convolution can take several parts.
+	Parts []int
+}
+
+// NewConv2D packs w, an (M, C/G, KH, KW) row-major weight, and bias (M
+// values or nil).
+func NewConv2D(w, bias []float32, s ConvSpec, o ConvOptions) (*Conv2D, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	g := s.groups()
+	kk := s.KH * s.KW
+	if len(w) != s.M*(s.C/g)*kk {
+		return nil, fmt.Errorf("engine: weight has %d values, want %d for (%d, %d, %d, %d)", len(w), s.M*(s.C/g)*kk, s.M, s.C/g, s.KH, s.KW)
+	}
+	if bias != nil && len(bias) != s.M {
+		return nil, fmt.Errorf("engine: bias has %d values, want %d", len(bias), s.M)
+	}
+	parts := o.Parts
+	if parts == nil {
+		parts = []int{s.C}
+	}
+	total := 0
+	for _, p := range parts {
+		if p < 0 {
+			return nil, fmt.Errorf("engine: input part of %d channels", p)
+		}
+		total += p
+	}
+	if total != s.C {
+		return nil, fmt.Errorf("engine: input parts %v add up to %d channels, the weight has %d", parts, total, s.C)
+	}
+	ch := o.Channels
+	if ch == 0 {
+		ch = s.C
+	}
+	c := &Conv2D{Spec: s, Algo: chooseAlgo(s, ch, o.Direct), Bias: bias, parts: parts}
+	if len(parts) > 1 && c.Algo != Winograd {
+		return nil, fmt.Errorf("engine: a %s convolution takes one input source, not %d", c.Algo, len(parts))
+	}
+	if c.Algo == Winograd {
+		c.nbh, c.nbw = (s.KH+2)/3, (s.KW+2)/3
+		c.eh, c.ew = 3*c.nbh-s.KH, 3*c.nbw-s.KW
+		c.wino = ops.NewWinograd3x3(c.blockWeights(w), s.M, c.nbh*c.nbw*s.C)
+		return c, nil
+	}
+	cg, mg := s.C/g, s.M/g
+	for gi := 0; gi < g; gi++ {
+		c.a = append(c.a, ops.PackA(w[gi*mg*cg*kk:(gi+1)*mg*cg*kk], mg, cg*kk))
+	}
+	return c, nil
+}
+
+// blockWeights lays w out as the 3×3 weights of the Winograd convolution's
+// input channels: for each part, for each 3×3 block of the kernel (the
+// kernel zero-extended to a multiple of 3), that part's channels.
+func (c *Conv2D) blockWeights(w []float32) []float32 {
+	s := c.Spec
+	out := make([]float32, 0, s.M*c.nbh*c.nbw*s.C*9)
+	for r := 0; r < s.M; r++ {
+		c0 := 0
+		for _, pc := range c.parts {
+			for bi := 0; bi < c.nbh; bi++ {
+				for bj := 0; bj < c.nbw; bj++ {
+					for ch := c0; ch < c0+pc; ch++ {
+						k := w[(r*s.C+ch)*s.KH*s.KW:]
+						for u := 0; u < 3; u++ {
+							for v := 0; v < 3; v++ {
+								var g float32
+								if ky, kx := 3*bi+u, 3*bj+v; ky < s.KH && kx < s.KW {
+									g = k[ky*s.KW+kx]
+								}
+								out = append(out, g)
+							}
+						}
+					}
+				}
+			}
+			c0 += pc
+		}
+	}
+	return out
+}
+
+// Layout is where a convolution finds its zero-padded input and puts its
+// output. Inputs are channel-major: channel planes ChanStride apart (given
+// per source to NewPlan), each holding frames of HP×WP values S apart, the
+// image at rows PadT.., columns PadL... Output row i (an output channel)
+// holds, for frame f, output pixel (y, x) at column f·OS + y·OWP + x; the
+// columns in between (padding positions of a stride-1 convolution) are
+// computed and never read, or not written at all.
+type Layout struct {
+	Frames  int
+	H, W    int // input image
+	HO, WO  int // output image
+	HP, WP  int // padded input frame, including any extra zero rows/columns
+	S       int // input frame stride, ≥ HP·WP
+	OS, OWP int // output frame stride and row stride
+}
+
+// Cols is the width of an output row: up to the last real pixel.
+func (l Layout) Cols() int { return (l.Frames-1)*l.OS + (l.HO-1)*l.OWP + l.WO }
+
+// Slack is how many values past the last frame a source buffer must hold
+// (Winograd blocks of a 5-wide kernel read a few columns past a frame).
+func (c *Conv2D) Slack() int { return 3 * max(0, c.nbw-1) }
+
+// Layout returns the smallest layout of frames h×w images, frames packed
+// S = HP·WP apart. Callers that share a buffer between convolutions (a
+// ConvLSTM's x and h halves) may pass a larger HP/WP to NewPlan.
+func (c *Conv2D) Layout(frames, h, w int) (Layout, error) {
+	s := c.Spec
+	ho, wo := s.OutSize(h, w)
+	if ho < 1 || wo < 1 {
+		return Layout{}, fmt.Errorf("engine: a %d×%d input with pads %d,%d,%d,%d is smaller than the %d×%d kernel (dilation %d×%d)", h, w, s.PadT, s.PadL, s.PadB, s.PadR, s.KH, s.KW, s.dilH(), s.dilW())
+	}
+	l := Layout{Frames: frames, H: h, W: w, HO: ho, WO: wo, HP: h + s.PadT + s.PadB + c.eh, WP: w + s.PadL + s.PadR + c.ew}
+	l.S = l.HP * l.WP
+	if c.Algo == Gather {
+		l.OWP, l.OS = wo, ho*wo
+	} else {
+		l.OWP, l.OS = l.WP, l.S
+	}
+	return l, nil
+}
+
+// ConvPlan is a Conv2D bound to a layout, its sources' channel strides and
+// a number of threads: offsets and scratch are computed once and reused by
+// every Run. A plan is not safe for concurrent use.
+type ConvPlan struct {
+	c       *Conv2D
+	L       Layout
+	strides []int
+	offs    [][]int32   // Direct, Gather: per group, per tap
+	ws      [][]float32 // Winograd: one scratch per thread
+	col     []float32   // Gather: the taps of every output pixel
+	srcs    []ops.WinoInput
+	gemm    gemmTask
+	wino    winoTask
+	gather  gatherTask
+	dense   []float32 // Apply: the padded input
+	outBuf  []float32 // Apply: the output rows
+}
+
+// NewPlan prepares c for layout l (from Layout, or larger HP/WP/S with the
+// same image sizes) with one channel stride per input source.
+func (c *Conv2D) NewPlan(l Layout, strides []int, threads int) *ConvPlan {
+	if len(strides) != len(c.parts) {
+		panic(fmt.Sprintf("engine: %d channel strides for %d input sources", len(strides), len(c.parts)))
+	}
+	p := &ConvPlan{c: c, L: l, strides: strides}
+	s := c.Spec
+	g, kk := s.groups(), s.KH*s.KW
+	cg := s.C / g
+	switch c.Algo {
+	case Winograd:
+		p.ws = make([][]float32, max(1, threads))
+		for i := range p.ws {
+			p.ws[i] = make([]float32, c.wino.Workspace(l.Frames, l.HO, l.WO))
+		}
+		p.srcs = make([]ops.WinoInput, 0, len(c.parts)*c.nbh*c.nbw)
+	case Direct:
+		for gi := 0; gi < g; gi++ {
+			o := make([]int32, 0, cg*kk)
+			for ch := gi * cg; ch < (gi+1)*cg; ch++ {
+				for ky := 0; ky < s.KH; ky++ {
+					for kx := 0; kx < s.KW; kx++ {
+						o = append(o, int32(ch*strides[0]+ky*s.dilH()*l.WP+kx*s.dilW()))
+					}
+				}
+			}
+			p.offs = append(p.offs, o)
+		}
+	case Gather:
+		cols := l.Frames * l.HO * l.WO
+		p.col = make([]float32, s.C*kk*cols)
+		for gi := 0; gi < g; gi++ {
+			o := make([]int32, cg*kk)
+			for k := range o {
+				o[k] = int32((gi*cg*kk + k) * cols)
+			}
+			p.offs = append(p.offs, o)
+		}
+	}
+	return p
+}
+
+// Run computes the convolution of the sources (one padded buffer per input
+// part, laid out as p.L says) into out, whose output channel i is row
+// out[i·ldc:]: out = (acc ? out : Bias) + conv(srcs). It writes only output
+// pixels' columns.
+func (p *ConvPlan) Run(pool *Pool, out []float32, ldc int, srcs [][]float32, acc bool) {
+	p.RunFrames(pool, out, ldc, p.c.Bias, srcs, p.L.Frames, acc)
+}
+
+// RunFrames is Run over the first frames frames (≤ p.L.Frames), with the
+// given bias instead of the convolution's own (nil: none; ignored when acc).
+func (p *ConvPlan) RunFrames(pool *Pool, out []float32, ldc int, bias []float32, srcs [][]float32, frames int, acc bool) {
+	c, l := p.c, p.L
+	if frames < 1 || frames > l.Frames || len(srcs) != len(c.parts) {
+		panic(fmt.Sprintf("engine: RunFrames of %d frames (plan: %d) from %d sources (want %d)", frames, l.Frames, len(srcs), len(c.parts)))
+	}
+	l.Frames = frames
+	s := c.Spec
+	if acc {
+		bias = nil
+	}
+	n := l.Cols()
+	work := 2 * s.M * (s.C / s.groups()) * s.KH * s.KW * frames * l.HO * l.WO
+	parts := pool.PartsFor(work)
+	switch c.Algo {
+	case Winograd:
+		p.srcs = p.srcs[:0]
+		for i, pc := range c.parts {
+			for bi := 0; bi < c.nbh; bi++ {
+				for bj := 0; bj < c.nbw; bj++ {
+					p.srcs = append(p.srcs, ops.WinoInput{Data: srcs[i][3*bi*l.WP+3*bj:], ChanStride: p.strides[i], Channels: pc})
+				}
+			}
+		}
+		p.wino = winoTask{p: p, out: out, ldc: ldc, bias: bias, frames: frames, acc: acc}
+		pool.Do(&p.wino, min(parts, len(p.ws))) // one scratch per part
+	case Direct:
+		p.gemm = gemmTask{p: p, out: out, ldc: ldc, bias: bias, b: srcs[0], n: n, acc: acc}
+		pool.Do(&p.gemm, parts)
+	case Gather:
+		if frames != p.L.Frames {
+			panic("engine: a gather convolution runs all its plan's frames")
+		}
+		p.gather = gatherTask{p: p, src: srcs[0]}
+		pool.Do(&p.gather, parts)
+		p.gemm = gemmTask{p: p, out: out, ldc: ldc, bias: bias, b: p.col, n: n, acc: acc}
+		pool.Do(&p.gemm, parts)
+	}
+}
+
+// gemmAlign keeps each worker's column range a multiple of the kernels'
+// widest tile.
+const gemmAlign = 64
+
+// gemmTask runs ops.ConvGemm for every group, columns split between
+// workers: each column is summed whole by one worker, so the result does
+// not depend on the split.
+type gemmTask struct {
+	p            *ConvPlan
+	out, bias, b []float32
+	ldc, n       int
+	acc          bool
+}
+
+func (t *gemmTask) Run(part, parts int) {
+	j0, j1 := Split(t.n, part, parts, gemmAlign)
+	if j0 >= j1 {
+		return
+	}
+	mg := t.p.c.Spec.M / t.p.c.Spec.groups()
+	for gi, a := range t.p.c.a {
+		var bias []float32
+		if t.bias != nil {
+			bias = t.bias[gi*mg : (gi+1)*mg]
+		}
+		ops.ConvGemm(t.out[gi*mg*t.ldc+j0:], t.ldc, a, bias, t.b[j0:], t.p.offs[gi], j1-j0, t.acc)
+	}
+}
+
+type winoTask struct {
+	p           *ConvPlan
+	out, bias   []float32
+	ldc, frames int
+	acc         bool
+}
+
+func (t *winoTask) Run(part, parts int) {
+	p := t.p
+	l := p.L
+	p.c.wino.ConvMulti(t.out, t.ldc, t.bias, p.srcs, t.frames, l.HO, l.WO, l.WP, l.S, t.acc, p.ws[part], part, parts)
+}
+
+// gatherTask fills the im2col matrix: row (channel, ky, kx), column (frame,
+// yo, xo); rows are split between workers.
+type gatherTask struct {
+	p   *ConvPlan
+	src []float32
+}
+
+func (t *gatherTask) Run(part, parts int) {
+	p := t.p
+	l, s := p.L, p.c.Spec
+	kk := s.KH * s.KW
+	cols := l.Frames * l.HO * l.WO
+	sh, sw, dh, dw := s.strideH(), s.strideW(), s.dilH(), s.dilW()
+	r0, r1 := Split(s.C*kk, part, parts, 1)
+	for r := r0; r < r1; r++ {
+		ch, ky, kx := r/kk, r%kk/s.KW, r%s.KW
+		dst := p.col[r*cols : (r+1)*cols]
+		for f := 0; f < l.Frames; f++ {
+			plane := t.src[ch*p.strides[0]+f*l.S:]
+			for yo := 0; yo < l.HO; yo++ {
+				row := plane[(yo*sh+ky*dh)*l.WP+kx*dw:]
+				d := dst[(f*l.HO+yo)*l.WO : (f*l.HO+yo+1)*l.WO]
+				if sw == 1 {
+					copy(d, row)
+					continue
+				}
+				for xo := range d {
+					d[xo] = row[xo*sw]
+				}
+			}
+		}
+	}
+}
+
+// Apply runs the convolution on a dense (frames, C, H, W) input x and
+// writes the dense (frames, M, HO, WO) output out: it pads x into the
+// plan's own buffer (made for a single source whose channel stride is
+// frames·S, as NewDensePlan sets up) and compacts the output rows.
+func (p *ConvPlan) Apply(pool *Pool, x, out []float32) {
+	c, l := p.c, p.L
+	s := c.Spec
+	if len(x) != l.Frames*s.C*l.H*l.W || len(out) != l.Frames*s.M*l.HO*l.WO {
+		panic(fmt.Sprintf("engine: Apply on %d input and %d output values, the plan is for (%d, %d, %d, %d) → (%d, %d, %d, %d)", len(x), len(out), l.Frames, s.C, l.H, l.W, l.Frames, s.M, l.HO, l.WO))
+	}
+	cs := p.strides[0]
+	if p.dense == nil {
+		p.dense = make([]float32, s.C*cs+c.Slack())
+		p.outBuf = make([]float32, s.M*l.Cols())
+	}
+	for f := 0; f < l.Frames; f++ {
+		for ch := 0; ch < s.C; ch++ {
+			PadPlane(p.dense[ch*cs+f*l.S:][:l.S], l.WP, s.PadT, s.PadL, x[(f*s.C+ch)*l.H*l.W:][:l.H*l.W], l.H, l.W)
+		}
+	}
+	ldc := l.Cols()
+	p.Run(pool, p.outBuf, ldc, [][]float32{p.dense}, false)
+	for f := 0; f < l.Frames; f++ {
+		for i := 0; i < s.M; i++ {
+			dst := out[(f*s.M+i)*l.HO*l.WO:]
+			src := p.outBuf[i*ldc+f*l.OS:]
+			for y := 0; y < l.HO; y++ {
+				copy(dst[y*l.WO:(y+1)*l.WO], src[y*l.OWP:y*l.OWP+l.WO])
+			}
+		}
+	}
+}
+
+// NewDensePlan is NewPlan for Apply: one source, frames packed S apart in
+// each channel plane.
+func (c *Conv2D) NewDensePlan(frames, h, w, threads int) (*ConvPlan, error) {
+	l, err := c.Layout(frames, h, w)
+	if err != nil {
+		return nil, err
+	}
+	if len(c.parts) != 1 {
+		return nil, fmt.Errorf("engine: Apply takes one input source, the convolution has %d", len(c.parts))
+	}
+	return c.NewPlan(l, []int{frames * l.S}, threads), nil
+}
+
+// PadPlane writes an h×w image into a zero-padded plane of row stride wp,
+// the image at row top, column left: the padding is cleared, the interior
+// copied.
+func PadPlane(dst []float32, wp, top, left int, src []float32, h, w int) {
+	clear(dst[:top*wp])
+	for y := 0; y < h; y++ {
+		row := dst[(y+top)*wp : (y+top+1)*wp]
+		clear(row[:left])
+		copy(row[left:left+w], src[y*w:(y+1)*w])
+		clear(row[left+w:])
+	}
+	clear(dst[(top+h)*wp:])
+}

@@ -1,0 +1,182 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/convlstm-go/convlstm-go/ops"
+)
+
+// ConvTransposeSpec describes a 2-D transposed convolution (ONNX
+// ConvTranspose, torch ConvTranspose2d): C input channels, M output
+// channels, weight (C, M/G, KH, KW). Output pixel
+//
+//	y[m, yo, xo] = bias[m] + Σ x[c, yi, xi]·w[c, m, ky, kx]
+//
+// over yo = yi·StrideH − PadT + ky·DilH (and likewise for x); the output
+// size is given (ONNX derives it from pads, output_padding or
+// output_shape). Zero strides, dilations and groups mean 1.
+type ConvTransposeSpec struct {
+	C, M             int
+	KH, KW           int
+	PadT, PadL       int
+	StrideH, StrideW int
+	DilH, DilW       int
+	Groups           int
+	HO, WO           int // output size (for the input size the plan is made for)
+}
+
+// ConvTranspose2D is a transposed convolution computed as a GEMM
+// (Wᵀ·x: every input pixel's contribution to the KH·KW output positions it
+// touches) followed by a scatter-add of those contributions (col2im).
+type ConvTranspose2D struct {
+	Spec ConvTransposeSpec
+	Bias []float32
+	a    []*ops.PackedA // per group: (M/G·KH·KW) × (C/G)
+}
+
+// NewConvTranspose2D packs w, a (C, M/G, KH, KW) row-major weight.
+func NewConvTranspose2D(w, bias []float32, s ConvTransposeSpec) (*ConvTranspose2D, error) {
+	g := one(s.Groups)
+	if s.C < 1 || s.M < 1 || s.KH < 1 || s.KW < 1 || s.C%g != 0 || s.M%g != 0 || s.Groups < 0 ||
+		s.StrideH < 0 || s.StrideW < 0 || s.DilH < 0 || s.DilW < 0 {
+		return nil, fmt.Errorf("engine: transposed convolution %d→%d, kernel %d×%d, %d groups: sizes must be positive and the groups divide the channels", s.C, s.M, s.KH, s.KW, g)
+	}
+	cg, mg, kk := s.C/g, s.M/g, s.KH*s.KW
+	if len(w) != s.C*mg*kk {
+		return nil, fmt.Errorf("engine: weight has %d values, want %d for (%d, %d, %d, %d)", len(w), s.C*mg*kk, s.C, mg, s.KH, s.KW)
+	}
+	if bias != nil && len(bias) != s.M {
+		return nil, fmt.Errorf("engine: bias has %d values, want %d", len(bias), s.M)
+	}
+	c := &ConvTranspose2D{Spec: s, Bias: bias}
+	for gi := 0; gi < g; gi++ {
+		// Row (m, ky, kx) of Wᵀ, column c: w[gi·cg + c, m, ky, kx].
+		t := make([]float32, mg*kk*cg)
+		for ci := 0; ci < cg; ci++ {
+			src := w[(gi*cg+ci)*mg*kk : (gi*cg+ci+1)*mg*kk]
+			for r, v := range src {
+				t[r*cg+ci] = v
+			}
+		}
+		c.a = append(c.a, ops.PackA(t, mg*kk, cg))
+	}
+	return c, nil
+}
+
+// ConvTransposePlan holds the scratch of one input size.
+type ConvTransposePlan struct {
+	c        *ConvTranspose2D
+	frames   int
+	h, w     int
+	z        []float32 // per group: (M/G·KH·KW) × H·W contributions
+	offs     [][]int32
+	gemm     ctGemmTask
+	scatter  ctScatterTask
+	curFrame int
+}
+
+// NewPlan prepares the transposed convolution for frames h×w images.
+func (c *ConvTranspose2D) NewPlan(frames, h, w int) (*ConvTransposePlan, error) {
+	s := c.Spec
+	if frames < 1 || h < 1 || w < 1 || s.HO < 1 || s.WO < 1 {
+		return nil, fmt.Errorf("engine: transposed convolution of %d frames of %d×%d into %d×%d", frames, h, w, s.HO, s.WO)
+	}
+	g := one(s.Groups)
+	cg, mg, kk := s.C/g, s.M/g, s.KH*s.KW
+	p := &ConvTransposePlan{c: c, frames: frames, h: h, w: w, z: make([]float32, g*mg*kk*h*w)}
+	for gi := 0; gi < g; gi++ {
+		o := make([]int32, cg)
+		for ci := range o {
+			o[ci] = int32((gi*cg + ci) * h * w)
+		}
+		p.offs = append(p.offs, o)
+	}
+	return p, nil
+}
+
+// Apply computes the dense (frames, M, HO, WO) output of the dense
+// (frames, C, H, W) input x.
+func (p *ConvTransposePlan) Apply(pool *Pool, x, out []float32) {
+	s := p.c.Spec
+	hw := p.h * p.w
+	if len(x) != p.frames*s.C*hw || len(out) != p.frames*s.M*s.HO*s.WO {
+		panic(fmt.Sprintf("engine: ConvTranspose Apply on %d input and %d output values, the plan is for (%d, %d, %d, %d) → (%d, %d, %d, %d)", len(x), len(out), p.frames, s.C, p.h, p.w, p.frames, s.M, s.HO, s.WO))
+	}
+	g := one(s.Groups)
+	rows := s.M / g * s.KH * s.KW
+	for f := 0; f < p.frames; f++ {
+		p.gemm = ctGemmTask{p: p, x: x[f*s.C*hw : (f+1)*s.C*hw], rows: rows}
+		pool.Do(&p.gemm, pool.PartsFor(2*s.C/g*rows*hw*g))
+		p.scatter = ctScatterTask{p: p, out: out[f*s.M*s.HO*s.WO : (f+1)*s.M*s.HO*s.WO]}
+		pool.Do(&p.scatter, pool.PartsFor(s.M*s.KH*s.KW*hw))
+	}
+}
+
+type ctGemmTask struct {
+	p    *ConvTransposePlan
+	x    []float32
+	rows int
+}
+
+func (t *ctGemmTask) Run(part, parts int) {
+	hw := t.p.h * t.p.w
+	j0, j1 := Split(hw, part, parts, gemmAlign)
+	if j0 >= j1 {
+		return
+	}
+	for gi, a := range t.p.c.a {
+		ops.ConvGemm(t.p.z[gi*t.rows*hw+j0:], hw, a, nil, t.x[j0:], t.p.offs[gi], j1-j0, false)
+	}
+}
+
+// ctScatterTask adds the contributions into the output, output channels
+// split between workers (each output value is summed by one worker, in a
+// fixed order: input pixels in order, then taps).
+type ctScatterTask struct {
+	p   *ConvTransposePlan
+	out []float32
+}
+
+func (t *ctScatterTask) Run(part, parts int) {
+	p := t.p
+	s := p.c.Spec
+	sh, sw, dh, dw := one(s.StrideH), one(s.StrideW), one(s.DilH), one(s.DilW)
+	hw := p.h * p.w
+	m0, m1 := Split(s.M, part, parts, 1)
+	for m := m0; m < m1; m++ {
+		plane := t.out[m*s.HO*s.WO : (m+1)*s.HO*s.WO]
+		var b float32
+		if p.c.Bias != nil {
+			b = p.c.Bias[m]
+		}
+		for i := range plane {
+			plane[i] = b
+		}
+		for ky := 0; ky < s.KH; ky++ {
+			for kx := 0; kx < s.KW; kx++ {
+				z := p.z[((m*s.KH+ky)*s.KW+kx)*hw:]
+				// Input columns whose output column lies inside.
+				x0, x1 := 0, p.w
+				for x0 < x1 && x0*sw-s.PadL+kx*dw < 0 {
+					x0++
+				}
+				for x1 > x0 && (x1-1)*sw-s.PadL+kx*dw >= s.WO {
+					x1--
+				}
+				for y := 0; y < p.h; y++ {
+					yo := y*sh - s.PadT + ky*dh
+					if yo < 0 || yo >= s.HO || x0 >= x1 {
+						continue
+					}
+					row := plane[yo*s.WO:]
+					zr := z[y*p.w:]
+					xo := x0*sw - s.PadL + kx*dw
+					for xi := x0; xi < x1; xi++ {
+						row[xo] += zr[xi]
+						xo += sw
+					}
+				}
+			}
+		}
+	}
+}
