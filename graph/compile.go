@@ -22,6 +22,7 @@ type node struct {
 	// Per-op state prepared at compile time.
 	value *tensor.Tensor      // Constant
 	conv  *convPlan           // Conv with constant weights, packed at load
+	gemmB []float32           // Gemm with a constant B: B' laid out k×n
 	sub   map[string]*program // graph attributes: Scan/Loop body, If branches
 	cell  *cellPlan           // fused cell update (op "LSTMCell")
 	extra []string            // outer-scope names the subgraphs read (for lifetimes)
@@ -34,6 +35,7 @@ type program struct {
 	nodes   []*node
 	inputs  []string // non-constant graph inputs in order
 	outputs []string
+	outInfo []ValueInfo    // declared type and shape of each output
 	lastUse map[string]int // node index after which a value can be dropped
 	free    []string       // names read from enclosing scopes
 }
@@ -163,6 +165,8 @@ func (c *compiler) compileGraph(gp *onnxpb.GraphProto, parent *program, consts m
 			free[name] = true
 		}
 		p.outputs = append(p.outputs, name)
+		info, _ := valueInfo(c.file, vi) // an untyped output stays zero
+		p.outInfo = append(p.outInfo, info)
 	}
 	if c.fuse {
 		fuseCells(p)

@@ -272,7 +272,7 @@ func (x *exec) scalar(n *node, v *tensor.Tensor, what string) (f float64, ok boo
 	if numel(v.Shape) != 1 {
 		return 0, false, x.errf(n, "%s must hold one value, has shape %v", what, v.Shape)
 	}
-	if !x.has(v) {
+	if !known(v) {
 		return 0, false, nil
 	}
 	if v.IsFloat() {

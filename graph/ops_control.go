@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"math"
 	"slices"
 
 	"github.com/convlstm-go/convlstm-go/tensor"
@@ -15,7 +16,27 @@ func init() {
 		&opDef{name: "Scan", since: v(9, 11, 16, 19, 21), in: io(1, many), out: io(1, many),
 			attrs: []attrSpec{aGraph("body"), aInt("num_scan_inputs"), aInts("scan_input_axes"), aInts("scan_input_directions"), aInts("scan_output_axes"), aInts("scan_output_directions")},
 			check: checkScan, run: runScan},
+		&opDef{name: "Loop", since: v(1, 11, 13, 16, 19, 21), in: io(2, many), out: io(1, many), optIn: true,
+			attrs: []attrSpec{aGraph("body")}, check: checkLoop, run: runLoop},
+		&opDef{name: "If", since: v(1, 11, 13, 16, 19, 21), in: io(1, 1), out: io(1, many),
+			attrs: []attrSpec{aGraph("then_branch"), aGraph("else_branch")}, check: checkIf, run: runIf},
 	)
+}
+
+// maxIterations bounds a Loop (a variable so that the fuzz test can lower
+// it): a loop with no trip count whose condition never turns false would
+// otherwise run forever.
+var maxIterations int64 = 1 << 31
+
+// dryIterations is how many iterations of a Loop the dry pass follows;
+// beyond, it stops there and the run checks the rest.
+const dryIterations = 1 << 12
+
+// bind puts a value into a body's scope as one of its inputs, under a
+// header of its own: the body may drop its input when done with it, but
+// the value itself lives on outside (a state, an earlier step's output).
+func bind(s *scope, name string, t *tensor.Tensor) {
+	s.vals[name] = view(t, t.Shape)
 }
 
 func checkScan(c *compiler, n *node) error {
@@ -115,7 +136,7 @@ func runScan(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	for t := 0; t < iters; t++ {
 		bs := &scope{vals: map[string]*tensor.Tensor{}, parent: parent}
 		for i := 0; i < ns; i++ {
-			bs.vals[body.inputs[i]] = states[i]
+			bind(bs, body.inputs[i], states[i])
 		}
 		for i := 0; i < m; i++ {
 			step := t
@@ -205,4 +226,194 @@ func (x *exec) stack(n *node, parts []*tensor.Tensor, axis int64, count int) (*t
 		concatInto(out.Ints, views, func(t *tensor.Tensor) []int64 { return t.Ints }, outer, inner, ax)
 	}
 	return out, nil
+}
+
+func checkLoop(c *compiler, n *node) error {
+	if n.attrs["body"] == nil {
+		return c.errAttr(n, "body", "missing graph attribute body")
+	}
+	return nil
+}
+
+// runLoop runs a Loop node: inputs M (trip count, optional), cond
+// (optional) and N loop-carried values; the body maps (iteration, cond,
+// carried) to (cond, carried, K scan outputs). The node's outputs are the
+// final carried values and the scan outputs stacked along a new axis 0.
+func runLoop(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	body := n.sub["body"]
+	nc := len(in) - 2
+	if len(body.inputs) != 2+nc {
+		return nil, x.errf(n, "body takes %d inputs, want 2 + %d loop-carried values", len(body.inputs), nc)
+	}
+	k := len(body.outputs) - 1 - nc
+	if k < 0 || len(n.out) != nc+k {
+		return nil, x.errf(n, "body has %d outputs and the node %d, with %d loop-carried values: want 1 + N + K and N + K", len(body.outputs), len(n.out), nc)
+	}
+	trip := int64(math.MaxInt64)
+	if in[0] != nil {
+		if in[0].IsFloat() || in[0].DType == tensor.Bool {
+			return nil, x.errf(n, "trip count %q must be an integer, is %s", n.in[0], typeName(in[0]))
+		}
+		v, ok, err := x.scalar(n, in[0], "trip count M")
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, errUnknown
+		}
+		trip = int64(v)
+		if in[0].Ints != nil {
+			trip = in[0].Ints[0] // exactly (the float64 above rounds)
+		}
+	}
+	cond := true
+	if in[1] != nil {
+		c, err := x.cond(n, in[1], "cond")
+		if err != nil {
+			return nil, err
+		}
+		cond = c
+	}
+	carried := slices.Clone(in[2:])
+	for i, t := range carried {
+		if t == nil {
+			return nil, x.errf(n, "loop-carried input #%d is empty", i)
+		}
+	}
+	scans := make([][]*tensor.Tensor, k)
+	parent := x.s
+	iters := int64(0)
+	for ; iters < trip && cond; iters++ {
+		if iters >= maxIterations {
+			return nil, x.errf(n, "more than %d iterations", maxIterations)
+		}
+		if x.dry && iters >= dryIterations {
+			return nil, errUnknown
+		}
+		bs := &scope{vals: map[string]*tensor.Tensor{}, parent: parent}
+		bs.vals[body.inputs[0]] = tensor.FromInts(tensor.Int64, []int64{iters})
+		bs.vals[body.inputs[1]] = tensor.FromInts(tensor.Bool, []int64{1})
+		for j, t := range carried {
+			bind(bs, body.inputs[2+j], t)
+		}
+		res, err := x.run(body, bs)
+		if err != nil {
+			return nil, err
+		}
+		if cond, err = x.cond(n, res[0], "the body's condition"); err != nil {
+			return nil, err
+		}
+		for j := range carried {
+			if !sameType(res[1+j], carried[j]) {
+				return nil, x.errf(n, "body changes loop-carried %q from %s to %s", body.inputs[2+j], typeName(carried[j]), typeName(res[1+j]))
+			}
+			carried[j] = res[1+j]
+		}
+		for j := 0; j < k; j++ {
+			r := res[1+nc+j]
+			if iters > 0 && (!slices.Equal(r.Shape, scans[j][0].Shape) || !sameType(r, scans[j][0])) {
+				return nil, x.errf(n, "scan output %q changes from %s %v to %s %v between iterations", body.outputs[1+nc+j], typeName(scans[j][0]), scans[j][0].Shape, typeName(r), r.Shape)
+			}
+			scans[j] = append(scans[j], r)
+		}
+	}
+	outs := carried
+	for j := 0; j < k; j++ {
+		if iters == 0 {
+			// No iteration: an empty stack, of the body output's declared
+			// type and trailing dimensions when they are fixed.
+			outs = append(outs, emptyStack(body.outInfo[1+nc+j]))
+			continue
+		}
+		o, err := x.stack(n, scans[j], 0, int(iters))
+		if err != nil {
+			return nil, err
+		}
+		outs = append(outs, o)
+	}
+	return outs, nil
+}
+
+func emptyStack(info ValueInfo) *tensor.Tensor {
+	shape := []int{0}
+	fixed := info.Dims != nil && !slices.Contains(info.fixed, -1)
+	if fixed {
+		shape = append(shape, info.fixed...)
+	}
+	dt := tensor.DType(info.Type)
+	if !dt.Known() || dt.IsFloat() {
+		return &tensor.Tensor{Shape: shape, DType: tensor.Float32, Data: []float32{}}
+	}
+	return &tensor.Tensor{Shape: shape, DType: dt, Ints: []int64{}}
+}
+
+// cond reads a boolean scalar; errUnknown when it was computed from floats
+// in the dry pass.
+func (x *exec) cond(n *node, t *tensor.Tensor, what string) (bool, error) {
+	if t.DType != tensor.Bool && t.IsFloat() {
+		return false, x.errf(n, "%s must be bool, is %s", what, typeName(t))
+	}
+	if numel(t.Shape) != 1 {
+		return false, x.errf(n, "%s must hold one value, has shape %v", what, t.Shape)
+	}
+	if t.Ints == nil {
+		return false, errUnknown
+	}
+	return t.Ints[0] != 0, nil
+}
+
+func checkIf(c *compiler, n *node) error {
+	for _, b := range []string{"then_branch", "else_branch"} {
+		if n.attrs[b] == nil {
+			return c.errAttr(n, b, "missing graph attribute %s", b)
+		}
+		if len(n.attrs[b].G.GetOutput()) != len(n.out) {
+			return c.errAttr(n, b, "%s has %d outputs, the node %d", b, len(n.attrs[b].G.GetOutput()), len(n.out))
+		}
+	}
+	return nil
+}
+
+// runIf runs the branch cond selects. When cond is unknown in the dry
+// pass, both branches run (dry) and must agree on every output's shape
+// and type, else the dry pass stops here.
+func runIf(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	branch := func(name string) ([]*tensor.Tensor, error) {
+		b := n.sub[name]
+		res, err := x.run(b, &scope{vals: map[string]*tensor.Tensor{}, parent: x.s})
+		if err != nil {
+			return nil, err
+		}
+		if len(res) != len(n.out) {
+			return nil, x.errf(n, "%s has %d outputs, the node %d", name, len(res), len(n.out))
+		}
+		return res, nil
+	}
+	c, err := x.cond(n, in[0], "cond")
+	if err == errUnknown {
+		a, err := branch("then_branch")
+		if err != nil {
+			return nil, err
+		}
+		b, err := branch("else_branch")
+		if err != nil {
+			return nil, err
+		}
+		for i := range a {
+			if !slices.Equal(a[i].Shape, b[i].Shape) || !sameType(a[i], b[i]) {
+				return nil, errUnknown
+			}
+			if !a[i].IsFloat() && !slices.Equal(a[i].Ints, b[i].Ints) {
+				a[i] = &tensor.Tensor{Shape: a[i].Shape, DType: a[i].DType} // values differ: unknown
+			}
+		}
+		return a, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if c {
+		return branch("then_branch")
+	}
+	return branch("else_branch")
 }

@@ -32,6 +32,15 @@ func init() {
 		&opDef{name: "Transpose", since: v(1, 13, 21), in: io(1, 1), out: io(1, 1), attrs: []attrSpec{aInts("perm")}, run: runTranspose},
 		&opDef{name: "Reshape", since: v(5, 13, 14, 19, 21), in: io(2, 2), out: io(1, 1), attrs: []attrSpec{aInt("allowzero").sinceV(14)}, run: runReshape},
 		&opDef{name: "Cast", since: v(6, 9, 13, 19, 21), in: io(1, 1), out: io(1, 1), attrs: []attrSpec{aInt("to"), aInt("saturate").sinceV(19)}, check: checkCast, run: runCast},
+		&opDef{name: "CastLike", since: v(15, 19, 21), in: io(2, 2), out: io(1, 1), attrs: []attrSpec{aInt("saturate").sinceV(19)}, run: runCastLike},
+		&opDef{name: "Flatten", since: v(1, 9, 11, 13, 21), in: io(1, 1), out: io(1, 1), attrs: []attrSpec{aInt("axis")}, run: runFlatten},
+		&opDef{name: "Expand", since: v(8, 13), in: io(2, 2), out: io(1, 1), run: runExpand},
+		&opDef{name: "Tile", since: v(6, 13), in: io(2, 2), out: io(1, 1), run: runTile},
+		&opDef{name: "Size", since: v(1, 13, 19, 21), in: io(1, 1), out: io(1, 1), run: runSize},
+		&opDef{name: "Range", since: v(11), in: io(3, 3), out: io(1, 1), run: runRange},
+		&opDef{name: "Dropout", since: v(1, 6, 7, 10, 12, 13), in: io(1, 3), out: io(1, 2),
+			attrs: []attrSpec{aFloat("ratio").upTo(11), aInt("seed").sinceV(12), aInt("is_test").upTo(6), aInts("consumed_inputs").upTo(5)},
+			check: checkDropout, run: runDropout},
 	)
 }
 
@@ -812,61 +821,7 @@ func checkCast(c *compiler, n *node) error {
 }
 
 func runCast(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	t := in[0]
-	to := castTypes[attrInt(n, "to", 0)]
-	if to.IsFloat() {
-		out := x.newFloat(t.Shape)
-		if x.dry {
-			return one(out, nil)
-		}
-		if t.IsFloat() {
-			copy(out.Data, t.Data)
-		} else {
-			for i, v := range t.Ints {
-				out.Data[i] = float32(v)
-			}
-		}
-		switch to {
-		case tensor.Float16:
-			for i, v := range out.Data {
-				out.Data[i] = tensor.HalfToFloat32(tensor.Float32ToHalf(v))
-			}
-		case tensor.BFloat16:
-			for i, v := range out.Data {
-				out.Data[i] = tensor.BFloat16ToFloat32(tensor.Float32ToBFloat16(v))
-			}
-		}
-		return one(out, nil)
-	}
-	if !x.has(t) {
-		return one(&tensor.Tensor{Shape: t.Shape, DType: to}, nil)
-	}
-	out := newInts(to, t.Shape)
-	if t.IsFloat() {
-		for i, v := range t.Data {
-			switch {
-			case to == tensor.Bool:
-				if v != 0 {
-					out.Ints[i] = 1
-				}
-			case math.IsNaN(float64(v)) || math.IsInf(float64(v), 0):
-				return nil, x.errf(n, "%v cast to %s", v, to)
-			default:
-				out.Ints[i] = wrapInt(int64(v), to)
-			}
-		}
-		return one(out, nil)
-	}
-	for i, v := range t.Ints {
-		if to == tensor.Bool {
-			if v != 0 {
-				out.Ints[i] = 1
-			}
-		} else {
-			out.Ints[i] = wrapInt(v, to)
-		}
-	}
-	return one(out, nil)
+	return one(x.castTo(n, in[0], castTypes[attrInt(n, "to", 0)]))
 }
 
 // wrapInt truncates v to the width of integer dtype dt, as C and NumPy
@@ -887,4 +842,291 @@ func wrapInt(v int64, dt tensor.DType) int64 {
 		return int64(uint8(v))
 	}
 	return v
+}
+
+// castTo converts t to dtype to (float dtypes computed as float32).
+func (x *exec) castTo(n *node, t *tensor.Tensor, to tensor.DType) (*tensor.Tensor, error) {
+	if to.IsFloat() {
+		out := x.newFloat(t.Shape)
+		if x.dry {
+			return out, nil
+		}
+		if t.IsFloat() {
+			copy(out.Data, t.Data)
+		} else {
+			for i, v := range t.Ints {
+				out.Data[i] = float32(v)
+			}
+		}
+		switch to {
+		case tensor.Float16:
+			for i, v := range out.Data {
+				out.Data[i] = tensor.HalfToFloat32(tensor.Float32ToHalf(v))
+			}
+		case tensor.BFloat16:
+			for i, v := range out.Data {
+				out.Data[i] = tensor.BFloat16ToFloat32(tensor.Float32ToBFloat16(v))
+			}
+		}
+		return out, nil
+	}
+	if !x.has(t) {
+		return &tensor.Tensor{Shape: t.Shape, DType: to}, nil
+	}
+	out := newInts(to, t.Shape)
+	if t.IsFloat() {
+		for i, v := range t.Data {
+			switch {
+			case to == tensor.Bool:
+				if v != 0 {
+					out.Ints[i] = 1
+				}
+			case math.IsNaN(float64(v)) || math.IsInf(float64(v), 0):
+				return nil, x.errf(n, "%v cast to %s", v, to)
+			default:
+				out.Ints[i] = wrapInt(int64(v), to)
+			}
+		}
+		return out, nil
+	}
+	for i, v := range t.Ints {
+		if to == tensor.Bool {
+			if v != 0 {
+				out.Ints[i] = 1
+			}
+		} else {
+			out.Ints[i] = wrapInt(v, to)
+		}
+	}
+	return out, nil
+}
+
+func runCastLike(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	to := in[1].DType
+	if in[1].IsFloat() {
+		to = tensor.Float32
+	}
+	return one(x.castTo(n, in[0], to))
+}
+
+func runFlatten(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	t := in[0]
+	rank := len(t.Shape)
+	a := attrInt(n, "axis", 1)
+	if a < 0 {
+		a += int64(rank)
+	}
+	if a < 0 || a > int64(rank) {
+		return nil, x.errf(n, "axis %d is out of range for rank %d", attrInt(n, "axis", 1), rank)
+	}
+	outer := numel(t.Shape[:a])
+	return one(view(t, []int{outer, numel(t.Shape[a:])}), nil)
+}
+
+// shapeInput reads a shape given as an int64 input (Expand, Tile's
+// repeats, ...) and checks that what it makes stays within maxValues.
+func (x *exec) shapeInput(n *node, t *tensor.Tensor, what string) ([]int, error) {
+	dims, err := x.ints(n, t, what)
+	if err != nil {
+		return nil, err
+	}
+	s := make([]int, len(dims))
+	for i, d := range dims {
+		if d < 0 || d > int64(maxValues) {
+			return nil, x.errf(n, "%s %v has a negative or huge value", what, dims)
+		}
+		s[i] = int(d)
+	}
+	return s, nil
+}
+
+func runExpand(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	t := in[0]
+	s, err := x.shapeInput(n, in[1], "shape")
+	if err != nil {
+		return nil, err
+	}
+	shape, ok := broadcastShape(t.Shape, s)
+	if !ok {
+		return nil, x.errf(n, "input %v does not broadcast to shape %v", t.Shape, s)
+	}
+	if err := checkShape(shape); err != nil {
+		return nil, x.errf(n, "%v", err)
+	}
+	return one(x.expand(t, t.Shape, shape), nil)
+}
+
+// expand broadcasts t, viewed with shape from (same values), to shape to.
+func (x *exec) expand(t *tensor.Tensor, from, to []int) *tensor.Tensor {
+	out := x.like(t, to)
+	if !x.has(t) {
+		out.Ints = nil
+		return out
+	}
+	if t.IsFloat() {
+		broadcastInto(out.Data, t.Data, from, to)
+	} else {
+		broadcastInto(out.Ints, t.Ints, from, to)
+	}
+	return out
+}
+
+// broadcastInto writes src (of shape from) broadcast to shape to into dst,
+// by runs: copies where the input is contiguous, fills where it stretches.
+func broadcastInto[E any](dst, src []E, from, to []int) {
+	broadcastRuns(to, from, to, func(o, ia, _, sa, _, m int) {
+		if sa == 1 {
+			copy(dst[o:o+m], src[ia:ia+m])
+			return
+		}
+		v := src[ia]
+		d := dst[o : o+m]
+		for i := range d {
+			d[i] = v
+		}
+	})
+}
+
+// runTile: output axis i of size r·d reads input axis i cyclically, which
+// is the input viewed as (1, d0, 1, d1, ...) expanded to (r0, d0, r1, d1,
+// ...) in row-major order.
+func runTile(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	t := in[0]
+	reps, err := x.shapeInput(n, in[1], "repeats")
+	if err != nil {
+		return nil, err
+	}
+	if len(reps) != len(t.Shape) {
+		return nil, x.errf(n, "repeats has %d values for an input of rank %d", len(reps), len(t.Shape))
+	}
+	shape := make([]int, len(reps))
+	from := make([]int, 0, 2*len(reps))
+	to := make([]int, 0, 2*len(reps))
+	for i, r := range reps {
+		shape[i] = r * t.Shape[i]
+		from = append(from, 1, t.Shape[i])
+		to = append(to, r, t.Shape[i])
+	}
+	if err := checkShape(shape); err != nil {
+		return nil, x.errf(n, "%v", err)
+	}
+	out := x.expand(t, from, to)
+	out.Shape = shape
+	return one(out, nil)
+}
+
+func runSize(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return one(tensor.FromInts(tensor.Int64, []int64{int64(numel(in[0].Shape))}), nil)
+}
+
+// runRange: start, start+delta, ... up to limit (excluded), in the inputs'
+// type; the count is max(ceil((limit-start)/delta), 0).
+func runRange(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	for i, what := range []string{"start", "limit", "delta"} {
+		if numel(in[i].Shape) != 1 || len(in[i].Shape) > 1 {
+			return nil, x.errf(n, "%s must be a scalar, has shape %v", what, in[i].Shape)
+		}
+		if !sameType(in[i], in[0]) {
+			return nil, x.errf(n, "%s is %s, start is %s: want one type", what, typeName(in[i]), typeName(in[0]))
+		}
+	}
+	if !known(in[0]) || !known(in[1]) || !known(in[2]) {
+		return nil, errUnknown // the length depends on values computed from floats
+	}
+	if in[0].IsFloat() {
+		start, limit, delta := float64(in[0].Data[0]), float64(in[1].Data[0]), float64(in[2].Data[0])
+		if delta == 0 || math.IsNaN(start+limit+delta) || math.IsInf(start+limit+delta, 0) {
+			return nil, x.errf(n, "range(%g, %g, %g) is not finite", start, limit, delta)
+		}
+		c := max(math.Ceil((limit-start)/delta), 0)
+		if c > float64(maxValues) {
+			return nil, x.errf(n, "range(%g, %g, %g) has more than %d values", start, limit, delta, maxValues)
+		}
+		out := x.newFloat([]int{int(c)})
+		if !x.dry {
+			// In float32, as the ONNX reference computes it.
+			s, d := float32(start), float32(delta)
+			for i := range out.Data {
+				out.Data[i] = s + float32(i)*d
+			}
+		}
+		return one(out, nil)
+	}
+	start, limit, delta := in[0].Ints[0], in[1].Ints[0], in[2].Ints[0]
+	if delta == 0 {
+		return nil, x.errf(n, "delta is 0")
+	}
+	c := int64(0)
+	if delta > 0 && limit > start {
+		c = (limit - start + delta - 1) / delta
+	} else if delta < 0 && limit < start {
+		c = (start - limit - delta - 1) / -delta
+	}
+	if c > int64(maxValues) {
+		return nil, x.errf(n, "range(%d, %d, %d) has more than %d values", start, limit, delta, maxValues)
+	}
+	out := newInts(in[0].DType, []int{int(c)})
+	for i := range out.Ints {
+		out.Ints[i] = start + int64(i)*delta
+	}
+	return one(out, nil)
+}
+
+// known reports whether t's values are at hand (a constant, a computed
+// integer, or any value outside the dry pass).
+func known(t *tensor.Tensor) bool {
+	if t.IsFloat() {
+		return t.Data != nil
+	}
+	return t.Ints != nil
+}
+
+func checkDropout(c *compiler, n *node) error {
+	if n.opset <= 6 && hasAttr(n, "is_test") && attrInt(n, "is_test", 0) == 0 {
+		return c.unsupportedAttr(n, "is_test", "is_test=0: training-mode dropout (random) is not supported")
+	}
+	if n.opset < 12 && len(n.in) > 1 {
+		return c.errf(n, "opset %d Dropout takes one input, has %d", n.opset, len(n.in))
+	}
+	return nil
+}
+
+// runDropout is inference-mode dropout: the identity, and a mask of ones.
+func runDropout(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	t := in[0]
+	if len(in) > 2 && in[2] != nil {
+		mode, ok, err := x.scalar(n, in[2], "training_mode")
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, errUnknown
+		}
+		if mode != 0 {
+			return nil, x.unsupported(n, "training_mode", "training_mode=true: training-mode dropout (random) is not supported")
+		}
+	}
+	outs := []*tensor.Tensor{t}
+	if len(n.out) > 1 {
+		var mask *tensor.Tensor
+		if n.opset >= 10 {
+			mask = newInts(tensor.Bool, t.Shape)
+			for i := range mask.Ints {
+				mask.Ints[i] = 1
+			}
+		} else {
+			mask = x.like(t, t.Shape)
+			if mask.Data != nil {
+				for i := range mask.Data {
+					mask.Data[i] = 1
+				}
+			} else if mask.Ints != nil {
+				for i := range mask.Ints {
+					mask.Ints[i] = 1
+				}
+			}
+		}
+		outs = append(outs, mask)
+	}
+	return outs, nil
 }
