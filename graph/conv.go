@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/convlstm-go/convlstm-go/ops"
+	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
 // convPlan is a 2-D Conv (stride 1, dilation 1, one group: what ConvLSTM
@@ -23,8 +24,8 @@ type convPlan struct {
 }
 
 // winogradMinChannels is the fewest input channels for which a Conv uses
-// Winograd; below it the transforms cost more than they save (the same
-// threshold as package runtime).
+// Winograd; below it the transforms cost more than they save. (Package
+// runtime uses 16; the shared engine will decide in one place.)
 const winogradMinChannels = 8
 
 // setPads records the pads and, for a 3×3 pad-1 kernel, prepares Winograd.
@@ -99,7 +100,7 @@ func (c *compiler) prepareConv(n *node, p *program) error {
 	if w == nil {
 		return nil
 	}
-	var b *value
+	var b *tensor.Tensor
 	if len(n.in) > 2 && n.in[2] != "" {
 		if b = p.constant(n.in[2]); b == nil {
 			return nil
@@ -109,32 +110,32 @@ func (c *compiler) prepareConv(n *node, p *program) error {
 	if err != nil {
 		return err
 	}
-	pads, err := c.convAttrs(n, w.shape)
+	pads, err := c.convAttrs(n, w.Shape)
 	if err != nil {
 		return err
 	}
-	plan.setPads(pads, w.f)
+	plan.setPads(pads, w.Data)
 	n.conv = plan
 	return nil
 }
 
-func newConvPlan(n *node, w, b *value, errf func(string, ...any) error) (*convPlan, error) {
-	if w.isInt || len(w.shape) != 4 {
-		return nil, errf("weight %q must be a float tensor of rank 4, is %s %v", n.in[1], typeName(w), w.shape)
+func newConvPlan(n *node, w, b *tensor.Tensor, errf func(string, ...any) error) (*convPlan, error) {
+	if !w.IsFloat() || len(w.Shape) != 4 {
+		return nil, errf("weight %q must be a float tensor of rank 4, is %s %v", n.in[1], typeName(w), w.Shape)
 	}
-	if w.f == nil {
+	if w.Data == nil {
 		return nil, errf("weight %q has no data", n.in[1])
 	}
-	m, cin, kh, kw := w.shape[0], w.shape[1], w.shape[2], w.shape[3]
-	if m < 1 || cin < 1 || kh < 1 || kw < 1 || len(w.f) != m*cin*kh*kw {
-		return nil, errf("weight %q has shape %v with %d values", n.in[1], w.shape, len(w.f))
+	m, cin, kh, kw := w.Shape[0], w.Shape[1], w.Shape[2], w.Shape[3]
+	if m < 1 || cin < 1 || kh < 1 || kw < 1 || len(w.Data) != m*cin*kh*kw {
+		return nil, errf("weight %q has shape %v with %d values", n.in[1], w.Shape, len(w.Data))
 	}
-	plan := &convPlan{a: ops.PackA(w.f, m, cin*kh*kw), m: m, c: cin, kh: kh, kw: kw, weightName: n.in[1]}
+	plan := &convPlan{a: ops.PackA(w.Data, m, cin*kh*kw), m: m, c: cin, kh: kh, kw: kw, weightName: n.in[1]}
 	if b != nil {
-		if b.isInt || len(b.shape) != 1 || b.shape[0] != m || len(b.f) != m {
-			return nil, errf("bias %q has shape %v, want (%d,)", n.in[2], b.shape, m)
+		if !b.IsFloat() || len(b.Shape) != 1 || b.Shape[0] != m || len(b.Data) != m {
+			return nil, errf("bias %q has shape %v, want (%d,)", n.in[2], b.Shape, m)
 		}
-		plan.bias = b.f
+		plan.bias = b.Data
 		plan.biasName = n.in[2]
 	}
 	return plan, nil
@@ -143,35 +144,38 @@ func newConvPlan(n *node, w, b *value, errf func(string, ...any) error) (*convPl
 // conv runs a Conv node: x is (N, C, H, W). A Conv fused with the Concat
 // that fed it (plan.parts) takes the Concat's inputs and reads them straight
 // into its padded buffer.
-func (r *runner) conv(p *program, n *node, in []*value) ([]*value, error) {
+func (x *exec) conv(n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	plan := n.conv
 	xs := in[:1]
 	if plan == nil {
-		x := in[0]
-		var b *value
+		xin, w := in[0], in[1]
+		var b *tensor.Tensor
 		if len(in) > 2 {
 			b = in[2]
 		}
-		c := &compiler{file: r.g.File}
+		c := &compiler{file: x.g.File}
 		var err error
-		if r.dry && (in[1].f == nil || (b != nil && b.f == nil)) {
+		if x.dry {
 			// Shapes only: check attributes against the weight's shape.
-			pads, err := c.convAttrs(n, in[1].shape)
+			pads, err := c.convAttrs(n, w.Shape)
 			if err != nil {
 				return nil, err
 			}
-			if len(x.shape) != 4 || x.isInt || x.shape[1] != in[1].shape[1] {
-				return nil, r.errf(n, "input has shape %v, want (N, %d, H, W) float", x.shape, in[1].shape[1])
+			if len(xin.Shape) != 4 || !xin.IsFloat() || xin.Shape[1] != w.Shape[1] {
+				return nil, x.errf(n, "input has shape %v, want (N, %d, H, W) float", xin.Shape, w.Shape[1])
 			}
-			ho := x.shape[2] + pads[0] + pads[2] - in[1].shape[2] + 1
-			wo := x.shape[3] + pads[1] + pads[3] - in[1].shape[3] + 1
-			return []*value{{shape: []int{x.shape[0], in[1].shape[0], ho, wo}}}, nil
+			ho := xin.Shape[2] + pads[0] + pads[2] - w.Shape[2] + 1
+			wo := xin.Shape[3] + pads[1] + pads[3] - w.Shape[3] + 1
+			if ho < 1 || wo < 1 {
+				return nil, x.errf(n, "input %v with pads %v is smaller than the kernel %v", xin.Shape, pads, w.Shape[2:])
+			}
+			return one(x.newFloat([]int{xin.Shape[0], w.Shape[0], ho, wo}), nil)
 		}
-		plan, err = newConvPlan(n, in[1], b, func(format string, args ...any) error { return r.errf(n, format, args...) })
+		plan, err = newConvPlan(n, w, b, func(format string, args ...any) error { return x.errf(n, format, args...) })
 		if err != nil {
 			return nil, err
 		}
-		pads, err := c.convAttrs(n, in[1].shape)
+		pads, err := c.convAttrs(n, w.Shape)
 		if err != nil {
 			return nil, err
 		}
@@ -181,30 +185,29 @@ func (r *runner) conv(p *program, n *node, in []*value) ([]*value, error) {
 	} else if plan.parts {
 		xs = in
 	}
-	g, err := r.convGeometry(n, plan, xs)
+	g, err := x.convGeometry(n, plan, xs)
 	if err != nil {
 		return nil, err
 	}
-	out := &value{shape: []int{g.n, plan.m, g.ho, g.wo}}
-	if r.dry {
-		return []*value{out}, nil
+	out := x.newFloat([]int{g.n, plan.m, g.ho, g.wo})
+	if x.dry {
+		return one(out, nil)
 	}
-	out.f = make([]float32, g.n*plan.m*g.ho*g.wo)
 	offs := plan.offsets(g)
 	buf := getScratch(g.c*g.hp*g.wp + plan.kw)
 	tmp := getScratch(plan.m * g.ncol)
 	defer putScratch(buf)
 	defer putScratch(tmp)
 	for b := 0; b < g.n; b++ {
-		r.convImage(plan, g, xs, b, buf, tmp, offs)
-		dst := out.f[b*plan.m*g.ho*g.wo : (b+1)*plan.m*g.ho*g.wo]
+		x.convImage(plan, g, xs, b, buf, tmp, offs)
+		dst := out.Data[b*plan.m*g.ho*g.wo : (b+1)*plan.m*g.ho*g.wo]
 		for i := 0; i < plan.m; i++ {
 			for y := 0; y < g.ho; y++ {
 				copy(dst[(i*g.ho+y)*g.wo:(i*g.ho+y+1)*g.wo], tmp[i*g.ncol+y*g.wp:i*g.ncol+y*g.wp+g.wo])
 			}
 		}
 	}
-	return []*value{out}, nil
+	return one(out, nil)
 }
 
 // convGeom is the geometry of one Conv run: batch, input channels and
@@ -215,35 +218,35 @@ type convGeom struct {
 
 // convGeometry checks the data inputs: one (N, C, H, W) tensor, or the
 // parts of a fused channel Concat, which must agree on N, H and W.
-func (r *runner) convGeometry(n *node, plan *convPlan, xs []*value) (convGeom, error) {
+func (x *exec) convGeometry(n *node, plan *convPlan, xs []*tensor.Tensor) (convGeom, error) {
 	var g convGeom
-	for i, x := range xs {
-		if x == nil || x.isInt || len(x.shape) != 4 {
+	for i, t := range xs {
+		if t == nil || !t.IsFloat() || len(t.Shape) != 4 {
 			var shape []int
-			if x != nil {
-				shape = x.shape
+			if t != nil {
+				shape = t.Shape
 			}
-			return g, r.errf(n, "input %q has shape %v, want a float (N, C, H, W) tensor", n.in[i], shape)
+			return g, x.errf(n, "input %q has shape %v, want a float (N, C, H, W) tensor", n.in[i], shape)
 		}
-		if i > 0 && (x.shape[0] != g.n || x.shape[2] != g.h || x.shape[3] != g.w) {
-			return g, r.errf(n, "concatenated inputs %q %v and %q %v differ in batch or image size", n.in[0], xs[0].shape, n.in[i], x.shape)
+		if i > 0 && (t.Shape[0] != g.n || t.Shape[2] != g.h || t.Shape[3] != g.w) {
+			return g, x.errf(n, "concatenated inputs %q %v and %q %v differ in batch or image size", n.in[0], xs[0].Shape, n.in[i], t.Shape)
 		}
-		g.n, g.h, g.w = x.shape[0], x.shape[2], x.shape[3]
-		g.c += x.shape[1]
+		g.n, g.h, g.w = t.Shape[0], t.Shape[2], t.Shape[3]
+		g.c += t.Shape[1]
 	}
 	if g.c != plan.c {
-		return g, r.errf(n, "input has %d channels, weight %q wants %d", g.c, plan.weightName, plan.c)
+		return g, x.errf(n, "input has %d channels, weight %q wants %d", g.c, plan.weightName, plan.c)
 	}
 	g.hp, g.wp = g.h+plan.pt+plan.pb, g.w+plan.pl+plan.pr
 	g.ho, g.wo = g.hp-plan.kh+1, g.wp-plan.kw+1
 	if g.ho < 1 || g.wo < 1 {
-		return g, r.errf(n, "input %d×%d with pads %d,%d,%d,%d is smaller than the %d×%d kernel", g.h, g.w, plan.pt, plan.pl, plan.pb, plan.pr, plan.kh, plan.kw)
+		return g, x.errf(n, "input %d×%d with pads %d,%d,%d,%d is smaller than the %d×%d kernel", g.h, g.w, plan.pt, plan.pl, plan.pb, plan.pr, plan.kh, plan.kw)
 	}
 	if int64(g.c)*int64(g.hp)*int64(g.wp)+int64(plan.kw) > min(math.MaxInt32, int64(maxValues)) {
-		return g, r.errf(n, "padded input of %d×%d×%d values is too large (32-bit offsets, at most %d values)", g.c, g.hp, g.wp, min(math.MaxInt32, int64(maxValues)))
+		return g, x.errf(n, "padded input of %d×%d×%d values is too large (32-bit offsets, at most %d values)", g.c, g.hp, g.wp, min(math.MaxInt32, int64(maxValues)))
 	}
 	if int64(plan.m)*int64(g.ho)*int64(g.wp) > int64(maxValues) {
-		return g, r.errf(n, "output of %d×%d×%d values is too large", plan.m, g.ho, g.wp)
+		return g, x.errf(n, "output of %d×%d×%d values is too large", plan.m, g.ho, g.wp)
 	}
 	g.ncol = g.ho * g.wp
 	return g, nil
@@ -267,12 +270,12 @@ func (plan *convPlan) offsets(g convGeom) []int32 {
 // convImage computes image b into tmp: plan.m rows of g.ncol columns. buf
 // holds g.c·hp·wp + kw values (kw of slack: the last row's dropped columns
 // read past the image); only its padding is cleared, the rest is copied.
-func (r *runner) convImage(plan *convPlan, g convGeom, xs []*value, b int, buf, tmp []float32, offs []int32) {
+func (x *exec) convImage(plan *convPlan, g convGeom, xs []*tensor.Tensor, b int, buf, tmp []float32, offs []int32) {
 	plane := g.hp * g.wp
 	c0 := 0
-	for _, x := range xs {
-		cx := x.shape[1]
-		src := x.f[b*cx*g.h*g.w : (b+1)*cx*g.h*g.w]
+	for _, t := range xs {
+		cx := t.Shape[1]
+		src := t.Data[b*cx*g.h*g.w : (b+1)*cx*g.h*g.w]
 		for c := 0; c < cx; c++ {
 			pl := buf[(c0+c)*plane : (c0+c+1)*plane]
 			clear(pl[:plan.pt*g.wp])
@@ -288,52 +291,27 @@ func (r *runner) convImage(plan *convPlan, g convGeom, xs []*value, b int, buf, 
 	}
 	clear(buf[g.c*plane:])
 	if plan.wino != nil {
-		r.winograd(tmp, g, plan, buf)
+		x.winograd(tmp, g, plan, buf)
 		return
 	}
-	r.gemm(tmp, g.ncol, plan, buf, offs)
+	x.gemm(tmp, g.ncol, plan, buf, offs)
 }
 
 // winograd runs plan.wino over one padded image, split into parts between
 // threads (each part's outputs do not depend on the split).
-func (r *runner) winograd(tmp []float32, g convGeom, plan *convPlan, buf []float32) {
+func (x *exec) winograd(tmp []float32, g convGeom, plan *convPlan, buf []float32) {
 	w := plan.wino
-	parts := r.g.threads
+	parts := x.g.threads
 	if g.ncol*plan.m*plan.c*9 < 1<<18 {
 		parts = 1
 	}
 	plane := g.hp * g.wp
 	ws := w.Workspace(1, g.h, g.w)
-	run := func(part int) {
+	parallel(parts, func(part int) {
 		scr := getScratch(ws)
 		defer putScratch(scr)
 		w.Conv(tmp, g.ncol, plan.bias, buf, plane, 1, g.h, g.w, g.wp, plane, false, scr, part, parts)
-	}
-	if parts == 1 {
-		run(0)
-		return
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var failure any
-	for part := 0; part < parts; part++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() {
-				if rec := recover(); rec != nil {
-					mu.Lock()
-					failure = rec
-					mu.Unlock()
-				}
-			}()
-			run(part)
-		}()
-	}
-	wg.Wait()
-	if failure != nil {
-		panic(failure)
-	}
+	})
 }
 
 // gemmChunk is how many output columns one ConvGemm call covers. The taps
@@ -344,55 +322,22 @@ var gemmChunk = 512
 // gemm splits the columns between threads, and each thread's share into
 // cache-sized blocks; each column's sum does not depend on the split, so
 // results are identical for any thread count.
-func (r *runner) gemm(tmp []float32, ncol int, plan *convPlan, buf []float32, offs []int32) {
-	threads := r.g.threads
+func (x *exec) gemm(tmp []float32, ncol int, plan *convPlan, buf []float32, offs []int32) {
+	threads := x.g.threads
 	work := ncol * plan.m * len(offs)
 	if work < 1<<16 || threads < 2 {
 		threads = 1
 	}
-	blocked := func(j0, j1 int) {
+	per := (ncol + threads - 1) / threads
+	per = (per + 15) &^ 15
+	parts := (ncol + per - 1) / per
+	parallel(parts, func(part int) {
+		j0, j1 := part*per, min((part+1)*per, ncol)
 		for j := j0; j < j1; j += gemmChunk {
 			w := min(gemmChunk, j1-j)
 			ops.ConvGemm(tmp[j:], ncol, plan.a, plan.bias, buf[j:], offs, w, false)
 		}
-	}
-	if threads == 1 {
-		blocked(0, ncol)
-		return
-	}
-	per := (ncol + threads - 1) / threads
-	per = (per + 15) &^ 15
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var failure any
-	for j0 := 0; j0 < ncol; j0 += per {
-		j1 := min(j0+per, ncol)
-		wg.Add(1)
-		go func(j0, j1 int) {
-			defer wg.Done()
-			// A panic in a goroutine would kill the process; hand it to the
-			// caller, whose recover turns it into an error.
-			defer func() {
-				if rec := recover(); rec != nil {
-					mu.Lock()
-					failure = rec
-					mu.Unlock()
-				}
-			}()
-			blocked(j0, j1)
-		}(j0, j1)
-	}
-	wg.Wait()
-	if failure != nil {
-		panic(failure)
-	}
-}
-
-func typeName(v *value) string {
-	if v.isInt {
-		return "int64"
-	}
-	return "float32"
+	})
 }
 
 // scratch buffers for Conv (padded input, padded-stride output), reused

@@ -128,7 +128,11 @@ func FuzzGraph(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	maxValues = 1 << 20 // keep a mutated ConstantOfShape from allocating gigabytes
+	// Keep a mutated ConstantOfShape from allocating gigabytes; restored
+	// for the tests that run after.
+	saved := maxValues
+	maxValues = 1 << 20
+	f.Cleanup(func() { maxValues = saved })
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := loader.ParseONNX("fuzz.onnx", data, "")
 		if err != nil {

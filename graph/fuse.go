@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/convlstm-go/convlstm-go/ops"
+	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
 // cellPlan is a fused ConvLSTM cell update: the ten nodes
@@ -82,7 +83,7 @@ func fuseCells(p *program) {
 		// Four equal parts: no sizes (equal split), or constant equal sizes.
 		if len(s.in) > 1 && s.in[1] != "" {
 			v := p.constant(s.in[1])
-			if v == nil || !v.isInt || len(v.i) != 4 || v.i[0] != v.i[1] || v.i[0] != v.i[2] || v.i[0] != v.i[3] {
+			if v == nil || v.IsFloat() || len(v.Ints) != 4 || v.Ints[0] != v.Ints[1] || v.Ints[0] != v.Ints[2] || v.Ints[0] != v.Ints[3] {
 				continue
 			}
 		} else if a, ok := attrInts(s, "split"); ok && (len(a) != 4 || a[0] != a[1] || a[0] != a[2] || a[0] != a[3]) {
@@ -175,6 +176,7 @@ func fuseCells(p *program) {
 			idx:   last,
 			name:  s.name + "+cell",
 			op:    "LSTMCell",
+			def:   lstmCellDef,
 			in:    []string{s.in[0], cPrev},
 			out:   []string{mH.out[0], add.out[0]},
 			attrs: s.attrs,
@@ -269,67 +271,67 @@ func fuseConvs(p *program) {
 	}
 }
 
-// cell runs a fused LSTMCell node: in[0] is the conv output (B, 4·hid, H, W)
-// in the Split's block order, in[1] the previous c (B, hid, H, W).
-func (r *runner) cell(p *program, s *scope, n *node, in []*value) ([]*value, error) {
+// lstmCellDef is the fused cell's declaration: not in the table (no model
+// names it), set on the nodes fuseCells creates.
+var lstmCellDef = &opDef{name: "LSTMCell", run: runCell}
+
+// runCell runs a fused LSTMCell node: in[0] is the conv output (B, 4·hid,
+// H, W) in the Split's block order, in[1] the previous c (B, hid, H, W).
+func runCell(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if n.cell.conv != nil {
-		return r.convCell(p, s, n, in)
+		return x.convCell(n, in)
 	}
 	z, c := in[0], in[1]
-	if z.isInt || c.isInt || len(z.shape) != 4 || z.shape[1]%4 != 0 {
-		return r.unfused(p, s, n, in)
+	if !z.IsFloat() || !c.IsFloat() || len(z.Shape) != 4 || z.Shape[1]%4 != 0 {
+		return x.unfused(n, in)
 	}
-	hid := z.shape[1] / 4
-	shape := []int{z.shape[0], hid, z.shape[2], z.shape[3]}
-	if !slices.Equal(c.shape, shape) {
-		return r.unfused(p, s, n, in)
+	hid := z.Shape[1] / 4
+	shape := []int{z.Shape[0], hid, z.Shape[2], z.Shape[3]}
+	if !slices.Equal(c.Shape, shape) {
+		return x.unfused(n, in)
 	}
-	h := &value{shape: shape}
-	cn := &value{shape: shape}
-	if r.dry {
-		return []*value{h, cn}, nil
+	h, cn := x.newFloat(shape), x.newFloat(slices.Clone(shape))
+	if x.dry {
+		return []*tensor.Tensor{h, cn}, nil
 	}
 	plane := hid * shape[2] * shape[3]
-	h.f = make([]float32, shape[0]*plane)
-	cn.f = slices.Clone(c.f)
+	copy(cn.Data, c.Data)
 	b := n.cell.block
 	for bi := 0; bi < shape[0]; bi++ {
-		zb := z.f[bi*4*plane : (bi+1)*4*plane]
+		zb := z.Data[bi*4*plane : (bi+1)*4*plane]
 		blk := func(k int) []float32 { return zb[b[k]*plane : (b[k]+1)*plane] }
-		ops.LSTMGates(blk(0), blk(1), blk(2), blk(3), cn.f[bi*plane:(bi+1)*plane], h.f[bi*plane:(bi+1)*plane])
+		ops.LSTMGates(blk(0), blk(1), blk(2), blk(3), cn.Data[bi*plane:(bi+1)*plane], h.Data[bi*plane:(bi+1)*plane])
 	}
-	return []*value{h, cn}, nil
+	return []*tensor.Tensor{h, cn}, nil
 }
 
 // convCell runs a cell fused with its Conv: per image, the GEMM's rows of
 // stride wp go straight into ops.LSTMGates, one output row at a time.
-func (r *runner) convCell(p *program, s *scope, n *node, in []*value) ([]*value, error) {
+func (x *exec) convCell(n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	cv := n.cell.conv
 	plan := cv.conv
 	xs, c := in[:len(in)-1], in[len(in)-1]
-	g, err := r.convGeometry(cv, plan, xs)
+	g, err := x.convGeometry(cv, plan, xs)
 	if err != nil {
 		return nil, err
 	}
 	hid := plan.m / 4
 	shape := []int{g.n, hid, g.ho, g.wo}
-	if c.isInt || !slices.Equal(c.shape, shape) {
+	if !c.IsFloat() || !slices.Equal(c.Shape, shape) {
 		// Not the plain case: materialise the gates and run the original nodes.
-		z, err := r.conv(p, cv, xs)
+		z, err := x.conv(cv, xs)
 		if err != nil {
 			return nil, err
 		}
-		s.vals[cv.out[0]] = z[0]
-		return r.unfused(p, s, n, in)
+		x.s.vals[cv.out[0]] = z[0]
+		return x.unfused(n, in)
 	}
-	h := &value{shape: shape}
-	cn := &value{shape: shape}
-	if r.dry {
-		return []*value{h, cn}, nil
+	h, cn := x.newFloat(shape), x.newFloat(slices.Clone(shape))
+	if x.dry {
+		return []*tensor.Tensor{h, cn}, nil
 	}
 	plane := hid * g.ho * g.wo
-	h.f = make([]float32, g.n*plane)
-	cn.f = slices.Clone(c.f)
+	copy(cn.Data, c.Data)
 	offs := plan.offsets(g)
 	buf := getScratch(g.c*g.hp*g.wp + plan.kw)
 	tmp := getScratch(plan.m * g.ncol)
@@ -344,8 +346,8 @@ func (r *runner) convCell(p *program, s *scope, n *node, in []*value) ([]*value,
 		defer putScratch(dense)
 	}
 	for b := 0; b < g.n; b++ {
-		r.convImage(plan, g, xs, b, buf, tmp, offs)
-		cb, hb := cn.f[b*plane:(b+1)*plane], h.f[b*plane:(b+1)*plane]
+		x.convImage(plan, g, xs, b, buf, tmp, offs)
+		cb, hb := cn.Data[b*plane:(b+1)*plane], h.Data[b*plane:(b+1)*plane]
 		if dense != nil {
 			for k := 0; k < 4; k++ {
 				d := dense[k*plane : (k+1)*plane]
@@ -370,29 +372,30 @@ func (r *runner) convCell(p *program, s *scope, n *node, in []*value) ([]*value,
 			}
 		}
 	}
-	return []*value{h, cn}, nil
+	return []*tensor.Tensor{h, cn}, nil
 }
 
 // unfused runs the original nodes of a fused cell and returns its two
 // outputs. The fused node's inputs keep their names, so the originals find
 // them; they are bound here too so that this does not depend on the scope.
-func (r *runner) unfused(p *program, s *scope, n *node, in []*value) ([]*value, error) {
+func (x *exec) unfused(n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	p, s := x.p, x.s
 	for i, name := range n.in {
 		if name != "" && in[i] != nil {
 			s.vals[name] = in[i]
 		}
 	}
 	for _, o := range n.cell.original {
-		in := make([]*value, len(o.in))
+		in := make([]*tensor.Tensor, len(o.in))
 		for i, name := range o.in {
 			if name == "" {
 				continue
 			}
-			if in[i] = r.lookup(p, s, name); in[i] == nil {
-				return nil, r.errf(o, "input %q has no value", name)
+			if in[i] = x.lookup(p, s, name); in[i] == nil {
+				return nil, x.errf(o, "input %q has no value", name)
 			}
 		}
-		outs, err := r.node(p, s, o, in)
+		outs, err := o.def.run(x, o, in)
 		if err != nil {
 			return nil, err
 		}
@@ -402,7 +405,7 @@ func (r *runner) unfused(p *program, s *scope, n *node, in []*value) ([]*value, 
 			}
 		}
 	}
-	return []*value{r.lookup(p, s, n.out[0]), r.lookup(p, s, n.out[1])}, nil
+	return []*tensor.Tensor{x.lookup(p, s, n.out[0]), x.lookup(p, s, n.out[1])}, nil
 }
 
 // CellGates reports, for every ConvLSTM cell update the graph computes (each
@@ -415,8 +418,8 @@ func (g *Graph) CellGates() []CellInfo {
 	var walk func(p *program)
 	walk = func(p *program) {
 		for _, n := range p.nodes {
-			if n.body != nil {
-				walk(n.body)
+			for _, name := range sortedKeys(n.sub) {
+				walk(n.sub[name])
 			}
 			if n.op != "LSTMCell" {
 				continue

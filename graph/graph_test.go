@@ -12,8 +12,8 @@ import (
 	"github.com/convlstm-go/convlstm-go/loader"
 )
 
-// maxRelErr is the largest |got − ref| / (1 + |ref|) over all values, and
-// ok reports whether every value is within 1e-5 + 1e-5·|ref|.
+// compare returns the largest |got − ref| over all values, and ok reports
+// whether every value is within 1e-5 + 1e-5·|ref| (and the lengths agree).
 func compare(got, ref []float32) (worst float64, ok bool) {
 	ok = len(got) == len(ref)
 	for i := range min(len(got), len(ref)) {
@@ -113,33 +113,34 @@ func TestCellFallback(t *testing.T) {
 			cell = nd
 		}
 	}
-	rnd := func(shape ...int) *value {
-		v := &value{shape: shape, f: make([]float32, numel(shape))}
-		for i := range v.f {
-			v.f[i] = float32(math.Sin(float64(i)*0.7)) * 2
+	rnd := func(shape ...int) *tensor.Tensor {
+		v := tensor.New(shape...)
+		for i := range v.Data {
+			v.Data[i] = float32(math.Sin(float64(i)*0.7)) * 2
 		}
 		return v
 	}
 	x, h := rnd(2, 2, 4, 5), rnd(2, 3, 4, 5)
 	cSmall := rnd(1, 3, 1, 1)
-	cFull := &value{shape: []int{2, 3, 4, 5}, f: make([]float32, 120)}
-	for i := range cFull.f {
-		cFull.f[i] = cSmall.f[(i/20)%3]
+	cFull := tensor.New(2, 3, 4, 5)
+	for i := range cFull.Data {
+		cFull.Data[i] = cSmall.Data[(i/20)%3]
 	}
-	r := &runner{g: g}
-	want, err := r.cell(g.main, &scope{vals: map[string]*value{}}, cell, []*value{x, h, cFull})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := r.cell(g.main, &scope{vals: map[string]*value{}}, cell, []*value{x, h, cSmall})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k := range 2 {
-		if !slices.Equal(got[k].shape, want[k].shape) {
-			t.Fatalf("output %d: shape %v, want %v", k, got[k].shape, want[k].shape)
+	ex := func(in ...*tensor.Tensor) []*tensor.Tensor {
+		r := &exec{g: g, owned: map[*float32]*ownedBuf{}, counted: map[*tensor.Tensor]int{}, p: g.main, s: &scope{vals: map[string]*tensor.Tensor{}}}
+		out, err := runCell(r, cell, in)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if w, ok := compare(got[k].f, want[k].f); !ok {
+		return out
+	}
+	want := ex(x, h, cFull)
+	got := ex(x, h, cSmall)
+	for k := range 2 {
+		if !slices.Equal(got[k].Shape, want[k].Shape) {
+			t.Fatalf("output %d: shape %v, want %v", k, got[k].Shape, want[k].Shape)
+		}
+		if w, ok := compare(got[k].Data, want[k].Data); !ok {
 			t.Errorf("output %d: fallback differs from the fused path by %.3g", k, w)
 		}
 	}
@@ -238,6 +239,54 @@ func TestThreadsBitwise(t *testing.T) {
 		for k, v := range outs[0] {
 			if !slices.Equal(v.Data, outs[1][k].Data) {
 				t.Errorf("%s: %s differs between 1 and 3 threads", f, k)
+			}
+		}
+	}
+}
+
+// TestBuffersReused: buffers go back to the arena and are drawn again, yet
+// a run's outputs are never handed to a later run, and results do not
+// depend on what a reused buffer held.
+func TestBuffersReused(t *testing.T) {
+	for _, noFuse := range []bool{false, true} {
+		g, err := Load("../fixtures/onnx/dynamic_op13.onnx", Options{Threads: 1, NoFuse: noFuse})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := func(phase float64) map[string]*tensor.Tensor {
+			x := tensor.New(2, 3, 2, 5, 6)
+			for i := range x.Data {
+				x.Data[i] = float32(math.Sin(float64(i)*0.3 + phase))
+			}
+			return map[string]*tensor.Tensor{"input": x}
+		}
+		first, err := g.Run(in(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		keep := map[string][]float32{}
+		for k, v := range first {
+			keep[k] = slices.Clone(v.Data)
+		}
+		if _, err := g.Run(in(1)); err != nil {
+			t.Fatal(err)
+		}
+		g.arena.mu.Lock()
+		held := g.arena.held
+		g.arena.mu.Unlock()
+		if held == 0 {
+			t.Errorf("NoFuse %v: no buffer went back to the arena", noFuse)
+		}
+		again, err := g.Run(in(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range first {
+			if !slices.Equal(v.Data, keep[k]) {
+				t.Errorf("NoFuse %v: output %s of the first run changed under later runs", noFuse, k)
+			}
+			if !slices.Equal(again[k].Data, keep[k]) {
+				t.Errorf("NoFuse %v: output %s differs between two runs on the same input", noFuse, k)
 			}
 		}
 	}

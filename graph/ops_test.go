@@ -56,7 +56,7 @@ func ints(name string, v ...int64) *onnxpb.AttributeProto {
 	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_INTS.Enum(), Ints: v}
 }
 
-func iota(shape ...int) *tensor.Tensor {
+func ramp(shape ...int) *tensor.Tensor {
 	t := &tensor.Tensor{Shape: shape, Data: make([]float32, numel(shape))}
 	for i := range t.Data {
 		t.Data[i] = float32(i)
@@ -107,7 +107,7 @@ func TestOps(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			out, err := g.Run(map[string]*tensor.Tensor{"x": iota(shape...)})
+			out, err := g.Run(map[string]*tensor.Tensor{"x": ramp(shape...)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -175,22 +175,22 @@ func TestOpErrors(t *testing.T) {
 }
 
 func TestBroadcast(t *testing.T) {
-	r := &runner{g: &Graph{}}
+	x := &exec{g: &Graph{}, owned: map[*float32]*ownedBuf{}}
 	n := &node{name: "n", op: "Sub", in: []string{"a", "b"}}
-	a := &value{shape: []int{2, 1, 3}, f: []float32{0, 1, 2, 3, 4, 5}}
-	b := &value{shape: []int{2, 1}, f: []float32{10, 20}}
-	y, err := r.binary(n, a, b)
+	a := tensor.FromFloats([]float32{0, 1, 2, 3, 4, 5}, 2, 1, 3)
+	b := tensor.FromFloats([]float32{10, 20}, 2, 1)
+	y, err := runArith(x, n, []*tensor.Tensor{a, b})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []float32{-10, -9, -8, -20, -19, -18, -7, -6, -5, -17, -16, -15}
-	if !slices.Equal(y.shape, []int{2, 2, 3}) || !slices.Equal(y.f, want) {
-		t.Errorf("got %v %v, want (2, 2, 3) %v", y.shape, y.f, want)
+	if !slices.Equal(y[0].Shape, []int{2, 2, 3}) || !slices.Equal(y[0].Data, want) {
+		t.Errorf("got %v %v, want (2, 2, 3) %v", y[0].Shape, y[0].Data, want)
 	}
-	if _, err := r.binary(n, a, &value{shape: []int{4}, f: make([]float32, 4)}); err == nil || !strings.Contains(err.Error(), "do not broadcast") {
+	if _, err := runArith(x, n, []*tensor.Tensor{a, tensor.New(4)}); err == nil || !strings.Contains(err.Error(), "do not broadcast") {
 		t.Errorf("incompatible shapes: %v", err)
 	}
-	if _, err := r.binary(n, a, &value{shape: []int{1}, i: []int64{1}, isInt: true}); err == nil || !strings.Contains(err.Error(), "element types") {
+	if _, err := runArith(x, n, []*tensor.Tensor{a, tensor.FromInts(tensor.Int64, []int64{1}, 1)}); err == nil || !strings.Contains(err.Error(), "element types") {
 		t.Errorf("mixed types: %v", err)
 	}
 }

@@ -1,0 +1,398 @@
+package graph
+
+import (
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+
+	"github.com/convlstm-go/convlstm-go/tensor"
+)
+
+// maxValues caps the size of a tensor whose shape comes from the graph's
+// own integer computations (ConstantOfShape, Reshape, Expand, ...), so a
+// malformed model cannot make us allocate without bound. A variable so
+// that the fuzz test can lower it (and restore it).
+var maxValues = 1 << 31
+
+// errUnknown stops the dry pass at an op that needs an integer value
+// computed from float data (unknown before running). It never leaves
+// package graph: exec turns it into exec.stopped.
+var errUnknown = errors.New("graph: value unknown in the dry pass")
+
+// exec is one pass over the graph: the dry pass (shapes, dtypes and
+// integer values only) or a run.
+type exec struct {
+	g   *Graph
+	dry bool
+	cur *node // the node running, for errors and a recovered panic
+	// The frame being run: subgraph kernels (Scan, Loop, If) run their
+	// bodies with it as parent.
+	p *program
+	s *scope
+	// Buffers drawn from the graph's arena in this pass, by first element,
+	// with the number of live values that hold each; counted says how many
+	// of those holds each tensor accounts for.
+	owned   map[*float32]*ownedBuf
+	counted map[*tensor.Tensor]int
+	res     []*tensor.Tensor // graph outputs
+	stopped *node            // where the dry pass stopped (errUnknown)
+}
+
+type ownedBuf struct {
+	buf  []float32
+	refs int
+}
+
+// scope holds the values of one graph execution; subgraphs see their
+// enclosing scopes.
+type scope struct {
+	vals   map[string]*tensor.Tensor
+	parent *scope
+}
+
+// exec runs the main graph. It is the API boundary for Run and the dry
+// pass: a panic below is returned as an internal error naming the node.
+func (g *Graph) exec(vals map[string]*tensor.Tensor, dry bool) (_ *exec, err error) {
+	x := &exec{g: g, dry: dry, owned: map[*float32]*ownedBuf{}, counted: map[*tensor.Tensor]int{}}
+	defer func() {
+		if rec := recover(); rec != nil {
+			err = internalError(g.File, x.cur, "running", rec)
+		}
+	}()
+	res, err := x.run(g.main, &scope{vals: vals})
+	if dry && errors.Is(err, errUnknown) {
+		x.stopped = x.cur
+		return x, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	x.res = res
+	return x, nil
+}
+
+func (x *exec) lookup(p *program, s *scope, name string) *tensor.Tensor {
+	for p != nil && s != nil {
+		if v, ok := s.vals[name]; ok {
+			return v
+		}
+		if v, ok := p.consts[name]; ok {
+			return v
+		}
+		p, s = p.parent, s.parent
+	}
+	return nil
+}
+
+// run executes program p in scope s (which holds its inputs) and returns
+// its outputs.
+func (x *exec) run(p *program, s *scope) ([]*tensor.Tensor, error) {
+	// The caller's frame is restored on return; cur only on a normal
+	// return, so that a recovered panic names the innermost node.
+	saveP, saveS, saveCur := x.p, x.s, x.cur
+	defer func() { x.p, x.s = saveP, saveS }()
+	for _, n := range p.nodes {
+		x.p, x.s, x.cur = p, s, n
+		in := make([]*tensor.Tensor, len(n.in))
+		for i, name := range n.in {
+			if name == "" {
+				continue
+			}
+			if in[i] = x.lookup(p, s, name); in[i] == nil {
+				return nil, x.errf(n, "input %q has no value", name)
+			}
+		}
+		outs, err := n.def.run(x, n, in)
+		if err != nil {
+			return nil, err
+		}
+		if len(outs) < len(n.out) {
+			return nil, x.errf(n, "produced %d outputs, the node names %d", len(outs), len(n.out))
+		}
+		for i, o := range n.out {
+			if o == "" {
+				continue
+			}
+			s.vals[o] = outs[i]
+			x.hold(outs[i])
+			if _, read := p.lastUse[o]; !read {
+				x.drop(s, o)
+			}
+		}
+		for _, name := range n.in {
+			if p.lastUse[name] == n.idx {
+				x.drop(s, name)
+			}
+		}
+		for _, name := range n.extra {
+			if p.lastUse[name] == n.idx {
+				x.drop(s, name)
+			}
+		}
+	}
+	res := make([]*tensor.Tensor, len(p.outputs))
+	for i, name := range p.outputs {
+		if res[i] = x.lookup(p, s, name); res[i] == nil {
+			return nil, &Error{File: x.g.File, Msg: fmt.Sprintf("graph output %q has no value", name)}
+		}
+	}
+	x.cur = saveCur
+	return res, nil
+}
+
+// drop forgets a value of this scope whose last reader has run, and gives
+// its buffer back when no other value holds it.
+func (x *exec) drop(s *scope, name string) {
+	v, ok := s.vals[name]
+	if !ok {
+		return // a graph input of an enclosing scope, or already dropped
+	}
+	delete(s.vals, name)
+	x.release(v)
+}
+
+// hold counts one more live value holding t's buffer, if the buffer is one
+// of this pass's.
+func (x *exec) hold(t *tensor.Tensor) {
+	if t == nil || len(t.Data) == 0 {
+		return
+	}
+	if b := x.owned[&t.Data[0]]; b != nil {
+		b.refs++
+		x.counted[t]++
+	}
+}
+
+// release undoes one hold of t.
+func (x *exec) release(t *tensor.Tensor) {
+	if t == nil || x.counted[t] == 0 {
+		return
+	}
+	x.counted[t]--
+	if x.counted[t] == 0 {
+		delete(x.counted, t)
+	}
+	p := &t.Data[0]
+	b := x.owned[p]
+	if b.refs--; b.refs == 0 {
+		delete(x.owned, p)
+		x.g.arena.put(b.buf)
+	}
+}
+
+// alloc returns a float buffer of n values for an output, drawn from the
+// arena: its contents are arbitrary, the kernel must write every value.
+// Kernels must return it whole (or a tensor holding all of it), never a
+// sub-slice, so that the buffer can be given back when its value dies.
+func (x *exec) alloc(n int) []float32 {
+	if n == 0 {
+		return []float32{}
+	}
+	b := x.g.arena.get(n)
+	x.owned[&b[0]] = &ownedBuf{buf: b}
+	return b
+}
+
+// newFloat is an output float tensor of the given shape: Data from the
+// arena (unwritten), nil in the dry pass.
+func (x *exec) newFloat(shape []int) *tensor.Tensor {
+	t := &tensor.Tensor{Shape: shape, DType: tensor.Float32}
+	if !x.dry {
+		t.Data = x.alloc(numel(shape))
+	}
+	return t
+}
+
+// newInts is an output integer tensor of dtype dt, zeroed.
+func newInts(dt tensor.DType, shape []int) *tensor.Tensor {
+	return &tensor.Tensor{Shape: shape, DType: dt, Ints: make([]int64, numel(shape))}
+}
+
+// like is an output of the same dtype as t with the given shape: float
+// Data from the arena unless dry, zeroed Ints when t's values are known
+// (nil otherwise: unknown in the dry pass).
+func (x *exec) like(t *tensor.Tensor, shape []int) *tensor.Tensor {
+	if t.IsFloat() {
+		return x.newFloat(shape)
+	}
+	if t.Ints == nil {
+		return &tensor.Tensor{Shape: shape, DType: t.DType}
+	}
+	return newInts(t.DType, shape)
+}
+
+// has reports whether the values of every tensor are known: floats except
+// in the dry pass, integers unless computed from floats in the dry pass.
+func (x *exec) has(ts ...*tensor.Tensor) bool {
+	for _, t := range ts {
+		if t == nil {
+			continue
+		}
+		if t.IsFloat() {
+			if x.dry {
+				return false
+			}
+		} else if t.Ints == nil {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *exec) errf(n *node, format string, args ...any) error {
+	return &Error{File: x.g.File, Node: n.name, Op: n.op, Msg: fmt.Sprintf(format, args...)}
+}
+
+// unsupported reports, at run time, a valid case we do not implement.
+func (x *exec) unsupported(n *node, attr, format string, args ...any) error {
+	return &Error{File: x.g.File, Node: n.name, Op: n.op, Attr: attr, Kind: Unsupported, Msg: fmt.Sprintf(format, args...)}
+}
+
+// ints reads an integer input of rank 0 or 1 (shape, axes, indices...).
+func (x *exec) ints(n *node, v *tensor.Tensor, what string) ([]int64, error) {
+	if v == nil {
+		return nil, x.errf(n, "missing %s input", what)
+	}
+	if v.IsFloat() {
+		return nil, x.errf(n, "%s must be an integer tensor, is float32 %v", what, v.Shape)
+	}
+	if len(v.Shape) > 1 {
+		return nil, x.errf(n, "%s must be a scalar or 1-D, has shape %v", what, v.Shape)
+	}
+	if v.Ints == nil {
+		return nil, errUnknown
+	}
+	return v.Ints, nil
+}
+
+// scalar reads a one-element input of any type as a float64 (a bound, a
+// trip count, a fill value); ok is false when its value is not known yet.
+func (x *exec) scalar(n *node, v *tensor.Tensor, what string) (f float64, ok bool, err error) {
+	if numel(v.Shape) != 1 {
+		return 0, false, x.errf(n, "%s must hold one value, has shape %v", what, v.Shape)
+	}
+	if !known(v) {
+		return 0, false, nil
+	}
+	if v.IsFloat() {
+		return float64(v.Data[0]), true, nil
+	}
+	return float64(v.Ints[0]), true, nil
+}
+
+func numel(s []int) int {
+	n := 1
+	for _, d := range s {
+		n *= d
+	}
+	return n
+}
+
+// checkShape refuses a shape with a negative dimension or more than
+// maxValues values.
+func checkShape(shape []int) error {
+	n := int64(1)
+	for _, d := range shape {
+		if d < 0 {
+			return fmt.Errorf("negative dimension in %v", shape)
+		}
+		n *= int64(d)
+		if n > int64(maxValues) {
+			return fmt.Errorf("shape %v has more than %d values", shape, int64(maxValues))
+		}
+	}
+	return nil
+}
+
+func typeName(v *tensor.Tensor) string {
+	if v.IsFloat() {
+		return "float32"
+	}
+	return string(v.DType)
+}
+
+// sameType says whether two values have the same element type.
+func sameType(a, b *tensor.Tensor) bool {
+	return a.IsFloat() == b.IsFloat() && (a.IsFloat() || a.DType == b.DType)
+}
+
+// arena is a graph's free list of float buffers, by length, shared by its
+// runs: a buffer goes back when its last value dies, and the next node (or
+// run) that needs that many values takes it.
+type arena struct {
+	mu   sync.Mutex
+	free map[int][][]float32
+	held int // values held in free
+}
+
+// arenaMax bounds what the free list keeps (values): beyond, buffers go to
+// the garbage collector.
+const arenaMax = 1 << 27
+
+func (a *arena) get(n int) []float32 {
+	a.mu.Lock()
+	if l := a.free[n]; len(l) > 0 {
+		b := l[len(l)-1]
+		a.free[n] = l[:len(l)-1]
+		a.held -= n
+		a.mu.Unlock()
+		return b
+	}
+	a.mu.Unlock()
+	return make([]float32, n)
+}
+
+func (a *arena) put(b []float32) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.held+len(b) > arenaMax {
+		return
+	}
+	if a.free == nil {
+		a.free = map[int][][]float32{}
+	}
+	a.free[len(b)] = append(a.free[len(b)], b)
+	a.held += len(b)
+}
+
+// workerPanic carries a panic out of a worker goroutine, with the worker's
+// stack, to the goroutine that started it.
+type workerPanic struct {
+	val   any
+	stack []byte
+}
+
+// parallel runs f(0), ..., f(parts-1) on parts goroutines (inline when
+// parts is 1) and waits for all. A panic in a worker is re-raised in the
+// caller, where the API boundary's recover reports it. This is the one
+// place the package starts goroutines: a shared worker pool can replace it.
+func parallel(parts int, f func(part int)) {
+	if parts <= 1 {
+		f(0)
+		return
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failure *workerPanic
+	for part := 0; part < parts; part++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if rec := recover(); rec != nil {
+					mu.Lock()
+					if failure == nil {
+						failure = &workerPanic{val: rec, stack: debug.Stack()}
+					}
+					mu.Unlock()
+				}
+			}()
+			f(part)
+		}()
+	}
+	wg.Wait()
+	if failure != nil {
+		panic(*failure)
+	}
+}
