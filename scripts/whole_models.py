@@ -525,8 +525,8 @@ def mnist_digits(split="t10k"):
 def moving_mnist(n, seed, digits=None, frames=20, size=64, num_digits=2):
     """n sequences (n, frames, size, size) float32 of raw pixel values 0..255:
     num_digits 28x28 digits moving in straight lines at a random angle, bouncing
-    off the edges, combined by maximum (the construction of Srivastava et al.'s
-    mnist_test_seq.npy)."""
+    off the edges, combined by maximum: Srivastava et al.'s generator (step
+    0.1 of the free range per frame, positions scaled to 64 - 28 pixels)."""
     if digits is None:
         digits = mnist_digits()
     rng = np.random.RandomState(seed)
