@@ -120,7 +120,7 @@ func runModelCase(t *testing.T, dir string) (res nodeResult) {
 	if err != nil {
 		return refused(err)
 	}
-	got, err := runGraph(g, inputs)
+	got, err := g.Run(inputs)
 	if err != nil {
 		return refused(err)
 	}
@@ -183,20 +183,19 @@ func compareModelOutput(got, want *tensor.Tensor, bound float64) (string, float6
 		worst, bound, at, got.Data[at], want.Data[at], side.String()), worst
 }
 
-// readNPZTensors reads an .npz of float32 arrays as tensor.Tensors.
+// readNPZTensors reads an .npz whose arrays must all be float32 (what
+// make_model_fixtures.py writes).
 func readNPZTensors(path string) (map[string]*tensor.Tensor, error) {
 	arrays, _, err := loader.ReadNPZ(path)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]*tensor.Tensor, len(arrays))
 	for name, a := range arrays {
-		if a.DType != "float32" {
+		if a.DType != tensor.Float32 {
 			return nil, fmt.Errorf("%s: array %q is %s, want float32", path, name, a.DType)
 		}
-		out[name] = tensor.FromFloats(a.Data, a.Shape...)
 	}
-	return out, nil
+	return arrays, nil
 }
 
 // The harness itself on a graph the interpreter runs today (a ConvLSTM
@@ -215,8 +214,8 @@ func TestWholeModelHarness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	write := func(dir string, expected map[string]*loader.Tensor) {
-		if err := loader.WriteNPZ(filepath.Join(dir, "inputs.npz"), []string{"input"}, map[string]*loader.Tensor{"input": x}); err != nil {
+	write := func(dir string, expected map[string]*tensor.Tensor) {
+		if err := loader.WriteNPZ(filepath.Join(dir, "inputs.npz"), []string{"input"}, map[string]*tensor.Tensor{"input": x}); err != nil {
 			t.Fatal(err)
 		}
 		if err := loader.WriteNPZ(filepath.Join(dir, "expected.npz"), keys, expected); err != nil {
@@ -244,11 +243,9 @@ func TestWholeModelHarness(t *testing.T) {
 	if r := runModelCase(t, dir); r.status != nodePass {
 		t.Fatalf("PyTorch's own outputs: %s: %s", r.status, r.detail)
 	}
-	moved := map[string]*loader.Tensor{}
+	moved := map[string]*tensor.Tensor{}
 	for k, v := range ref {
-		c := *v
-		c.Data = append([]float32(nil), v.Data...)
-		moved[k] = &c
+		moved[k] = v.Clone()
 	}
 	moved["h_1"].Data[3] += 1e-3
 	write(dir, moved)

@@ -200,7 +200,7 @@ func runNodeTest(dir string, ops []string) (res nodeResult) {
 		if err != nil {
 			return nodeResult{status: nodeWrong, detail: "harness: " + err.Error()}
 		}
-		got, err := runGraph(g, inputs)
+		got, err := g.Run(inputs)
 		if err != nil {
 			return refused(err)
 		}
@@ -270,27 +270,14 @@ func readTensorPB(path string) (string, *tensor.Tensor, error) {
 	if err := proto.Unmarshal(b, &tp); err != nil {
 		return "", nil, fmt.Errorf("%s: %v", path, err)
 	}
-	ot, err := loader.DecodeAttributeTensor(path, &tp)
+	nt, err := loader.DecodeAttributeTensor(path, &tp)
 	if err != nil {
 		return "", nil, err
 	}
-	dt := tensor.DType(ot.DType)
-	t := &tensor.Tensor{Shape: ot.Shape, DType: dt}
-	if dt.IsFloat() {
-		t.Data = ot.Float
-		if t.Data == nil {
-			t.Data = []float32{}
-		}
-	} else {
-		t.Ints = ot.Int
-		if t.Ints == nil {
-			t.Ints = []int64{}
-		}
-	}
-	if err := t.Check(); err != nil {
+	if err := nt.Check(); err != nil {
 		return "", nil, fmt.Errorf("%s: %v", path, err)
 	}
-	return tp.GetName(), t, nil
+	return tp.GetName(), nt.Tensor, nil
 }
 
 // compareNodeTensor returns "" when got matches want: same dtype and shape,
@@ -352,46 +339,6 @@ func compareNodeTensor(got, want *tensor.Tensor) string {
 		}
 	}
 	return ""
-}
-
-// runGraph is the one place the harnesses (this file and models_test.go)
-// call Graph.Run, in tensor.Tensor terms.
-//
-// Adapter: on this branch Graph.Run still takes and returns loader.Tensor
-// (float32 inputs only; integer outputs come back as float32 values with
-// DType "int64"). When the migration to tensor.Tensor lands, this body
-// becomes `return g.Run(inputs)`.
-func runGraph(g *graph.Graph, inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
-	in := make(map[string]*loader.Tensor, len(inputs))
-	for name, t := range inputs {
-		dt := t.DType
-		if dt == "" {
-			dt = tensor.Float32
-		}
-		in[name] = &loader.Tensor{Shape: t.Shape, Data: t.Floats(), DType: string(dt)}
-	}
-	res, err := g.Run(in)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]*tensor.Tensor, len(res))
-	for name, lt := range res {
-		dt := tensor.DType(lt.DType)
-		if dt == "" {
-			dt = tensor.Float32
-		}
-		t := &tensor.Tensor{Shape: lt.Shape, DType: dt}
-		if dt.IsFloat() {
-			t.Data = lt.Data
-		} else {
-			t.Ints = make([]int64, len(lt.Data))
-			for i, v := range lt.Data {
-				t.Ints[i] = int64(v)
-			}
-		}
-		out[name] = t
-	}
-	return out, nil
 }
 
 // The comparator itself: the suite's rules, not numbers of ours.
