@@ -1,0 +1,302 @@
+#!/usr/bin/python3
+"""Time whole video-prediction models (issue 8) in PyTorch and ONNX Runtime,
+side by side, at realistic sizes; convlstm-go joins in once
+`convlstm-run bench` runs ONNX graphs (the hook below).
+
+    /usr/bin/python3 scripts/bench_models.py compare [--rows mnist-real,...] [--threads 1,2]
+        [--rounds 3] [--runs 5] [--warmup 1] [--dir DIR] [--go BIN] [--json OUT.jsonl]
+    /usr/bin/python3 scripts/bench_models.py export --dir DIR [--rows ...]
+    /usr/bin/python3 scripts/bench_models.py time --dir DIR --row ROW --threads N [--runs 5] [--warmup 1]
+
+`export` writes DIR/<row>.onnx (torch.onnx.export, opset 17, static shapes;
+the scripted roll-out through torch.jit.script) and DIR/rows.json, the
+format scripts/bench_ort.js reads ({row: {"onnx", "inputs": {name: shape}}})
+plus, for the Go side, "go_shape" (the --shape argument of convlstm-run
+bench: the graph input's shape, comma-separated). Models are built by
+scripts/whole_models.py (the real one from its weights) and never committed;
+DIR defaults to ~/.cache/convlstm-bench/models-<torch>-<hash of the scripts>.
+
+`time` times PyTorch's eager forward (torch.inference_mode, N intra-op
+threads, 1 inter-op thread) and prints one JSON line like bench_torch.py:
+{"engine": "pytorch", "row", "threads", "median_ms", "min_ms", "max_ms",
+"times_ms", "shape", "weights"}.
+
+`compare` exports (cached), then for each of --rounds rounds, each row and
+each thread count runs every engine once, one after the other in an order
+that rotates from round to round (so all see the same machine load); each
+run is --warmup warm-up calls then the median of --runs timed calls. It
+prints every measurement as a JSON line (stdout, or --json FILE) and then a
+markdown table of the median over rounds. Engines: PyTorch
+(this script's `time`), ONNX Runtime (scripts/bench_ort.js:
+onnxruntime-node 1.30.0, intraOpNumThreads N, interOpNumThreads 1,
+graphOptimizationLevel all), and, with --go BIN, convlstm-go:
+
+    HOOK (issue 8, item 4): BIN bench --weights DIR/<row>.onnx --shape <go_shape>
+        --threads N --runs R --warmup W --json
+    Today `convlstm-run bench` times native ConvLSTM checkpoints only and wants
+    a 5-D --shape; when it times ONNX graphs with the same JSON fields
+    (median_ms, ...), pass --go to add the column. scripts/bench_compare.sh
+    can join these rows by (row, threads, engine).
+
+Inputs: random normal values (PyTorch: fixed seed; ONNX Runtime: bench_ort.js's
+fixed-seed generator); the cost of these models does not depend on the values.
+The machine's load matters: run on an otherwise idle machine, or read the
+figures as a side-by-side comparison under the same load.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import torch  # noqa: E402
+
+import whole_models as wm  # noqa: E402
+
+ORT_VERSION = "1.30.0"
+
+# row -> (architecture, config, input shape, description)
+ROWS = {
+    "mnist-real": ("moving-mnist", None, (1, 10, 64, 64),
+                   "the real Moving-MNIST model (4 cells 32->32 5x5 at 64x64, 20+20+10+10 cell steps)"),
+    "openstl-mmnist": ("openstl", dict(C=1, H=64, W=64, patch=4, hidden=(64, 64), k=5, t_in=10, t_out=10,
+                                       forget_bias=1.0),
+                       (1, 10, 1, 64, 64),
+                       "OpenSTL ConvLSTM, Moving-MNIST setting (4x4 patches -> 16x16x16, 2 cells of 64, 5x5, "
+                       "LayerNorm), 10 in, 10 out"),
+    "encfc-radar": ("encfc", dict(C=1, ch=(16, 32), hid=(32, 64), groups=4, t_out=5),
+                    (1, 5, 1, 128, 128),
+                    "GroupNorm encoder-forecaster, radar-like 128x128, cells at 64x64 (32) and 32x32 (64), "
+                    "5 in, 5 out"),
+    "unet-64": ("unet", dict(C=1, base=16, hid=64), (1, 10, 1, 64, 64),
+                "U-Net (16/32/64 channels, bilinear Resize) with a 64-channel ConvLSTM at 16x16, 10 frames"),
+    "peephole-64": ("peephole", dict(H=64, W=64, ch=16, hidden=(32, 32), k=3), (1, 10, 64, 64),
+                    "peephole ConvLSTM, 2 cells of 32 at 64x64, 10 frames"),
+    "rollout-loop": ("rollout", dict(C=1, hidden=(16, 16), k=3, t_out=10), (1, 10, 1, 64, 64),
+                     "scripted roll-out (ONNX Loop + If), 2 cells of 16 at 64x64, 10 in, 10 out"),
+}
+
+
+def default_dir():
+    h = hashlib.sha256()
+    for f in ("bench_models.py", "whole_models.py"):
+        with open(os.path.join(HERE, f), "rb") as fh:
+            h.update(fh.read())
+    cache = os.environ.get("CONVLSTM_BENCH_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "convlstm-bench"))
+    return os.path.join(cache, "models-%s-%s" % (torch.__version__, h.hexdigest()[:12]))
+
+
+def build_row(row):
+    arch, cfg, _, _ = ROWS[row]
+    return wm.load_real() if arch == "moving-mnist" else wm.build(arch, cfg)
+
+
+def make_input(row):
+    g = torch.Generator().manual_seed(1234)
+    return torch.randn(ROWS[row][2], generator=g)
+
+
+def cmd_export(a):
+    rows = a.rows.split(",") if a.rows else list(ROWS)
+    os.makedirs(a.dir, exist_ok=True)
+    info_path = os.path.join(a.dir, "rows.json")
+    info = {}
+    if os.path.exists(info_path):
+        with open(info_path) as f:
+            info = json.load(f)
+    todo = [r for r in rows if r not in info or not os.path.exists(info[r]["onnx"])]
+    for row in todo:
+        if row not in ROWS:
+            sys.exit("unknown row %r (rows: %s)" % (row, ", ".join(ROWS)))
+        arch, cfg, shape, desc = ROWS[row]
+        model = build_row(row)
+        m = torch.jit.script(model) if arch == "rollout" else model
+        path = os.path.join(a.dir, row + ".onnx")
+        # The scripted roll-out's output shape comes out of the Loop, and
+        # onnxruntime-node 1.30.0 refuses to run that graph when its input
+        # is static ("pre-allocated output OrtValues on a model with
+        # dynamic output shapes"): export it with dynamic axes, as the
+        # fixtures do.
+        dyn = None
+        if arch == "rollout":
+            dims = {0: "batch", 1: "time", 3: "height", 4: "width"}
+            dyn = {"frames": dims, "prediction": dims}
+        with torch.no_grad():
+            torch.onnx.export(m, (make_input(row),), path, opset_version=17, input_names=["frames"],
+                              output_names=["prediction"], dynamic_axes=dyn)
+        info[row] = {"architecture": arch, "config": cfg, "description": desc, "onnx": path,
+                     "inputs": {"frames": list(shape)}, "go_shape": ",".join(map(str, shape)),
+                     "params": sum(p.numel() for p in model.parameters())}
+        print("exported %s (%s) to %s" % (row, desc, path), file=sys.stderr)
+    tmp = info_path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(info, f, indent=1)
+    os.replace(tmp, info_path)
+
+
+def cmd_time(a):
+    torch.set_num_threads(a.threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass
+    model = build_row(a.row)
+    x = make_input(a.row)
+    times = []
+    with torch.inference_mode():
+        for _ in range(a.warmup):
+            model(x)
+        for _ in range(a.runs):
+            t0 = time.perf_counter()
+            model(x)
+            times.append((time.perf_counter() - t0) * 1e3)
+    print(json.dumps({"engine": "pytorch", "torch": torch.__version__, "row": a.row,
+                      "threads": torch.get_num_threads(), "median_ms": statistics.median(times),
+                      "min_ms": min(times), "max_ms": max(times), "times_ms": times,
+                      "shape": list(ROWS[a.row][2]), "weights": os.path.join(a.dir, a.row + ".onnx")}))
+
+
+def ensure_ort():
+    env = dict(os.environ, NODE_PATH=os.path.join(HERE, "node_modules"))
+    if subprocess.run(["node", "-e", "require('onnxruntime-node')"], cwd=HERE, env=env,
+                      capture_output=True).returncode == 0:
+        return env
+    print("installing onnxruntime-node@%s from npm (--ignore-scripts)" % ORT_VERSION, file=sys.stderr)
+    subprocess.run(["npm", "install", "--no-save", "--no-package-lock", "--ignore-scripts",
+                    "--prefix", HERE, "onnxruntime-node@" + ORT_VERSION], check=True,
+                   stdout=sys.stderr)
+    return env
+
+
+def run_engine(engine, a, row, threads, info, env):
+    if engine == "pytorch":
+        cmd = ["nice", sys.executable, os.path.join(HERE, "bench_models.py"), "time", "--dir", a.dir, "--row", row,
+               "--threads", str(threads), "--runs", str(a.runs), "--warmup", str(a.warmup)]
+    elif engine == "onnxruntime":
+        cmd = ["nice", "node", os.path.join(HERE, "bench_ort.js"), "--dir", a.dir, "--row", row,
+               "--threads", str(threads), "--runs", str(a.runs), "--warmup", str(a.warmup)]
+    else:  # convlstm-go: the hook
+        cmd = ["nice", a.go, "bench", "--weights", info[row]["onnx"], "--shape", info[row]["go_shape"],
+               "--threads", str(threads), "--runs", str(a.runs), "--warmup", str(a.warmup), "--json"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        return None, r.stderr.strip()[-400:]
+    try:
+        rep = json.loads(r.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None, "no JSON in output: " + r.stdout[-400:]
+    return rep, ""
+
+
+def cmd_compare(a):
+    rows = a.rows.split(",") if a.rows else list(ROWS)
+    threads = [int(t) for t in a.threads.split(",")]
+    a.rows = ",".join(rows)
+    cmd_export(a)
+    with open(os.path.join(a.dir, "rows.json")) as f:
+        info = json.load(f)
+    env = ensure_ort()
+    engines = ["pytorch", "onnxruntime"] + (["convlstm-go"] if a.go else [])
+    out = open(a.json, "w") if a.json else sys.stdout
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    load0 = open("/proc/loadavg").read().split()[:3]
+    res = {}
+    for rnd in range(a.rounds):
+        cell = 0
+        for row in rows:
+            for t in threads:
+                for k in range(len(engines)):
+                    engine = engines[(k + rnd + cell) % len(engines)]
+                    rep, err = run_engine(engine, a, row, t, info, env)
+                    ms = rep["median_ms"] if rep else None
+                    res.setdefault((row, t, engine), []).append(ms)
+                    line = {"round": rnd + 1, "row": row, "threads": t, "engine": engine, "median_ms": ms,
+                            "shape": info[row]["go_shape"], "weights": info[row]["onnx"]}
+                    if rep:
+                        line["times_ms"] = rep.get("times_ms")
+                    else:
+                        line["error"] = err
+                    print(json.dumps(line), file=out, flush=True)
+                    print("round %d/%d  %-15s threads=%d  %-12s %s" % (
+                        rnd + 1, a.rounds, row, t, engine, "%.1f ms" % ms if ms else "FAILED: " + err),
+                        file=sys.stderr, flush=True)
+                cell += 1
+    if a.json:
+        out.close()
+    load1 = open("/proc/loadavg").read().split()[:3]
+
+    def med(v):
+        return None if not v or any(x is None for x in v) else statistics.median(v)
+
+    print("\n## Whole models: PyTorch vs ONNX Runtime%s\n" % (" vs convlstm-go" if a.go else ""))
+    print("- CPU: %s (%d cores); load average %s at start, %s at end; the machine was shared" % (
+        cpu, os.cpu_count(), " ".join(load0), " ".join(load1)))
+    print("- PyTorch %s (eager, inference_mode), ONNX Runtime %s (onnxruntime-node, CPU EP, opset-17 export)" % (
+        torch.__version__, ORT_VERSION))
+    print("- each cell: median over %d round(s) of [%d warm-up + median of %d runs], engines interleaved\n" % (
+        a.rounds, a.warmup, a.runs))
+    head = "| row | input | threads | PyTorch ms | ORT ms | ORT/PyTorch |"
+    sep = "|---|---|---:|---:|---:|---:|"
+    if a.go:
+        head += " convlstm-go ms | speed-up vs faster |"
+        sep += "---:|---:|"
+    print(head)
+    print(sep)
+    for row in rows:
+        for t in threads:
+            pt, ort = med(res[(row, t, "pytorch")]), med(res[(row, t, "onnxruntime")])
+            f = lambda x: "n/a" if x is None else ("%.1f" % x if x >= 10 else "%.2f" % x)  # noqa: E731
+            ratio = "n/a" if pt is None or ort is None else "%.2f" % (ort / pt)
+            line = "| %s | %s | %d | %s | %s | %s |" % (row, info[row]["go_shape"], t, f(pt), f(ort), ratio)
+            if a.go:
+                go = med(res[(row, t, "convlstm-go")])
+                anchors = [x for x in (pt, ort) if x is not None]
+                sp = "n/a" if go is None or not anchors else "%.2fx" % (min(anchors) / go)
+                line += " %s | %s |" % (f(go), sp)
+            print(line)
+    print()
+    for row in rows:
+        print("- %s: %s" % (row, ROWS[row][3]))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("export")
+    e.add_argument("--dir", default=None)
+    e.add_argument("--rows", default="")
+    t = sub.add_parser("time")
+    t.add_argument("--dir", default=None)
+    t.add_argument("--row", required=True, choices=list(ROWS))
+    t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--runs", type=int, default=5)
+    t.add_argument("--warmup", type=int, default=1)
+    c = sub.add_parser("compare")
+    c.add_argument("--dir", default=None)
+    c.add_argument("--rows", default="")
+    c.add_argument("--threads", default="1,2")
+    c.add_argument("--rounds", type=int, default=3)
+    c.add_argument("--runs", type=int, default=5)
+    c.add_argument("--warmup", type=int, default=1)
+    c.add_argument("--go", default=None, help="convlstm-run binary (the hook; see the docstring)")
+    c.add_argument("--json", default=None, help="write the JSON lines here instead of stdout")
+    a = ap.parse_args()
+    if a.dir is None:
+        a.dir = default_dir()
+    {"export": cmd_export, "time": cmd_time, "compare": cmd_compare}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    main()
