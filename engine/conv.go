@@ -130,6 +130,17 @@ func NewConv2D(w, bias []float32, s ConvSpec, o ConvOptions) (*Conv2D, error) {
 	return c, nil
 }
 
+// WithPads returns the convolution with other zero padding, sharing the
+// packed weights (ONNX's auto_pad SAME pads depend on the input size).
+func (c *Conv2D) WithPads(top, left, bottom, right int) (*Conv2D, error) {
+	if top < 0 || left < 0 || bottom < 0 || right < 0 {
+		return nil, fmt.Errorf("engine: negative padding %d,%d,%d,%d", top, left, bottom, right)
+	}
+	d := *c
+	d.Spec.PadT, d.Spec.PadL, d.Spec.PadB, d.Spec.PadR = top, left, bottom, right
+	return &d, nil
+}
+
 // blockWeights lays w out as the 3×3 weights of the Winograd convolution's
 // input channels: for each part, for each 3×3 block of the kernel (the
 // kernel zero-extended to a multiple of 3), that part's channels.
@@ -389,34 +400,60 @@ func (t *gatherTask) Run(part, parts int) {
 	}
 }
 
-// Apply runs the convolution on a dense (frames, C, H, W) input x and
-// writes the dense (frames, M, HO, WO) output out: it pads x into the
-// plan's own buffer (made for a single source whose channel stride is
-// frames·S, as NewDensePlan sets up) and compacts the output rows.
-func (p *ConvPlan) Apply(pool *Pool, x, out []float32) {
+// Part is one input of Apply: a dense (frames, Channels, H, W) array. Several
+// parts are the channel concatenation of their arrays, in order (a Concat
+// folded into its convolution).
+type Part struct {
+	Data     []float32
+	Channels int
+}
+
+// Apply runs the convolution on dense (frames, C, H, W) input, given as
+// one or more parts along the channels, and writes the dense (frames, M,
+// HO, WO) output out: it pads the parts into the plan's own buffer (made by
+// NewDensePlan) and compacts the output rows. When epilogue is not nil it
+// is applied to each output plane (channel ch of a frame) right after it is
+// written, while it is in cache (a fused activation).
+func (p *ConvPlan) Apply(pool *Pool, out []float32, epilogue func(plane []float32, ch int), xs ...Part) {
 	c, l := p.c, p.L
 	s := c.Spec
-	if len(x) != l.Frames*s.C*l.H*l.W || len(out) != l.Frames*s.M*l.HO*l.WO {
-		panic(fmt.Sprintf("engine: Apply on %d input and %d output values, the plan is for (%d, %d, %d, %d) → (%d, %d, %d, %d)", len(x), len(out), l.Frames, s.C, l.H, l.W, l.Frames, s.M, l.HO, l.WO))
+	hw := l.H * l.W
+	ch0 := 0
+	for _, x := range xs {
+		if x.Channels < 0 || len(x.Data) != l.Frames*x.Channels*hw {
+			panic(fmt.Sprintf("engine: Apply input part of %d values for %d channels of (%d, ·, %d, %d)", len(x.Data), x.Channels, l.Frames, l.H, l.W))
+		}
+		ch0 += x.Channels
+	}
+	if ch0 != s.C || len(out) != l.Frames*s.M*l.HO*l.WO {
+		panic(fmt.Sprintf("engine: Apply on %d input channels and %d output values, the plan is for (%d, %d, %d, %d) → (%d, %d, %d, %d)", ch0, len(out), l.Frames, s.C, l.H, l.W, l.Frames, s.M, l.HO, l.WO))
 	}
 	cs := p.strides[0]
 	if p.dense == nil {
 		p.dense = make([]float32, s.C*cs+c.Slack())
 		p.outBuf = make([]float32, s.M*l.Cols())
 	}
-	for f := 0; f < l.Frames; f++ {
-		for ch := 0; ch < s.C; ch++ {
-			PadPlane(p.dense[ch*cs+f*l.S:][:l.S], l.WP, s.PadT, s.PadL, x[(f*s.C+ch)*l.H*l.W:][:l.H*l.W], l.H, l.W)
+	ch0 = 0
+	for _, x := range xs {
+		for f := 0; f < l.Frames; f++ {
+			for ch := 0; ch < x.Channels; ch++ {
+				PadPlane(p.dense[(ch0+ch)*cs+f*l.S:][:l.S], l.WP, s.PadT, s.PadL, x.Data[(f*x.Channels+ch)*hw:][:hw], l.H, l.W)
+			}
 		}
+		ch0 += x.Channels
 	}
 	ldc := l.Cols()
 	p.Run(pool, p.outBuf, ldc, [][]float32{p.dense}, false)
+	plane := l.HO * l.WO
 	for f := 0; f < l.Frames; f++ {
 		for i := 0; i < s.M; i++ {
-			dst := out[(f*s.M+i)*l.HO*l.WO:]
+			dst := out[(f*s.M+i)*plane : (f*s.M+i+1)*plane]
 			src := p.outBuf[i*ldc+f*l.OS:]
 			for y := 0; y < l.HO; y++ {
 				copy(dst[y*l.WO:(y+1)*l.WO], src[y*l.OWP:y*l.OWP+l.WO])
+			}
+			if epilogue != nil {
+				epilogue(dst, i)
 			}
 		}
 	}

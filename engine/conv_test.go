@@ -98,7 +98,7 @@ func TestConv2D(t *testing.T) {
 				}
 				out := make([]float32, tc.n*s.M*ho*wo)
 				for rep := 0; rep < 2; rep++ { // plans are reused
-					p.Apply(pool, x, out)
+					p.Apply(pool, out, nil, Part{x, s.C})
 				}
 				pool.Close()
 				for i, v := range out {
@@ -245,4 +245,57 @@ func splitAll() func() {
 	old := minWorkPerThread
 	minWorkPerThread = 1
 	return func() { minWorkPerThread = old }
+}
+
+// Apply over two parts gives the bits of Apply over their concatenation;
+// the epilogue sees every output plane once, with its channel; WithPads
+// shares the packed weights and changes only the padding.
+func TestConv2DPartsEpilogue(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	s := ConvSpec{M: 20, C: 18, KH: 3, KW: 3, PadT: 1, PadL: 1, PadB: 1, PadR: 1}
+	wt := randSlice(rng, s.M*s.C*9, 0.1)
+	x := randSlice(rng, 2*s.C*6*7, 1)
+	c, err := NewConv2D(wt, randSlice(rng, s.M, 1), s, ConvOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := NewPool(1)
+	defer pool.Close()
+	p, _ := c.NewDensePlan(2, 6, 7, 1)
+	whole := make([]float32, 2*s.M*6*7)
+	p.Apply(pool, whole, nil, Part{x, s.C})
+	// The same channels as two arrays: frame-major within each part.
+	a, b := make([]float32, 0), make([]float32, 0)
+	for f := 0; f < 2; f++ {
+		a = append(a, x[f*s.C*42:(f*s.C+5)*42]...)
+		b = append(b, x[(f*s.C+5)*42:(f+1)*s.C*42]...)
+	}
+	got := make([]float32, len(whole))
+	seen := map[int]int{}
+	p.Apply(pool, got, func(plane []float32, ch int) {
+		seen[ch]++
+		for i := range plane {
+			plane[i] = max(plane[i], 0)
+		}
+	}, Part{a, 5}, Part{b, s.C - 5})
+	for i := range got {
+		if got[i] != max(whole[i], 0) {
+			t.Fatalf("value %d: %v, want relu(%v)", i, got[i], whole[i])
+		}
+	}
+	for ch := 0; ch < s.M; ch++ {
+		if seen[ch] != 2 {
+			t.Fatalf("epilogue saw channel %d %d times, want once per frame", ch, seen[ch])
+		}
+	}
+	valid, err := c.WithPads(0, 0, 0, 0)
+	if err != nil || valid.a == nil && valid.wino != c.wino || c.Spec.PadT != 1 {
+		t.Fatalf("WithPads: %v", err)
+	}
+	if _, err := valid.NewDensePlan(1, 6, 7, 1); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := valid.Layout(1, 6, 7); l.HO != 4 || l.WO != 5 {
+		t.Fatalf("valid padding gives %d×%d, want 4×5", l.HO, l.WO)
+	}
 }

@@ -58,6 +58,15 @@ func (p *Pool) work() {
 	}
 }
 
+// WorkerPanic is what Do re-raises when a part run by a worker panicked:
+// the value and the worker's stack (the caller's would not show where).
+type WorkerPanic struct {
+	Value any
+	Stack []byte
+}
+
+func (w WorkerPanic) String() string { return fmt.Sprintf("%v\n%s", w.Value, w.Stack) }
+
 // runJob runs one part; a panic is passed to Do, which re-raises it in the
 // caller's goroutine, where the API boundary's recover turns it into an
 // error (a panic left in a worker would kill the process).
@@ -65,7 +74,7 @@ func (p *Pool) runJob(j job) {
 	defer p.wg.Done()
 	defer func() {
 		if r := recover(); r != nil {
-			p.panic <- fmt.Sprintf("%v\n%s", r, debug.Stack())
+			p.panic <- WorkerPanic{Value: r, Stack: debug.Stack()}
 		}
 	}()
 	j.t.Run(j.part, j.parts)

@@ -6,7 +6,6 @@ import (
 	"github.com/convlstm-go/convlstm-go/tensor"
 
 	"os"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -29,9 +28,6 @@ func BenchmarkFile(b *testing.B) {
 	threads := 1
 	if s := os.Getenv("GRAPH_BENCH_THREADS"); s == "2" {
 		threads = 2
-	}
-	if c, err := strconv.Atoi(os.Getenv("GRAPH_BENCH_CHUNK")); err == nil && c > 0 {
-		gemmChunk = c
 	}
 	g, err := Load(path, Options{Threads: threads})
 	if err != nil {

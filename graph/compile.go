@@ -21,7 +21,7 @@ type node struct {
 	opset int64
 	// Per-op state prepared at compile time.
 	value *tensor.Tensor      // Constant
-	conv  *convPlan           // Conv with constant weights, packed at load
+	conv  *convNode           // Conv: attributes, constant weights packed after the fusion passes
 	gemmB []float32           // Gemm with a constant B: B' laid out k×n
 	sub   map[string]*program // graph attributes: Scan/Loop body, If branches
 	cell  *cellPlan           // fused cell update (op "LSTMCell")
@@ -171,6 +171,9 @@ func (c *compiler) compileGraph(gp *onnxpb.GraphProto, parent *program, consts m
 	if c.fuse {
 		fuseCells(p)
 		fuseConvs(p)
+	}
+	if err := c.prepareConvs(p); err != nil {
+		return nil, err
 	}
 	for k, n := range p.nodes {
 		n.idx = k

@@ -1,225 +1,259 @@
 package graph
 
 import (
-	"math"
 	"sync"
 
-	"github.com/convlstm-go/convlstm-go/ops"
+	"github.com/convlstm-go/convlstm-go/engine"
 	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
-// convPlan is a 2-D Conv (stride 1, dilation 1, one group: what ConvLSTM
-// cells use) with its weights packed once for ops.ConvGemm.
-type convPlan struct {
-	a                    *ops.PackedA
-	bias                 []float32
-	m, c, kh, kw         int
-	pt, pl, pb, pr       int // pads: top, left, bottom, right
+// The Conv kernel: every Conv runs on engine.Conv2D, the convolution the
+// native runtime's cells use too (direct offset GEMM, Winograd, or a gather
+// for strided convolutions, chosen by the engine).
+
+// convNode is a Conv node's compile-time state.
+type convNode struct {
+	kh, kw         int // kernel (from kernel_shape or the weight)
+	sh, sw, dh, dw int // strides, dilations
+	group          int
+	autoPad        string
+	pads           [4]int // NOTSET pads: top, left, bottom, right
+	m, cg          int    // output channels, input channels per group
+	// weightName and biasName are the initialisers read (for CellGates).
 	weightName, biasName string
-	parts                bool // inputs are a fused Concat's parts (along channels)
-	// wino is the Winograd F(2×2, 3×3) form of a 3×3, pad-1 weight with
-	// enough input channels: 16/36 of the direct method's multiplies, and
-	// the same output layout as the offset GEMM (rows of stride wp).
-	wino *ops.Winograd3x3
+	// packed holds constant weights (nil when they are computed at run
+	// time), padded by WithPads for each input size.
+	packed *engine.Conv2D
+	// parts: the inputs are a fused Concat's parts along the channels.
+	parts bool
+	// act, when set by a fusion pass, is applied to each output plane as
+	// soon as it is written (a fused activation).
+	act   func(plane []float32)
+	plans planCache
 }
 
-// winogradMinChannels is the fewest input channels for which a Conv uses
-// Winograd; below it the transforms cost more than they save. (Package
-// runtime uses 16; the shared engine will decide in one place.)
-const winogradMinChannels = 8
-
-// setPads records the pads and, for a 3×3 pad-1 kernel, prepares Winograd.
-func (plan *convPlan) setPads(pads [4]int, w []float32) {
-	plan.pt, plan.pl, plan.pb, plan.pr = pads[0], pads[1], pads[2], pads[3]
-	if plan.kh == 3 && plan.kw == 3 && pads == [4]int{1, 1, 1, 1} && plan.c >= winogradMinChannels && w != nil {
-		plan.wino = ops.NewWinograd3x3(w, plan.m, plan.c)
-	}
-}
-
-// convAttrs checks a Conv node's attributes against the weight shape and
-// returns the pads (top, left, bottom, right).
-func (c *compiler) convAttrs(n *node, wshape []int) ([4]int, error) {
-	var pads [4]int
+// convAttrs reads a Conv node's attributes against the weight shape
+// (M, C/group, kh, kw).
+func (c *compiler) convAttrs(n *node, wshape []int) (*convNode, error) {
 	if len(wshape) != 4 {
-		return pads, c.errf(n, "weight has shape %v; only 2-D convolutions (weights of rank 4) are supported", wshape)
+		return nil, c.unsupported(n, "", "weight has shape %v; only 2-D convolutions (weights of rank 4) are supported", wshape)
 	}
-	if g := attrInt(n, "group", 1); g != 1 {
-		return pads, c.errf(n, "group=%d: only group=1 is supported (ConvLSTM convolutions are dense)", g)
+	cn := &convNode{m: wshape[0], cg: wshape[1], kh: wshape[2], kw: wshape[3], weightName: n.in[1], group: int(attrInt(n, "group", 1))}
+	if len(n.in) > 2 {
+		cn.biasName = n.in[2]
 	}
-	for _, name := range []string{"strides", "dilations"} {
-		if v, ok := attrInts(n, name); ok {
-			for _, x := range v {
-				if x != 1 {
-					return pads, c.errf(n, "%s=%v: only 1 is supported (ConvLSTM keeps the image size)", name, v)
-				}
+	if cn.m < 1 || cn.cg < 1 || cn.kh < 1 || cn.kw < 1 {
+		return nil, c.errf(n, "weight %q has shape %v", n.in[1], wshape)
+	}
+	if cn.group < 1 || cn.m%cn.group != 0 {
+		return nil, c.errAttr(n, "group", "group=%d must be positive and divide the %d output channels", cn.group, cn.m)
+	}
+	pair := func(name string, def int) (int, int, error) {
+		v, ok := attrInts(n, name)
+		if !ok {
+			return def, def, nil
+		}
+		if len(v) != 2 {
+			return 0, 0, c.unsupportedAttr(n, name, "%s=%v: only 2-D convolutions are supported", name, v)
+		}
+		for _, x := range v {
+			if x < 1 || x > 1<<16 {
+				return 0, 0, c.errAttr(n, name, "%s=%v: want values from 1 to 65536", name, v)
 			}
 		}
+		return int(v[0]), int(v[1]), nil
 	}
-	if ks, ok := attrInts(n, "kernel_shape"); ok {
-		if len(ks) != 2 || int(ks[0]) != wshape[2] || int(ks[1]) != wshape[3] {
-			return pads, c.errf(n, "kernel_shape %v does not match the weight's %v", ks, wshape[2:])
+	var err error
+	if cn.sh, cn.sw, err = pair("strides", 1); err != nil {
+		return nil, err
+	}
+	if cn.dh, cn.dw, err = pair("dilations", 1); err != nil {
+		return nil, err
+	}
+	if ks, ok := attrInts(n, "kernel_shape"); ok && (len(ks) != 2 || int(ks[0]) != cn.kh || int(ks[1]) != cn.kw) {
+		return nil, c.errAttr(n, "kernel_shape", "kernel_shape=%v does not match the weight's %v", ks, wshape[2:])
+	}
+	cn.autoPad = attrString(n, "auto_pad", "NOTSET")
+	if p, ok := attrInts(n, "pads"); ok {
+		if cn.autoPad != "NOTSET" {
+			return nil, c.errAttr(n, "pads", "pads=%v together with auto_pad=%s", p, cn.autoPad)
 		}
-	}
-	ap := "NOTSET"
-	if a := n.attrs["auto_pad"]; a != nil {
-		ap = string(a.S)
-	}
-	switch ap {
-	case "NOTSET", "":
-		if p, ok := attrInts(n, "pads"); ok {
-			if len(p) != 4 {
-				return pads, c.errf(n, "pads %v: want 4 values for a 2-D convolution", p)
+		if len(p) != 4 {
+			return nil, c.unsupportedAttr(n, "pads", "pads=%v: want 4 values for a 2-D convolution", p)
+		}
+		for _, x := range p {
+			if x < 0 || x > 1<<16 {
+				return nil, c.errAttr(n, "pads", "pads=%v: want values from 0 to 65536", p)
 			}
-			for _, x := range p {
-				if x < 0 || x > 1024 {
-					return pads, c.errf(n, "pads %v: want values in [0, 1024]", p)
-				}
-			}
-			// ONNX order: y_begin, x_begin, y_end, x_end.
-			pads = [4]int{int(p[0]), int(p[1]), int(p[2]), int(p[3])}
 		}
-	case "VALID":
-	case "SAME_UPPER", "SAME_LOWER":
-		// Stride 1: total padding k-1, the odd pixel at the end (UPPER) or start.
-		th, tw := wshape[2]-1, wshape[3]-1
-		if ap == "SAME_UPPER" {
-			pads = [4]int{th / 2, tw / 2, th - th/2, tw - tw/2}
-		} else {
-			pads = [4]int{th - th/2, tw - tw/2, th / 2, tw / 2}
-		}
-	default:
-		return pads, c.errf(n, "auto_pad %q is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER", ap)
+		// ONNX order: y_begin, x_begin, y_end, x_end.
+		cn.pads = [4]int{int(p[0]), int(p[1]), int(p[2]), int(p[3])}
 	}
-	return pads, nil
+	return cn, nil
 }
 
-// prepareConv packs the weights of a Conv whose weight (and bias) are
-// constants. A Conv with computed weights is planned at run time.
-func (c *compiler) prepareConv(n *node, p *program) error {
-	w := p.constant(n.in[1])
+// padsFor returns the padding for an h×w input: the pads attribute, or what
+// auto_pad derives from the input size (SAME: output ⌈in/stride⌉, the odd
+// pixel at the end for SAME_UPPER, at the start for SAME_LOWER).
+func (cn *convNode) padsFor(h, w int) [4]int {
+	switch cn.autoPad {
+	case "VALID":
+		return [4]int{}
+	case "SAME_UPPER", "SAME_LOWER":
+		th := max(0, ((h+cn.sh-1)/cn.sh-1)*cn.sh+(cn.kh-1)*cn.dh+1-h)
+		tw := max(0, ((w+cn.sw-1)/cn.sw-1)*cn.sw+(cn.kw-1)*cn.dw+1-w)
+		if cn.autoPad == "SAME_UPPER" {
+			return [4]int{th / 2, tw / 2, th - th/2, tw - tw/2}
+		}
+		return [4]int{th - th/2, tw - tw/2, th / 2, tw / 2}
+	}
+	return cn.pads
+}
+
+func (cn *convNode) spec(pads [4]int) engine.ConvSpec {
+	return engine.ConvSpec{M: cn.m, C: cn.cg * cn.group, KH: cn.kh, KW: cn.kw,
+		PadT: pads[0], PadL: pads[1], PadB: pads[2], PadR: pads[3],
+		StrideH: cn.sh, StrideW: cn.sw, DilH: cn.dh, DilW: cn.dw, Groups: cn.group}
+}
+
+// checkConv reads the attributes and, when the weight (and bias) are
+// constants, packs them once (after the fusion passes, which may change
+// them: see prepareConvs).
+func checkConv(c *compiler, n *node) error {
+	w := c.prog.constant(n.in[1])
 	if w == nil {
+		// Computed weights: the attributes are checked against their
+		// shape at run time.
 		return nil
 	}
-	var b *tensor.Tensor
-	if len(n.in) > 2 && n.in[2] != "" {
-		if b = p.constant(n.in[2]); b == nil {
-			return nil
-		}
+	if !w.IsFloat() || w.Data == nil {
+		return c.errf(n, "weight %q must be float data, is %s %v", n.in[1], typeName(w), w.Shape)
 	}
-	plan, err := newConvPlan(n, w, b, func(format string, args ...any) error { return c.errf(n, format, args...) })
+	cn, err := c.convAttrs(n, w.Shape)
 	if err != nil {
 		return err
 	}
-	pads, err := c.convAttrs(n, w.Shape)
-	if err != nil {
-		return err
-	}
-	plan.setPads(pads, w.Data)
-	n.conv = plan
+	n.conv = cn
 	return nil
 }
 
-func newConvPlan(n *node, w, b *tensor.Tensor, errf func(string, ...any) error) (*convPlan, error) {
-	if !w.IsFloat() || len(w.Shape) != 4 {
-		return nil, errf("weight %q must be a float tensor of rank 4, is %s %v", n.in[1], typeName(w), w.Shape)
-	}
-	if w.Data == nil {
-		return nil, errf("weight %q has no data", n.in[1])
-	}
-	m, cin, kh, kw := w.Shape[0], w.Shape[1], w.Shape[2], w.Shape[3]
-	if m < 1 || cin < 1 || kh < 1 || kw < 1 || len(w.Data) != m*cin*kh*kw {
-		return nil, errf("weight %q has shape %v with %d values", n.in[1], w.Shape, len(w.Data))
-	}
-	plan := &convPlan{a: ops.PackA(w.Data, m, cin*kh*kw), m: m, c: cin, kh: kh, kw: kw, weightName: n.in[1]}
-	if b != nil {
-		if !b.IsFloat() || len(b.Shape) != 1 || b.Shape[0] != m || len(b.Data) != m {
-			return nil, errf("bias %q has shape %v, want (%d,)", n.in[2], b.Shape, m)
+// prepareConvs packs the constant weights of every Conv of p, once the
+// fusion passes are done, and puts the fused cells that are ConvLSTM steps
+// on the engine's cell.
+func (c *compiler) prepareConvs(p *program) error {
+	for _, n := range p.nodes {
+		cv := n
+		if n.op == "LSTMCell" {
+			cv = n.cell.conv
+			if cv != nil && cv.conv != nil && n.cell.step == nil {
+				if err := c.prepareCell(n, p); err != nil {
+					return err
+				}
+			}
 		}
-		plan.bias = b.Data
-		plan.biasName = n.in[2]
+		if cv == nil || cv.op != "Conv" || cv.conv == nil || cv.conv.packed != nil {
+			continue
+		}
+		w := p.constant(cv.conv.weightName)
+		var b []float32
+		if cv.conv.biasName != "" {
+			bt := p.constant(cv.conv.biasName)
+			if bt == nil {
+				continue // a computed bias: packed per run
+			}
+			if !bt.IsFloat() || len(bt.Data) != cv.conv.m {
+				return c.errf(cv, "bias %q has shape %v, want (%d,)", cv.conv.biasName, bt.Shape, cv.conv.m)
+			}
+			b = bt.Data
+		}
+		packed, err := engine.NewConv2D(w.Data, b, cv.conv.spec([4]int{}), engine.ConvOptions{})
+		if err != nil {
+			return c.errf(cv, "%v", err)
+		}
+		cv.conv.packed = packed
 	}
-	return plan, nil
+	return nil
 }
 
-// conv runs a Conv node: x is (N, C, H, W). A Conv fused with the Concat
-// that fed it (plan.parts) takes the Concat's inputs and reads them straight
-// into its padded buffer.
-func (x *exec) conv(n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	plan := n.conv
+// runConv runs a Conv node: x is (N, C, H, W), or the parts of a fused
+// channel Concat, which are padded straight into the convolution's buffer.
+func runConv(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	cn := n.conv
 	xs := in[:1]
-	if plan == nil {
-		xin, w := in[0], in[1]
-		var b *tensor.Tensor
-		if len(in) > 2 {
-			b = in[2]
+	if cn == nil || cn.packed == nil {
+		// Weights (or bias) computed by the graph: check and pack per run.
+		w := in[1]
+		if !w.IsFloat() {
+			return nil, x.errf(n, "weight %q must be float32, is %s %v", n.in[1], typeName(w), w.Shape)
 		}
-		c := &compiler{file: x.g.File}
 		var err error
-		if x.dry {
-			// Shapes only: check attributes against the weight's shape.
-			pads, err := c.convAttrs(n, w.Shape)
-			if err != nil {
-				return nil, err
-			}
-			if len(xin.Shape) != 4 || !xin.IsFloat() || xin.Shape[1] != w.Shape[1] {
-				return nil, x.errf(n, "input has shape %v, want (N, %d, H, W) float", xin.Shape, w.Shape[1])
-			}
-			ho := xin.Shape[2] + pads[0] + pads[2] - w.Shape[2] + 1
-			wo := xin.Shape[3] + pads[1] + pads[3] - w.Shape[3] + 1
-			if ho < 1 || wo < 1 {
-				return nil, x.errf(n, "input %v with pads %v is smaller than the kernel %v", xin.Shape, pads, w.Shape[2:])
-			}
-			return one(x.newFloat([]int{xin.Shape[0], w.Shape[0], ho, wo}), nil)
-		}
-		plan, err = newConvPlan(n, w, b, func(format string, args ...any) error { return x.errf(n, format, args...) })
-		if err != nil {
+		c := &compiler{file: x.g.File}
+		if cn, err = c.convAttrs(n, w.Shape); err != nil {
 			return nil, err
 		}
-		pads, err := c.convAttrs(n, w.Shape)
-		if err != nil {
-			return nil, err
-		}
-		// Weights computed at run time: plain offset GEMM, no Winograd
-		// transform per call.
-		plan.setPads(pads, nil)
-	} else if plan.parts {
+	} else if cn.parts {
 		xs = in
 	}
-	g, err := x.convGeometry(n, plan, xs)
+	geo, err := x.convInput(n, cn, xs)
 	if err != nil {
 		return nil, err
 	}
-	out := x.newFloat([]int{g.n, plan.m, g.ho, g.wo})
+	pads := cn.padsFor(geo.h, geo.w)
+	spec := cn.spec(pads)
+	ho, wo := spec.OutSize(geo.h, geo.w)
+	if ho < 1 || wo < 1 {
+		return nil, x.errf(n, "input %d×%d with pads %v is smaller than the %d×%d kernel (dilations %d×%d)", geo.h, geo.w, pads, cn.kh, cn.kw, cn.dh, cn.dw)
+	}
+	if int64(geo.n)*int64(cn.m)*int64(ho)*int64(wo) > int64(maxValues) || int64(geo.n)*int64(spec.C)*int64(geo.h+pads[0]+pads[2]+1)*int64(geo.w+pads[1]+pads[3]+1) > int64(maxValues) {
+		return nil, x.errf(n, "convolution of (%d, %d, %d, %d) into %d×%d is too large", geo.n, spec.C, geo.h, geo.w, ho, wo)
+	}
+	out := x.newFloat([]int{geo.n, cn.m, ho, wo})
 	if x.dry {
 		return one(out, nil)
 	}
-	offs := plan.offsets(g)
-	buf := getScratch(g.c*g.hp*g.wp + plan.kw)
-	tmp := getScratch(plan.m * g.ncol)
-	defer putScratch(buf)
-	defer putScratch(tmp)
-	for b := 0; b < g.n; b++ {
-		x.convImage(plan, g, xs, b, buf, tmp, offs)
-		dst := out.Data[b*plan.m*g.ho*g.wo : (b+1)*plan.m*g.ho*g.wo]
-		for i := 0; i < plan.m; i++ {
-			for y := 0; y < g.ho; y++ {
-				copy(dst[(i*g.ho+y)*g.wo:(i*g.ho+y+1)*g.wo], tmp[i*g.ncol+y*g.wp:i*g.ncol+y*g.wp+g.wo])
+	conv := cn.packed
+	if conv == nil {
+		var b []float32
+		if len(in) > 2 && in[2] != nil {
+			if !in[2].IsFloat() || len(in[2].Data) != cn.m {
+				return nil, x.errf(n, "bias %q has shape %v, want (%d,)", n.in[2], in[2].Shape, cn.m)
 			}
+			b = in[2].Data
 		}
+		// No Winograd for weights that change per run: its transform
+		// would cost more than it saves.
+		if conv, err = engine.NewConv2D(in[1].Data, b, spec, engine.ConvOptions{Direct: true}); err != nil {
+			return nil, x.errf(n, "%v", err)
+		}
+	} else if conv, err = conv.WithPads(pads[0], pads[1], pads[2], pads[3]); err != nil {
+		return nil, x.errf(n, "%v", err)
 	}
+	key := planKey{geo.n, geo.h, geo.w, pads}
+	plan, err := cn.plans.get(key, conv, x.g.threads, cn.packed == nil)
+	if err != nil {
+		return nil, x.errf(n, "%v", err)
+	}
+	defer cn.plans.put(key, plan, cn.packed == nil)
+	parts := make([]engine.Part, len(xs))
+	for i, t := range xs {
+		parts[i] = engine.Part{Data: t.Data, Channels: t.Shape[1]}
+	}
+	var epi func([]float32, int)
+	if cn.act != nil {
+		epi = func(plane []float32, _ int) { cn.act(plane) }
+	}
+	plan.Apply(poolFor(x.g.threads), out.Data, epi, parts...)
 	return one(out, nil)
 }
 
-// convGeom is the geometry of one Conv run: batch, input channels and
-// size, padded size, output size, and output columns (ho rows of stride wp).
-type convGeom struct {
-	n, c, h, w, hp, wp, ho, wo, ncol int
-}
+// convGeo is a Conv's input geometry: batch, channels over all parts, size.
+type convGeo struct{ n, c, h, w int }
 
-// convGeometry checks the data inputs: one (N, C, H, W) tensor, or the
-// parts of a fused channel Concat, which must agree on N, H and W.
-func (x *exec) convGeometry(n *node, plan *convPlan, xs []*tensor.Tensor) (convGeom, error) {
-	var g convGeom
+// convInput checks the data inputs: one float (N, C, H, W) tensor, or the
+// parts of a fused channel Concat, which must agree on N, H and W; their
+// channels must be what the weight takes.
+func (x *exec) convInput(n *node, cn *convNode, xs []*tensor.Tensor) (convGeo, error) {
+	var g convGeo
 	for i, t := range xs {
 		if t == nil || !t.IsFloat() || len(t.Shape) != 4 {
 			var shape []int
@@ -234,124 +268,73 @@ func (x *exec) convGeometry(n *node, plan *convPlan, xs []*tensor.Tensor) (convG
 		g.n, g.h, g.w = t.Shape[0], t.Shape[2], t.Shape[3]
 		g.c += t.Shape[1]
 	}
-	if g.c != plan.c {
-		return g, x.errf(n, "input has %d channels, weight %q wants %d", g.c, plan.weightName, plan.c)
+	if g.c != cn.cg*cn.group {
+		return g, x.errf(n, "input has %d channels, weight %q wants %d (%d groups of %d)", g.c, cn.weightName, cn.cg*cn.group, cn.group, cn.cg)
 	}
-	g.hp, g.wp = g.h+plan.pt+plan.pb, g.w+plan.pl+plan.pr
-	g.ho, g.wo = g.hp-plan.kh+1, g.wp-plan.kw+1
-	if g.ho < 1 || g.wo < 1 {
-		return g, x.errf(n, "input %d×%d with pads %d,%d,%d,%d is smaller than the %d×%d kernel", g.h, g.w, plan.pt, plan.pl, plan.pb, plan.pr, plan.kh, plan.kw)
+	if g.n < 1 || g.h < 1 || g.w < 1 {
+		return g, x.errf(n, "input of shape (%d, %d, %d, %d) is empty", g.n, g.c, g.h, g.w)
 	}
-	if int64(g.c)*int64(g.hp)*int64(g.wp)+int64(plan.kw) > min(math.MaxInt32, int64(maxValues)) {
-		return g, x.errf(n, "padded input of %d×%d×%d values is too large (32-bit offsets, at most %d values)", g.c, g.hp, g.wp, min(math.MaxInt32, int64(maxValues)))
-	}
-	if int64(plan.m)*int64(g.ho)*int64(g.wp) > int64(maxValues) {
-		return g, x.errf(n, "output of %d×%d×%d values is too large", plan.m, g.ho, g.wp)
-	}
-	g.ncol = g.ho * g.wp
 	return g, nil
 }
 
-// offsets of the taps in the padded, channel-major input: output column
-// j = y·wp + x runs over padded rows, and the last kw-1 columns of each row
-// are computed and dropped.
-func (plan *convPlan) offsets(g convGeom) []int32 {
-	offs := make([]int32, 0, g.c*plan.kh*plan.kw)
-	for c := 0; c < g.c; c++ {
-		for ky := 0; ky < plan.kh; ky++ {
-			for kx := 0; kx < plan.kw; kx++ {
-				offs = append(offs, int32(c*g.hp*g.wp+ky*g.wp+kx))
-			}
+// planKey is the input geometry a convolution plan serves.
+type planKey struct {
+	n, h, w int
+	pads    [4]int
+}
+
+// planCache keeps the plans (offsets and scratch) of a node's convolution
+// per input geometry; concurrent runs of the graph each take their own.
+type planCache struct {
+	mu   sync.Mutex
+	free map[planKey][]*engine.ConvPlan
+}
+
+// maxCachedGeometries bounds how many input geometries a node keeps plans
+// for (a server fed images of many sizes).
+const maxCachedGeometries = 8
+
+func (pc *planCache) get(k planKey, conv *engine.Conv2D, threads int, transient bool) (*engine.ConvPlan, error) {
+	if !transient {
+		pc.mu.Lock()
+		if ps := pc.free[k]; len(ps) > 0 {
+			p := ps[len(ps)-1]
+			pc.free[k] = ps[:len(ps)-1]
+			pc.mu.Unlock()
+			return p, nil
 		}
+		pc.mu.Unlock()
 	}
-	return offs
+	return conv.NewDensePlan(k.n, k.h, k.w, threads)
 }
 
-// convImage computes image b into tmp: plan.m rows of g.ncol columns. buf
-// holds g.c·hp·wp + kw values (kw of slack: the last row's dropped columns
-// read past the image); only its padding is cleared, the rest is copied.
-func (x *exec) convImage(plan *convPlan, g convGeom, xs []*tensor.Tensor, b int, buf, tmp []float32, offs []int32) {
-	plane := g.hp * g.wp
-	c0 := 0
-	for _, t := range xs {
-		cx := t.Shape[1]
-		src := t.Data[b*cx*g.h*g.w : (b+1)*cx*g.h*g.w]
-		for c := 0; c < cx; c++ {
-			pl := buf[(c0+c)*plane : (c0+c+1)*plane]
-			clear(pl[:plan.pt*g.wp])
-			clear(pl[(plan.pt+g.h)*g.wp:])
-			for y := 0; y < g.h; y++ {
-				row := pl[(y+plan.pt)*g.wp : (y+plan.pt+1)*g.wp]
-				clear(row[:plan.pl])
-				copy(row[plan.pl:], src[(c*g.h+y)*g.w:(c*g.h+y+1)*g.w])
-				clear(row[plan.pl+g.w:])
-			}
-		}
-		c0 += cx
+func (pc *planCache) put(k planKey, p *engine.ConvPlan, transient bool) {
+	if transient {
+		return // made for weights of one run
 	}
-	clear(buf[g.c*plane:])
-	if plan.wino != nil {
-		x.winograd(tmp, g, plan, buf)
-		return
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.free == nil || len(pc.free) >= maxCachedGeometries && pc.free[k] == nil {
+		pc.free = map[planKey][]*engine.ConvPlan{}
 	}
-	x.gemm(tmp, g.ncol, plan, buf, offs)
+	pc.free[k] = append(pc.free[k], p)
 }
 
-// winograd runs plan.wino over one padded image, split into parts between
-// threads (each part's outputs do not depend on the split).
-func (x *exec) winograd(tmp []float32, g convGeom, plan *convPlan, buf []float32) {
-	w := plan.wino
-	parts := x.g.threads
-	if g.ncol*plan.m*plan.c*9 < 1<<18 {
-		parts = 1
+// pools are the worker pools of the graphs, one per thread count, shared by
+// every graph of that count: workers live as long as the process, like the
+// runtime's own.
+var (
+	poolsMu sync.Mutex
+	pools   = map[int]*engine.Pool{}
+)
+
+func poolFor(threads int) *engine.Pool {
+	poolsMu.Lock()
+	defer poolsMu.Unlock()
+	p := pools[threads]
+	if p == nil {
+		p = engine.NewPool(threads)
+		pools[threads] = p
 	}
-	plane := g.hp * g.wp
-	ws := w.Workspace(1, g.h, g.w)
-	parallel(parts, func(part int) {
-		scr := getScratch(ws)
-		defer putScratch(scr)
-		w.Conv(tmp, g.ncol, plan.bias, buf, plane, 1, g.h, g.w, g.wp, plane, false, scr, part, parts)
-	})
-}
-
-// gemmChunk is how many output columns one ConvGemm call covers. The taps
-// of a column block read about C·(kh·wp + chunk) input values; keeping that
-// in L2 across all the weight panels is worth more than long calls.
-var gemmChunk = 512
-
-// gemm splits the columns between threads, and each thread's share into
-// cache-sized blocks; each column's sum does not depend on the split, so
-// results are identical for any thread count.
-func (x *exec) gemm(tmp []float32, ncol int, plan *convPlan, buf []float32, offs []int32) {
-	threads := x.g.threads
-	work := ncol * plan.m * len(offs)
-	if work < 1<<16 || threads < 2 {
-		threads = 1
-	}
-	per := (ncol + threads - 1) / threads
-	per = (per + 15) &^ 15
-	parts := (ncol + per - 1) / per
-	parallel(parts, func(part int) {
-		j0, j1 := part*per, min((part+1)*per, ncol)
-		for j := j0; j < j1; j += gemmChunk {
-			w := min(gemmChunk, j1-j)
-			ops.ConvGemm(tmp[j:], ncol, plan.a, plan.bias, buf[j:], offs, w, false)
-		}
-	})
-}
-
-// scratch buffers for Conv (padded input, padded-stride output), reused
-// across nodes and steps: an unrolled graph runs a Conv per cell and step,
-// and allocating them each time costs more than the zeroing we need anyway.
-var scratch sync.Pool
-
-func getScratch(n int) []float32 {
-	if p, ok := scratch.Get().(*[]float32); ok && cap(*p) >= n {
-		return (*p)[:n]
-	}
-	return make([]float32, n)
-}
-
-func putScratch(s []float32) {
-	scratch.Put(&s)
+	return p
 }

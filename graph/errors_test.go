@@ -62,16 +62,17 @@ func TestGraphErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `node "my_node" (Softsign): operator Softsign is not supported`) {
 		t.Errorf("unsupported op: %v", err)
 	}
-	// Conv with stride 2 is refused at load, naming the node.
+	// A 3-D stride on a 2-D Conv is refused at load, naming the node and
+	// the attribute.
 	_, err = mutate(t, func(mp *onnxpb.ModelProto) {
 		n := findNode(mp, "Conv")
 		for _, a := range n.Attribute {
 			if a.GetName() == "strides" {
-				a.Ints = []int64{2, 2}
+				a.Ints = []int64{2, 2, 2}
 			}
 		}
 	})
-	if err == nil || !strings.Contains(err.Error(), "strides=[2 2]") {
+	if err == nil || !strings.Contains(err.Error(), "strides=[2 2 2]") {
 		t.Errorf("stride: %v", err)
 	}
 	// A dangling input.

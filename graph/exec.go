@@ -3,7 +3,6 @@ package graph
 import (
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"sync"
 
 	"github.com/convlstm-go/convlstm-go/tensor"
@@ -356,43 +355,19 @@ func (a *arena) put(b []float32) {
 	a.held += len(b)
 }
 
-// workerPanic carries a panic out of a worker goroutine, with the worker's
-// stack, to the goroutine that started it.
-type workerPanic struct {
-	val   any
-	stack []byte
-}
-
-// parallel runs f(0), ..., f(parts-1) on parts goroutines (inline when
-// parts is 1) and waits for all. A panic in a worker is re-raised in the
-// caller, where the API boundary's recover reports it. This is the one
-// place the package starts goroutines: a shared worker pool can replace it.
+// parallel runs f(0), ..., f(parts-1) on the worker pool of that many
+// threads (inline when parts is 1) and waits for all. A panic in a worker
+// is re-raised in the caller (engine.Pool does that), where the API
+// boundary's recover reports it.
 func parallel(parts int, f func(part int)) {
 	if parts <= 1 {
 		f(0)
 		return
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var failure *workerPanic
-	for part := 0; part < parts; part++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() {
-				if rec := recover(); rec != nil {
-					mu.Lock()
-					if failure == nil {
-						failure = &workerPanic{val: rec, stack: debug.Stack()}
-					}
-					mu.Unlock()
-				}
-			}()
-			f(part)
-		}()
-	}
-	wg.Wait()
-	if failure != nil {
-		panic(*failure)
-	}
+	poolFor(parts).Do(funcTask(f), parts)
 }
+
+// funcTask runs a function as an engine.Task.
+type funcTask func(part int)
+
+func (f funcTask) Run(part, parts int) { f(part) }

@@ -2,6 +2,10 @@ package graph
 
 import (
 	"slices"
+	"sync"
+
+	"github.com/convlstm-go/convlstm-go/convlstm"
+	"github.com/convlstm-go/convlstm-go/engine"
 
 	"github.com/convlstm-go/convlstm-go/ops"
 	"github.com/convlstm-go/convlstm-go/tensor"
@@ -23,11 +27,18 @@ import (
 type cellPlan struct {
 	block    [4]int  // Split output index of i, f, o, g
 	original []*node // the replaced nodes, in order, for the fallback
-	// conv, when set, is the Conv node producing the gates, fused in too:
-	// the cell then reads the GEMM's padded-stride output directly and the
-	// (B, 4·hid, H, W) gate tensor is never materialised. The node's inputs
-	// are then conv's data inputs followed by c.
+	// conv, when set, is the Conv node producing the gates, fused in too;
+	// the node's inputs are then conv's data inputs followed by c.
 	conv *node
+	// step, when the conv is a ConvLSTM step (inputs x and h, h with the
+	// hidden channels, k//2 padding, stride 1, constant weights), is the
+	// engine's cell: the same step the native runtime runs. plans holds
+	// its workspaces per (batch, height, width).
+	step  *engine.Cell
+	plans struct {
+		sync.Mutex
+		free map[[3]int][]*engine.CellPlan
+	}
 }
 
 // fuseCells rewrites p.nodes in place. A pattern is fused only when every
@@ -243,11 +254,9 @@ func fuseConvs(p *program) {
 		if slices.Contains(cat.in, "") {
 			continue
 		}
-		plan := *cv.conv
-		plan.parts = true
+		cv.conv.parts = true
 		fused := *cv
 		fused.in = slices.Clone(cat.in)
-		fused.conv = &plan
 		fused.name = cat.name + "+" + cv.name
 		p.nodes[i] = &fused
 		removed[cat] = true
@@ -258,7 +267,7 @@ func fuseConvs(p *program) {
 			continue
 		}
 		cv := producer[ce.in[0]]
-		if cv == nil || cv.op != "Conv" || cv.conv == nil || uses[ce.in[0]] != 1 || removed[cv] || cv.conv.m%4 != 0 {
+		if cv == nil || cv.op != "Conv" || cv.conv == nil || uses[ce.in[0]] != 1 || removed[cv] || cv.conv.m%4 != 0 || cv.conv.group != 1 {
 			continue
 		}
 		ce.cell.conv = cv
@@ -281,7 +290,13 @@ func runCell(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if n.cell.conv != nil {
 		return x.convCell(n, in)
 	}
-	z, c := in[0], in[1]
+	return x.gateCell(n, in[0], in[1], in)
+}
+
+// gateCell applies the gate update to the gates z and the previous c, or
+// runs the original nodes (the node's inputs in) when the shapes are not
+// the plain case.
+func (x *exec) gateCell(n *node, z, c *tensor.Tensor, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if !z.IsFloat() || !c.IsFloat() || len(z.Shape) != 4 || z.Shape[1]%4 != 0 {
 		return x.unfused(n, in)
 	}
@@ -305,74 +320,98 @@ func runCell(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	return []*tensor.Tensor{h, cn}, nil
 }
 
-// convCell runs a cell fused with its Conv: per image, the GEMM's rows of
-// stride wp go straight into ops.LSTMGates, one output row at a time.
+// prepareCell makes a fused cell whose conv is a ConvLSTM step run on the
+// engine's cell: the conv over cat(x, h) with its constant weights, in the
+// gate order the graph's structure says.
+func (c *compiler) prepareCell(n *node, p *program) error {
+	cv := n.cell.conv
+	cn := cv.conv
+	hid := cn.m / 4
+	if !cn.parts || len(cv.in) != 2 || cn.group != 1 || cn.sh != 1 || cn.sw != 1 || cn.dh != 1 || cn.dw != 1 ||
+		cn.kh%2 == 0 || cn.kw%2 == 0 || cn.cg <= hid {
+		return nil
+	}
+	if cn.autoPad == "VALID" || cn.autoPad == "NOTSET" && cn.pads != [4]int{cn.kh / 2, cn.kw / 2, cn.kh / 2, cn.kw / 2} {
+		return nil
+	}
+	w := p.constant(cn.weightName)
+	var b *tensor.Tensor
+	if cn.biasName != "" {
+		if b = p.constant(cn.biasName); b == nil {
+			return nil
+		}
+	}
+	var order [4]byte
+	for k, letter := range []byte("ifog") {
+		order[n.cell.block[k]] = letter
+	}
+	l := convlstm.Layer{
+		LayerConfig: convlstm.LayerConfig{InputDim: cn.cg - hid, HiddenDim: hid, KernelH: cn.kh, KernelW: cn.kw, HasBias: b != nil},
+		Weight:      w.Data,
+	}
+	if b != nil {
+		l.Bias = b.Data
+	}
+	step, err := engine.NewCell(l, convlstm.GateOrder(order[:]), false)
+	if err != nil {
+		return c.errf(n, "%v", err)
+	}
+	n.cell.step = step
+	return nil
+}
+
+// convCell runs a cell fused with its Conv: on the engine's cell step when
+// the conv is a ConvLSTM step and the shapes are the plain case, else the
+// conv then the gate update, else the original nodes.
 func (x *exec) convCell(n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	cv := n.cell.conv
-	plan := cv.conv
 	xs, c := in[:len(in)-1], in[len(in)-1]
-	g, err := x.convGeometry(cv, plan, xs)
+	hid := cv.conv.m / 4
+	if st := n.cell.step; st != nil && len(xs) == 2 {
+		xt, ht := xs[0], xs[1]
+		cfg := st.Cfg
+		if xt.IsFloat() && ht.IsFloat() && c.IsFloat() && len(xt.Shape) == 4 && xt.Shape[1] == cfg.InputDim {
+			shape := []int{xt.Shape[0], hid, xt.Shape[2], xt.Shape[3]}
+			if slices.Equal(ht.Shape, shape) && slices.Equal(c.Shape, shape) && shape[0] > 0 && shape[2] > 0 && shape[3] > 0 {
+				h, cn := x.newFloat(shape), x.newFloat(slices.Clone(shape))
+				if x.dry {
+					return []*tensor.Tensor{h, cn}, nil
+				}
+				key := [3]int{shape[0], shape[2], shape[3]}
+				plan := n.cell.getPlan(key, x.g.threads)
+				plan.Step(poolFor(x.g.threads), xt.Data, ht.Data, c.Data, h.Data, cn.Data)
+				n.cell.putPlan(key, plan)
+				return []*tensor.Tensor{h, cn}, nil
+			}
+		}
+	}
+	z, err := runConv(x, cv, xs)
 	if err != nil {
 		return nil, err
 	}
-	hid := plan.m / 4
-	shape := []int{g.n, hid, g.ho, g.wo}
-	if !c.IsFloat() || !slices.Equal(c.Shape, shape) {
-		// Not the plain case: materialise the gates and run the original nodes.
-		z, err := x.conv(cv, xs)
-		if err != nil {
-			return nil, err
-		}
-		x.s.vals[cv.out[0]] = z[0]
-		return x.unfused(n, in)
+	x.s.vals[cv.out[0]] = z[0] // for the original nodes, if they run
+	return x.gateCell(n, z[0], c, in)
+}
+
+func (cp *cellPlan) getPlan(key [3]int, threads int) *engine.CellPlan {
+	cp.plans.Lock()
+	if ps := cp.plans.free[key]; len(ps) > 0 {
+		p := ps[len(ps)-1]
+		cp.plans.free[key] = ps[:len(ps)-1]
+		cp.plans.Unlock()
+		return p
 	}
-	h, cn := x.newFloat(shape), x.newFloat(slices.Clone(shape))
-	if x.dry {
-		return []*tensor.Tensor{h, cn}, nil
+	cp.plans.Unlock()
+	return cp.step.NewPlan(key[0], key[1], key[2], 1, threads)
+}
+
+func (cp *cellPlan) putPlan(key [3]int, p *engine.CellPlan) {
+	cp.plans.Lock()
+	defer cp.plans.Unlock()
+	if cp.plans.free == nil || len(cp.plans.free) >= maxCachedGeometries && cp.plans.free[key] == nil {
+		cp.plans.free = map[[3]int][]*engine.CellPlan{}
 	}
-	plane := hid * g.ho * g.wo
-	copy(cn.Data, c.Data)
-	offs := plan.offsets(g)
-	buf := getScratch(g.c*g.hp*g.wp + plan.kw)
-	tmp := getScratch(plan.m * g.ncol)
-	defer putScratch(buf)
-	defer putScratch(tmp)
-	blk := n.cell.block
-	// Narrow images: gather the gate rows into contiguous blocks first, so
-	// that ops.LSTMGates runs once per image rather than once per short row.
-	var dense []float32
-	if g.wo < 32 {
-		dense = getScratch(4 * plane)
-		defer putScratch(dense)
-	}
-	for b := 0; b < g.n; b++ {
-		x.convImage(plan, g, xs, b, buf, tmp, offs)
-		cb, hb := cn.Data[b*plane:(b+1)*plane], h.Data[b*plane:(b+1)*plane]
-		if dense != nil {
-			for k := 0; k < 4; k++ {
-				d := dense[k*plane : (k+1)*plane]
-				for j := 0; j < hid; j++ {
-					for y := 0; y < g.ho; y++ {
-						o := (blk[k]*hid+j)*g.ncol + y*g.wp
-						copy(d[(j*g.ho+y)*g.wo:(j*g.ho+y+1)*g.wo], tmp[o:o+g.wo])
-					}
-				}
-			}
-			ops.LSTMGates(dense[:plane], dense[plane:2*plane], dense[2*plane:3*plane], dense[3*plane:], cb, hb)
-			continue
-		}
-		for j := 0; j < hid; j++ {
-			for y := 0; y < g.ho; y++ {
-				row := func(k int) []float32 {
-					o := (blk[k]*hid+j)*g.ncol + y*g.wp
-					return tmp[o : o+g.wo]
-				}
-				o := (j*g.ho + y) * g.wo
-				ops.LSTMGates(row(0), row(1), row(2), row(3), cb[o:o+g.wo], hb[o:o+g.wo])
-			}
-		}
-	}
-	return []*tensor.Tensor{h, cn}, nil
+	cp.plans.free[key] = append(cp.plans.free[key], p)
 }
 
 // unfused runs the original nodes of a fused cell and returns its two

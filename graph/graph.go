@@ -56,6 +56,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/convlstm-go/convlstm-go/engine"
 	"github.com/convlstm-go/convlstm-go/loader"
 	"github.com/convlstm-go/convlstm-go/loader/onnxpb"
 	"github.com/convlstm-go/convlstm-go/tensor"
@@ -234,8 +235,8 @@ func (c *compiler) compileModel(m *loader.ONNXModel, opts Options) (*Graph, erro
 // it happened in, with the stack (trimmed to the frames after the panic).
 func internalError(file string, n *node, doing string, r any) *Error {
 	var stack string
-	if wp, ok := r.(workerPanic); ok {
-		r, stack = wp.val, string(wp.stack)
+	if wp, ok := r.(engine.WorkerPanic); ok {
+		r, stack = wp.Value, string(wp.Stack)
 	} else {
 		stack = string(debug.Stack())
 	}

@@ -1,15 +1,15 @@
 package graph
 
 import (
-	"github.com/convlstm-go/convlstm-go/tensor"
-
 	"math"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/convlstm-go/convlstm-go/engine"
 	"github.com/convlstm-go/convlstm-go/loader"
+	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
 // compare returns the largest |got − ref| over all values, and ok reports
@@ -146,21 +146,35 @@ func TestCellFallback(t *testing.T) {
 	}
 }
 
-// TestWinogradUsed: 3×3 pad-1 convolutions over at least 8 channels run by
-// Winograd (wide_op17 checks its numbers against PyTorch).
-func TestWinogradUsed(t *testing.T) {
+// TestCellsOnEngine: every cell update of a torch export runs on the
+// engine's cell step, with the algorithm the native runtime chooses for the
+// same layer (wide_op17's hidden channels, 8 and 6, are below
+// engine.WinogradMinChannels: direct, as natively).
+func TestCellsOnEngine(t *testing.T) {
 	g, err := Load("../fixtures/onnx/wide_op17.onnx", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	n := 0
 	for _, nd := range g.main.nodes {
-		if nd.op == "LSTMCell" && nd.cell.conv != nil && nd.cell.conv.conv.wino != nil {
-			n++
+		if nd.op != "LSTMCell" {
+			continue
+		}
+		if nd.cell.step == nil {
+			t.Errorf("%s: not on the engine's cell", nd.name)
+			continue
+		}
+		n++
+		want := engine.Direct
+		if nd.cell.step.Cfg.HiddenDim >= engine.WinogradMinChannels {
+			want = engine.Winograd
+		}
+		if got := nd.cell.step.Algo(); got != want {
+			t.Errorf("%s: hidden %d runs %s, want %s", nd.name, nd.cell.step.Cfg.HiddenDim, got, want)
 		}
 	}
 	if n != 6 {
-		t.Errorf("%d cells use Winograd, want 6", n)
+		t.Errorf("%d cells on the engine, want 6", n)
 	}
 }
 

@@ -571,9 +571,8 @@ func (x *exec) matmul(c, a, b []float32, m, k, n int, accumulate bool) {
 	parts := (n + per - 1) / per
 	parallel(parts, func(part int) {
 		j0, j1 := part*per, min((part+1)*per, n)
-		for j := j0; j < j1; j += gemmChunk {
-			w := min(gemmChunk, j1-j)
-			ops.ConvGemm(c[j:], n, pa, nil, b[j:], offs, w, true)
+		if j0 < j1 {
+			ops.ConvGemm(c[j0:], n, pa, nil, b[j0:], offs, j1-j0, true)
 		}
 	})
 }
