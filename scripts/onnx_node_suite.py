@@ -49,7 +49,7 @@ for _alias, _typ in (("float", float), ("int", int), ("bool", bool), ("object", 
         setattr(np, _alias, _typ)
 
 import onnx  # noqa: E402
-from onnx import TensorProto, numpy_helper  # noqa: E402
+from onnx import TensorProto  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMAND = "/usr/bin/python3 scripts/onnx_node_suite.py"
