@@ -284,15 +284,6 @@ def errors(got, expected):
 # ---------------------------------------------------------------------------
 # Export
 
-class SingleOutput(torch.nn.Module):
-    def __init__(self, m):
-        super().__init__()
-        self.m = m
-
-    def forward(self, x):
-        return self.m(x)
-
-
 EXPORTERS = {
     "trace": "torch.onnx.export (trace, eval mode, constant folding)",
     "unfolded": "torch.onnx.export (trace, training=TrainingMode.PRESERVE on the eval-mode module, "

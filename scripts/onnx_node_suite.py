@@ -20,7 +20,9 @@ A test is selected when
   * every tensor type it touches is float32, int64, int32 or bool: graph
     inputs and outputs, initialisers, Constant values, Cast/ConstantOfShape
     targets, value_info of subgraphs, and the element types of the
-    input_*/output_*.pb files.
+    input_*/output_*.pb files; and
+  * its result is deterministic: training-mode Dropout with a ratio above
+    0 (4 tests) draws its mask from the generator's random numbers.
 Everything else is listed in skips.json with the reason (first failing rule).
 
 Written to --out (default fixtures/onnx-node/):
@@ -49,7 +51,7 @@ for _alias, _typ in (("float", float), ("int", int), ("bool", bool), ("object", 
         setattr(np, _alias, _typ)
 
 import onnx  # noqa: E402
-from onnx import TensorProto, numpy_helper  # noqa: E402
+from onnx import TensorProto  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMAND = "/usr/bin/python3 scripts/onnx_node_suite.py"
@@ -144,6 +146,33 @@ def pb_types(test_dir):
     return types
 
 
+def random_dropout(test_dir, model):
+    """A reason when the test's Dropout runs in training mode with a ratio
+    above 0: its output is drawn from the generator's random numbers, which
+    no other runtime reproduces."""
+    from onnx import numpy_helper
+    if not any(n.op_type == "Dropout" for n in model.graph.node):
+        return None
+    names = [vi.name for vi in model.graph.input]
+    values = {}
+    d = os.path.join(test_dir, "test_data_set_0")
+    for k, name in enumerate(names):
+        f = os.path.join(d, "input_%d.pb" % k)
+        if os.path.exists(f):
+            t = TensorProto()
+            with open(f, "rb") as fh:
+                t.ParseFromString(fh.read())
+            values[name] = numpy_helper.to_array(t)
+    for n in model.graph.node:
+        if n.op_type != "Dropout" or len(n.input) < 3 or not n.input[2]:
+            continue
+        training = values.get(n.input[2])
+        ratio = values.get(n.input[1]) if len(n.input) > 1 and n.input[1] else np.float32(0.5)
+        if training is not None and bool(training) and ratio is not None and float(ratio) > 0:
+            return "training-mode Dropout with ratio %g: random output (the generator's RNG)" % float(ratio)
+    return None
+
+
 def tested_op(name, ops_by_name):
     """The op a test is about: for X_expanded, the op of X; else the single
     op of the graph, or the op whose snake_case name prefixes the test name."""
@@ -192,7 +221,7 @@ def scan(node_dir):
                 opset = imp.version
         ops_by_name[name] = ops
         info[name] = {"ops": sorted(ops), "dtypes": dtypes, "domains": sorted(domains), "opset": opset,
-                      "bytes": dir_bytes(d)}
+                      "bytes": dir_bytes(d), "random": random_dropout(d, model)}
     return ops_by_name, info
 
 
@@ -207,7 +236,7 @@ def classify(name, inf, op):
                  for t in inf["dtypes"] if t not in ALLOWED_DTYPES)
     if bad:
         return "dtype %s" % ",".join(bad)
-    return None
+    return inf["random"]
 
 
 def main():
@@ -317,7 +346,8 @@ def readme(selected, skips, by_op, total_bytes, listed_untested):
     L.append("which runs `python3 -m onnx.backend.test.cmd_tools generate-data -o DIR` in-process "
              "(with NumPy's removed aliases `np.float`, `np.int`, `np.bool`, `np.object` restored) and "
              "keeps every test whose operators (subgraphs included) are all in issue 8's list and whose "
-             "tensors are all float32, int64, int32 or bool. `graph/nodesuite_test.go` runs them with "
+             "tensors are all float32, int64, int32 or bool, leaving out training-mode Dropout with a "
+             "ratio above 0 (random). `graph/nodesuite_test.go` runs them with "
              "the suite's tolerance (floats: rtol 1e-3, atol 1e-7; integers and booleans exact; dtype "
              "and shape must match).\n")
     L.append("Selected: **%d tests** (%d `_expanded` function graphs), %.2f MB. "
