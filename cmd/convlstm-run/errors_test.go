@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+
+	"github.com/convlstm-go/convlstm-go/model"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,22 +68,26 @@ func TestInspect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep inspectReport
+	var rep model.Description
 	if err := json.Unmarshal([]byte(text), &rep); err != nil {
 		t.Fatalf("inspect --json printed invalid JSON: %v\n%s", err, text)
 	}
 	// The architecture the project's README states for this checkpoint.
-	if rep.Format != "pytorch-legacy" || rep.Prefix != "model_state_dict.conv_lstm" || len(rep.Layers) != 3 {
-		t.Fatalf("inspect: format %q prefix %q, %d layers; want pytorch-legacy, model_state_dict.conv_lstm, 3", rep.Format, rep.Prefix, len(rep.Layers))
+	if rep.Format != "pytorch-legacy" || len(rep.Models) != 1 || rep.Models[0].ConvLSTM == nil {
+		t.Fatalf("inspect: format %q, %d models; want pytorch-legacy and one ConvLSTM:\n%s", rep.Format, len(rep.Models), text)
+	}
+	c := rep.Models[0].ConvLSTM
+	if c.Prefix != "model_state_dict.conv_lstm" || len(c.Layers) != 3 || !rep.Models[0].Runnable || rep.Models[0].Use != "run" {
+		t.Fatalf("inspect: prefix %q, %d layers, runnable %v, use %q; want model_state_dict.conv_lstm, 3, true, run", c.Prefix, len(c.Layers), rep.Models[0].Runnable, rep.Models[0].Use)
 	}
 	for i, hid := range []int{32, 16, 1} {
-		l := rep.Layers[i]
+		l := c.Layers[i]
 		if l.HiddenDim != hid || l.KernelH != 3 || l.KernelW != 3 || !l.HasBias {
 			t.Errorf("layer %d: %+v, want hidden %d, 3x3, bias", i, l, hid)
 		}
 	}
-	if rep.Layers[0].InputDim != 1 {
-		t.Errorf("layer 0 input %d, want 1", rep.Layers[0].InputDim)
+	if c.Layers[0].InputDim != 1 {
+		t.Errorf("layer 0 input %d, want 1", c.Layers[0].InputDim)
 	}
 	joined := strings.Join(rep.Skipped, "\n")
 	for _, w := range []string{"epoch", "optimizer_state_dict", "model_state_dict.seq1.0.weight"} {
@@ -94,9 +100,21 @@ func TestInspect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range []string{"single ConvLSTMCell", "dec2", "32     32     5x5"} {
+	for _, w := range []string{"single ConvLSTMCell", "dec2", "32     32     5x5", "models:   1", "use:      run --prefix dec2"} {
 		if !strings.Contains(text, w) {
 			t.Errorf("inspect --prefix dec2 output lacks %q:\n%s", w, text)
+		}
+	}
+
+	// Several ConvLSTMs in one file: each is described, none refused.
+	text, err = runCLI(t, "inspect", "--weights", "../../fixtures/real/moving-mnist-encdec.pt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"models:   4", "model 1:  single ConvLSTMCell, run as a one-layer ConvLSTM at enc1", "model 4:  single ConvLSTMCell, run as a one-layer ConvLSTM at dec2",
+		"use:      run --prefix enc2", "use:      run --prefix dec1", "conv1.0.weight"} {
+		if !strings.Contains(text, w) {
+			t.Errorf("inspect of a file with several cells lacks %q:\n%s", w, text)
 		}
 	}
 }
