@@ -2,12 +2,14 @@ package main
 
 import (
 	"encoding/json"
-
-	"github.com/convlstm-go/convlstm-go/model"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/convlstm-go/convlstm-go/loader"
+	"github.com/convlstm-go/convlstm-go/model"
+	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
 // Bad input must give an error that names the file, key or shape at fault,
@@ -151,4 +153,34 @@ func TestBenchJSON(t *testing.T) {
 	if _, err := runCLI(t, "bench", "--shape", "1,1,5,8,8"); err == nil || !strings.Contains(err.Error(), "1 input channels") {
 		t.Errorf("wrong channels: error %v", err)
 	}
+}
+
+// --state-in reads h_l and c_l of the model's layers (the form --output
+// writes, whose output arrays are not state); arrays for layers the model
+// does not have are an error, not ignored.
+func TestStateInOtherModel(t *testing.T) {
+	dir := t.TempDir()
+	fx := "../../fixtures/forward/one-layer-3x3/"
+	st := filepath.Join(dir, "s.npz")
+	z := func() *tensor.Tensor { return tensor.New(1, 4, 6, 6) }
+	if err := loader.WriteNPZ(st, []string{"output", "h_0", "c_0", "h_1", "c_1"}, map[string]*tensor.Tensor{
+		"output": tensor.New(1, 3, 4, 6, 6), "h_0": z(), "c_0": z(), "h_1": z(), "c_1": z()}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "o.npz")
+	_, err := runCLI(t, "run", "--weights", fx+"weights.pt", "--input", fx+"input.npy", "--state-in", st, "--output", out)
+	if err == nil || !strings.Contains(err.Error(), "s.npz: h_1, c_1 are for layers the model does not have (it has 1)") {
+		t.Errorf("state of a deeper model: %v", err)
+	}
+	if _, serr := os.Stat(out); serr == nil {
+		t.Error("output left behind")
+	}
+	// Without the extra layer it runs (from zeros: same as no state).
+	if err := loader.WriteNPZ(st, []string{"output", "h_0", "c_0"}, map[string]*tensor.Tensor{"output": tensor.New(1, 3, 4, 6, 6), "h_0": z(), "c_0": z()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, "run", "--weights", fx+"weights.pt", "--input", fx+"input.npy", "--state-in", st, "--output", out); err != nil {
+		t.Fatal(err)
+	}
+	compareNPZ(t, "zero state", out, fx+"expected.npz", parityBar, layout{}, true)
 }
