@@ -311,9 +311,9 @@ func inspectGraph(name string, data []byte, opts Options) (*Description, error) 
 	fnames, fts := initializers(om, true)
 	found := convlstm.FindAllTensors(name, fnames, fts, convlstm.Options{Prefix: opts.Prefix, Gates: opts.Gates, ShapesOnly: true})
 	for _, f := range found {
-		mi := ModelInfo{Kind: KindConvLSTM, Name: f.Prefix, Use: "convert --output OUT.safetensors"}
+		mi := ModelInfo{Kind: KindConvLSTM, Name: f.Prefix, Use: "convert --output OUT.safetensors, then run OUT.safetensors"}
 		if len(found) > 1 || opts.Prefix != "" {
-			mi.Use = "convert --prefix " + quoteArg(f.Prefix) + " --output OUT.safetensors"
+			mi.Use = "convert --prefix " + quoteArg(f.Prefix) + " --output OUT.safetensors, then run OUT.safetensors"
 		}
 		if f.Err != nil {
 			mi.Problem = f.Err.Error()
