@@ -90,20 +90,32 @@ type benchReport struct {
 func parseShape(flag, s string, want int) ([]int, error) {
 	parts := strings.Split(s, ",")
 	if want > 0 && len(parts) != want {
-		return nil, fmt.Errorf("%s %q: want five sizes B,T,C,H,W", flag, s)
+		return nil, fmt.Errorf("%s%q: want five sizes B,T,C,H,W", sep(flag), s)
+	}
+	if len(parts) > 16 {
+		return nil, fmt.Errorf("%s%q: more than 16 dimensions", sep(flag), s)
 	}
 	shape := make([]int, len(parts))
+	n := 1
 	for i, p := range parts {
 		v, err := strconv.Atoi(strings.TrimSpace(p))
 		if err != nil || v < 1 || v > 1<<20 {
-			return nil, fmt.Errorf("%s %q: %q is not a size from 1 to 1048576", flag, s, p)
+			return nil, fmt.Errorf("%s%q: %q is not a size from 1 to 1048576", sep(flag), s, p)
 		}
-		shape[i] = v
-	}
-	if tensor.Numel(shape) > 1<<31 || len(shape) > 16 {
-		return nil, fmt.Errorf("%s %q: too large", flag, s)
+		if n > (1<<31)/v {
+			return nil, fmt.Errorf("%s%q: more than 2^31 values", sep(flag), s)
+		}
+		shape[i], n = v, n*v
 	}
 	return shape, nil
+}
+
+// sep joins a flag and its value as typed: "--shape " or "--input x=".
+func sep(flag string) string {
+	if strings.HasSuffix(flag, "=") {
+		return flag
+	}
+	return flag + " "
 }
 
 // modelFLOPs is the convolution work of a forward pass, as PyTorch does it.
@@ -262,7 +274,7 @@ func benchGraph(m *model.Model, f benchFlags, rep *benchReport) (func() error, e
 	rng := rand.New(rand.NewSource(1))
 	inputs := map[string]*tensor.Tensor{}
 	rep.Inputs = map[string][]int{}
-	add := func(in model.IO, spec string) error {
+	add := func(in model.IO, spec, flag string) error {
 		if _, dup := inputs[in.Name]; dup {
 			return fmt.Errorf("input %q is given twice", in.Name)
 		}
@@ -272,7 +284,7 @@ func benchGraph(m *model.Model, f benchFlags, rep *benchReport) (func() error, e
 				return err
 			}
 		} else {
-			shape, err := parseShape("--input "+in.Name+"=", spec, 0)
+			shape, err := parseShape(flag, spec, 0)
 			if err != nil {
 				return err
 			}
@@ -293,7 +305,7 @@ func benchGraph(m *model.Model, f benchFlags, rep *benchReport) (func() error, e
 		if !ok {
 			return nil, fmt.Errorf("--input %s: the graph has no input %q; it takes %s", spec, spec[:i], ioNames(m.Inputs()))
 		}
-		if err := add(in, spec[i+1:]); err != nil {
+		if err := add(in, spec[i+1:], "--input "+in.Name+"="); err != nil {
 			return nil, err
 		}
 	}
@@ -307,7 +319,7 @@ func benchGraph(m *model.Model, f benchFlags, rep *benchReport) (func() error, e
 		if len(missing) != 1 {
 			return nil, fmt.Errorf("--shape %s: which input is it? The graph takes %s; with --input for all but one, --shape gives the last", f.shape, ioNames(required))
 		}
-		if err := add(missing[0], f.shape); err != nil {
+		if err := add(missing[0], f.shape, "--shape"); err != nil {
 			return nil, err
 		}
 	}

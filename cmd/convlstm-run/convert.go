@@ -77,7 +77,11 @@ func runConvert(out io.Writer, f convertFlags) error {
 			bad = append(bad, "--initial-state")
 		}
 		if len(bad) > 0 {
-			return fmt.Errorf("--output %s: %s apply to ONNX output only (a safetensors file holds weights, not a graph)", f.output, strings.Join(bad, " and "))
+			verb := "applies"
+			if len(bad) > 1 {
+				verb = "apply"
+			}
+			return fmt.Errorf("--output %s: %s %s to ONNX output only (a safetensors file holds weights, not a graph)", f.output, strings.Join(bad, " and "), verb)
 		}
 	}
 	m, err := model.OpenConvLSTM(f.weights, model.Options{Prefix: f.prefix, Gates: f.gates})
