@@ -391,3 +391,39 @@ func TestInspectUnsupportedOps(t *testing.T) {
 		t.Errorf("open: %v", err)
 	}
 }
+
+// Run is safe for concurrent use (a native model's runs take turns on its
+// one runtime; a graph's run side by side), and each call gets the same
+// numbers as a call alone.
+func TestConcurrentRuns(t *testing.T) {
+	for _, c := range []struct{ weights, input string }{
+		{fx + "forward/two-layer-mixed-kernels/weights.pt", fx + "forward/two-layer-mixed-kernels/input.npy"},
+		{fx + "onnx/dynamic_op13.onnx", fx + "onnx/dynamic_op13.input.npy"},
+	} {
+		m, err := Open(c.weights, Options{Threads: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := map[string]*tensor.Tensor{"input": readNPY(t, c.input)}
+		alone, err := m.Run(in, RunOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := make(chan error, 4)
+		for range 4 {
+			go func() {
+				out, err := m.Run(in, RunOptions{})
+				if err == nil && !slices.Equal(out["output"].Data, alone["output"].Data) {
+					err = errors.New("output differs from a run alone")
+				}
+				errs <- err
+			}()
+		}
+		for range 4 {
+			if err := <-errs; err != nil {
+				t.Errorf("%s: %v", c.weights, err)
+			}
+		}
+		m.Close()
+	}
+}
