@@ -1,6 +1,7 @@
 package model
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -82,11 +83,26 @@ type GraphInfo struct {
 	Nodes     int            `json:"nodes"`     // all nodes, subgraphs included
 	Subgraphs int            `json:"subgraphs"` // Scan/Loop/If bodies
 	Ops       map[string]int `json:"ops"`       // op type → count, subgraphs included
-	// Unsupported lists every op the interpreter does not run, at once.
+	// Unsupported lists every op type the interpreter does not run, at
+	// once (read from the structure alone).
 	Unsupported []OpUse `json:"unsupported,omitempty"`
+	// Problems lists every problem compiling the graph would report, at
+	// once (graph.Check): each unsupported op, opset or attribute, each
+	// malformed node.
+	Problems []Problem `json:"problems,omitempty"`
 	// Cells counts the ConvLSTM cell updates recognised (and fused), by
 	// gate order read from the graph's structure, e.g. {"ifog": 6}.
 	Cells map[string]int `json:"cells,omitempty"`
+}
+
+// Problem is one problem with a graph's node (or the graph itself when
+// Node is empty).
+type Problem struct {
+	Node        string `json:"node,omitempty"`
+	Op          string `json:"op,omitempty"`
+	Attr        string `json:"attr,omitempty"`        // the attribute at fault, if any
+	Unsupported bool   `json:"unsupported,omitempty"` // valid ONNX we do not implement (else malformed)
+	Message     string `json:"message"`
 }
 
 // OpUse is an op type and the nodes that use it.
@@ -101,9 +117,10 @@ type OpUse struct {
 // it. Prefix and Gates in opts narrow and read the ConvLSTMs as Open and
 // OpenConvLSTM would; Threads is not used.
 //
-// An ONNX graph whose every op is supported is compiled (which decodes its
-// initialisers) to tell whether it runs and to read its cells' gate
-// orders; a graph with unsupported ops is not decoded at all.
+// For an ONNX graph the op types are read from the structure alone; its
+// initialisers are then decoded (external data included) to check every
+// node at once (graph.Check) and, when all pass, to compile it, which tells
+// whether it runs and reads its cells' gate orders.
 func Inspect(path string, opts Options) (*Description, error) {
 	return inspect(path, nil, opts)
 }
@@ -284,16 +301,29 @@ func inspectGraph(name string, data []byte, opts Options) (*Description, error) 
 	for _, vi := range om.Proto.GetGraph().GetOutput() {
 		gm.Outputs = append(gm.Outputs, ioFromProto(vi))
 	}
-	// Only a graph whose every op is known is worth decoding and compiling.
+	// Checking the nodes and compiling need the initialisers' values (a
+	// Conv's weights are checked and packed), so the graph is decoded here,
+	// and only here.
 	var g *graph.Graph
-	if len(gi.Unsupported) > 0 {
-		var parts []string
-		for _, u := range gi.Unsupported {
-			parts = append(parts, fmt.Sprintf("%s (%d node(s), e.g. %q)", u.Op, u.Count, u.Nodes[0]))
-		}
-		gm.Problem = fmt.Sprintf("%d operator type(s) not supported: %s", len(parts), strings.Join(parts, ", "))
-	} else if full, err := readONNX(name, data); err != nil {
+	if full, err := readONNX(name, data); err != nil {
 		gm.Problem = err.Error()
+	} else if errs := graph.Check(full); len(errs) > 0 {
+		for _, e := range errs {
+			p := Problem{Message: e.Error()}
+			var ge *graph.Error
+			if errors.As(e, &ge) {
+				p.Node, p.Op, p.Attr, p.Unsupported = ge.Node, ge.Op, ge.Attr, ge.Kind == graph.Unsupported
+			}
+			gi.Problems = append(gi.Problems, p)
+		}
+		gm.Problem = fmt.Sprintf("%d problem(s), the first: %s", len(errs), errs[0])
+		if len(gi.Unsupported) > 0 {
+			var parts []string
+			for _, u := range gi.Unsupported {
+				parts = append(parts, fmt.Sprintf("%s (%d node(s), e.g. %q)", u.Op, u.Count, u.Nodes[0]))
+			}
+			gm.Problem = fmt.Sprintf("%d operator type(s) not supported: %s; %d problem(s) in all", len(parts), strings.Join(parts, ", "), len(errs))
+		}
 	} else if g, err = graph.Compile(full, graph.Options{Threads: 1}); err != nil {
 		gm.Problem = err.Error()
 	} else {

@@ -240,6 +240,11 @@ func TestInputKinds(t *testing.T) {
 	if got := asDeclared(m.inputs[0], ok["ids"]); got.DType != tensor.Int64 || !slices.Equal(got.Ints, []int64{1, 2, 3}) || ok["ids"].DType != tensor.Int32 {
 		t.Errorf("int32 relabelled as %s %v (and the caller's tensor changed to %s)", got.DType, got.Ints, ok["ids"].DType)
 	}
+	m.inputs[0].DType = tensor.Int32
+	if err := m.CheckInputs(map[string]*tensor.Tensor{"ids": tensor.FromInts(tensor.Int64, []int64{1, 1 << 31, 3}, 3), "mask": ok["mask"], "x": ok["x"]}); err == nil || !strings.Contains(err.Error(), "value 2147483648 at index 1 does not fit the int32") {
+		t.Errorf("an int64 beyond int32: %v", err)
+	}
+	m.inputs[0].DType = tensor.Int64
 	for name, bad := range map[string]*tensor.Tensor{
 		"ids":  tensor.New(3),
 		"mask": tensor.FromInts(tensor.Uint8, []int64{0, 1}, 2),
@@ -377,11 +382,26 @@ func TestInspectUnsupportedOps(t *testing.T) {
 	for _, u := range g.Graph.Unsupported {
 		ops = append(ops, u.Op)
 	}
-	if !slices.Equal(ops, []string{"Erf", "HardSwish", "If", "com.example.Fancy"}) || g.Graph.Unsupported[0].Count != 2 || g.Graph.Subgraphs != 1 || g.Graph.Nodes != 6 {
+	if !slices.Equal(ops, []string{"Erf", "HardSwish", "com.example.Fancy"}) || g.Graph.Unsupported[0].Count != 2 || g.Graph.Subgraphs != 1 || g.Graph.Nodes != 6 {
 		t.Errorf("unsupported %v (%+v), %d nodes, %d subgraphs", ops, g.Graph.Unsupported, g.Graph.Nodes, g.Graph.Subgraphs)
 	}
-	if g.Runnable || !strings.Contains(g.Problem, `4 operator type(s) not supported: Erf (2 node(s), e.g. "erf1")`) {
+	if g.Runnable || !strings.Contains(g.Problem, `3 operator type(s) not supported: Erf (2 node(s), e.g. "erf1")`) {
 		t.Errorf("problem %q", g.Problem)
+	}
+	// graph.Check's list: every node at fault, attributes included (the
+	// If lacks its else_branch).
+	var msgs []string
+	for _, p := range g.Graph.Problems {
+		msgs = append(msgs, p.Message)
+	}
+	all := strings.Join(msgs, "\n")
+	if len(g.Graph.Problems) != 4 || g.Graph.Problems[0].Op != "Erf" || !g.Graph.Problems[0].Unsupported || g.Graph.Problems[3].Node != "if" {
+		t.Errorf("problems %+v", g.Graph.Problems)
+	}
+	for _, w := range []string{`"erf1" (Erf)`, `"erf2" (Erf)`, `"f" (Fancy)`, `"if" (If): missing graph attribute else_branch`} {
+		if !strings.Contains(all, w) {
+			t.Errorf("problems lack %s:\n%s", w, all)
+		}
 	}
 	if len(g.Inputs) != 2 || g.Inputs[0].DimString() != "(n, 3)" || g.Inputs[1].DimString() != "()" {
 		t.Errorf("inputs %v", g.Inputs)

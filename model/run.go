@@ -116,10 +116,29 @@ func kindMatches(in IO, t *tensor.Tensor) error {
 		if t.IsFloat() || t.DType == tensor.Bool {
 			return fmt.Errorf("want %s values (any integer dtype is accepted)", want)
 		}
+		if lo, hi, ok := intRange(want); ok {
+			for i, v := range t.Ints {
+				if v < lo || v > hi {
+					return fmt.Errorf("value %d at index %d does not fit the %s the model declares", v, i, want)
+				}
+			}
+		}
 	default:
 		return fmt.Errorf("the model declares element type %s, which cannot be given", want)
 	}
 	return nil
+}
+
+// intRange is the range of an integer dtype narrower than int64.
+func intRange(dt tensor.DType) (lo, hi int64, ok bool) {
+	bits := 8 * dt.Size()
+	if bits == 0 || bits >= 64 {
+		return 0, 0, false
+	}
+	if dt == tensor.Uint8 || dt == tensor.Uint16 || dt == tensor.Uint32 {
+		return 0, 1<<bits - 1, true
+	}
+	return -1 << (bits - 1), 1<<(bits-1) - 1, true
 }
 
 // asDeclared relabels an input held in a compatible dtype as the one the

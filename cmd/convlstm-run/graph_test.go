@@ -211,3 +211,71 @@ func TestGraphIntegerOutput(t *testing.T) {
 		t.Errorf("outputs %v: size %+v, y %+v", keys, res["size"], res["y"])
 	}
 }
+
+// int64 and bool inputs are accepted as the graph declares them (an int32
+// array for an int64 input is taken exactly), and integer and bool outputs
+// come back in their own dtype.
+func TestGraphIntegerAndBoolInputs(t *testing.T) {
+	vi := func(name string, elem int32) *onnxpb.ValueInfoProto {
+		dims := []*onnxpb.TensorShapeProto_Dimension{
+			{Value: &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: "n"}},
+			{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: 3}},
+		}
+		return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{
+			ElemType: proto.Int32(elem), Shape: &onnxpb.TensorShapeProto{Dim: dims}}}}}
+	}
+	toFloat := &onnxpb.AttributeProto{Name: proto.String("to"), Type: onnxpb.AttributeProto_INT.Enum(), I: proto.Int64(1)}
+	mp := &onnxpb.ModelProto{IrVersion: proto.Int64(8), OpsetImport: []*onnxpb.OperatorSetIdProto{{Version: proto.Int64(17)}},
+		Graph: &onnxpb.GraphProto{Name: proto.String("g"),
+			Node: []*onnxpb.NodeProto{
+				{OpType: proto.String("Cast"), Name: proto.String("ids_f"), Input: []string{"ids"}, Output: []string{"idsf"}, Attribute: []*onnxpb.AttributeProto{toFloat}},
+				{OpType: proto.String("Cast"), Name: proto.String("mask_f"), Input: []string{"mask"}, Output: []string{"maskf"}, Attribute: []*onnxpb.AttributeProto{toFloat}},
+				{OpType: proto.String("Add"), Name: proto.String("add"), Input: []string{"x", "idsf"}, Output: []string{"xa"}},
+				{OpType: proto.String("Mul"), Name: proto.String("mul"), Input: []string{"xa", "maskf"}, Output: []string{"y"}},
+				{OpType: proto.String("Identity"), Name: proto.String("ids_out"), Input: []string{"ids"}, Output: []string{"ids_copy"}},
+				{OpType: proto.String("Identity"), Name: proto.String("mask_out"), Input: []string{"mask"}, Output: []string{"mask_copy"}},
+			},
+			Input:  []*onnxpb.ValueInfoProto{vi("x", 1), vi("ids", 7), vi("mask", 9)},
+			Output: []*onnxpb.ValueInfoProto{vi("y", 1), vi("ids_copy", 7), vi("mask_copy", 9)},
+		}}
+	data, err := proto.Marshal(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	p := func(n string) string { return filepath.Join(dir, n) }
+	os.WriteFile(p("g.onnx"), data, 0o644)
+	x := tensor.FromFloats([]float32{0.5, -1.25, 2, 3.5, -4, 0.125}, 2, 3)
+	ids := tensor.FromInts(tensor.Int32, []int64{1, -2, 3, 40000, 5, -6}, 2, 3) // int32 on disk
+	mask := tensor.FromInts(tensor.Bool, []int64{1, 0, 1, 1, 0, 1}, 2, 3)
+	for n, tt := range map[string]*tensor.Tensor{"x.npy": x, "ids.npy": ids, "mask.npy": mask} {
+		if err := loader.WriteNPY(p(n), tt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := runCLI(t, "run", "--weights", p("g.onnx"), "--input", "x="+p("x.npy"), "--input", "ids="+p("ids.npy"), "--input", "mask="+p("mask.npy"), "--output", p("out.npz")); err != nil {
+		t.Fatal(err)
+	}
+	res, keys, err := loader.ReadNPZ(p("out.npz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]float32, 6)
+	for i := range want {
+		want[i] = (x.Data[i] + float32(ids.Ints[i])) * float32(mask.Ints[i])
+	}
+	if !slices.Equal(keys, []string{"y", "ids_copy", "mask_copy"}) || !slices.Equal(res["y"].Data, want) ||
+		res["ids_copy"].DType != tensor.Int64 || !slices.Equal(res["ids_copy"].Ints, ids.Ints) ||
+		res["mask_copy"].DType != tensor.Bool || !slices.Equal(res["mask_copy"].Ints, mask.Ints) {
+		t.Errorf("outputs %v: y %+v ids %+v mask %+v", keys, res["y"], res["ids_copy"], res["mask_copy"])
+	}
+	// The wrong kind is refused by name.
+	_, err = runCLI(t, "run", "--weights", p("g.onnx"), "--input", "x="+p("x.npy"), "--input", "ids="+p("x.npy"), "--input", "mask="+p("mask.npy"))
+	if err == nil || !strings.Contains(err.Error(), `input "ids" is float32 (2, 3): want int64 values`) {
+		t.Errorf("floats for an int64 input: %v", err)
+	}
+	_, err = runCLI(t, "run", "--weights", p("g.onnx"), "--input", "x="+p("x.npy"), "--input", "ids="+p("ids.npy"), "--input", "mask="+p("ids.npy"))
+	if err == nil || !strings.Contains(err.Error(), `input "mask" is int32 (2, 3): want bool values`) {
+		t.Errorf("ints for a bool input: %v", err)
+	}
+}

@@ -22,13 +22,14 @@ func init() {
 tensors, metadata), then every model in it — each ConvLSTM among a weights
 file's tensors (key prefix, gate order, per layer input and hidden channels,
 kernel, bias and parameters), or an ONNX graph (inputs, outputs, ops, every
-unsupported op at once, recognised ConvLSTM cells) and the ConvLSTMs its
-initialisers hold — with the command that runs it and, if it cannot run,
-why. Then what was skipped and which pickle globals were ignored.
+unsupported op and every other problem at once, recognised ConvLSTM cells)
+and the ConvLSTMs its initialisers hold — with the command that runs it and,
+if it cannot run, why. Then what was skipped and which pickle globals were
+ignored.
 
 Only the structure is read (as image.DecodeConfig is to Decode): no weight
-values of a .pt, safetensors, .npz or .npy; an ONNX graph is decoded and
-compiled only when all its ops are supported, to tell whether it runs.`,
+values of a .pt, safetensors, .npz or .npy. An ONNX graph's initialisers are
+decoded to check every node and compile it, which tells whether it runs.`,
 		Example: "  convlstm-run inspect --weights model.pt\n  convlstm-run inspect --weights ckpt.pth --json\n  convlstm-run inspect --weights exported.onnx",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -150,6 +151,24 @@ func printModel(out io.Writer, n int, mi model.ModelInfo) {
 	fmt.Fprintf(out, "  ops:      %s\n", strings.Join(parts, ", "))
 	for _, u := range g.Unsupported {
 		fmt.Fprintf(out, "  unsupported: %s ×%d (nodes %s)\n", u.Op, u.Count, strings.Join(quoteAll(u.Nodes), ", "))
+	}
+	// The problems beyond "this op type is not supported", which the
+	// lines above already say for every node.
+	unsupported := map[string]bool{}
+	for _, u := range g.Unsupported {
+		unsupported[u.Op] = true
+	}
+	shown := 0
+	for _, p := range g.Problems {
+		if unsupported[p.Op] && p.Attr == "" && p.Unsupported {
+			continue
+		}
+		if shown == 20 {
+			fmt.Fprintf(out, "  … more problems (--json lists all %d)\n", len(g.Problems))
+			break
+		}
+		fmt.Fprintf(out, "  problem:  %s\n", p.Message)
+		shown++
 	}
 	if len(g.Cells) > 0 {
 		var cs []string
