@@ -40,9 +40,8 @@ type stEntry struct {
 // have a known dtype, a non-negative shape whose byte size equals its
 // data_offsets span, and the spans must tile the data area exactly (no
 // overlap, no gap, nothing past the end). Tensors are converted to float32
-// and listed in data order; string entries of __metadata__ are kept in
-// Checkpoint.Metadata (where package convlstm's export records the gate
-// order and architecture).
+// and listed in data order; string entries of __metadata__ are kept,
+// uninterpreted, in Checkpoint.Metadata.
 func LoadSafetensors(path string) (*Checkpoint, error) {
 	return safetensorsFile(path, true)
 }
