@@ -131,11 +131,49 @@ func FromTensors(file string, names []string, ts map[string]*tensor.Tensor, opts
 	default:
 		pick = cands[0]
 	}
+	return build(file, names, ts, pick, cands, gates, opts.ShapesOnly)
+}
 
+// Found is one ConvLSTM found among a file's tensors: its model, or why it
+// cannot be one.
+type Found struct {
+	Prefix string // selects it as Options.Prefix ("" for a bare state_dict)
+	Kind   string // "cell_list" (a ConvLSTM stack) or "cell" (one ConvLSTMCell)
+	Model  *Model // nil when Err is set
+	Err    error
+}
+
+// FindAllTensors describes every ConvLSTM among named tensors, each as
+// FromTensors would read it with its prefix, in file order. With
+// opts.Prefix set it describes that one only. It returns nothing when no
+// tensor looks like a ConvLSTM's.
+func FindAllTensors(file string, names []string, ts map[string]*tensor.Tensor, opts Options) []Found {
+	if opts.Prefix != "" {
+		m, err := FromTensors(file, names, ts, opts)
+		if err != nil {
+			return []Found{{Prefix: opts.Prefix, Err: err}}
+		}
+		return []Found{{Prefix: m.Source.Prefix, Kind: m.Source.Kind, Model: m}}
+	}
+	gates, gerr := ParseGateOrder(opts.Gates)
+	cands := findCandidates(names, ts)
+	out := make([]Found, 0, len(cands))
+	for _, c := range cands {
+		f := Found{Prefix: c.prefix, Kind: c.kind, Err: gerr}
+		if gerr == nil {
+			f.Model, f.Err = build(file, names, ts, c, cands, gates, opts.ShapesOnly)
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// build reads and validates the ConvLSTM pick.
+func build(file string, names []string, ts map[string]*tensor.Tensor, pick candidate, cands []candidate, gates GateOrder, shapesOnly bool) (*Model, error) {
 	m := &Model{Gates: gates}
 	var keys []string
 	if pick.kind == "cell" {
-		l, k, err := readLayer(file, join(pick.prefix, "conv"), ts, opts.ShapesOnly)
+		l, k, err := readLayer(file, join(pick.prefix, "conv"), ts, shapesOnly)
 		if err != nil {
 			return nil, err
 		}
@@ -165,7 +203,7 @@ func FromTensors(file string, names []string, ts map[string]*tensor.Tensor, opts
 				sort.Strings(have)
 				return nil, fmt.Errorf("convlstm: %s: layer %d is missing: found %s for layers %s", file, i, join(pick.prefix, "cell_list.N.conv.weight"), strings.Join(have, ", "))
 			}
-			l, k, err := readLayer(file, join(pick.prefix, fmt.Sprintf("cell_list.%d.conv", i)), ts, opts.ShapesOnly)
+			l, k, err := readLayer(file, join(pick.prefix, fmt.Sprintf("cell_list.%d.conv", i)), ts, shapesOnly)
 			if err != nil {
 				return nil, err
 			}
@@ -189,7 +227,7 @@ func FromTensors(file string, names []string, ts map[string]*tensor.Tensor, opts
 	}
 	m.Source = Source{File: file, Prefix: pick.prefix, Kind: pick.kind, Keys: keys, DTypes: dl, Others: others}
 	validate := m.Validate
-	if opts.ShapesOnly {
+	if shapesOnly {
 		validate = m.validateConfig
 	}
 	if err := validate(); err != nil {

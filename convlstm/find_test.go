@@ -1,10 +1,11 @@
 package convlstm
 
 import (
-	"github.com/convlstm-go/convlstm-go/tensor"
-
 	"strings"
 	"testing"
+
+	"github.com/convlstm-go/convlstm-go/loader"
+	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
 // weight makes a tensor of the given shape with data.
@@ -134,5 +135,67 @@ func TestParseGateOrder(t *testing.T) {
 		if _, err := ParseGateOrder(s); err == nil {
 			t.Errorf("%s: accepted", s)
 		}
+	}
+}
+
+// FindAllTensors describes every ConvLSTM in a file, each as FromTensors
+// would read it with its prefix; one that cannot run says why, the others
+// are still described.
+func TestFindAllTensors(t *testing.T) {
+	names, ts := tensors(
+		entry{"enc1.conv.weight", weight(16, 8, 3, 3)}, entry{"enc1.conv.bias", weight(16)},
+		entry{"enc2.conv.weight", weight(16, 8, 4, 4)}, // even kernel: cannot run
+		entry{"dec1.conv.weight", weight(8, 6, 5, 5)},
+		entry{"conv1.weight", weight(32, 1, 3, 3)},
+	)
+	found := FindAllTensors("f.pt", names, ts, Options{Gates: "fiog"})
+	if len(found) != 3 {
+		t.Fatalf("%d found, want enc1, enc2, dec1: %+v", len(found), found)
+	}
+	for i, want := range []string{"enc1", "enc2", "dec1"} {
+		if found[i].Prefix != want || found[i].Kind != "cell" {
+			t.Errorf("found[%d] = %q (%s), want %s (cell)", i, found[i].Prefix, found[i].Kind, want)
+		}
+	}
+	if m := found[0].Model; m == nil || m.Gates != "fiog" || m.Layers[0].HiddenDim != 4 || !m.Layers[0].HasBias {
+		t.Errorf("enc1: %+v, %v", m, found[0].Err)
+	}
+	if found[1].Model != nil || found[1].Err == nil || !strings.Contains(found[1].Err.Error(), "even") {
+		t.Errorf("enc2: model %v, error %v; want an even-kernel error", found[1].Model, found[1].Err)
+	}
+	if m := found[2].Model; m == nil || m.Layers[0].InputDim != 4 || m.Layers[0].HiddenDim != 2 {
+		t.Errorf("dec1: %+v, %v", m, found[2].Err)
+	}
+	if f := FindAllTensors("f.pt", names, ts, Options{Prefix: "dec1"}); len(f) != 1 || f[0].Model == nil || f[0].Prefix != "dec1" {
+		t.Errorf("with a prefix: %+v", f)
+	}
+	if f := FindAllTensors("f.pt", names, ts, Options{Gates: "ifoo"}); len(f) != 3 || f[0].Err == nil {
+		t.Errorf("a bad gate order: %+v", f)
+	}
+}
+
+// The architecture a file records (package export writes it) must agree
+// with its weights; the gate order it records is used.
+func TestMetadata(t *testing.T) {
+	names, ts := tensors(entry{"cell_list.0.conv.weight", weight(16, 7, 3, 3)}, entry{"cell_list.0.conv.bias", weight(16)})
+	m, err := FromTensors("f", names, ts, Options{Gates: "ifgo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := m.Metadata()
+	if meta[MetaGates] != "ifgo" || meta[MetaConfig] != `[{"input_dim":3,"hidden_dim":4,"kernel_h":3,"kernel_w":3,"bias":true}]` {
+		t.Fatalf("metadata %v", meta)
+	}
+	ck := &loader.Checkpoint{File: "f.safetensors", Names: names, Tensors: ts, Metadata: meta}
+	if m2, err := FromCheckpoint(ck, Options{}); err != nil || m2.Gates != "ifgo" {
+		t.Errorf("gates from metadata: %v, %v", m2, err)
+	}
+	ck.Metadata = map[string]string{MetaConfig: `[{"input_dim":3,"hidden_dim":4,"kernel_h":5,"kernel_w":5,"bias":true}]`}
+	if _, err := FromCheckpoint(ck, Options{}); err == nil || !strings.Contains(err.Error(), "layer 0") || !strings.Contains(err.Error(), "f.safetensors") {
+		t.Errorf("contradicting metadata: %v", err)
+	}
+	ck.Metadata = map[string]string{MetaConfig: `not json`}
+	if _, err := FromCheckpoint(ck, Options{}); err == nil || !strings.Contains(err.Error(), MetaConfig) {
+		t.Errorf("broken metadata: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package convlstm
 import (
 	"github.com/convlstm-go/convlstm-go/tensor"
 
+	"errors"
 	"fmt"
 
 	"github.com/convlstm-go/convlstm-go/loader"
@@ -10,49 +11,61 @@ import (
 
 // Load reads a weights file — a PyTorch .pt/.pth (zip or legacy), a
 // safetensors file or an .npz of named arrays, told apart by content — and
-// finds, infers and validates the ConvLSTM in it.
+// finds, infers and validates the ConvLSTM in it. (Package model opens
+// ONNX graphs too.)
 func Load(path string, opts Options) (*Model, error) {
-	ck, err := LoadCheckpoint(path)
+	ck, err := loader.LoadCheckpoint(path)
 	if err != nil {
+		var ue *loader.UnsupportedError
+		if format, derr := loader.DetectFile(path); derr == nil && format == loader.FormatONNX && errors.As(err, &ue) {
+			return nil, fmt.Errorf("convlstm: %s is an ONNX graph, not a set of ConvLSTM weights: run it as a graph (package model or graph)", path)
+		}
 		return nil, err
 	}
 	return FromCheckpoint(ck, opts)
 }
 
-// LoadCheckpoint reads a weights file of any supported format into named
-// tensors, without looking for a model in it.
-func LoadCheckpoint(path string) (*loader.Checkpoint, error) {
-	format, err := loader.DetectFile(path)
-	if err != nil {
-		return nil, err
-	}
-	switch format {
-	case loader.FormatPTZip, loader.FormatPTLegacy:
-		return loader.LoadPT(path)
-	case loader.FormatSafetensors:
-		return loader.LoadSafetensors(path)
-	case loader.FormatNPZ:
-		ts, names, err := loader.ReadNPZ(path)
-		if err != nil {
-			return nil, err
-		}
-		return &loader.Checkpoint{File: path, Format: format, Names: names, Tensors: ts}, nil
-	case loader.FormatONNX:
-		return nil, fmt.Errorf("convlstm: %s is an ONNX graph, not a set of ConvLSTM weights: run it as a graph", path)
-	}
-	return nil, fmt.Errorf("convlstm: %s: a %s file holds one array, not model weights", path, format)
-}
-
 // FromCheckpoint finds the ConvLSTM among a loaded file's tensors. A gate
-// order in opts wins over one recorded in the file's metadata (as our
-// safetensors export writes it).
+// order in opts wins over one recorded in the file's metadata (under
+// MetaGates, as package export writes it); an architecture recorded under
+// MetaConfig must agree with the weights.
 func FromCheckpoint(ck *loader.Checkpoint, opts Options) (*Model, error) {
 	if opts.Gates == "" {
-		opts.Gates = ck.Metadata[loader.MetaGates]
+		opts.Gates = ck.Metadata[MetaGates]
 	}
 	m, err := FromTensors(ck.File, ck.Names, ck.Tensors, opts)
 	if err != nil {
 		return nil, err
+	}
+	if err := finish(m, ck); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// FindAll describes every ConvLSTM among a loaded file's tensors (see
+// FindAllTensors), with the file's metadata applied as FromCheckpoint
+// applies it.
+func FindAll(ck *loader.Checkpoint, opts Options) []Found {
+	if opts.Gates == "" {
+		opts.Gates = ck.Metadata[MetaGates]
+	}
+	found := FindAllTensors(ck.File, ck.Names, ck.Tensors, opts)
+	for i := range found {
+		if found[i].Model != nil {
+			if err := finish(found[i].Model, ck); err != nil {
+				found[i].Model, found[i].Err = nil, err
+			}
+		}
+	}
+	return found
+}
+
+// finish records the file's other entries in m.Source and checks the
+// architecture recorded in its metadata.
+func finish(m *Model, ck *loader.Checkpoint) error {
+	if err := checkMetadata(ck.File, ck.Metadata, m); err != nil {
+		return err
 	}
 	m.Source.Format = ck.Format
 	m.Source.Ignored = ck.Ignored
@@ -67,5 +80,5 @@ func FromCheckpoint(ck *loader.Checkpoint, opts Options) (*Model, error) {
 			m.Source.Skipped = append(m.Source.Skipped, fmt.Sprintf("%s %s %s (tensor, not part of this ConvLSTM)", n, t.DType, tensor.ShapeString(t.Shape)))
 		}
 	}
-	return m, nil
+	return nil
 }

@@ -177,10 +177,10 @@ func TestSafetensorsRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ck.Metadata[loader.MetaGates] != "ifgo" {
+		if ck.Metadata[convlstm.MetaGates] != "ifgo" {
 			t.Fatalf("%s: metadata %v", label, ck.Metadata)
 		}
-		m2, err := convlstm.FromTensors(ck.File, ck.Names, ck.Tensors, convlstm.Options{Gates: ck.Metadata[loader.MetaGates]})
+		m2, err := convlstm.FromTensors(ck.File, ck.Names, ck.Tensors, convlstm.Options{Gates: ck.Metadata[convlstm.MetaGates]})
 		if err != nil {
 			t.Fatal(err)
 		}

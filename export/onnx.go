@@ -5,7 +5,6 @@ package export
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -28,12 +27,6 @@ type ONNXOptions struct {
 	// ProducerVersion is recorded in the model (informational).
 	ProducerVersion string
 }
-
-// Metadata keys written to ONNX metadata_props and safetensors __metadata__.
-const (
-	MetaGates  = "gate_order"      // gate order of the conv output blocks, e.g. "ifog" (= loader.MetaGates)
-	MetaConfig = "convlstm_config" // JSON list of convlstm.LayerConfig
-)
 
 // ONNX writes m as one ONNX model whose graph runs for any B, T, H and W:
 // the time loop is a Scan over axis 1 of `input` (B, T, C, H, W), and the
@@ -121,7 +114,7 @@ func ONNX(m *convlstm.Model, w io.Writer, opts ONNXOptions) error {
 		intsAttr("scan_input_axes", 1),
 		intsAttr("scan_output_axes", 1)))
 
-	cfg, _ := json.Marshal(m.Config())
+	meta := m.Metadata()
 	mp := &onnxpb.ModelProto{
 		IrVersion:       proto.Int64(8),
 		ProducerName:    proto.String("convlstm-go"),
@@ -129,8 +122,8 @@ func ONNX(m *convlstm.Model, w io.Writer, opts ONNXOptions) error {
 		DocString:       proto.String("ConvLSTM (ConvLSTM_pytorch semantics) exported by convlstm-go: input (B,T,C,H,W) -> output (B,T,hidden,H,W), final h_l/c_l per layer."),
 		OpsetImport:     []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(opset)}},
 		MetadataProps: []*onnxpb.StringStringEntryProto{
-			{Key: proto.String(MetaGates), Value: proto.String(string(m.Gates))},
-			{Key: proto.String(MetaConfig), Value: proto.String(string(cfg))},
+			{Key: proto.String(convlstm.MetaGates), Value: proto.String(meta[convlstm.MetaGates])},
+			{Key: proto.String(convlstm.MetaConfig), Value: proto.String(meta[convlstm.MetaConfig])},
 		},
 		Graph: &onnxpb.GraphProto{
 			Name:        proto.String("convlstm"),

@@ -13,7 +13,8 @@ import (
 // SafetensorsOptions tune the safetensors writer.
 type SafetensorsOptions struct {
 	// Metadata adds string entries to __metadata__ (the gate order and the
-	// architecture are always written, under MetaGates and MetaConfig).
+	// architecture are always written, under convlstm.MetaGates and
+	// convlstm.MetaConfig).
 	Metadata map[string]string
 }
 
@@ -38,12 +39,11 @@ func Safetensors(m *convlstm.Model, w io.Writer, opts SafetensorsOptions) error 
 			es = append(es, entry{fmt.Sprintf("cell_list.%d.conv.bias", l), []int{4 * ly.HiddenDim}, ly.Bias})
 		}
 	}
-	cfg, err := json.Marshal(m.Config())
-	if err != nil {
-		return err
-	}
-	meta := map[string]string{"format": "pt", MetaGates: string(m.Gates), MetaConfig: string(cfg)}
+	meta := map[string]string{"format": "pt"}
 	for k, v := range opts.Metadata {
+		meta[k] = v
+	}
+	for k, v := range m.Metadata() { // written last: a caller cannot contradict the weights
 		meta[k] = v
 	}
 	header := map[string]any{"__metadata__": meta}

@@ -70,19 +70,46 @@ func DetectBytes(name string, data []byte) (string, error) {
 }
 
 func detectZip(name string, zr *zip.Reader) (string, error) {
-	npy := 0
+	folder, err := ptZipFolder(name, zr.File)
+	if err != nil {
+		return "", err
+	}
+	if folder != "" {
+		return FormatPTZip, nil
+	}
 	for _, f := range zr.File {
-		if f.Name == "data.pkl" || strings.HasSuffix(f.Name, "/data.pkl") {
-			return FormatPTZip, nil
-		}
 		if strings.HasSuffix(f.Name, ".npy") {
-			npy++
+			return FormatNPZ, nil
 		}
 	}
-	if npy > 0 {
-		return FormatNPZ, nil
+	return "", &FormatError{File: name, Msg: "a zip archive with neither <folder>/data.pkl (PyTorch) nor .npy entries (NumPy .npz)"}
+}
+
+// isDataPkl reports whether a zip entry is the pickle of a torch.save zip:
+// data.pkl inside exactly one top-level folder (torch names the folder after
+// the file, "archive" since torch 2.1; any name is accepted).
+func isDataPkl(name string) bool {
+	dir, ok := strings.CutSuffix(name, "/data.pkl")
+	return ok && dir != "" && !strings.Contains(dir, "/")
+}
+
+// ptZipFolder finds the folder holding data.pkl among a zip's entries: ""
+// when there is none (not a torch.save zip), an error when two folders
+// each hold one. Both format detection and the .pt reader use it, so that
+// what is detected as a PyTorch zip is what the reader opens.
+func ptZipFolder(name string, files []*zip.File) (string, error) {
+	folder := ""
+	for _, f := range files {
+		if !isDataPkl(f.Name) {
+			continue
+		}
+		dir := strings.TrimSuffix(f.Name, "/data.pkl")
+		if folder != "" && dir != folder {
+			return "", &FormatError{File: name, Record: "zip directory", Msg: fmt.Sprintf("data.pkl in two folders, %q and %q", folder, dir)}
+		}
+		folder = dir
 	}
-	return "", &FormatError{File: name, Msg: "a zip archive with neither */data.pkl (PyTorch) nor .npy entries (NumPy .npz)"}
+	return folder, nil
 }
 
 // DetectHead recognises the non-zip formats from a file's first bytes and

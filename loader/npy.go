@@ -133,11 +133,22 @@ func npyParseDescr(descr string) (npyDType, bool, string) {
 // shape is checked against it before anything is allocated; when it is
 // unknown the output grows only as data actually arrives.
 func DecodeNPY(name string, r io.Reader, size int64) (*tensor.Tensor, error) {
-	return npyDecode(name, "", r, size)
+	return npyDecode(name, "", r, size, true)
 }
 
 // ReadNPY reads a .npy file.
 func ReadNPY(path string) (*tensor.Tensor, error) {
+	return npyFile(path, true)
+}
+
+// InspectNPY reads only a .npy file's header: the shape and dtype, checked
+// against the file's size as ReadNPY checks them, with no data (Data and
+// Ints are nil).
+func InspectNPY(path string) (*tensor.Tensor, error) {
+	return npyFile(path, false)
+}
+
+func npyFile(path string, withData bool) (*tensor.Tensor, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -151,10 +162,10 @@ func ReadNPY(path string) (*tensor.Tensor, error) {
 	if !st.Mode().IsRegular() {
 		size = -1
 	}
-	return npyDecode(path, "", f, size)
+	return npyDecode(path, "", f, size, withData)
 }
 
-func npyDecode(file, rec string, r io.Reader, size int64) (*tensor.Tensor, error) {
+func npyDecode(file, rec string, r io.Reader, size int64, withData bool) (*tensor.Tensor, error) {
 	ferr := func(format string, args ...any) error {
 		return &FormatError{File: file, Record: rec, Msg: fmt.Sprintf(format, args...)}
 	}
@@ -240,6 +251,10 @@ func npyDecode(file, rec string, r io.Reader, size int64) (*tensor.Tensor, error
 		if nbytes < avail {
 			return nil, ferr("%d trailing bytes after the data of shape %s of %s (%d bytes)", avail-nbytes, shapeStr, dt.descr, nbytes)
 		}
+	}
+
+	if !withData {
+		return &tensor.Tensor{Shape: append([]int{}, hdr.shape...), DType: dt.name}, nil
 	}
 
 	// Floats are read into float32, integers and bools exactly into int64.
@@ -577,16 +592,38 @@ func ReadNPZ(path string) (map[string]*tensor.Tensor, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return npzRead(path, f, st.Size())
+	return npzRead(path, f, st.Size(), true)
+}
+
+// InspectNPZ reads only the header of every array in a .npz archive:
+// shapes and dtypes by key, keys in archive order, with no data (Data and
+// Ints are nil). Stored entries are checked against their sizes as ReadNPZ
+// checks them; compressed entries are inflated only as far as their header.
+func InspectNPZ(path string) (map[string]*tensor.Tensor, []string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	return npzRead(path, f, st.Size(), false)
 }
 
 // ReadNPZBytes is ReadNPZ for an archive held in memory; name is used in
 // error messages.
 func ReadNPZBytes(name string, data []byte) (map[string]*tensor.Tensor, []string, error) {
-	return npzRead(name, bytes.NewReader(data), int64(len(data)))
+	return npzRead(name, bytes.NewReader(data), int64(len(data)), true)
 }
 
-func npzRead(file string, ra io.ReaderAt, size int64) (map[string]*tensor.Tensor, []string, error) {
+// InspectNPZBytes is InspectNPZ for an archive held in memory.
+func InspectNPZBytes(name string, data []byte) (map[string]*tensor.Tensor, []string, error) {
+	return npzRead(name, bytes.NewReader(data), int64(len(data)), false)
+}
+
+func npzRead(file string, ra io.ReaderAt, size int64, withData bool) (map[string]*tensor.Tensor, []string, error) {
 	zr, err := zip.NewReader(ra, size)
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
 		return nil, nil, &FormatError{File: file, Msg: fmt.Sprintf("not a valid .npz (zip) archive: %v", err)}
@@ -630,7 +667,7 @@ func npzRead(file string, ra io.ReaderAt, size int64) (map[string]*tensor.Tensor
 		if err != nil {
 			return nil, nil, &FormatError{File: file, Record: key, Msg: fmt.Sprintf("opening entry: %v", err)}
 		}
-		t, err := npyDecode(file, key, rc, esize)
+		t, err := npyDecode(file, key, rc, esize, withData)
 		rc.Close()
 		if err != nil {
 			return nil, nil, err

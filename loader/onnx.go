@@ -94,10 +94,43 @@ func LoadONNX(path string) (*ONNXModel, error) {
 	return ParseONNX(path, data, filepath.Dir(path))
 }
 
+// InspectONNX reads only an ONNX model's structure: the graph, its nodes
+// and value infos, and each initialiser's name, shape and element type
+// (checked as LoadONNX checks them) without decoding its values or opening
+// external data files (Data and Ints are nil).
+func InspectONNX(path string) (*ONNXModel, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() > MaxONNXFileSize {
+		return nil, &FormatError{File: path, Msg: fmt.Sprintf("%d bytes: larger than protobuf's 2 GiB limit (weights beyond that must be external data)", st.Size())}
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, err
+	}
+	return parseONNX(path, data, "", false)
+}
+
+// InspectONNXBytes is InspectONNX over a serialised ModelProto.
+func InspectONNXBytes(file string, data []byte) (*ONNXModel, error) {
+	return parseONNX(file, data, "", false)
+}
+
 // ParseONNX decodes a serialised ModelProto; file is used in messages and
 // dir is where external data is looked up ("" refuses external data).
 // It never panics.
-func ParseONNX(file string, data []byte, dir string) (m *ONNXModel, err error) {
+func ParseONNX(file string, data []byte, dir string) (*ONNXModel, error) {
+	return parseONNX(file, data, dir, true)
+}
+
+func parseONNX(file string, data []byte, dir string, decode bool) (m *ONNXModel, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			m, err = nil, &FormatError{File: file, Msg: fmt.Sprintf("internal error while decoding: %v", r)}
@@ -129,7 +162,12 @@ func ParseONNX(file string, data []byte, dir string) (m *ONNXModel, err error) {
 	ext := &externalReader{dir: dir, file: file}
 	defer ext.close()
 	for i, tp := range mp.Graph.Initializer {
-		t, err := decodeONNXTensor(file, tp, ext)
+		var t *NamedTensor
+		if decode {
+			t, err = decodeONNXTensor(file, tp, ext)
+		} else {
+			t, err = describeONNXTensor(file, tp)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -226,24 +264,23 @@ func ONNXTypeName(code int32) string {
 	return fmt.Sprintf("type %d", code)
 }
 
-// decodeONNXTensor decodes a TensorProto (an initialiser or a Constant's
-// value). ext resolves external data; nil refuses it.
-func decodeONNXTensor(file string, tp *onnxpb.TensorProto, ext *externalReader) (*NamedTensor, error) {
-	rec := "tensor " + strconv.Quote(tp.GetName())
+// onnxTensorHeader checks a TensorProto's dims and element type.
+func onnxTensorHeader(file string, tp *onnxpb.TensorProto) (rec string, shape []int, n int64, dt tensor.DType, size int, err error) {
+	rec = "tensor " + strconv.Quote(tp.GetName())
 	if tp.Segment != nil {
-		return nil, &UnsupportedError{File: file, Record: rec, Msg: "segmented tensors"}
+		return rec, nil, 0, "", 0, &UnsupportedError{File: file, Record: rec, Msg: "segmented tensors"}
 	}
 	if len(tp.Dims) > maxONNXRank {
-		return nil, &FormatError{File: file, Record: rec, Msg: fmt.Sprintf("rank %d is more than %d", len(tp.Dims), maxONNXRank)}
+		return rec, nil, 0, "", 0, &FormatError{File: file, Record: rec, Msg: fmt.Sprintf("rank %d is more than %d", len(tp.Dims), maxONNXRank)}
 	}
-	shape := make([]int, len(tp.Dims))
-	n := int64(1)
+	shape = make([]int, len(tp.Dims))
+	n = 1
 	for i, d := range tp.Dims {
 		if d < 0 {
-			return nil, &FormatError{File: file, Record: rec, Msg: fmt.Sprintf("negative dimension %d", d)}
+			return rec, nil, 0, "", 0, &FormatError{File: file, Record: rec, Msg: fmt.Sprintf("negative dimension %d", d)}
 		}
 		if d > 0 && n > MaxONNXTensorValues/d {
-			return nil, &FormatError{File: file, Record: rec, Msg: fmt.Sprintf("dims %v hold more than %d values", tp.Dims, int64(MaxONNXTensorValues))}
+			return rec, nil, 0, "", 0, &FormatError{File: file, Record: rec, Msg: fmt.Sprintf("dims %v hold more than %d values", tp.Dims, int64(MaxONNXTensorValues))}
 		}
 		n *= d
 		shape[i] = int(d)
@@ -251,8 +288,35 @@ func decodeONNXTensor(file string, tp *onnxpb.TensorProto, ext *externalReader) 
 	code := tp.GetDataType()
 	ty, ok := onnxTypes[code]
 	if !ok {
-		return nil, &UnsupportedError{File: file, Record: rec, Msg: fmt.Sprintf("data type %d (%s); want a float or integer type", code, onnxpb.TensorProto_DataType(code))}
+		return rec, nil, 0, "", 0, &UnsupportedError{File: file, Record: rec, Msg: fmt.Sprintf("data type %d (%s); want a float or integer type", code, onnxpb.TensorProto_DataType(code))}
 	}
+	return rec, shape, n, ty.name, ty.size, nil
+}
+
+// describeONNXTensor is decodeONNXTensor without the values: the name,
+// shape and dtype, and raw_data's length checked when the data is inline.
+func describeONNXTensor(file string, tp *onnxpb.TensorProto) (*NamedTensor, error) {
+	rec, shape, n, dt, size, err := onnxTensorHeader(file, tp)
+	if err != nil {
+		return nil, err
+	}
+	if tp.RawData != nil && tp.GetDataLocation() != onnxpb.TensorProto_EXTERNAL && int64(len(tp.RawData)) != n*int64(size) {
+		return nil, &FormatError{File: file, Record: rec, Msg: fmt.Sprintf("raw_data has %d bytes, want %d for %d %s values of shape %s", len(tp.RawData), n*int64(size), n, dt, tensor.ShapeString(shape))}
+	}
+	return &NamedTensor{Name: tp.GetName(), Tensor: &tensor.Tensor{Shape: shape, DType: dt}}, nil
+}
+
+// decodeONNXTensor decodes a TensorProto (an initialiser or a Constant's
+// value). ext resolves external data; nil refuses it.
+func decodeONNXTensor(file string, tp *onnxpb.TensorProto, ext *externalReader) (*NamedTensor, error) {
+	rec, shape, n, dt, size, err := onnxTensorHeader(file, tp)
+	if err != nil {
+		return nil, err
+	}
+	ty := struct {
+		name tensor.DType
+		size int
+	}{dt, size}
 	t := &NamedTensor{Name: tp.GetName(), Tensor: &tensor.Tensor{Shape: shape, DType: ty.name}}
 	raw := tp.RawData
 	if tp.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {

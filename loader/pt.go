@@ -135,11 +135,6 @@ func IsPT(head []byte) bool {
 	return false
 }
 
-func isDataPkl(name string) bool {
-	dir, ok := strings.CutSuffix(name, "/data.pkl")
-	return ok && dir != "" && !strings.Contains(dir, "/")
-}
-
 // ptRecord locates a storage's bytes.
 type ptRecord struct {
 	name string // for errors: "data/3", or "storage 9395..." in legacy files
@@ -195,15 +190,9 @@ func (pf *ptFile) openZip() error {
 		// Names with ".." are harmless here: nothing is extracted.
 		return &FormatError{File: pf.name, Record: "zip directory", Msg: err.Error()}
 	}
-	folder := ""
-	for _, f := range zr.File {
-		if isDataPkl(f.Name) {
-			dir := strings.TrimSuffix(f.Name, "/data.pkl")
-			if folder != "" && dir != folder {
-				return &FormatError{File: pf.name, Record: "zip directory", Msg: fmt.Sprintf("data.pkl in two folders, %q and %q", folder, dir)}
-			}
-			folder = dir
-		}
+	folder, err := ptZipFolder(pf.name, zr.File)
+	if err != nil {
+		return err
 	}
 	if folder == "" {
 		return &FormatError{File: pf.name, Record: "zip directory", Msg: "no <folder>/data.pkl record: not a torch.save zip"}

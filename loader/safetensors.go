@@ -12,11 +12,6 @@ import (
 	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
-// MetaGates is the safetensors __metadata__ (and ONNX metadata_props) key
-// holding a model's gate order, e.g. "ifog"; export writes it and the CLI
-// reads it so that a converted model runs with no --gates flag.
-const MetaGates = "gate_order"
-
 // MaxSafetensorsHeader bounds the JSON header (the reference implementation
 // uses the same 100 MB limit).
 const MaxSafetensorsHeader = 100 << 20
@@ -45,9 +40,31 @@ type stEntry struct {
 // have a known dtype, a non-negative shape whose byte size equals its
 // data_offsets span, and the spans must tile the data area exactly (no
 // overlap, no gap, nothing past the end). Tensors are converted to float32
-// and listed in data order; string entries of __metadata__ are kept in
-// Checkpoint.Metadata (MetaGates holds the gate order when present).
+// and listed in data order; string entries of __metadata__ are kept,
+// uninterpreted, in Checkpoint.Metadata.
 func LoadSafetensors(path string) (*Checkpoint, error) {
+	return safetensorsFile(path, true)
+}
+
+// InspectSafetensors reads only the header: names, shapes, dtypes and
+// metadata, with every check LoadSafetensors makes on them (spans against
+// dtypes, shapes and the file's size), but no tensor data (Data and Ints
+// are nil).
+func InspectSafetensors(path string) (*Checkpoint, error) {
+	return safetensorsFile(path, false)
+}
+
+// LoadSafetensorsBytes is LoadSafetensors over memory; name is used in errors.
+func LoadSafetensorsBytes(name string, data []byte) (*Checkpoint, error) {
+	return decodeSafetensors(name, bytes.NewReader(data), int64(len(data)), true)
+}
+
+// InspectSafetensorsBytes is InspectSafetensors over memory.
+func InspectSafetensorsBytes(name string, data []byte) (*Checkpoint, error) {
+	return decodeSafetensors(name, bytes.NewReader(data), int64(len(data)), false)
+}
+
+func safetensorsFile(path string, withData bool) (*Checkpoint, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -57,15 +74,10 @@ func LoadSafetensors(path string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	return decodeSafetensors(path, f, st.Size())
+	return decodeSafetensors(path, f, st.Size(), withData)
 }
 
-// LoadSafetensorsBytes is LoadSafetensors over memory; name is used in errors.
-func LoadSafetensorsBytes(name string, data []byte) (*Checkpoint, error) {
-	return decodeSafetensors(name, bytes.NewReader(data), int64(len(data)))
-}
-
-func decodeSafetensors(file string, ra io.ReaderAt, size int64) (*Checkpoint, error) {
+func decodeSafetensors(file string, ra io.ReaderAt, size int64, withData bool) (*Checkpoint, error) {
 	ferr := func(rec, format string, args ...any) error {
 		return &FormatError{File: file, Record: rec, Msg: fmt.Sprintf(format, args...)}
 	}
@@ -150,17 +162,20 @@ func decodeSafetensors(file string, ra io.ReaderAt, size int64) (*Checkpoint, er
 	ck := &Checkpoint{File: file, Format: FormatSafetensors, Tensors: map[string]*tensor.Tensor{}, Metadata: meta}
 	for _, e := range entries {
 		dt := stDTypes[e.DType]
-		raw := make([]byte, e.end-e.begin)
-		if _, err := ra.ReadAt(raw, dataStart+e.begin); err != nil && !(err == io.EOF && len(raw) == 0) {
-			return nil, ferr("tensor "+e.name, "reading data: %v", err)
-		}
 		shape := make([]int, len(e.Shape))
 		for i, d := range e.Shape {
 			shape[i] = int(d)
 		}
-		t := tensor.Decode(raw, dt.name, binary.LittleEndian, shape)
 		ck.Names = append(ck.Names, e.name)
-		ck.Tensors[e.name] = t
+		if !withData {
+			ck.Tensors[e.name] = &tensor.Tensor{Shape: shape, DType: dt.name}
+			continue
+		}
+		raw := make([]byte, e.end-e.begin)
+		if _, err := ra.ReadAt(raw, dataStart+e.begin); err != nil && !(err == io.EOF && len(raw) == 0) {
+			return nil, ferr("tensor "+e.name, "reading data: %v", err)
+		}
+		ck.Tensors[e.name] = tensor.Decode(raw, dt.name, binary.LittleEndian, shape)
 	}
 	return ck, nil
 }

@@ -27,7 +27,7 @@ func TestSafetensorsFixtures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ck.Format != FormatSafetensors || ck.Metadata[MetaGates] != "ifgo" {
+		if ck.Format != FormatSafetensors || ck.Metadata["gate_order"] != "ifgo" {
 			t.Errorf("%s: format %q, metadata %v", c.tag, ck.Format, ck.Metadata)
 		}
 		if !slices.Equal(ck.Names, pt.Names) {

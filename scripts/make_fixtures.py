@@ -37,6 +37,7 @@ import copy
 import io
 import json
 import os
+import shlex
 import shutil
 import sys
 import zipfile
@@ -52,6 +53,11 @@ from reference import ConvLSTM, ConvLSTMCell, model_from_state_dict, reference_o
 COMMAND = "/usr/bin/python3 scripts/make_fixtures.py"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_REAL = os.environ.get("REAL_CHECKPOINTS", os.path.join(os.path.dirname(REPO), "shared", "real-checkpoints"))
+
+
+def command_line():
+    """The command that is writing the fixtures, as typed (with --only)."""
+    return " ".join([COMMAND] + [shlex.quote(a) for a in sys.argv[1:]])
 
 
 def save_npz(path, arrays):
@@ -212,7 +218,7 @@ def write_case(out_dir, name, description, args, saved, ref, x, *, time_first=Fa
     case["torch"] = torch.__version__
     case["numpy"] = np.__version__
     case["written_by"] = this_machine()
-    case["command"] = COMMAND
+    case["command"] = command_line()
     with open(os.path.join(d, "case.json"), "w") as f:
         json.dump(case, f, indent=2)
         f.write("\n")
@@ -288,20 +294,23 @@ SYNTHETIC = [
            C=3, hidden=[5, 4], kernels=[(5, 5), (3, 3)], B=2, H=5, W=9),
     simple("kernel-3x5-and-1x1", "2 layers, non-square 3x5 kernel then 1x1, hidden [3,4], 6x7 image",
            C=2, hidden=[3, 4], kernels=[(3, 5), (1, 1)], H=6, W=7),
-    simple("four-layers", "4 layers hidden [3,4,2,3], kernels 3x3, 5x3, 1x1, 3x3",
-           C=2, hidden=[3, 4, 2, 3], kernels=[(3, 3), (5, 3), (1, 1), (3, 3)], H=5, W=6),
+    simple("four-layers", "4 layers hidden [3,4,2,3], kernels 3x3, 5x3, 1x1, 3x3; --all-layers: every "
+           "layer's h at every step (output_0..output_3)",
+           C=2, hidden=[3, 4, 2, 3], kernels=[(3, 3), (5, 3), (1, 1), (3, 3)], H=5, W=6, all_layers=True),
     simple("no-bias", "2 layers without bias (Conv2d bias=False)",
            C=2, hidden=[4, 3], kernels=[(3, 3), (3, 3)], bias=False, W=5),
     simple("gates-fiog", "gate order f,i,o,g (--gates fiog)",
            C=2, hidden=[4], kernels=[(3, 3)], gates="fiog"),
     simple("gates-ifgo", "gate order i,f,g,o (--gates ifgo), 2 layers",
            C=2, hidden=[3, 4], kernels=[(3, 3), (3, 3)], gates="ifgo"),
-    simple("time-first", "input (T,B,C,H,W) with --time-first; output in the same (T,B,...) layout",
-           C=2, hidden=[3, 4], kernels=[(3, 3), (3, 3)], B=2, T=4, time_first=True),
+    simple("time-first", "input (T,B,C,H,W) with --time-first; output and, with --all-layers, every "
+           "layer's output_l in the same (T,B,...) layout",
+           C=2, hidden=[3, 4], kernels=[(3, 3), (3, 3)], B=2, T=4, time_first=True, all_layers=True),
     simple("all-layers", "--all-layers: output_0..output_2 besides output (== output_2)",
            C=2, hidden=[3, 4, 2], kernels=[(3, 3), (1, 3), (3, 3)], B=2, all_layers=True),
-    simple("initial-state", "initial h,c for both layers from state_in.npz (--state-in)",
-           C=2, hidden=[3, 4], kernels=[(3, 3), (3, 3)], B=2, with_state=True),
+    simple("initial-state", "initial h,c for both layers from state_in.npz (--state-in); --all-layers: "
+           "every layer's h at every step from that state",
+           C=2, hidden=[3, 4], kernels=[(3, 3), (3, 3)], B=2, with_state=True, all_layers=True),
     simple("batch3", "batch of 3, 2 layers", C=3, hidden=[4, 2], kernels=[(3, 3), (3, 3)], B=3, H=5),
     simple("checkpoint-dict", "checkpoint dict {epoch, model_state_dict, optimizer_state_dict (Adam, "
            "tensors shaped like the weights), val_loss}; .pth",
@@ -367,7 +376,8 @@ def real_soccer(out_dir, name="real-soccer"):
     return write_case(out_dir, name, "real checkpoint soccer-ball-convlstm.pth (legacy format, cuda:0 "
                       "storages, checkpoint dict); ConvLSTM found automatically at "
                       "model_state_dict.conv_lstm: input 1, hidden [32,16,1], 3x3, gates ifog; random "
-                      "input B=1 T=2 16x16", [], None, ref, x, all_layers=False,
+                      "input B=1 T=2 16x16; --all-layers: every layer's h at every step",
+                      ["--all-layers"], None, ref, x, all_layers=True,
                       weights_ref="../../real/soccer-ball-convlstm.pth",
                       extra={"prefix_found": "model_state_dict.conv_lstm"})
 
@@ -418,7 +428,6 @@ def check_cases(out_dir, names=None, cli=None):
     (case.json "written_by"), the result must be bit-identical; on another
     CPU or torch, PyTorch's own kernels round differently, so it must agree
     within the case's tolerance, and the largest difference is reported."""
-    import shlex
     import subprocess
     import tempfile
 
@@ -483,7 +492,7 @@ def main():
         torch.set_num_threads(1)
         sys.exit(1 if check_cases(args.out, args.only, args.cli) else 0)
     torch.set_num_threads(1)
-    print("command:", COMMAND)
+    print("command:", command_line())
     print("torch %s, numpy %s -> %s" % (torch.__version__, np.__version__, args.out))
     os.makedirs(args.out, exist_ok=True)
     ensure_real(REAL_DIR)

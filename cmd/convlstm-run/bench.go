@@ -1,12 +1,11 @@
 package main
 
 import (
-	"github.com/convlstm-go/convlstm-go/tensor"
-
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,12 +14,16 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/convlstm-go/convlstm-go/convlstm"
+	"github.com/convlstm-go/convlstm-go/loader"
+	"github.com/convlstm-go/convlstm-go/model"
 	"github.com/convlstm-go/convlstm-go/ops"
 	"github.com/convlstm-go/convlstm-go/runtime"
+	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
 type benchFlags struct {
 	weights, shape, prefix, gates string
+	inputs                        []string
 	threads, runs, warmup         int
 	asJSON, randomState, direct   bool
 	stream                        bool
@@ -30,62 +33,89 @@ func init() {
 	var f benchFlags
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Time the forward pass on random input",
-		Long: `Time the forward pass of a model on a random input of the given shape:
-one warm-up run, then --runs timed runs; prints the median, min and max in
-milliseconds and the model's GFLOP/s (the convolution work PyTorch does:
-2·4·hidden·(input+hidden)·kh·kw multiply-adds per pixel, layer and step).
---random-state starts every layer from a random non-zero state, as a
-streaming step does; --stream times Stream.Step, the streaming API, where
-the state stays inside the runtime from one call to the next.`,
-		Example: "  convlstm-run bench --weights model.pt --shape 1,10,1,64,64 --threads 2 --runs 5 --json",
-		Args:    cobra.NoArgs,
-		RunE:    func(cmd *cobra.Command, _ []string) error { return runBench(cmd.OutOrStdout(), f) },
+		Short: "Time a model on random input",
+		Long: `Time a model on a random input of the given shape: --warmup untimed runs,
+then --runs timed runs; prints the median, min and max in milliseconds.
+
+For a ConvLSTM, --shape is B,T,C,H,W and the report adds the model's GFLOP/s
+(the convolution work PyTorch does: 2·4·hidden·(input+hidden)·kh·kw
+multiply-adds per pixel, layer and step). --random-state starts every layer
+from a random non-zero state, as a streaming step does; --stream times
+Stream.Step, the streaming API, where the state stays inside the runtime from
+one call to the next; --direct disables Winograd.
+
+For an ONNX graph, --shape is the shape of its input (any rank; with several
+inputs, give each as --input NAME=D1,D2,... or NAME=FILE.npy). Float inputs
+are random normal values, integer inputs zeros and bool inputs false (give a
+file for anything else). GFLOP is not counted for graphs (reported as 0).`,
+		Example: `  convlstm-run bench --weights model.pt --shape 1,10,1,64,64 --threads 2 --runs 5 --json
+  convlstm-run bench --weights model.onnx --shape 1,10,64,64
+  convlstm-run bench --weights model.onnx --input frames=1,10,64,64 --input mask=m.npy`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd.OutOrStdout(), f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.weights, "weights", "", "weights file (default: the bundled example model)")
-	fl.StringVar(&f.shape, "shape", "", "input shape B,T,C,H,W (required)")
-	fl.StringVar(&f.prefix, "prefix", "", "which ConvLSTM in the file")
-	fl.StringVar(&f.gates, "gates", "", "gate order")
+	fl.StringVar(&f.weights, "weights", "", "model file (default: the bundled example model)")
+	fl.StringVar(&f.shape, "shape", "", "input shape: B,T,C,H,W for a ConvLSTM, the input's shape for a graph")
+	fl.StringArrayVar(&f.inputs, "input", nil, "graph: NAME=D1,D2,... (a random input of that shape) or NAME=FILE.npy (repeatable)")
+	fl.StringVar(&f.prefix, "prefix", "", "ConvLSTM: which one in the file")
+	fl.StringVar(&f.gates, "gates", "", "ConvLSTM: gate order")
 	fl.IntVar(&f.threads, "threads", 0, "worker threads (0: all cores)")
 	fl.IntVar(&f.runs, "runs", 5, "timed runs")
 	fl.IntVar(&f.warmup, "warmup", 1, "untimed runs first")
 	fl.BoolVar(&f.asJSON, "json", false, "print JSON")
-	fl.BoolVar(&f.randomState, "random-state", false, "start from a random non-zero state")
-	fl.BoolVar(&f.direct, "direct", false, "direct convolution only (no Winograd), for comparison")
-	fl.BoolVar(&f.stream, "stream", false, "time streaming steps (Stream.Step, state carried inside the runtime) on frames of the shape's B,C,H,W; needs T=1")
+	fl.BoolVar(&f.randomState, "random-state", false, "ConvLSTM: start from a random non-zero state")
+	fl.BoolVar(&f.direct, "direct", false, "ConvLSTM: direct convolution only (no Winograd), for comparison")
+	fl.BoolVar(&f.stream, "stream", false, "ConvLSTM: time streaming steps (Stream.Step, state carried inside the runtime) on frames of the shape's B,C,H,W; needs T=1")
 	rootCmd.AddCommand(cmd)
 }
 
 type benchReport struct {
-	Weights  string    `json:"weights"`
-	Shape    []int     `json:"shape"`
-	Threads  int       `json:"threads"`
-	Kernel   string    `json:"kernel"`
-	Runs     int       `json:"runs"`
-	Mode     string    `json:"mode"`
-	MedianMS float64   `json:"median_ms"`
-	MinMS    float64   `json:"min_ms"`
-	MaxMS    float64   `json:"max_ms"`
-	TimesMS  []float64 `json:"times_ms"`
-	GFLOP    float64   `json:"gflop"`
-	GFLOPS   float64   `json:"gflops"`
+	Weights  string           `json:"weights"`
+	Shape    []int            `json:"shape"`
+	Inputs   map[string][]int `json:"inputs,omitempty"` // graphs: every input's shape
+	Threads  int              `json:"threads"`
+	Kernel   string           `json:"kernel"`
+	Runs     int              `json:"runs"`
+	Mode     string           `json:"mode"` // "forward", "stream-step" or "graph"
+	MedianMS float64          `json:"median_ms"`
+	MinMS    float64          `json:"min_ms"`
+	MaxMS    float64          `json:"max_ms"`
+	TimesMS  []float64        `json:"times_ms"`
+	GFLOP    float64          `json:"gflop"`
+	GFLOPS   float64          `json:"gflops"`
 }
 
-func parseShape(s string) ([]int, error) {
+// parseShape reads "D1,D2,..." (want sizes, 0 for any rank).
+func parseShape(flag, s string, want int) ([]int, error) {
 	parts := strings.Split(s, ",")
-	if len(parts) != 5 {
-		return nil, fmt.Errorf("--shape %q: want five sizes B,T,C,H,W", s)
+	if want > 0 && len(parts) != want {
+		return nil, fmt.Errorf("%s%q: want five sizes B,T,C,H,W", sep(flag), s)
 	}
-	shape := make([]int, 5)
+	if len(parts) > 16 {
+		return nil, fmt.Errorf("%s%q: more than 16 dimensions", sep(flag), s)
+	}
+	shape := make([]int, len(parts))
+	n := 1
 	for i, p := range parts {
 		v, err := strconv.Atoi(strings.TrimSpace(p))
 		if err != nil || v < 1 || v > 1<<20 {
-			return nil, fmt.Errorf("--shape %q: %q is not a size from 1 to 1048576", s, p)
+			return nil, fmt.Errorf("%s%q: %q is not a size from 1 to 1048576", sep(flag), s, p)
 		}
-		shape[i] = v
+		if n > (1<<31)/v {
+			return nil, fmt.Errorf("%s%q: more than 2^31 values", sep(flag), s)
+		}
+		shape[i], n = v, n*v
 	}
 	return shape, nil
+}
+
+// sep joins a flag and its value as typed: "--shape " or "--input x=".
+func sep(flag string) string {
+	if strings.HasSuffix(flag, "=") {
+		return flag
+	}
+	return flag + " "
 }
 
 // modelFLOPs is the convolution work of a forward pass, as PyTorch does it.
@@ -98,54 +128,30 @@ func modelFLOPs(m *convlstm.Model, B, T, H, W int) float64 {
 }
 
 func runBench(out io.Writer, f benchFlags) error {
-	if f.shape == "" {
-		return fmt.Errorf("bench needs --shape B,T,C,H,W")
-	}
-	shape, err := parseShape(f.shape)
-	if err != nil {
-		return err
+	if f.shape == "" && len(f.inputs) == 0 {
+		return fmt.Errorf("bench needs --shape B,T,C,H,W (a ConvLSTM) or the graph input's shape")
 	}
 	if f.runs < 1 {
 		return fmt.Errorf("--runs %d: need at least 1", f.runs)
 	}
-	m, err := loadModel(f.weights, f.prefix, f.gates)
+	m, err := openModel(f.weights, model.Options{Prefix: f.prefix, Gates: f.gates, Threads: f.threads, Direct: f.direct})
+	if err != nil {
+		return flagError(err)
+	}
+	defer m.Close()
+	rep := benchReport{Weights: m.File, Threads: m.Threads(), Kernel: ops.KernelName(), Runs: f.runs}
+	var run func() error
+	if m.Kind == model.KindConvLSTM {
+		var done func()
+		run, done, err = benchNative(m, f, &rep)
+		if done != nil {
+			defer done()
+		}
+	} else {
+		run, err = benchGraph(m, f, &rep)
+	}
 	if err != nil {
 		return err
-	}
-	B, T, C, H, W := shape[0], shape[1], shape[2], shape[3], shape[4]
-	if C != m.InputDim() {
-		return fmt.Errorf("--shape %s: the model takes %d input channels, not %d", f.shape, m.InputDim(), C)
-	}
-	rng := rand.New(rand.NewSource(1))
-	x := randomTensor(rng, shape...)
-	var initial []runtime.LayerState
-	if f.randomState {
-		for _, l := range m.Layers {
-			initial = append(initial, runtime.LayerState{H: randomTensor(rng, B, l.HiddenDim, H, W), C: randomTensor(rng, B, l.HiddenDim, H, W)})
-		}
-	}
-	r, err := runtime.New(m, runtime.Options{Threads: f.threads, Direct: f.direct})
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	run := func() error {
-		_, err := r.Forward(x, runtime.ForwardOptions{Initial: initial})
-		return err
-	}
-	if f.stream {
-		if T != 1 {
-			return fmt.Errorf("--stream times one step at a time: give --shape B,1,C,H,W")
-		}
-		s, err := r.NewStream(B, H, W, initial)
-		if err != nil {
-			return err
-		}
-		frame := &tensor.Tensor{Shape: []int{B, C, H, W}, Data: x.Data}
-		run = func() error {
-			_, err := s.Step(frame)
-			return err
-		}
 	}
 	for i := 0; i < f.warmup; i++ {
 		if err := run(); err != nil {
@@ -162,28 +168,186 @@ func runBench(out io.Writer, f benchFlags) error {
 	}
 	sorted := slices.Clone(times)
 	slices.Sort(sorted)
-	mode := "forward"
-	if f.stream {
-		mode = "stream-step"
-	}
-	rep := benchReport{Weights: f.weights, Shape: shape, Threads: r.Threads(), Kernel: ops.KernelName(), Runs: f.runs, Mode: mode,
-		MedianMS: sorted[len(sorted)/2], MinMS: sorted[0], MaxMS: sorted[len(sorted)-1], TimesMS: times,
-		GFLOP: modelFLOPs(m, B, T, H, W) / 1e9}
+	rep.MedianMS, rep.MinMS, rep.MaxMS, rep.TimesMS = sorted[len(sorted)/2], sorted[0], sorted[len(sorted)-1], times
 	if len(sorted)%2 == 0 {
 		rep.MedianMS = (sorted[len(sorted)/2-1] + sorted[len(sorted)/2]) / 2
 	}
-	rep.GFLOPS = rep.GFLOP / (rep.MedianMS / 1e3)
-	if rep.Weights == "" {
-		rep.Weights = exampleModelName
+	if rep.GFLOP > 0 {
+		rep.GFLOPS = rep.GFLOP / (rep.MedianMS / 1e3)
 	}
 	if f.asJSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
-	fmt.Fprintf(out, "model %s, input %s, %d thread(s), kernel %s\n", rep.Weights, tensor.ShapeString(shape), rep.Threads, rep.Kernel)
-	fmt.Fprintf(out, "median %.2f ms  min %.2f  max %.2f  (%d runs)  %.1f GFLOP/s\n", rep.MedianMS, rep.MinMS, rep.MaxMS, rep.Runs, rep.GFLOPS)
+	shapes := tensor.ShapeString(rep.Shape)
+	if len(rep.Inputs) > 0 {
+		var parts []string
+		for _, k := range sortedKeys(rep.Inputs) {
+			parts = append(parts, k+" "+tensor.ShapeString(rep.Inputs[k]))
+		}
+		shapes = strings.Join(parts, ", ")
+	}
+	fmt.Fprintf(out, "model %s, input %s, %d thread(s), kernel %s\n", rep.Weights, shapes, rep.Threads, rep.Kernel)
+	fmt.Fprintf(out, "median %.2f ms  min %.2f  max %.2f  (%d runs)", rep.MedianMS, rep.MinMS, rep.MaxMS, rep.Runs)
+	if rep.GFLOPS > 0 {
+		fmt.Fprintf(out, "  %.1f GFLOP/s", rep.GFLOPS)
+	}
+	fmt.Fprintln(out)
 	return nil
+}
+
+// benchNative prepares timing a ConvLSTM: Run on random input, or
+// Stream.Step; done (may be nil) releases what it started.
+func benchNative(m *model.Model, f benchFlags, rep *benchReport) (run func() error, done func(), err error) {
+	if len(f.inputs) > 0 {
+		return nil, nil, fmt.Errorf("%s is a native ConvLSTM: --input does not apply to bench (it names graph inputs); give --shape B,T,C,H,W", m.File)
+	}
+	shape, err := parseShape("--shape", f.shape, 5)
+	if err != nil {
+		return nil, nil, err
+	}
+	cm := m.Native
+	B, T, C, H, W := shape[0], shape[1], shape[2], shape[3], shape[4]
+	if C != cm.InputDim() {
+		return nil, nil, fmt.Errorf("--shape %s: the model takes %d input channels, not %d", f.shape, cm.InputDim(), C)
+	}
+	rng := rand.New(rand.NewSource(1))
+	x := randomTensor(rng, shape...)
+	inputs := map[string]*tensor.Tensor{"input": x}
+	var initial []runtime.LayerState
+	if f.randomState {
+		for l, ly := range cm.Layers {
+			s := runtime.LayerState{H: randomTensor(rng, B, ly.HiddenDim, H, W), C: randomTensor(rng, B, ly.HiddenDim, H, W)}
+			initial = append(initial, s)
+			inputs[fmt.Sprintf("h_%d", l)], inputs[fmt.Sprintf("c_%d", l)] = s.H, s.C
+		}
+	}
+	rep.Shape, rep.Mode, rep.GFLOP = shape, "forward", modelFLOPs(cm, B, T, H, W)/1e9
+	if !f.stream {
+		return func() error {
+			_, err := m.Run(inputs, model.RunOptions{})
+			return err
+		}, nil, nil
+	}
+	if T != 1 {
+		return nil, nil, fmt.Errorf("--stream times one step at a time: give --shape B,1,C,H,W")
+	}
+	// The streaming API belongs to the runtime: time it there.
+	r, err := runtime.New(cm, runtime.Options{Threads: f.threads, Direct: f.direct})
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := r.NewStream(B, H, W, initial)
+	if err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	frame := &tensor.Tensor{Shape: []int{B, C, H, W}, Data: x.Data, DType: tensor.Float32}
+	rep.Mode = "stream-step"
+	return func() error {
+		_, err := s.Step(frame)
+		return err
+	}, r.Close, nil
+}
+
+// benchGraph prepares timing a graph on random (or given) inputs.
+func benchGraph(m *model.Model, f benchFlags, rep *benchReport) (func() error, error) {
+	var bad []string
+	if f.stream {
+		bad = append(bad, "--stream (the streaming API of the native runtime)")
+	}
+	if f.randomState {
+		bad = append(bad, "--random-state (a native ConvLSTM's initial state; give a graph's state inputs with --input)")
+	}
+	if len(bad) > 0 {
+		return nil, fmt.Errorf("%s is an ONNX graph: %s do(es) not apply", m.File, strings.Join(bad, ", "))
+	}
+	var required []model.IO
+	byName := map[string]model.IO{}
+	for _, in := range m.Inputs() {
+		byName[in.Name] = in
+		if !in.Optional {
+			required = append(required, in)
+		}
+	}
+	rng := rand.New(rand.NewSource(1))
+	inputs := map[string]*tensor.Tensor{}
+	rep.Inputs = map[string][]int{}
+	add := func(in model.IO, spec, flag string) error {
+		if _, dup := inputs[in.Name]; dup {
+			return fmt.Errorf("input %q is given twice", in.Name)
+		}
+		var t *tensor.Tensor
+		if _, err := os.Stat(spec); err == nil {
+			if t, err = loader.ReadNPY(spec); err != nil {
+				return err
+			}
+		} else {
+			shape, err := parseShape(flag, spec, 0)
+			if err != nil {
+				return err
+			}
+			if t, err = randomInput(rng, in, shape); err != nil {
+				return err
+			}
+		}
+		inputs[in.Name] = t
+		rep.Inputs[in.Name] = t.Shape
+		return nil
+	}
+	for _, spec := range f.inputs {
+		i := strings.IndexByte(spec, '=')
+		if i <= 0 {
+			return nil, fmt.Errorf("--input %q: want NAME=D1,D2,... or NAME=FILE.npy; the graph takes %s", spec, ioNames(m.Inputs()))
+		}
+		in, ok := byName[spec[:i]]
+		if !ok {
+			return nil, fmt.Errorf("--input %s: the graph has no input %q; it takes %s", spec, spec[:i], ioNames(m.Inputs()))
+		}
+		if err := add(in, spec[i+1:], "--input "+in.Name+"="); err != nil {
+			return nil, err
+		}
+	}
+	if f.shape != "" {
+		var missing []model.IO
+		for _, in := range required {
+			if inputs[in.Name] == nil {
+				missing = append(missing, in)
+			}
+		}
+		if len(missing) != 1 {
+			return nil, fmt.Errorf("--shape %s: which input is it? The graph takes %s; with --input for all but one, --shape gives the last", f.shape, ioNames(required))
+		}
+		if err := add(missing[0], f.shape, "--shape"); err != nil {
+			return nil, err
+		}
+	}
+	if err := m.CheckInputs(inputs); err != nil {
+		return nil, err
+	}
+	for _, in := range m.Inputs() {
+		if t := inputs[in.Name]; t != nil && rep.Shape == nil {
+			rep.Shape = t.Shape
+		}
+	}
+	rep.Mode = "graph"
+	return func() error {
+		_, err := m.Run(inputs, model.RunOptions{})
+		return err
+	}, nil
+}
+
+// randomInput makes a graph input: normal values for floats, zeros for
+// integers (shapes and indices must be meaningful), false for bools.
+func randomInput(rng *rand.Rand, in model.IO, shape []int) (*tensor.Tensor, error) {
+	switch {
+	case in.DType.IsFloat():
+		return randomTensor(rng, shape...), nil
+	case in.DType.IsInt():
+		return tensor.FromInts(in.DType, make([]int64, tensor.Numel(shape)), shape...), nil
+	}
+	return nil, fmt.Errorf("input %q has element type %s: bench cannot make one; give NAME=FILE.npy", in.Name, in.DType)
 }
 
 func randomTensor(rng *rand.Rand, shape ...int) *tensor.Tensor {

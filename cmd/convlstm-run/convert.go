@@ -1,27 +1,24 @@
 package main
 
 import (
-	"github.com/convlstm-go/convlstm-go/tensor"
-
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/convlstm-go/convlstm-go/convlstm"
 	"github.com/convlstm-go/convlstm-go/export"
-	"github.com/convlstm-go/convlstm-go/graph"
 	"github.com/convlstm-go/convlstm-go/loader"
+	"github.com/convlstm-go/convlstm-go/model"
 )
 
 type convertFlags struct {
 	weights, output, gates, prefix string
 	opset                          int
-	initialState                   bool
+	opsetSet, initialState         bool
 }
 
 func init() {
@@ -48,7 +45,10 @@ conversion leaves no partial file.`,
 		Example: `  convlstm-run convert --weights model.pt --output model.onnx
   convlstm-run convert --weights ckpt.pth --prefix enc1 --gates fiog --output enc1.safetensors`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runConvert(cmd.OutOrStdout(), f) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f.opsetSet = cmd.Flags().Changed("opset")
+			return runConvert(cmd.OutOrStdout(), f)
+		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.weights, "weights", "", "weights file (.pt/.pth, safetensors, torch-exported ONNX; detected from content)")
@@ -68,17 +68,25 @@ func runConvert(out io.Writer, f convertFlags) error {
 	if ext != ".onnx" && ext != ".safetensors" {
 		return fmt.Errorf("--output %s: the extension must be .onnx or .safetensors (it chooses the format)", f.output)
 	}
-	var m *convlstm.Model
-	if format, err := loader.DetectFile(f.weights); err == nil && format == loader.FormatONNX {
-		m, err = modelFromONNX(f.weights, f.prefix, f.gates)
-		if err != nil {
-			return err
+	if ext == ".safetensors" {
+		var bad []string
+		if f.opsetSet {
+			bad = append(bad, fmt.Sprintf("--opset %d", f.opset))
 		}
-	} else {
-		m, err = loadModel(f.weights, f.prefix, f.gates)
-		if err != nil {
-			return err
+		if f.initialState {
+			bad = append(bad, "--initial-state")
 		}
+		if len(bad) > 0 {
+			verb := "applies"
+			if len(bad) > 1 {
+				verb = "apply"
+			}
+			return fmt.Errorf("--output %s: %s %s to ONNX output only (a safetensors file holds weights, not a graph)", f.output, strings.Join(bad, " and "), verb)
+		}
+	}
+	m, err := model.OpenConvLSTM(f.weights, model.Options{Prefix: f.prefix, Gates: f.gates})
+	if err != nil {
+		return err
 	}
 	var write func(w io.Writer) error
 	var what string
@@ -95,7 +103,7 @@ func runConvert(out io.Writer, f convertFlags) error {
 		what = "safetensors, float32"
 	}
 	if err := loader.WriteAtomic(f.output, write); err != nil {
-		return err
+		return fmt.Errorf("writing %s: %w", f.output, err)
 	}
 	var size int64
 	if st, err := os.Stat(f.output); err == nil {
@@ -106,59 +114,14 @@ func runConvert(out io.Writer, f convertFlags) error {
 	return nil
 }
 
-// modelFromONNX recovers the ConvLSTM from a graph torch.onnx.export wrote:
-// the weights are its initialisers (torch keeps the state_dict names, e.g.
-// "m.cell_list.0.conv.weight") and the gate order is read from the cell
-// updates' structure (graph.CellGates), unless --gates overrides it.
-func modelFromONNX(path, prefix, gates string) (*convlstm.Model, error) {
-	om, err := loader.LoadONNX(path)
-	if err != nil {
-		return nil, err
-	}
-	g, err := graph.Compile(om, graph.Options{Threads: 1})
-	if err != nil {
-		return nil, fmt.Errorf("%s: converting an ONNX model needs a graph convlstm-run can run: %w", path, err)
-	}
-	cells := g.CellGates()
-	if len(cells) == 0 {
-		return nil, fmt.Errorf("%s: no ConvLSTM cell update (Conv → Split → Sigmoid/Tanh → Mul/Add) found in the graph", path)
-	}
-	if gates == "" {
-		seen := map[string][]string{}
-		for _, c := range cells {
-			seen[c.Gates] = append(seen[c.Gates], c.Node)
-		}
-		if len(seen) > 1 {
-			var parts []string
-			for o, nodes := range seen {
-				parts = append(parts, fmt.Sprintf("%s (%d cells, e.g. %s)", o, len(nodes), nodes[0]))
-			}
-			sort.Strings(parts)
-			return nil, fmt.Errorf("%s: the cells use different gate orders: %s; choose one with --gates", path, strings.Join(parts, "; "))
-		}
-		gates = cells[0].Gates
-	}
-	var names []string
-	ts := map[string]*tensor.Tensor{}
-	for _, t := range om.Initializers {
-		if t.IsFloat() {
-			names = append(names, t.Name)
-			ts[t.Name] = t.Tensor
-		}
-	}
-	m, err := convlstm.FromTensors(path, names, ts, convlstm.Options{Prefix: prefix, Gates: gates})
-	if err != nil {
-		return nil, err
-	}
-	m.Source.Format = loader.FormatONNX
-	return m, nil
-}
-
 func describeModel(m *convlstm.Model) string {
 	var hid []string
 	for _, l := range m.Layers {
 		hid = append(hid, fmt.Sprintf("%d→%d k%dx%d", l.InputDim, l.HiddenDim, l.KernelH, l.KernelW))
 	}
-	return fmt.Sprintf("%d layer(s) [%s], gates %s", len(m.Layers), strings.Join(hid, ", "), m.Gates)
+	where := ""
+	if m.Source.Prefix != "" {
+		where = fmt.Sprintf(" at %q", m.Source.Prefix)
+	}
+	return fmt.Sprintf("ConvLSTM%s, %d layer(s) [%s], gates %s", where, len(m.Layers), strings.Join(hid, ", "), m.Gates)
 }
-

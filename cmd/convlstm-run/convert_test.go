@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/convlstm-go/convlstm-go/convlstm"
 	"github.com/convlstm-go/convlstm-go/loader"
 	"github.com/convlstm-go/convlstm-go/runtime"
 )
@@ -44,7 +45,7 @@ func TestConvertONNX(t *testing.T) {
 		t.Fatal(err)
 	}
 	npz := filepath.Join(dir, "o.npz")
-	if err := runONNX(&log, out, filepath.Join(stFixtures, "input.npy"), npz, 2); err != nil {
+	if err := runRun(&log, runFlags{weights: out, inputs: []string{filepath.Join(stFixtures, "input.npy")}, output: npz, threads: 2}); err != nil {
 		t.Fatal(err)
 	}
 	got, _, err := loader.ReadNPZ(npz)
@@ -59,16 +60,18 @@ func TestConvertONNX(t *testing.T) {
 		t.Logf("%s: worst |go-ref| = %.3g", k, closeTo(t, k, got[k], w))
 	}
 	var insp bytes.Buffer
-	if err := inspectONNX(&insp, out, false); err != nil {
+	if err := runInspect(&insp, out, "", "", false); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"input      input      (batch, time, 3, height, width)", "Scan×1", "gate_order = ifgo", "runnable   yes"} {
+	for _, s := range []string{"input:    input float32 (batch, time, 3, height, width)", "Scan×1", "gate_order = ifgo", "runs:     yes",
+		"model 1:  ONNX graph (IR version 8, opset 17", "model 2:  ConvLSTM (cell_list) at (top level, no prefix)",
+		"gates:    ifgo (the conv's output blocks; read from the graph's cell updates", "cells:    2 with gate order ifgo"} {
 		if !strings.Contains(insp.String(), s) {
 			t.Errorf("inspect output lacks %q:\n%s", s, insp.String())
 		}
 	}
 	insp.Reset()
-	if err := inspectONNX(&insp, out, true); err != nil || !strings.Contains(insp.String(), `"opset": 17`) {
+	if err := runInspect(&insp, out, "", "", true); err != nil || !strings.Contains(insp.String(), `"opset": 17`) {
 		t.Errorf("inspect --json: %v\n%s", err, insp.String())
 	}
 }
@@ -81,7 +84,7 @@ func TestConvertSafetensors(t *testing.T) {
 	if err := runConvert(&bytes.Buffer{}, convertFlags{weights: filepath.Join(stFixtures, "model.pt"), output: out, gates: "ifgo"}); err != nil {
 		t.Fatal(err)
 	}
-	m, err := loadModel(out, "", "")
+	m, err := convlstm.Load(out, convlstm.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +149,7 @@ func TestConvertFromONNX(t *testing.T) {
 		if err := runConvert(&bytes.Buffer{}, convertFlags{weights: src, output: st}); err != nil {
 			t.Fatal(err)
 		}
-		m, err := loadModel(st, "", "")
+		m, err := convlstm.Load(st, convlstm.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,7 +161,7 @@ func TestConvertFromONNX(t *testing.T) {
 			t.Fatal(err)
 		}
 		npz := filepath.Join(dir, c.name+".npz")
-		if err := runONNX(&bytes.Buffer{}, out, filepath.Join("../../fixtures/onnx", c.name+".input.npy"), npz, 1); err != nil {
+		if err := runRun(&bytes.Buffer{}, runFlags{weights: out, inputs: []string{filepath.Join("../../fixtures/onnx", c.name+".input.npy")}, output: npz, threads: 1}); err != nil {
 			t.Fatal(err)
 		}
 		got, _, err := loader.ReadNPZ(npz)

@@ -6,6 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/convlstm-go/convlstm-go/loader"
+	"github.com/convlstm-go/convlstm-go/model"
+	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
 // Bad input must give an error that names the file, key or shape at fault,
@@ -66,22 +70,26 @@ func TestInspect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep inspectReport
+	var rep model.Description
 	if err := json.Unmarshal([]byte(text), &rep); err != nil {
 		t.Fatalf("inspect --json printed invalid JSON: %v\n%s", err, text)
 	}
 	// The architecture the project's README states for this checkpoint.
-	if rep.Format != "pytorch-legacy" || rep.Prefix != "model_state_dict.conv_lstm" || len(rep.Layers) != 3 {
-		t.Fatalf("inspect: format %q prefix %q, %d layers; want pytorch-legacy, model_state_dict.conv_lstm, 3", rep.Format, rep.Prefix, len(rep.Layers))
+	if rep.Format != "pytorch-legacy" || len(rep.Models) != 1 || rep.Models[0].ConvLSTM == nil {
+		t.Fatalf("inspect: format %q, %d models; want pytorch-legacy and one ConvLSTM:\n%s", rep.Format, len(rep.Models), text)
+	}
+	c := rep.Models[0].ConvLSTM
+	if c.Prefix != "model_state_dict.conv_lstm" || len(c.Layers) != 3 || !rep.Models[0].Runnable || rep.Models[0].Use != "run" {
+		t.Fatalf("inspect: prefix %q, %d layers, runnable %v, use %q; want model_state_dict.conv_lstm, 3, true, run", c.Prefix, len(c.Layers), rep.Models[0].Runnable, rep.Models[0].Use)
 	}
 	for i, hid := range []int{32, 16, 1} {
-		l := rep.Layers[i]
+		l := c.Layers[i]
 		if l.HiddenDim != hid || l.KernelH != 3 || l.KernelW != 3 || !l.HasBias {
 			t.Errorf("layer %d: %+v, want hidden %d, 3x3, bias", i, l, hid)
 		}
 	}
-	if rep.Layers[0].InputDim != 1 {
-		t.Errorf("layer 0 input %d, want 1", rep.Layers[0].InputDim)
+	if c.Layers[0].InputDim != 1 {
+		t.Errorf("layer 0 input %d, want 1", c.Layers[0].InputDim)
 	}
 	joined := strings.Join(rep.Skipped, "\n")
 	for _, w := range []string{"epoch", "optimizer_state_dict", "model_state_dict.seq1.0.weight"} {
@@ -94,9 +102,21 @@ func TestInspect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range []string{"single ConvLSTMCell", "dec2", "32     32     5x5"} {
+	for _, w := range []string{"single ConvLSTMCell", "dec2", "32     32     5x5", "models:   1", "use:      run --prefix dec2"} {
 		if !strings.Contains(text, w) {
 			t.Errorf("inspect --prefix dec2 output lacks %q:\n%s", w, text)
+		}
+	}
+
+	// Several ConvLSTMs in one file: each is described, none refused.
+	text, err = runCLI(t, "inspect", "--weights", "../../fixtures/real/moving-mnist-encdec.pt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"models:   4", "model 1:  single ConvLSTMCell, run as a one-layer ConvLSTM at enc1", "model 4:  single ConvLSTMCell, run as a one-layer ConvLSTM at dec2",
+		"use:      run --prefix enc2", "use:      run --prefix dec1", "conv1.0.weight"} {
+		if !strings.Contains(text, w) {
+			t.Errorf("inspect of a file with several cells lacks %q:\n%s", w, text)
 		}
 	}
 }
@@ -133,4 +153,34 @@ func TestBenchJSON(t *testing.T) {
 	if _, err := runCLI(t, "bench", "--shape", "1,1,5,8,8"); err == nil || !strings.Contains(err.Error(), "1 input channels") {
 		t.Errorf("wrong channels: error %v", err)
 	}
+}
+
+// --state-in reads h_l and c_l of the model's layers (the form --output
+// writes, whose output arrays are not state); arrays for layers the model
+// does not have are an error, not ignored.
+func TestStateInOtherModel(t *testing.T) {
+	dir := t.TempDir()
+	fx := "../../fixtures/forward/one-layer-3x3/"
+	st := filepath.Join(dir, "s.npz")
+	z := func() *tensor.Tensor { return tensor.New(1, 4, 6, 6) }
+	if err := loader.WriteNPZ(st, []string{"output", "h_0", "c_0", "h_1", "c_1"}, map[string]*tensor.Tensor{
+		"output": tensor.New(1, 3, 4, 6, 6), "h_0": z(), "c_0": z(), "h_1": z(), "c_1": z()}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "o.npz")
+	_, err := runCLI(t, "run", "--weights", fx+"weights.pt", "--input", fx+"input.npy", "--state-in", st, "--output", out)
+	if err == nil || !strings.Contains(err.Error(), "s.npz: h_1, c_1 are for layers the model does not have (it has 1)") {
+		t.Errorf("state of a deeper model: %v", err)
+	}
+	if _, serr := os.Stat(out); serr == nil {
+		t.Error("output left behind")
+	}
+	// Without the extra layer it runs (from zeros: same as no state).
+	if err := loader.WriteNPZ(st, []string{"output", "h_0", "c_0"}, map[string]*tensor.Tensor{"output": tensor.New(1, 3, 4, 6, 6), "h_0": z(), "c_0": z()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, "run", "--weights", fx+"weights.pt", "--input", fx+"input.npy", "--state-in", st, "--output", out); err != nil {
+		t.Fatal(err)
+	}
+	compareNPZ(t, "zero state", out, fx+"expected.npz", parityBar, layout{}, true)
 }

@@ -1,11 +1,14 @@
-// Command convlstm-run runs PyTorch ConvLSTM models without Python.
+// Command convlstm-run runs PyTorch ConvLSTM models and ONNX graphs without
+// Python.
 //
-//	convlstm-run run       [--weights FILE] [--input X.npy] [--output OUT.npz] ...
-//	convlstm-run inspect   --weights FILE [--json]
-//	convlstm-run bench     [--weights FILE] --shape B,T,C,H,W [--threads N] [--runs 5] [--json]
+//	convlstm-run run       [--weights FILE] [--input X.npy | NAME=X.npy ... | X.npz] [--output OUT.npz] ...
+//	convlstm-run inspect   --weights FILE [--prefix P] [--json]
+//	convlstm-run bench     [--weights FILE] --shape B,T,C,H,W [--input NAME=SHAPE ...] [--threads N] [--runs 5] [--json]
 //	convlstm-run convert   --weights FILE --output OUT.onnx|OUT.safetensors
 //
-// With no --weights and --input, run uses a small example model and input
+// Every command opens its file through package model: the format is told
+// from the content, and a flag that does not apply to it is an error. With
+// no --weights and --input, run uses a small example model and input
 // embedded in the binary.
 package main
 
@@ -19,7 +22,7 @@ import (
 var rootCmd = &cobra.Command{
 	Use:           "convlstm-run",
 	Short:         "Run PyTorch ConvLSTM models without Python",
-	Long:          "convlstm-run loads ConvLSTM weights saved by PyTorch (.pt/.pth state_dicts, checkpoints, whole pickled modules), safetensors or ONNX graphs and replays PyTorch's forward pass exactly, in float32.",
+	Long:          "convlstm-run loads ConvLSTM weights saved by PyTorch (.pt/.pth state_dicts, checkpoints, whole pickled modules), safetensors or .npz state_dicts, or ONNX graphs, and replays PyTorch's forward pass exactly, in float32.",
 	SilenceUsage:  true,
 	SilenceErrors: true,
 }

@@ -1,14 +1,16 @@
 package main
 
 import (
-	"github.com/convlstm-go/convlstm-go/tensor"
-
 	_ "embed"
+	"errors"
 	"fmt"
+	"os"
+	"sort"
 	"strings"
 
-	"github.com/convlstm-go/convlstm-go/convlstm"
 	"github.com/convlstm-go/convlstm-go/loader"
+	"github.com/convlstm-go/convlstm-go/model"
+	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
 // The example model and input that `run` uses when given no files; written
@@ -25,31 +27,180 @@ const (
 	exampleInputName = "(bundled example input)"
 )
 
-// loadModel finds and validates the ConvLSTM in a weights file ("" = the
-// bundled example).
-func loadModel(path, prefix, gates string) (*convlstm.Model, error) {
-	opts := convlstm.Options{Prefix: prefix, Gates: gates}
-	if path != "" {
-		return convlstm.Load(path, opts)
+// openModel opens a model file ("" = the bundled example).
+func openModel(path string, opts model.Options) (*model.Model, error) {
+	if path == "" {
+		return model.OpenBytes(exampleModelName, exampleModel, opts)
 	}
-	ck, err := loader.LoadPTBytes(exampleModelName, exampleModel)
-	if err != nil {
-		return nil, err
-	}
-	return convlstm.FromCheckpoint(ck, opts)
+	return model.Open(path, opts)
 }
 
-// readInput reads the input array ("" = the bundled example).
-func readInput(path string) (*tensor.Tensor, error) {
-	if path == "" {
-		return loader.DecodeNPY(exampleInputName, strings.NewReader(string(exampleInput)), int64(len(exampleInput)))
+// optionFlags names the flag behind each model option.
+var optionFlags = map[string]string{
+	"Prefix": "--prefix", "Gates": "--gates", "Direct": "--direct", "TimeFirst": "--time-first", "AllLayers": "--all-layers",
+}
+
+// flagError rewrites a *model.OptionError in terms of the flags given.
+func flagError(err error) error {
+	var oe *model.OptionError
+	if !errors.As(err, &oe) {
+		return err
 	}
-	format, err := loader.DetectFile(path)
+	what := "an ONNX graph, which runs as a whole"
+	if oe.Kind == model.KindConvLSTM {
+		what = "a native ConvLSTM"
+	}
+	parts := make([]string, len(oe.Options))
+	for i, o := range oe.Options {
+		f := optionFlags[o]
+		if f == "" {
+			f = o
+		}
+		parts[i] = f + " does not apply: " + oe.Why[i]
+	}
+	return fmt.Errorf("%s is %s: %s", oe.File, what, strings.Join(parts, "; "))
+}
+
+// inputSet is what --input and --state-in bind: a tensor per model input
+// and, for messages, where each came from.
+type inputSet struct {
+	ts   map[string]*tensor.Tensor
+	from map[string]string
+}
+
+func (s *inputSet) add(name, from string, t *tensor.Tensor) error {
+	if prev, dup := s.from[name]; dup {
+		return fmt.Errorf("input %q is given twice: by %s and by %s", name, prev, from)
+	}
+	s.ts[name], s.from[name] = t, from
+	return nil
+}
+
+// where describes the sources of the inputs, for errors.
+func (s *inputSet) where() string {
+	var parts []string
+	for _, k := range sortedKeys(s.from) {
+		parts = append(parts, k+" from "+s.from[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// bindInputs reads the --input values for model m: FILE.npy (the model's
+// only required input), FILE.npz (one array per input, by name) or
+// NAME=FILE.npy; "" alone is the bundled example input.
+func bindInputs(m *model.Model, specs []string) (*inputSet, error) {
+	s := &inputSet{ts: map[string]*tensor.Tensor{}, from: map[string]string{}}
+	if len(specs) == 0 {
+		t, err := loader.DecodeNPY(exampleInputName, strings.NewReader(string(exampleInput)), int64(len(exampleInput)))
+		if err != nil {
+			return nil, err
+		}
+		return s, s.add("input", exampleInputName, t)
+	}
+	known := map[string]bool{}
+	var required []model.IO
+	for _, in := range m.Inputs() {
+		known[in.Name] = true
+		if !in.Optional {
+			required = append(required, in)
+		}
+	}
+	for _, spec := range specs {
+		name, path := "", spec
+		if _, err := os.Stat(spec); err != nil {
+			if i := strings.IndexByte(spec, '='); i > 0 {
+				name, path = spec[:i], spec[i+1:]
+			}
+		}
+		format, err := loader.DetectFile(path)
+		if err != nil {
+			return nil, err
+		}
+		switch format {
+		case loader.FormatNPY:
+			if name == "" {
+				if len(required) != 1 {
+					return nil, fmt.Errorf("--input %s: which input is it? The model takes %d required inputs (%s): give each as NAME=FILE.npy, or all in one .npz keyed by name", spec, len(required), ioNames(required))
+				}
+				name = required[0].Name
+			}
+			if !known[name] {
+				return nil, fmt.Errorf("--input %s: the model has no input %q; it takes %s", spec, name, ioNames(m.Inputs()))
+			}
+			t, err := loader.ReadNPY(path)
+			if err != nil {
+				return nil, err
+			}
+			if err := s.add(name, path, t); err != nil {
+				return nil, err
+			}
+		case loader.FormatNPZ:
+			if name != "" {
+				return nil, fmt.Errorf("--input %s: an .npz names its arrays itself; give it without %s=", spec, name)
+			}
+			ts, keys, err := loader.ReadNPZ(path)
+			if err != nil {
+				return nil, err
+			}
+			for _, k := range keys {
+				if !known[k] {
+					return nil, fmt.Errorf("%s: array %q matches no input of the model; it takes %s", path, k, ioNames(m.Inputs()))
+				}
+				if err := s.add(k, fmt.Sprintf("%s[%s]", path, k), ts[k]); err != nil {
+					return nil, err
+				}
+			}
+		default:
+			return nil, fmt.Errorf("%s: an input must be a NumPy .npy array or an .npz of arrays named after the model's inputs; this is a %s file", path, format)
+		}
+	}
+	return s, nil
+}
+
+// addState binds --state-in: h_l and c_l of every layer of a native model,
+// from an .npz in the form `run --output` writes (its output arrays are
+// not state and are not read). It returns the h_l/c_l arrays the file holds
+// for layers the model does not have.
+func addState(s *inputSet, m *model.Model, path string) (extra []string, err error) {
+	ts, keys, err := loader.ReadNPZ(path)
 	if err != nil {
 		return nil, err
 	}
-	if format != loader.FormatNPY {
-		return nil, fmt.Errorf("%s: the input must be a NumPy .npy array, this is a %s file", path, format)
+	layers := len(m.Native.Layers)
+	for l := 0; l < layers; l++ {
+		hk, ck := fmt.Sprintf("h_%d", l), fmt.Sprintf("c_%d", l)
+		for _, k := range []string{hk, ck} {
+			if ts[k] == nil {
+				return nil, fmt.Errorf("%s: the initial state needs %s and %s for each of the model's %d layers; %s is missing", path, hk, ck, layers, k)
+			}
+			if err := s.add(k, fmt.Sprintf("%s[%s]", path, k), ts[k]); err != nil {
+				return nil, err
+			}
+		}
 	}
-	return loader.ReadNPY(path)
+	for _, k := range keys {
+		var l int
+		var hc byte
+		if n, _ := fmt.Sscanf(k, "%c_%d", &hc, &l); n == 2 && (hc == 'h' || hc == 'c') && k == fmt.Sprintf("%c_%d", hc, l) && l >= layers {
+			extra = append(extra, k)
+		}
+	}
+	return extra, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+func ioNames(ios []model.IO) string {
+	s := make([]string, len(ios))
+	for i, io := range ios {
+		s[i] = io.String()
+	}
+	return strings.Join(s, ", ")
 }

@@ -1,22 +1,23 @@
 package main
 
 import (
-	"github.com/convlstm-go/convlstm-go/tensor"
-
+	"errors"
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/convlstm-go/convlstm-go/convlstm"
 	"github.com/convlstm-go/convlstm-go/loader"
-	"github.com/convlstm-go/convlstm-go/runtime"
+	"github.com/convlstm-go/convlstm-go/model"
+	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
 type runFlags struct {
-	weights, input, output string
+	weights, output        string
+	inputs                 []string
 	gates, prefix, stateIn string
 	timeFirst, allLayers   bool
 	threads                int
@@ -26,172 +27,224 @@ func init() {
 	var f runFlags
 	cmd := &cobra.Command{
 		Use:   "run",
-		Short: "Run a ConvLSTM on an input sequence and write its outputs and final states",
-		Long: `Run a ConvLSTM on an input sequence.
+		Short: "Run a model on its inputs and write every output",
+		Long: `Run a model on its inputs and write every output to an .npz.
 
 The weights may be a PyTorch .pt/.pth (state_dict, checkpoint dict, DataParallel
 or nested model, single ConvLSTMCell, whole pickled module; zip or legacy
-format), a safetensors file or an ONNX graph; the format is told from the
-content. The input is a .npy array (B,T,C,H,W), or (T,B,C,H,W) with
+format), a safetensors file or an .npz state_dict holding a ConvLSTM, or an
+ONNX graph; the format is told from the content.
+
+A ConvLSTM's input is a .npy array (B,T,C,H,W), or (T,B,C,H,W) with
 --time-first. OUT.npz holds "output" (the last layer's sequence in the input's
 layout), "h_0".."h_{L-1}" and "c_0".."c_{L-1}" (final states, (B,hidden,H,W))
-and, with --all-layers, "output_0".."output_{L-1}".
+and, with --all-layers, "output_0".."output_{L-1}". --state-in starts from a
+saved state instead of zeros.
+
+A graph's inputs are given by name: --input NAME=FILE.npy (repeatable), or one
+.npz holding an array per input, or a plain FILE.npy when the graph has one
+input; float, int64 and bool arrays are accepted as the graph declares them.
+OUT.npz holds every graph output under its name, integers and booleans in
+their own dtype.
+
+--gates, --prefix, --time-first, --all-layers and --state-in apply to ConvLSTM
+weights only: on a graph they are errors, not ignored.
 
 With neither --weights nor --input it runs a small bundled example.`,
 		Example: `  convlstm-run run
   convlstm-run run --weights model.pt --input x.npy --output out.npz
-  convlstm-run run --weights ckpt.pth --prefix enc1 --gates fiog --input x.npy --output out.npz --state-in s.npz`,
+  convlstm-run run --weights ckpt.pth --prefix enc1 --gates fiog --input x.npy --output out.npz --state-in s.npz
+  convlstm-run run --weights model.onnx --input frames=x.npy --input mask=m.npy --output out.npz
+  convlstm-run run --weights model.onnx --input inputs.npz --output out.npz`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runRun(cmd.OutOrStdout(), f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.weights, "weights", "", "weights file (.pt/.pth, safetensors or ONNX; detected from content)")
-	fl.StringVar(&f.input, "input", "", "input .npy, (B,T,C,H,W) or with --time-first (T,B,C,H,W)")
-	fl.StringVar(&f.output, "output", "", "write outputs and final states to this .npz")
-	fl.StringVar(&f.gates, "gates", "", "gate order of the conv's output blocks, a permutation of ifog (default ifog, or the file's metadata)")
-	fl.BoolVar(&f.timeFirst, "time-first", false, "input (and output) are (T,B,C,H,W)")
-	fl.BoolVar(&f.allLayers, "all-layers", false, "also write every layer's output sequence as output_0..")
-	fl.StringVar(&f.stateIn, "state-in", "", "initial state .npz with h_l and c_l (B,hidden,H,W) for every layer")
-	fl.StringVar(&f.prefix, "prefix", "", "which ConvLSTM in the file: the key prefix before cell_list. or before .conv.weight")
+	fl.StringVar(&f.weights, "weights", "", "model file (.pt/.pth, safetensors, .npz state_dict or ONNX; detected from content)")
+	fl.StringArrayVar(&f.inputs, "input", nil, "input: X.npy, NAME=X.npy (repeatable) or an .npz of arrays by input name")
+	fl.StringVar(&f.output, "output", "", "write every output to this .npz")
+	fl.StringVar(&f.gates, "gates", "", "ConvLSTM: gate order of the conv's output blocks, a permutation of ifog (default ifog, or the file's metadata)")
+	fl.BoolVar(&f.timeFirst, "time-first", false, "ConvLSTM: input (and output) are (T,B,C,H,W)")
+	fl.BoolVar(&f.allLayers, "all-layers", false, "ConvLSTM: also write every layer's output sequence as output_0..")
+	fl.StringVar(&f.stateIn, "state-in", "", "ConvLSTM: initial state .npz with h_l and c_l (B,hidden,H,W) for every layer")
+	fl.StringVar(&f.prefix, "prefix", "", "ConvLSTM: which one in the file: the key prefix before cell_list. or before .conv.weight")
 	fl.IntVar(&f.threads, "threads", 0, "worker threads (0: all cores)")
 	rootCmd.AddCommand(cmd)
 }
 
 func runRun(out io.Writer, f runFlags) error {
-	if (f.weights == "") != (f.input == "") {
-		if f.weights == "" {
-			return fmt.Errorf("--input given without --weights: give both, or neither to run the bundled example")
-		}
-		return fmt.Errorf("--weights given without --input: give the input sequence as a .npy (B,T,C,H,W)")
+	if f.weights == "" && len(f.inputs) > 0 {
+		return fmt.Errorf("--input given without --weights: give both, or neither to run the bundled example")
 	}
-	if f.weights != "" {
-		if format, err := loader.DetectFile(f.weights); err == nil && format == loader.FormatONNX {
-			return runONNX(out, f.weights, f.input, f.output, f.threads)
-		}
+	opts := model.Options{Prefix: f.prefix, Gates: f.gates, Threads: f.threads}
+	ropts := model.RunOptions{TimeFirst: f.timeFirst, AllLayers: f.allLayers}
+	m, err := openModel(f.weights, opts)
+	if oe := (*model.OptionError)(nil); errors.As(err, &oe) {
+		// Name every flag that does not apply, not only Open's.
+		return flagError(model.CheckOptions(oe.File, oe.Kind, opts, ropts))
 	}
-	m, err := loadModel(f.weights, f.prefix, f.gates)
 	if err != nil {
 		return err
 	}
-	x, err := readInput(f.input)
+	defer m.Close()
+	if err := m.CheckRunOptions(ropts); err != nil {
+		return flagError(err)
+	}
+	if f.stateIn != "" && m.Kind != model.KindConvLSTM {
+		return fmt.Errorf("%s is an ONNX graph: --state-in does not apply (it gives a native ConvLSTM's h_l/c_l); give the graph's inputs with --input NAME=FILE.npy or an .npz: %s", m.File, ioNames(m.Inputs()))
+	}
+	if f.weights != "" && len(f.inputs) == 0 {
+		if m.Kind == model.KindConvLSTM {
+			return fmt.Errorf("--weights given without --input: give the input sequence as a .npy (B,T,C,H,W)")
+		}
+		return fmt.Errorf("--weights given without --input: %s takes %s; give each as --input NAME=FILE.npy, or all in one .npz keyed by name", m.File, ioNames(m.Inputs()))
+	}
+	in, err := bindInputs(m, f.inputs)
 	if err != nil {
 		return err
 	}
-	var initial []runtime.LayerState
+	var extra []string
 	if f.stateIn != "" {
-		if initial, err = readState(f.stateIn, len(m.Layers)); err != nil {
+		if extra, err = addState(in, m, f.stateIn); err != nil {
 			return err
 		}
 	}
-	r, err := runtime.New(m, runtime.Options{Threads: f.threads})
-	if err != nil {
-		return err
+	if err := m.CheckInputs(in.ts); err != nil {
+		return fmt.Errorf("%w (inputs: %s)", err, in.where())
 	}
-	defer r.Close()
+	if len(extra) > 0 {
+		return fmt.Errorf("%s: %s are for layers the model does not have (it has %d): is this the state of another model?", f.stateIn, strings.Join(extra, ", "), len(m.Native.Layers))
+	}
 	start := time.Now()
-	res, err := r.Forward(x, runtime.ForwardOptions{TimeFirst: f.timeFirst, AllLayers: f.allLayers, Initial: initial})
+	res, err := m.Run(in.ts, ropts)
 	if err != nil {
-		where := "input " + inputName(f.input)
-		if f.stateIn != "" {
-			where += ", initial state " + f.stateIn
-		}
-		return fmt.Errorf("%w (%s)", err, where)
+		return fmt.Errorf("%w (inputs: %s)", err, in.where())
 	}
 	elapsed := time.Since(start)
 
+	var keys []string
+	for _, o := range m.Outputs() {
+		if res[o.Name] != nil {
+			keys = append(keys, o.Name)
+		}
+	}
 	if f.output != "" {
-		keys, ts := resultTensors(res, f.allLayers)
-		if err := loader.WriteNPZ(f.output, keys, ts); err != nil {
+		if err := loader.WriteNPZ(f.output, keys, res); err != nil {
 			return err
 		}
 	}
-	printSummary(out, m, f, x, res, elapsed, r.Threads())
+	printSummary(out, m, f, in, res, keys, elapsed)
 	return nil
 }
 
-func inputName(p string) string {
-	if p == "" {
-		return exampleInputName
-	}
-	return p
-}
-
-// resultTensors lays a result out as the CLI's npz: output, h_l, c_l and,
-// with all layers, output_l.
-func resultTensors(res *runtime.Result, allLayers bool) ([]string, map[string]*tensor.Tensor) {
-	ts := map[string]*tensor.Tensor{"output": res.Output}
-	keys := []string{"output"}
-	for l, s := range res.Final {
-		hk, ck := fmt.Sprintf("h_%d", l), fmt.Sprintf("c_%d", l)
-		ts[hk], ts[ck] = s.H, s.C
-		keys = append(keys, hk, ck)
-	}
-	if allLayers {
-		for l, o := range res.Layers {
-			k := fmt.Sprintf("output_%d", l)
-			ts[k] = o
-			keys = append(keys, k)
+func printSummary(out io.Writer, m *model.Model, f runFlags, in *inputSet, res map[string]*tensor.Tensor, keys []string, elapsed time.Duration) {
+	if m.Kind == model.KindConvLSTM {
+		cm := m.Native
+		fmt.Fprintf(out, "model:  %s (%s", m.File, m.Format)
+		if cm.Source.Prefix != "" {
+			fmt.Fprintf(out, ", prefix %q", cm.Source.Prefix)
 		}
-	}
-	return keys, ts
-}
-
-// readState reads h_l and c_l for every layer from an npz.
-func readState(path string, layers int) ([]runtime.LayerState, error) {
-	ts, _, err := loader.ReadNPZ(path)
-	if err != nil {
-		return nil, err
-	}
-	st := make([]runtime.LayerState, layers)
-	for l := range st {
-		hk, ck := fmt.Sprintf("h_%d", l), fmt.Sprintf("c_%d", l)
-		for _, k := range []string{hk, ck} {
-			if ts[k] == nil {
-				return nil, fmt.Errorf("%s: the initial state needs %s and %s for each of the model's %d layers; %s is missing", path, hk, ck, layers, k)
+		fmt.Fprintf(out, "), %d layer(s), gates %s, %d parameters\n", len(cm.Layers), cm.Gates, cm.Params())
+		for i, l := range cm.Layers {
+			fmt.Fprintf(out, "  layer %d: %d -> %d channels, kernel %dx%d, bias %v\n", i, l.InputDim, l.HiddenDim, l.KernelH, l.KernelW, l.HasBias)
+		}
+		layout := "B,T,C,H,W"
+		if f.timeFirst {
+			layout = "T,B,C,H,W"
+		}
+		fmt.Fprintf(out, "input:  %s %s (%s)\n", in.from["input"], tensor.ShapeString(in.ts["input"].Shape), layout)
+		if f.stateIn != "" {
+			fmt.Fprintf(out, "state:  %s (h_0..h_%d, c_0..c_%d)\n", f.stateIn, len(cm.Layers)-1, len(cm.Layers)-1)
+		}
+		o := res["output"]
+		lo, hi, mean := stats(o)
+		fmt.Fprintf(out, "output: %s  min %.4f  max %.4f  mean %.4f\n", tensor.ShapeString(o.Shape), lo, hi, mean)
+	} else {
+		g := m.Graph
+		producer := g.Producer
+		if producer == "" {
+			producer = "unknown producer"
+		}
+		fmt.Fprintf(out, "model:  %s (ONNX graph, opset %d, %s)\n", m.File, g.Opset, producer)
+		for _, io := range m.Inputs() {
+			if t := in.ts[io.Name]; t != nil {
+				fmt.Fprintf(out, "input:  %s %s %s from %s\n", io.Name, t.DType, tensor.ShapeString(t.Shape), in.from[io.Name])
 			}
 		}
-		st[l] = runtime.LayerState{H: ts[hk], C: ts[ck]}
-	}
-	return st, nil
-}
-
-func printSummary(out io.Writer, m *convlstm.Model, f runFlags, x *tensor.Tensor, res *runtime.Result, elapsed time.Duration, threads int) {
-	name := f.weights
-	if name == "" {
-		name = exampleModelName
-	}
-	fmt.Fprintf(out, "model:  %s (%s", name, m.Source.Format)
-	if m.Source.Prefix != "" {
-		fmt.Fprintf(out, ", prefix %q", m.Source.Prefix)
-	}
-	fmt.Fprintf(out, "), %d layer(s), gates %s, %d parameters\n", len(m.Layers), m.Gates, m.Params())
-	for i, l := range m.Layers {
-		fmt.Fprintf(out, "  layer %d: %d -> %d channels, kernel %dx%d, bias %v\n", i, l.InputDim, l.HiddenDim, l.KernelH, l.KernelW, l.HasBias)
-	}
-	layout := "B,T,C,H,W"
-	if f.timeFirst {
-		layout = "T,B,C,H,W"
-	}
-	fmt.Fprintf(out, "input:  %s %s (%s)\n", inputName(f.input), tensor.ShapeString(x.Shape), layout)
-	lo, hi, mean := stats(res.Output.Data)
-	fmt.Fprintf(out, "output: %s  min %.4f  max %.4f  mean %.4f\n", tensor.ShapeString(res.Output.Shape), lo, hi, mean)
-	fmt.Fprintf(out, "time:   %.2f ms on %d thread(s)\n", float64(elapsed.Microseconds())/1000, threads)
-	if f.output != "" {
-		fmt.Fprintf(out, "wrote:  %s (output, h_0..h_%d, c_0..c_%d", f.output, len(m.Layers)-1, len(m.Layers)-1)
-		if f.allLayers {
-			fmt.Fprintf(out, ", output_0..output_%d", len(m.Layers)-1)
+		for _, k := range keys {
+			t := res[k]
+			lo, hi, mean := stats(t)
+			fmt.Fprintf(out, "output: %s %s %s  min %.4f  max %.4f  mean %.4f\n", k, dtypeOf(t), tensor.ShapeString(t.Shape), lo, hi, mean)
 		}
-		fmt.Fprintln(out, ")")
+	}
+	fmt.Fprintf(out, "time:   %.2f ms on %d thread(s)\n", float64(elapsed.Microseconds())/1000, m.Threads())
+	if f.output != "" {
+		fmt.Fprintf(out, "wrote:  %s (%s)\n", f.output, abbreviate(keys))
 	}
 }
 
-func stats(v []float32) (lo, hi, mean float64) {
+func dtypeOf(t *tensor.Tensor) tensor.DType {
+	if t.DType == "" {
+		return tensor.Float32
+	}
+	return t.DType
+}
+
+// abbreviate lists output names, runs of h_l, c_l and output_l shortened to
+// "h_0..h_2".
+func abbreviate(keys []string) string {
+	var parts []string
+	groups := map[string][]string{}
+	var order []string
+	for _, k := range keys {
+		var prefix string
+		var l int
+		for _, p := range []string{"h", "c", "output"} {
+			if n, _ := fmt.Sscanf(k, p+"_%d", &l); n == 1 && k == fmt.Sprintf("%s_%d", p, l) {
+				prefix = p
+			}
+		}
+		if prefix == "" {
+			parts = append(parts, k)
+			order = append(order, "")
+			continue
+		}
+		if groups[prefix] == nil {
+			order = append(order, prefix)
+		}
+		groups[prefix] = append(groups[prefix], k)
+	}
+	out := []string{}
+	pi := 0
+	for _, o := range order {
+		if o == "" {
+			out = append(out, parts[pi])
+			pi++
+			continue
+		}
+		g := groups[o]
+		if len(g) == 1 {
+			out = append(out, g[0])
+		} else {
+			out = append(out, g[0]+".."+g[len(g)-1])
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+func stats(t *tensor.Tensor) (lo, hi, mean float64) {
 	lo, hi = math.Inf(1), math.Inf(-1)
 	s := 0.0
-	for _, x := range v {
-		f := float64(x)
+	n := t.Len()
+	for i := 0; i < n; i++ {
+		var f float64
+		if t.IsFloat() {
+			f = float64(t.Data[i])
+		} else {
+			f = float64(t.Ints[i])
+		}
 		lo, hi = math.Min(lo, f), math.Max(hi, f)
 		s += f
 	}
-	return lo, hi, s / float64(max(1, len(v)))
+	return lo, hi, s / float64(max(1, n))
 }
