@@ -39,7 +39,7 @@ func init() {
 		&opDef{name: "Size", since: v(1, 13, 19, 21), in: io(1, 1), out: io(1, 1), run: runSize},
 		&opDef{name: "Range", since: v(11), in: io(3, 3), out: io(1, 1), run: runRange},
 		&opDef{name: "Dropout", since: v(1, 6, 7, 10, 12, 13), in: io(1, 3), out: io(1, 2),
-			attrs: []attrSpec{aFloat("ratio").upTo(11), aInt("seed").sinceV(12), aInt("is_test").upTo(6), aInts("consumed_inputs").upTo(5)},
+			attrs: []attrSpec{aFloat("ratio").upTo(11), aInt("seed").sinceV(12)},
 			check: checkDropout, run: runDropout},
 	)
 }
@@ -1082,9 +1082,6 @@ func known(t *tensor.Tensor) bool {
 }
 
 func checkDropout(c *compiler, n *node) error {
-	if n.opset <= 6 && hasAttr(n, "is_test") && attrInt(n, "is_test", 0) == 0 {
-		return c.unsupportedAttr(n, "is_test", "is_test=0: training-mode dropout (random) is not supported")
-	}
 	if n.opset < 12 && len(n.in) > 1 {
 		return c.errf(n, "opset %d Dropout takes one input, has %d", n.opset, len(n.in))
 	}
