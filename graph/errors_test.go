@@ -146,7 +146,25 @@ func fuzzSeeds(t testing.TB) [][]byte {
 	elseG := graphProto([]*onnxpb.NodeProto{nodeProto("Sigmoid", []string{"x"}, []string{"e"})}, nil, nil, "e")
 	scanBody := graphProto([]*onnxpb.NodeProto{nodeProto("Add", []string{"s", "xs"}, []string{"s2"}), nodeProto("Identity", []string{"s2"}, []string{"o"})}, nil, nil, "s2", "o")
 	scanBody.Input = []*onnxpb.ValueInfoProto{valueProto("s", tensor.Float32, nil), valueProto("xs", tensor.Float32, nil)}
+	seqBody := graphProto([]*onnxpb.NodeProto{
+		nodeProto("Cast", []string{"i"}, []string{"fi"}, attrI("to", 1)),
+		nodeProto("Mul", []string{"x", "fi"}, []string{"xi"}),
+		nodeProto("SequenceInsert", []string{"s", "xi"}, []string{"s2"}),
+		nodeProto("Identity", []string{"c"}, []string{"c2"}),
+	}, nil, nil, "c2", "s2")
+	seqBody.Input = []*onnxpb.ValueInfoProto{valueProto("i", tensor.Int64, []int{}), valueProto("c", tensor.Bool, []int{}), {Name: ptr("s")}}
 	seeds := []seed{
+		{13, []*onnxpb.NodeProto{
+			nodeProto("SequenceEmpty", nil, []string{"s0"}, attrI("dtype", 1)),
+			nodeProto("Loop", []string{"m", "", "s0"}, []string{"s"}, attrG("body", seqBody)),
+			nodeProto("ConcatFromSequence", []string{"s"}, []string{"a"}, attrI("axis", 0), attrI("new_axis", 1)),
+			nodeProto("SequenceErase", []string{"s", "one"}, []string{"s1"}),
+			nodeProto("SequenceAt", []string{"s1", "one"}, []string{"b"}),
+			nodeProto("SplitToSequence", []string{"x", "m"}, []string{"s3"}, attrI("axis", 2)),
+			nodeProto("SequenceLength", []string{"s3"}, []string{"n"}),
+			nodeProto("SequenceConstruct", []string{"b", "b"}, []string{"s4"}),
+			nodeProto("ConcatFromSequence", []string{"s4"}, []string{"y"}, attrI("axis", -1)),
+		}, x, map[string]*tensor.Tensor{"m": ints64(nil, 3), "one": ints64(nil, 1)}, []string{"a", "n", "y"}},
 		{14, []*onnxpb.NodeProto{
 			nodeProto("Transpose", []string{"x"}, []string{"a"}, attrIs("perm", 2, 0, 1)),
 			nodeProto("Reshape", []string{"a", "s"}, []string{"b"}, attrI("allowzero", 0)),

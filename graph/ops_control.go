@@ -16,7 +16,7 @@ func init() {
 		&opDef{name: "Scan", since: v(9, 11, 16, 19, 21), in: io(1, many), out: io(1, many),
 			attrs: []attrSpec{aGraph("body"), aInt("num_scan_inputs"), aInts("scan_input_axes"), aInts("scan_input_directions"), aInts("scan_output_axes"), aInts("scan_output_directions")},
 			check: checkScan, run: runScan},
-		&opDef{name: "Loop", since: v(1, 11, 13, 16, 19, 21), in: io(2, many), out: io(1, many), optIn: true,
+		&opDef{name: "Loop", since: v(1, 11, 13, 16, 19, 21), in: io(2, many), out: io(1, many), optIn: true, seqIn: true,
 			attrs: []attrSpec{aGraph("body")}, check: checkLoop, run: runLoop},
 		&opDef{name: "If", since: v(1, 11, 13, 16, 19, 21), in: io(1, 1), out: io(1, many),
 			attrs: []attrSpec{aGraph("then_branch"), aGraph("else_branch")}, check: checkIf, run: runIf},
@@ -400,7 +400,7 @@ func runIf(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			return nil, err
 		}
 		for i := range a {
-			if !slices.Equal(a[i].Shape, b[i].Shape) || !sameType(a[i], b[i]) {
+			if !slices.Equal(a[i].Shape, b[i].Shape) || !sameType(a[i], b[i]) || a[i].DType == seqDType {
 				return nil, errUnknown
 			}
 			if !a[i].IsFloat() && !slices.Equal(a[i].Ints, b[i].Ints) {

@@ -153,3 +153,59 @@ func TestScanDirections(t *testing.T) {
 		within(t, fmt.Sprintf("Scan %+v: output", c), out["o"], want, shape)
 	}
 }
+
+// TestSequences: a list appended to in a Loop (torch.jit.script's form),
+// then read back every way.
+func TestSequences(t *testing.T) {
+	x := seq(2, 3)
+	body := graphProto([]*onnxpb.NodeProto{
+		nodeProto("Cast", []string{"i"}, []string{"fi"}, attrI("to", 1)),
+		nodeProto("Mul", []string{"x", "fi"}, []string{"xi"}),
+		nodeProto("SequenceInsert", []string{"s", "xi"}, []string{"s2"}),
+		nodeProto("Identity", []string{"c"}, []string{"c2"}),
+	}, nil, nil, "c2", "s2")
+	body.Input = []*onnxpb.ValueInfoProto{valueProto("i", tensor.Int64, []int{}), valueProto("c", tensor.Bool, []int{}), {Name: ptr("s")}}
+	nodes := []*onnxpb.NodeProto{
+		nodeProto("SequenceEmpty", nil, []string{"s0"}, attrI("dtype", 1)),
+		nodeProto("Loop", []string{"m", "", "s0"}, []string{"s"}, attrG("body", body)),
+		nodeProto("ConcatFromSequence", []string{"s"}, []string{"stacked"}, attrI("axis", 0), attrI("new_axis", 1)),
+		nodeProto("ConcatFromSequence", []string{"s"}, []string{"joined"}, attrI("axis", -1)),
+		nodeProto("SequenceLength", []string{"s"}, []string{"len"}),
+		nodeProto("SequenceAt", []string{"s", "minus1"}, []string{"last"}),
+		nodeProto("SequenceErase", []string{"s", "zero"}, []string{"s1"}),
+		nodeProto("ConcatFromSequence", []string{"s1"}, []string{"rest"}, attrI("axis", 0)),
+		nodeProto("SplitToSequence", []string{"x"}, []string{"cols"}, attrI("axis", 1), attrI("keepdims", 0)),
+		nodeProto("ConcatFromSequence", []string{"cols"}, []string{"back"}, attrI("axis", 1), attrI("new_axis", 1)),
+		nodeProto("SplitToSequence", []string{"x", "two"}, []string{"chunks"}, attrI("axis", 1)),
+		nodeProto("SequenceAt", []string{"chunks", "minus1"}, []string{"tail"}),
+	}
+	consts := map[string]*tensor.Tensor{"m": ints64(nil, 3), "minus1": ints64(nil, -1), "zero": ints64(nil, 0), "two": ints64(nil, 2)}
+	out, err := runNodes(t, 13, nodes, map[string]*tensor.Tensor{"x": x}, consts, "stacked", "joined", "len", "last", "rest", "back", "tail")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stacked []float32
+	for k := range 3 {
+		stacked = append(stacked, scaled(x, float32(k))...)
+	}
+	within(t, "stacked", out["stacked"], stacked, []int{3, 2, 3})
+	joined := make([]float32, 0, 18)
+	for r := range 2 {
+		for k := range 3 {
+			joined = append(joined, scaled(x, float32(k))[r*3:r*3+3]...)
+		}
+	}
+	within(t, "joined", out["joined"], joined, []int{2, 9})
+	if l := out["len"]; l.DType != tensor.Int64 || !slices.Equal(l.Ints, []int64{3}) {
+		t.Errorf("SequenceLength: %s %v", l.DType, l.Ints)
+	}
+	within(t, "SequenceAt -1", out["last"], scaled(x, 2), []int{2, 3})
+	within(t, "erased", out["rest"], stacked[6:], []int{4, 3})
+	within(t, "split and stacked back", out["back"], x.Data, []int{2, 3})
+	within(t, "last chunk of 2", out["tail"], []float32{x.Data[2], x.Data[5]}, []int{2, 1})
+	// A sequence where a tensor is wanted is refused, naming the op.
+	_, err = runNodes(t, 13, []*onnxpb.NodeProto{nodeProto("SequenceConstruct", []string{"x"}, []string{"s"}), nodeProto("Relu", []string{"s"}, []string{"y"})}, map[string]*tensor.Tensor{"x": x}, nil, "y")
+	if e, ok := err.(*Error); !ok || e.Op != "Relu" || e.Kind != Unsupported {
+		t.Errorf("Relu of a sequence: %v", err)
+	}
+}

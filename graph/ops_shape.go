@@ -15,7 +15,7 @@ import (
 
 func init() {
 	register(
-		&opDef{name: "Identity", since: v(1, 13, 14, 16, 19, 21), in: io(1, 1), out: io(1, 1), run: runIdentity},
+		&opDef{name: "Identity", since: v(1, 13, 14, 16, 19, 21), in: io(1, 1), out: io(1, 1), seqIn: true, run: runIdentity},
 		&opDef{name: "Constant", since: v(1, 9, 11, 12, 13, 19, 21), in: io(0, 0), out: io(1, 1),
 			attrs: []attrSpec{aTensor("value"), aFloat("value_float").sinceV(12), aFloats("value_floats").sinceV(12), aInt("value_int").sinceV(12), aInts("value_ints").sinceV(12)},
 			check: checkConstant, run: runConstant},

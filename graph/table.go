@@ -31,6 +31,9 @@ type opDef struct {
 	// ("") from index out[0] on.
 	in, out [2]int
 	optIn   bool
+	// seqIn: the op takes sequences (ops_sequence.go) as inputs; any other
+	// op given one is refused.
+	seqIn bool
 	// attrs are the attributes the op accepts; any other is refused.
 	attrs []attrSpec
 	// check validates attribute values and prepares per-node state at
