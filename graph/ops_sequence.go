@@ -66,7 +66,7 @@ func elemType(t *tensor.Tensor) tensor.DType {
 
 func checkSequenceEmpty(c *compiler, n *node) error {
 	if dt, ok := castTypes[attrInt(n, "dtype", 1)]; !ok || (dt.IsFloat() && dt != tensor.Float32) {
-		return c.unsupportedAttr(n, "dtype", "dtype=%d: sequences of that type are not supported", attrInt(n, "dtype", 1))
+		return c.unsupported(n, "dtype", "dtype=%d: sequences of that type are not supported", attrInt(n, "dtype", 1))
 	}
 	return nil
 }

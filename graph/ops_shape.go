@@ -116,7 +116,7 @@ func checkConstant(c *compiler, n *node) error {
 		case "value":
 			t, err := loader.DecodeAttributeTensor(c.file, a.T)
 			if err != nil {
-				return c.unsupportedAttr(n, name, "value: %v", err)
+				return c.unsupported(n, name, "value: %v", err)
 			}
 			n.value = fromONNX(t)
 		case "value_float":
@@ -589,7 +589,7 @@ func checkConstantOfShape(c *compiler, n *node) error {
 	}
 	t, err := loader.DecodeAttributeTensor(c.file, a.T)
 	if err != nil {
-		return c.unsupportedAttr(n, "value", "value: %v", err)
+		return c.unsupported(n, "value", "value: %v", err)
 	}
 	n.value = fromONNX(t)
 	if n.value.NumElements() != 1 {
@@ -815,7 +815,7 @@ func checkCast(c *compiler, n *node) error {
 		return c.errAttr(n, "to", "missing attribute to")
 	}
 	if _, ok := castTypes[attrInt(n, "to", 0)]; !ok {
-		return c.unsupportedAttr(n, "to", "attribute to=%d: casting to that type is not supported (strings, complex and float8 are not)", attrInt(n, "to", 0))
+		return c.unsupported(n, "to", "attribute to=%d: casting to that type is not supported (strings, complex and float8 are not)", attrInt(n, "to", 0))
 	}
 	return nil
 }
