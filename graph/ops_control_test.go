@@ -209,3 +209,42 @@ func TestSequences(t *testing.T) {
 		t.Errorf("Relu of a sequence: %v", err)
 	}
 }
+
+// TestScan8: the opset-8 form, batched on axis 0, scanned along axis 1,
+// with an optional sequence_lens that must cover the whole axis.
+func TestScan8(t *testing.T) {
+	x := seq(2, 3, 2) // batch 2, 3 steps of (2,)
+	body := graphProto([]*onnxpb.NodeProto{nodeProto("Add", []string{"s", "xs"}, []string{"s2"}), nodeProto("Identity", []string{"s2"}, []string{"o"})}, nil, nil, "s2", "o")
+	body.Input = []*onnxpb.ValueInfoProto{valueProto("s", tensor.Float32, nil), valueProto("xs", tensor.Float32, nil)}
+	for _, lens := range []*tensor.Tensor{nil, tensor.FromInts(tensor.Int32, []int64{3, 3}, 2)} {
+		in := []string{"", "s0", "x"}
+		consts := map[string]*tensor.Tensor{"s0": tensor.New(2, 2)}
+		if lens != nil {
+			in[0], consts["lens"] = "lens", lens
+		}
+		out, err := runNodes(t, 8, []*onnxpb.NodeProto{nodeProto("Scan", in, []string{"s", "o"}, attrG("body", body), attrI("num_scan_inputs", 1), attrIs("directions", 1))},
+			map[string]*tensor.Tensor{"x": x}, consts, "s", "o")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var final, steps []float32
+		for b := range 2 {
+			acc := []float32{0, 0}
+			var bs []float32
+			for k := 2; k >= 0; k-- { // reversed
+				o := (b*3 + k) * 2
+				acc = []float32{acc[0] + x.Data[o], acc[1] + x.Data[o+1]}
+				bs = append(bs, acc...)
+			}
+			final = append(final, acc...)
+			steps = append(steps, bs...)
+		}
+		within(t, "Scan-8 states", out["s"], final, []int{2, 2})
+		within(t, "Scan-8 outputs", out["o"], steps, []int{2, 3, 2})
+	}
+	_, err := runNodes(t, 8, []*onnxpb.NodeProto{nodeProto("Scan", []string{"lens", "s0", "x"}, []string{"s", "o"}, attrG("body", body), attrI("num_scan_inputs", 1))},
+		map[string]*tensor.Tensor{"x": x}, map[string]*tensor.Tensor{"s0": tensor.New(2, 2), "lens": tensor.FromInts(tensor.Int32, []int64{3, 2}, 2)}, "s", "o")
+	if e, ok := err.(*Error); !ok || e.Kind != Unsupported {
+		t.Errorf("short sequence: %v", err)
+	}
+}

@@ -21,7 +21,7 @@ func init() {
 			check: checkConstant, run: runConstant},
 		&opDef{name: "Concat", since: v(4, 11, 13), in: io(1, many), out: io(1, 1), attrs: []attrSpec{aInt("axis")}, check: needAttr("axis"), run: runConcat},
 		&opDef{name: "Split", since: v(2, 11, 13, 18), in: io(1, 2), out: io(1, many),
-			attrs: []attrSpec{aInt("axis"), aInts("split").upTo(12), aInt("num_outputs").sinceV(18)}, run: runSplit},
+			attrs: []attrSpec{aInt("axis"), aInts("split").upTo(12), aInt("num_outputs").sinceV(18)}, check: checkSplit, run: runSplit},
 		&opDef{name: "Slice", since: v(1, 10, 11, 13), in: io(1, 5), out: io(1, 1),
 			attrs: []attrSpec{aInts("starts").upTo(9), aInts("ends").upTo(9), aInts("axes").upTo(9)}, check: checkSlice, run: runSlice},
 		&opDef{name: "Gather", since: v(1, 11, 13), in: io(2, 2), out: io(1, 1), attrs: []attrSpec{aInt("axis")}, run: runGather},
@@ -193,6 +193,16 @@ func concatInto[E any](dst []E, in []*tensor.Tensor, get func(*tensor.Tensor) []
 			o += copy(dst[o:o+w], get(t)[r*w:(r+1)*w])
 		}
 	}
+}
+
+func checkSplit(c *compiler, n *node) error {
+	if n.opset < 13 && len(n.in) > 1 {
+		return c.errf(n, "opset %d Split takes one input (split is an attribute until opset 12)", n.opset)
+	}
+	if hasAttr(n, "num_outputs") && len(n.in) > 1 && n.in[1] != "" {
+		return c.errAttr(n, "num_outputs", "both num_outputs and the split input are given")
+	}
+	return nil
 }
 
 func runSplit(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
@@ -762,6 +772,9 @@ func runReshape(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 		return nil, err
 	}
 	allowZero := attrInt(n, "allowzero", 0) != 0
+	if allowZero && slices.Contains(dims, 0) && slices.Contains(dims, -1) {
+		return nil, x.errf(n, "shape %v has both 0 and -1 with allowzero=1", dims)
+	}
 	shape := make([]int, len(dims))
 	infer := -1
 	known := 1

@@ -167,7 +167,7 @@ func TestRefusals(t *testing.T) {
 		{13, nodeProto("Softmax", []string{"x"}, []string{"y"}, attrIs("axis", 1)), "axis", "has type INTS, want INT"},
 		{13, nodeProto("Split", []string{"x"}, []string{"y"}, attrIs("split", 3)), "split", `attribute "split" is not supported`},
 		{13, nodeProto("Dropout", []string{"x"}, []string{"y"}, attrF("ratio", 0.5)), "ratio", `attribute "ratio" is not supported`},
-		{8, nodeProto("Scan", []string{"x"}, []string{"y"}), "", "Scan is supported at opsets 9 to 21, the model uses opset 8"},
+		{10, nodeProto("Range", []string{"x", "x", "x"}, []string{"y"}), "", "Range is supported at opsets 11 to 21, the model uses opset 10"},
 		{13, nodeProto("Conv", []string{"x", "x"}, []string{"y"}, attrI("group", 2)), "group", "group=2"},
 		{13, nodeProto("NoSuchOp", []string{"x"}, []string{"y"}), "", "operator NoSuchOp is not supported"},
 	} {
