@@ -738,20 +738,23 @@ func transposeInto[E any](dst, src []E, shape, perm []int) {
 		oshape[i] = sh[p]
 		ostr[i] = str[p]
 	}
-	// The innermost output axis: a contiguous run if it is the input's
-	// last axis, else a strided loop.
 	last := rank - 1
-	run, rstride := oshape[last], ostr[last]
+	if ostr[last] != 1 {
+		transposeTiles(dst, src, oshape, ostr)
+		return
+	}
+	// The innermost output axis is the input's last: contiguous runs.
+	run := oshape[last]
 	idx := make([]int, rank)
 	s0 := 0
 	for o := 0; o < total; o += run {
-		if rstride == 1 {
-			copy(dst[o:o+run], src[s0:s0+run])
-		} else {
-			d := dst[o : o+run]
-			for i, s := 0, s0; i < len(d); i, s = i+1, s+rstride {
-				d[i] = src[s]
+		if run < 16 {
+			d, s := dst[o:o+run], src[s0:s0+run]
+			for i := range d {
+				d[i] = s[i]
 			}
+		} else {
+			copy(dst[o:o+run], src[s0:s0+run])
 		}
 		for d := last - 1; d >= 0; d-- {
 			idx[d]++
@@ -761,6 +764,65 @@ func transposeInto[E any](dst, src []E, shape, perm []int) {
 			}
 			s0 -= ostr[d] * oshape[d]
 			idx[d] = 0
+		}
+	}
+}
+
+// transposeTiles handles a permutation whose innermost output axis a is
+// strided in the input: with b the output axis holding the input's
+// contiguous last axis, each (b, a) plane is copied by 16×16 tiles, so
+// that both the reads (along b) and the writes (along a) stay in cache.
+func transposeTiles[E any](dst, src []E, oshape, ostr []int) {
+	rank := len(oshape)
+	a := rank - 1
+	b := slices.Index(ostr, 1)
+	ow := make([]int, rank) // output strides
+	acc := 1
+	for i := rank - 1; i >= 0; i-- {
+		ow[i] = acc
+		acc *= oshape[i]
+	}
+	na, nb, sa, wb := oshape[a], oshape[b], ostr[a], ow[b]
+	const tile = 16
+	// Odometer over the other axes.
+	var others []int
+	for i := 0; i < rank; i++ {
+		if i != a && i != b {
+			others = append(others, i)
+		}
+	}
+	idx := make([]int, len(others))
+	so, oo := 0, 0
+	for {
+		for i0 := 0; i0 < nb; i0 += tile {
+			i1 := min(i0+tile, nb)
+			for j0 := 0; j0 < na; j0 += tile {
+				j1 := min(j0+tile, na)
+				for i := i0; i < i1; i++ {
+					d := dst[oo+i*wb+j0 : oo+i*wb+j1]
+					s := so + i + j0*sa
+					for j := range d {
+						d[j] = src[s]
+						s += sa
+					}
+				}
+			}
+		}
+		k := len(others) - 1
+		for ; k >= 0; k-- {
+			d := others[k]
+			idx[k]++
+			so += ostr[d]
+			oo += ow[d]
+			if idx[k] < oshape[d] {
+				break
+			}
+			so -= ostr[d] * oshape[d]
+			oo -= ow[d] * oshape[d]
+			idx[k] = 0
+		}
+		if k < 0 {
+			return
 		}
 	}
 }

@@ -63,14 +63,35 @@ func TestExpandTile(t *testing.T) {
 }
 
 func TestTransposeRanks(t *testing.T) {
+	check := func(shape []int, p []int64) {
+		t.Helper()
+		rank := len(shape)
+		x := seq(shape...)
+		out, err := runNodes(t, 13, []*onnxpb.NodeProto{nodeProto("Transpose", []string{"x"}, []string{"y"}, attrIs("perm", p...))}, map[string]*tensor.Tensor{"x": x}, nil, "y")
+		if err != nil {
+			t.Fatal(err)
+		}
+		oshape := make([]int, rank)
+		for i, q := range p {
+			oshape[i] = shape[q]
+		}
+		want := make([]float32, len(x.Data))
+		for i := range want {
+			oi := unravel(i, oshape)
+			ii := make([]int, rank)
+			for d, q := range p {
+				ii[q] = oi[d]
+			}
+			want[i] = at(x, ii)
+		}
+		within(t, fmt.Sprintf("Transpose %v perm %v", shape, p), out["y"], want, oshape)
+	}
 	// Every rank to 8, a few permutations each, against index arithmetic.
 	for rank := 1; rank <= 8; rank++ {
 		shape := make([]int, rank)
 		for i := range shape {
 			shape[i] = 1 + (i*5+3)%3
 		}
-		x := seq(shape...)
-		perms := [][]int64{}
 		rev := make([]int64, rank)
 		rot := make([]int64, rank)
 		swap := make([]int64, rank)
@@ -82,28 +103,15 @@ func TestTransposeRanks(t *testing.T) {
 		if rank > 1 {
 			swap[0], swap[1] = 1, 0
 		}
-		perms = append(perms, rev, rot, swap)
-		for _, p := range perms {
-			out, err := runNodes(t, 13, []*onnxpb.NodeProto{nodeProto("Transpose", []string{"x"}, []string{"y"}, attrIs("perm", p...))}, map[string]*tensor.Tensor{"x": x}, nil, "y")
-			if err != nil {
-				t.Fatal(err)
-			}
-			oshape := make([]int, rank)
-			for i, q := range p {
-				oshape[i] = shape[q]
-			}
-			want := make([]float32, len(x.Data))
-			for i := range want {
-				oi := unravel(i, oshape)
-				ii := make([]int, rank)
-				for d, q := range p {
-					ii[q] = oi[d]
-				}
-				want[i] = at(x, ii)
-			}
-			within(t, fmt.Sprintf("Transpose %v perm %v", shape, p), out["y"], want, oshape)
+		for _, p := range [][]int64{rev, rot, swap} {
+			check(shape, p)
 		}
 	}
+	// Planes larger than a tile, with partial tiles; NCHW to NHWC and an
+	// OpenSTL-style patch permute.
+	check([]int{3, 37, 41}, []int64{0, 2, 1})
+	check([]int{2, 20, 3, 17}, []int64{0, 2, 3, 1})
+	check([]int{2, 3, 4, 2, 5, 2}, []int64{0, 3, 5, 1, 2, 4})
 }
 
 func TestShapeOps(t *testing.T) {
