@@ -38,7 +38,8 @@ func init() {
 		&opDef{name: "Tile", since: v(6, 13), in: io(2, 2), out: io(1, 1), run: runTile},
 		&opDef{name: "Size", since: v(1, 13, 19, 21), in: io(1, 1), out: io(1, 1), run: runSize},
 		&opDef{name: "Range", since: v(11), in: io(3, 3), out: io(1, 1), run: runRange},
-		&opDef{name: "Dropout", since: v(1, 6, 7, 10, 12, 13), in: io(1, 3), out: io(1, 2),
+		// Dropout before 7 had is_test, training (random) by default.
+		&opDef{name: "Dropout", since: v(7, 10, 12, 13), in: io(1, 3), out: io(1, 2),
 			attrs: []attrSpec{aFloat("ratio").upTo(11), aInt("seed").sinceV(12)},
 			check: checkDropout, run: runDropout},
 	)
