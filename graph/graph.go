@@ -153,9 +153,6 @@ func Compile(m *loader.ONNXModel, opts Options) (g *Graph, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(c.errs) > 0 {
-		return nil, c.errs[0]
-	}
 	// A graph whose inputs are all float and of fixed shape (a static torch
 	// export) is shape-checked now, so that a mismatch fails at load rather
 	// than at the first run.

@@ -482,6 +482,19 @@ func runGather(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 // given indices (negative ones count from the end).
 func gatherInto[E any](dst, src []E, outer, dim, inner int, idx []int64) {
 	o := 0
+	if inner == 1 {
+		for r := 0; r < outer; r++ {
+			row := src[r*dim : (r+1)*dim]
+			for _, i := range idx {
+				if i < 0 {
+					i += int64(dim)
+				}
+				dst[o] = row[i]
+				o++
+			}
+		}
+		return
+	}
 	for r := 0; r < outer; r++ {
 		for _, i := range idx {
 			if i < 0 {
@@ -511,7 +524,7 @@ func runSqueeze(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 		return nil, err
 	}
 	drop := make([]bool, len(t.Shape))
-	if have {
+	if have && len(axes) > 0 { // empty axes: as if none were given (as ONNX Runtime reads it)
 		for _, a := range axes {
 			ax, ok := normAxis(a, len(t.Shape))
 			if !ok {
