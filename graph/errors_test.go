@@ -4,7 +4,9 @@ import (
 	"github.com/convlstm-go/convlstm-go/tensor"
 
 	"errors"
+	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -361,3 +363,139 @@ func TestStaticShapeErrorAtLoad(t *testing.T) {
 		t.Errorf("Compile: %v, want a channel mismatch", err)
 	}
 }
+
+// FuzzOps builds one node of any op in the table from the fuzzer's bytes:
+// the opset, input count, float or integer inputs of small random shapes
+// and values, and every declared attribute present or not with random
+// values. Checking, compiling and running it must end in a result or a
+// checked error, never a panic or an internal error. Where FuzzGraph
+// mutates protobuf bytes, this explores attribute and shape combinations.
+func FuzzOps(f *testing.F) {
+	ops := fuzzOpList()
+	for i := range ops {
+		f.Add([]byte{byte(i), 6, 2, 0, 2, 2, 3, 1, 1, 0, 2, 3, 1, 1, 1, 255, 2, 1, 0})
+	}
+	savedValues := maxValues
+	maxValues = 1 << 12
+	f.Cleanup(func() { maxValues = savedValues })
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzOp(t, ops, data) })
+}
+
+// fuzzOpList: every op in the table but those with graph attributes
+// (FuzzGraph's seeds cover them) and the test-only ones.
+func fuzzOpList() []string {
+	var ops []string
+	for _, name := range SupportedOps() {
+		d := table[name]
+		graphAttr := slices.ContainsFunc(d.attrs, func(a attrSpec) bool { return a.kind == onnxpb.AttributeProto_GRAPH })
+		if !graphAttr && !strings.HasPrefix(name, "Test") {
+			ops = append(ops, name)
+		}
+	}
+	return ops
+}
+
+func fuzzOp(t *testing.T, ops []string, data []byte) {
+	pos := 0
+	next := func() int {
+		if pos >= len(data) {
+			return 0
+		}
+		pos++
+		return int(data[pos-1])
+	}
+	small := func() int64 { return int64(int8(next())) % 8 } // -7..7
+	op := ops[next()%len(ops)]
+	d := table[op]
+	opset := int64(7 + next()%12)
+	nin := d.in[0] + next()%(min(d.in[1], 5)-d.in[0]+1)
+	nout := d.out[0] + next()%(min(d.out[1], 4)-d.out[0]+1)
+	feeds, consts := map[string]*tensor.Tensor{}, map[string]*tensor.Tensor{}
+	in := make([]string, nin)
+	for i := range in {
+		name := fmt.Sprintf("i%d", i)
+		in[i] = name
+		shape := make([]int, next()%5)
+		for k := range shape {
+			shape[k] = next() % 4
+		}
+		switch next() % 4 {
+		case 0: // omitted (optional inputs only pass the checks)
+			in[i] = ""
+		case 1, 2:
+			feeds[name] = seq(shape...)
+		default:
+			v := make([]int64, numel(shape))
+			for k := range v {
+				v[k] = small()
+			}
+			consts[name] = ints64(shape, v...)
+		}
+	}
+	var attrs []*onnxpb.AttributeProto
+	for _, a := range d.attrs {
+		if next()%2 == 0 {
+			continue
+		}
+		switch a.kind {
+		case onnxpb.AttributeProto_INT:
+			attrs = append(attrs, attrI(a.name, small()))
+		case onnxpb.AttributeProto_INTS:
+			v := make([]int64, next()%5)
+			for k := range v {
+				v[k] = small()
+			}
+			attrs = append(attrs, attrIs(a.name, v...))
+		case onnxpb.AttributeProto_FLOAT:
+			attrs = append(attrs, attrF(a.name, float32(small())/4))
+		case onnxpb.AttributeProto_STRING:
+			s := "bogus"
+			if len(a.values) > 0 && next()%4 != 0 {
+				s = a.values[next()%len(a.values)]
+			}
+			attrs = append(attrs, attrS(a.name, s))
+		case onnxpb.AttributeProto_TENSOR:
+			attrs = append(attrs, &onnxpb.AttributeProto{Name: proto.String(a.name), Type: onnxpb.AttributeProto_TENSOR.Enum(), T: tensorProto("", ints64([]int{1}, small()))})
+		}
+	}
+	outs := make([]string, nout)
+	for i := range outs {
+		outs[i] = fmt.Sprintf("o%d", i)
+	}
+	mp := modelProto(opset, graphProto([]*onnxpb.NodeProto{nodeProto(op, in, outs, attrs...)}, feeds, consts, outs...))
+	b, err := proto.Marshal(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := loader.ParseONNX("fuzz.onnx", b, "")
+	if err != nil {
+		return
+	}
+	internal := func(err error) bool {
+		e, ok := err.(*Error)
+		return ok && e.Kind == Internal
+	}
+	for _, err := range Check(m) {
+		if internal(err) {
+			t.Fatalf("Check: %v", err)
+		}
+	}
+	g, err := Compile(m, Options{Threads: 1 + next()%2})
+	if err != nil {
+		if internal(err) {
+			t.Fatalf("Compile: %v", err)
+		}
+		return
+	}
+	_, err = g.Run(feeds)
+	if err != nil && internal(err) {
+		t.Fatalf("Run: %v", err)
+	}
+	if fuzzOpsRan != nil && err == nil {
+		fuzzOpsRan[op]++
+	}
+}
+
+// fuzzOpsRan counts, per op, the FuzzOps inputs that ran to the end (set by
+// a local coverage check, nil otherwise).
+var fuzzOpsRan map[string]int
