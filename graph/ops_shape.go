@@ -1189,7 +1189,20 @@ func runDropout(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 			return nil, errUnknown
 		}
 		if mode != 0 {
-			return nil, x.unsupported(n, "training_mode", "training_mode=true: training-mode dropout (random) is not supported")
+			// Training mode drops at random, unless the ratio is 0 (the
+			// default is 0.5).
+			ratio, known := 0.5, true
+			if len(in) > 1 && in[1] != nil {
+				if ratio, known, err = x.scalar(n, in[1], "ratio"); err != nil {
+					return nil, err
+				}
+			}
+			if !known {
+				return nil, errUnknown
+			}
+			if ratio != 0 {
+				return nil, x.unsupported(n, "training_mode", "training_mode=true with ratio %g: training-mode dropout (random) is not supported", ratio)
+			}
 		}
 	}
 	outs := []*tensor.Tensor{t}

@@ -133,6 +133,7 @@ func TestShapeOps(t *testing.T) {
 		{"range float", 13, []*onnxpb.NodeProto{nodeProto("Range", []string{"a", "b", "c"}, []string{"y"})}, map[string]*tensor.Tensor{"a": tensor.FromFloats([]float32{1}), "b": tensor.FromFloats([]float32{2}), "c": tensor.FromFloats([]float32{0.25})}, tensor.FromFloats([]float32{1, 1.25, 1.5, 1.75}, 4)},
 		{"cast to int32 of a shape", 13, []*onnxpb.NodeProto{nodeProto("Shape", []string{"x"}, []string{"s"}), nodeProto("Cast", []string{"s"}, []string{"y"}, attrI("to", 6))}, nil, tensor.FromInts(tensor.Int32, []int64{2, 3, 4}, 3)},
 		{"dropout", 13, []*onnxpb.NodeProto{nodeProto("Dropout", []string{"x"}, []string{"y", "m"})}, nil, x},
+		{"dropout training, ratio 0", 13, []*onnxpb.NodeProto{nodeProto("Dropout", []string{"x", "r", "tm"}, []string{"y", "m"})}, map[string]*tensor.Tensor{"r": tensor.FromFloats([]float32{0}), "tm": tensor.FromInts(tensor.Bool, []int64{1})}, x},
 		{"dropout 7", 7, []*onnxpb.NodeProto{nodeProto("Dropout", []string{"x"}, []string{"y"}, attrF("ratio", 0.3))}, nil, x},
 		{"constant of shape", 13, []*onnxpb.NodeProto{nodeProto("ConstantOfShape", []string{"s"}, []string{"y"}, &onnxpb.AttributeProto{Name: ptr("value"), Type: onnxpb.AttributeProto_TENSOR.Enum(), T: tensorProto("", ints64([]int{1}, 7))})}, map[string]*tensor.Tensor{"s": ints64([]int{2}, 2, 2)}, ints64([]int{2, 2}, 7, 7, 7, 7)},
 		{"split 18 num_outputs", 18, []*onnxpb.NodeProto{nodeProto("Split", []string{"x"}, []string{"y", "z"}, attrI("axis", -1), attrI("num_outputs", 2))}, nil, nil},
@@ -175,11 +176,12 @@ func TestRefusals(t *testing.T) {
 		{13, nodeProto("Softmax", []string{"x"}, []string{"y"}, attrIs("axis", 1)), "axis", "has type INTS, want INT"},
 		{13, nodeProto("Split", []string{"x"}, []string{"y"}, attrIs("split", 3)), "split", `attribute "split" is not supported`},
 		{13, nodeProto("Dropout", []string{"x"}, []string{"y"}, attrF("ratio", 0.5)), "ratio", `attribute "ratio" is not supported`},
+		{13, nodeProto("Dropout", []string{"x", "", "tm"}, []string{"y"}), "training_mode", "training_mode=true with ratio 0.5"},
 		{10, nodeProto("Range", []string{"x", "x", "x"}, []string{"y"}), "", "Range is supported at opsets 11 to 21, the model uses opset 10"},
 		{13, nodeProto("Shape", []string{"x"}, []string{"y"}, attrI("start", 1)), "start", `attribute "start" is not supported`}, // from opset 15
 		{13, nodeProto("NoSuchOp", []string{"x"}, []string{"y"}), "", "operator NoSuchOp is not supported"},
 	} {
-		_, err := runNodes(t, c.opset, []*onnxpb.NodeProto{c.node}, x, nil, "y")
+		_, err := runNodes(t, c.opset, []*onnxpb.NodeProto{c.node}, x, map[string]*tensor.Tensor{"tm": tensor.FromInts(tensor.Bool, []int64{1})}, "y")
 		e, ok := err.(*Error)
 		if !ok || !strings.Contains(err.Error(), c.want) || e.Attr != c.attr || e.Node != "y" || e.Op != c.node.GetOpType() {
 			t.Errorf("%s: %v, want %q naming attribute %q", c.node.GetOpType(), err, c.want, c.attr)
