@@ -54,7 +54,7 @@ func (c *compiler) convAttrs(n *node, wshape []int) (*convNode, error) {
 			return def, def, nil
 		}
 		if len(v) != 2 {
-			return 0, 0, c.unsupportedAttr(n, name, "%s=%v: only 2-D convolutions are supported", name, v)
+			return 0, 0, c.unsupported(n, name, "%s=%v: only 2-D convolutions are supported", name, v)
 		}
 		for _, x := range v {
 			if x < 1 || x > 1<<16 {
@@ -79,7 +79,7 @@ func (c *compiler) convAttrs(n *node, wshape []int) (*convNode, error) {
 			return nil, c.errAttr(n, "pads", "pads=%v together with auto_pad=%s", p, cn.autoPad)
 		}
 		if len(p) != 4 {
-			return nil, c.unsupportedAttr(n, "pads", "pads=%v: want 4 values for a 2-D convolution", p)
+			return nil, c.unsupported(n, "pads", "pads=%v: want 4 values for a 2-D convolution", p)
 		}
 		for _, x := range p {
 			if x < 0 || x > 1<<16 {

@@ -34,6 +34,7 @@ type exec struct {
 	// of those holds each tensor accounts for.
 	owned   map[*float32]*ownedBuf
 	counted map[*tensor.Tensor]int
+	seqs    []*sequence      // the sequences made in this pass
 	res     []*tensor.Tensor // graph outputs
 	stopped *node            // where the dry pass stopped (errUnknown)
 }
@@ -101,6 +102,9 @@ func (x *exec) run(p *program, s *scope) ([]*tensor.Tensor, error) {
 			if in[i] = x.lookup(p, s, name); in[i] == nil {
 				return nil, x.errf(n, "input %q has no value", name)
 			}
+			if in[i].DType == seqDType && !n.def.seqIn {
+				return nil, x.unsupported(n, "", "input %q is a sequence; %s takes tensors only", name, n.op)
+			}
 		}
 		outs, err := n.def.run(x, n, in)
 		if err != nil {
@@ -134,6 +138,9 @@ func (x *exec) run(p *program, s *scope) ([]*tensor.Tensor, error) {
 	for i, name := range p.outputs {
 		if res[i] = x.lookup(p, s, name); res[i] == nil {
 			return nil, &Error{File: x.g.File, Msg: fmt.Sprintf("graph output %q has no value", name)}
+		}
+		if p == x.g.main && res[i].DType == seqDType {
+			return nil, &Error{File: x.g.File, Kind: Unsupported, Msg: fmt.Sprintf("graph output %q is a sequence; only tensors can be returned", name)}
 		}
 	}
 	x.cur = saveCur
