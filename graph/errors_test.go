@@ -58,10 +58,10 @@ func TestGraphErrors(t *testing.T) {
 	// An unsupported op is named with its node.
 	_, err := mutate(t, func(mp *onnxpb.ModelProto) {
 		n := findNode(mp, "Tanh")
-		n.OpType = proto.String("Softsign")
+		n.OpType = proto.String("NonMaxSuppression")
 		n.Name = proto.String("my_node")
 	})
-	if err == nil || !strings.Contains(err.Error(), `node "my_node" (Softsign): operator Softsign is not supported`) {
+	if err == nil || !strings.Contains(err.Error(), `node "my_node" (NonMaxSuppression): operator NonMaxSuppression is not supported`) {
 		t.Errorf("unsupported op: %v", err)
 	}
 	// A 3-D stride on a 2-D Conv is refused at load, naming the node and

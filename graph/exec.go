@@ -200,6 +200,23 @@ func (x *exec) alloc(n int) []float32 {
 	return b
 }
 
+// reusable reports whether the running node n may write its output over
+// the buffer of its float input i, t: the value dies at n, t holds the
+// whole buffer and no other live value does (not a graph input, a
+// constant, a view bound into a subgraph or a value of an enclosing
+// scope). Only elementwise kernels, where output j depends on input
+// position j alone, may use it.
+func (x *exec) reusable(n *node, i int, t *tensor.Tensor) bool {
+	if x.dry || x.cur != n || x.p == nil || len(t.Data) == 0 || n.in[i] == "" {
+		return false
+	}
+	if x.p.lastUse[n.in[i]] != n.idx || x.s.vals[n.in[i]] != t || x.counted[t] != 1 {
+		return false
+	}
+	b := x.owned[&t.Data[0]]
+	return b != nil && b.refs == 1 && len(b.buf) == len(t.Data)
+}
+
 // newFloat is an output float tensor of the given shape: Data from the
 // arena (unwritten), nil in the dry pass.
 func (x *exec) newFloat(shape []int) *tensor.Tensor {

@@ -202,10 +202,11 @@ func Check(m *loader.ONNXModel) (errs []error) {
 func (c *compiler) compileModel(m *loader.ONNXModel, opts Options) (*Graph, error) {
 	// Other operator domains only matter if a node uses one (compileGraph
 	// refuses such nodes).
-	// Below, each op's declaration says which opsets it covers (an op
-	// unchanged since opset 1 runs in an opset-1 model).
+	// Each operator's own since-range decides at which opsets it runs
+	// (checkNode names the op and the opset); the model's opset only has
+	// to be one that exists.
 	if m.Opset < 1 || m.Opset > maxOpset {
-		return nil, &Error{File: m.File, Kind: Unsupported, Msg: fmt.Sprintf("opset %d: supported opsets are 1 to %d (tested: 11 to 18)", m.Opset, maxOpset)}
+		return nil, &Error{File: m.File, Kind: Unsupported, Msg: fmt.Sprintf("opset %d: supported opsets are 1 to %d, each operator within its own range (graph.OpsetRange; tested: 11 to 18)", m.Opset, maxOpset)}
 	}
 	g := &Graph{File: m.File, Opset: m.Opset, Producer: m.Producer, threads: opts.Threads, checked: map[string]bool{}}
 	if g.threads <= 0 {
