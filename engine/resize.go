@@ -18,7 +18,7 @@ type ResizeSpec struct {
 	Mode string // "nearest", "linear" or "cubic"
 	// Coord is coordinate_transformation_mode: "half_pixel",
 	// "half_pixel_symmetric", "pytorch_half_pixel", "align_corners",
-	// "asymmetric" or "tf_crop_and_resize".
+	// "asymmetric", "tf_half_pixel_for_nn" or "tf_crop_and_resize".
 	Coord string
 	// Nearest is nearest_mode: "round_prefer_floor", "round_prefer_ceil",
 	// "floor", "ceil", or "simple" (ONNX Runtime's rule for Upsample and
@@ -83,6 +83,8 @@ func (s ResizeSpec) original(x int, g ResampleGeom) (xo float64, outside bool) {
 			return -0.5, false
 		}
 		return (fx+0.5)/g.Scale - 0.5, false
+	case "tf_half_pixel_for_nn":
+		return (fx + 0.5) / g.Scale, false
 	case "half_pixel_symmetric":
 		adj := float64(g.Out) / ow
 		center := in / 2

@@ -49,6 +49,8 @@ func refInterp1D(data []float64, g ResampleGeom, x int, s ResizeSpec) float64 {
 		}
 	case "half_pixel":
 		xo = (fx+0.5)/g.Scale - 0.5
+	case "tf_half_pixel_for_nn": // ONNX Resize-11's definition
+		xo = (fx + 0.5) / g.Scale
 	}
 	xoInt := math.Floor(xo)
 	ratio := xo - xoInt
@@ -153,7 +155,7 @@ func TestResampleAgainstReference(t *testing.T) {
 	pools := []*Pool{NewPool(1), NewPool(3)}
 	defer pools[1].Close()
 	modes := []string{"nearest", "linear", "cubic"}
-	coords := []string{"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_crop_and_resize"}
+	coords := []string{"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_crop_and_resize", "tf_half_pixel_for_nn"}
 	nearests := []string{"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"}
 	for trial := 0; trial < 400; trial++ {
 		s := ResizeSpec{Mode: modes[rng.IntN(3)], Coord: coords[rng.IntN(len(coords))], Nearest: nearests[rng.IntN(4)],
