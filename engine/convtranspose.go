@@ -94,9 +94,25 @@ func (c *ConvTranspose2D) NewPlan(frames, h, w int) (*ConvTransposePlan, error) 
 	return p, nil
 }
 
+// WithGeometry returns the transposed convolution with another padding and
+// output size, sharing the packed weights (ONNX derives them from the input
+// size under auto_pad and output_shape).
+func (c *ConvTranspose2D) WithGeometry(padT, padL, ho, wo int) *ConvTranspose2D {
+	d := *c
+	d.Spec.PadT, d.Spec.PadL, d.Spec.HO, d.Spec.WO = padT, padL, ho, wo
+	return &d
+}
+
 // Apply computes the dense (frames, M, HO, WO) output of the dense
 // (frames, C, H, W) input x.
 func (p *ConvTransposePlan) Apply(pool *Pool, x, out []float32) {
+	p.ApplyEpilogue(pool, x, out, nil)
+}
+
+// ApplyEpilogue is Apply, with epilogue (when not nil) applied to each
+// output plane (channel ch of a frame) right after it is written, while it
+// is in cache (a fused activation).
+func (p *ConvTransposePlan) ApplyEpilogue(pool *Pool, x, out []float32, epilogue func(plane []float32, ch int)) {
 	s := p.c.Spec
 	hw := p.h * p.w
 	if len(x) != p.frames*s.C*hw || len(out) != p.frames*s.M*s.HO*s.WO {
@@ -107,7 +123,7 @@ func (p *ConvTransposePlan) Apply(pool *Pool, x, out []float32) {
 	for f := 0; f < p.frames; f++ {
 		p.gemm = ctGemmTask{p: p, x: x[f*s.C*hw : (f+1)*s.C*hw], rows: rows}
 		pool.Do(&p.gemm, pool.PartsFor(2*s.C/g*rows*hw*g))
-		p.scatter = ctScatterTask{p: p, out: out[f*s.M*s.HO*s.WO : (f+1)*s.M*s.HO*s.WO]}
+		p.scatter = ctScatterTask{p: p, out: out[f*s.M*s.HO*s.WO : (f+1)*s.M*s.HO*s.WO], epi: epilogue}
 		pool.Do(&p.scatter, pool.PartsFor(s.M*s.KH*s.KW*hw))
 	}
 }
@@ -135,6 +151,7 @@ func (t *ctGemmTask) Run(part, parts int) {
 type ctScatterTask struct {
 	p   *ConvTransposePlan
 	out []float32
+	epi func(plane []float32, ch int)
 }
 
 func (t *ctScatterTask) Run(part, parts int) {
@@ -177,6 +194,9 @@ func (t *ctScatterTask) Run(part, parts int) {
 					}
 				}
 			}
+		}
+		if t.epi != nil {
+			t.epi(plane, m)
 		}
 	}
 }

@@ -74,12 +74,6 @@ func (c *compiler) unsupported(n *node, attr, format string, args ...any) error 
 	return &Error{File: c.file, Node: n.name, Op: n.op, Attr: attr, Kind: Unsupported, Msg: fmt.Sprintf(format, args...)}
 }
 
-// unsupportedAttr reports an attribute, or a value of it, that we do not
-// implement; the message should name the attribute.
-func (c *compiler) unsupportedAttr(n *node, attr, format string, args ...any) error {
-	return c.unsupported(n, attr, format, args...)
-}
-
 // fromONNX converts a decoded initialiser or constant: floats of any width
 // are float32 values here.
 func fromONNX(t *loader.NamedTensor) *tensor.Tensor {

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/convlstm-go/convlstm-go/engine"
@@ -27,9 +28,21 @@ type convNode struct {
 	// parts: the inputs are a fused Concat's parts along the channels.
 	parts bool
 	// act, when set by a fusion pass, is applied to each output plane as
-	// soon as it is written (a fused activation).
-	act   func(plane []float32)
+	// soon as it is written (a fused activation); actName says which
+	// (node names and tests).
+	act     func(plane []float32)
+	actName string
+	// w and b, when set by a fusion pass (a BatchNormalization folded in),
+	// replace the weight and bias initialisers.
+	w, b  []float32
 	plans planCache
+
+	// The other ops of the conv and norm families keep their compile-time
+	// state here too (a node has one op): the transposed convolution, the
+	// pooling attributes, Resize's attributes and tables.
+	tr     *convTNode
+	pool   *poolAttrs
+	resize *resizeNode
 }
 
 // convAttrs reads a Conv node's attributes against the weight shape
@@ -54,7 +67,7 @@ func (c *compiler) convAttrs(n *node, wshape []int) (*convNode, error) {
 			return def, def, nil
 		}
 		if len(v) != 2 {
-			return 0, 0, c.unsupportedAttr(n, name, "%s=%v: only 2-D convolutions are supported", name, v)
+			return 0, 0, c.unsupported(n, name, "%s=%v: only 2-D convolutions are supported", name, v)
 		}
 		for _, x := range v {
 			if x < 1 || x > 1<<16 {
@@ -79,7 +92,7 @@ func (c *compiler) convAttrs(n *node, wshape []int) (*convNode, error) {
 			return nil, c.errAttr(n, "pads", "pads=%v together with auto_pad=%s", p, cn.autoPad)
 		}
 		if len(p) != 4 {
-			return nil, c.unsupportedAttr(n, "pads", "pads=%v: want 4 values for a 2-D convolution", p)
+			return nil, c.unsupported(n, "pads", "pads=%v: want 4 values for a 2-D convolution", p)
 		}
 		for _, x := range p {
 			if x < 0 || x > 1<<16 {
@@ -151,7 +164,21 @@ func (c *compiler) prepareConvs(p *program) error {
 				}
 			}
 		}
+		if cv != nil && cv.op == "ConvTranspose" && cv.conv != nil {
+			if err := c.prepareConvTranspose(cv, p); err != nil {
+				return err
+			}
+			continue
+		}
 		if cv == nil || cv.op != "Conv" || cv.conv == nil || cv.conv.packed != nil {
+			continue
+		}
+		if cv.conv.w != nil { // a BatchNormalization folded in
+			packed, err := engine.NewConv2D(cv.conv.w, cv.conv.b, cv.conv.spec([4]int{}), engine.ConvOptions{})
+			if err != nil {
+				return c.errf(cv, "%v", err)
+			}
+			cv.conv.packed = packed
 			continue
 		}
 		w := p.constant(cv.conv.weightName)
@@ -337,4 +364,366 @@ func poolFor(threads int) *engine.Pool {
 		pools[threads] = p
 	}
 	return p
+}
+
+// ---- ConvTranspose ----
+
+// convTNode is a ConvTranspose node's attributes for its weight (C,
+// M/group, k...) of spatial rank r, and its packed weights when constant.
+type convTNode struct {
+	r                    int
+	c, mg, group         int
+	kernel               []int
+	strides, dils        []int
+	pads                 []int // begins, then ends
+	outPad, outShape     []int // outShape nil: not given
+	autoPad              string
+	weightName, biasName string
+	// packed (2-D, or 1-D as 2-D of height 1) holds constant weights;
+	// plans its scratch per input geometry.
+	packed *engine.ConvTranspose2D
+	mu     sync.Mutex
+	plans  map[[3]int][]*engine.ConvTransposePlan
+}
+
+// convTAttrs reads a ConvTranspose node's attributes against its weight
+// shape.
+func (c *compiler) convTAttrs(n *node, wshape []int) (*convTNode, error) {
+	r := len(wshape) - 2
+	if r < 1 {
+		return nil, c.errf(n, "weight %q has shape %v; want (C, M/group, k...)", n.in[1], wshape)
+	}
+	t := &convTNode{r: r, c: wshape[0], mg: wshape[1], kernel: slices.Clone(wshape[2:]), group: int(attrInt(n, "group", 1)),
+		autoPad: attrString(n, "auto_pad", "NOTSET"), weightName: n.in[1]}
+	if len(n.in) > 2 {
+		t.biasName = n.in[2]
+	}
+	if t.c < 1 || t.mg < 1 || slices.Contains(t.kernel, 0) {
+		return nil, c.errf(n, "weight %q has shape %v", n.in[1], wshape)
+	}
+	if t.group < 1 || t.c%t.group != 0 {
+		return nil, c.errAttr(n, "group", "group=%d must be positive and divide the %d input channels", t.group, t.c)
+	}
+	list := func(name string, def, lo int, count int) ([]int, error) {
+		v, ok := attrInts(n, name)
+		out := make([]int, count)
+		if !ok {
+			for i := range out {
+				out[i] = def
+			}
+			return out, nil
+		}
+		if len(v) != count {
+			return nil, c.errAttr(n, name, "%s=%v: want %d values for a %d-D transposed convolution", name, v, count, r)
+		}
+		for i, x := range v {
+			if x < int64(lo) || x > 1<<16 {
+				return nil, c.errAttr(n, name, "%s=%v: want values from %d to 65536", name, v, lo)
+			}
+			out[i] = int(x)
+		}
+		return out, nil
+	}
+	var err error
+	if t.strides, err = list("strides", 1, 1, r); err != nil {
+		return nil, err
+	}
+	if t.dils, err = list("dilations", 1, 1, r); err != nil {
+		return nil, err
+	}
+	if t.pads, err = list("pads", 0, 0, 2*r); err != nil {
+		return nil, err
+	}
+	if t.outPad, err = list("output_padding", 0, 0, r); err != nil {
+		return nil, err
+	}
+	if ks, ok := attrInts(n, "kernel_shape"); ok && !slices.Equal(ks, toInt64s(t.kernel)) {
+		return nil, c.errAttr(n, "kernel_shape", "kernel_shape=%v does not match the weight's %v", ks, wshape[2:])
+	}
+	if os, ok := attrInts(n, "output_shape"); ok {
+		if len(os) != r && len(os) != r+2 {
+			return nil, c.errAttr(n, "output_shape", "output_shape=%v: want %d spatial sizes", os, r)
+		}
+		for _, v := range os[len(os)-r:] {
+			if v < 1 || v > int64(maxValues) {
+				return nil, c.errAttr(n, "output_shape", "output_shape=%v: want positive sizes", os)
+			}
+			t.outShape = append(t.outShape, int(v))
+		}
+	}
+	if t.autoPad != "NOTSET" && slices.ContainsFunc(t.pads, func(p int) bool { return p != 0 }) {
+		return nil, c.errAttr(n, "pads", "pads=%v together with auto_pad=%s", t.pads, t.autoPad)
+	}
+	return t, nil
+}
+
+func toInt64s(v []int) []int64 {
+	out := make([]int64, len(v))
+	for i, x := range v {
+		out[i] = int64(x)
+	}
+	return out
+}
+
+// floorDiv2 is ⌊v/2⌋ for any sign (the ONNX reference computes the split of
+// a negative total padding with Python's floor division).
+func floorDiv2(v int) int {
+	if v < 0 {
+		return -((-v + 1) / 2)
+	}
+	return v / 2
+}
+
+// geometry returns, for the spatial input sizes, each axis's begin padding
+// and output size: from output_shape (pads derived, the larger half at the
+// start unless SAME_UPPER), auto_pad SAME (output in·stride), VALID, or
+// the pads.
+func (t *convTNode) geometry(spatial []int) (begin, out []int) {
+	begin, out = make([]int, t.r), make([]int, t.r)
+	for i, in := range spatial {
+		s, kd := t.strides[i], (t.kernel[i]-1)*t.dils[i]+1
+		full := s*(in-1) + t.outPad[i] + kd // the output before padding
+		switch {
+		case t.outShape != nil || t.autoPad == "SAME_UPPER" || t.autoPad == "SAME_LOWER":
+			o := in * s
+			if t.outShape != nil {
+				o = t.outShape[i]
+			}
+			total := full - o
+			if t.autoPad == "SAME_UPPER" {
+				begin[i] = floorDiv2(total)
+			} else {
+				begin[i] = total - floorDiv2(total)
+			}
+			out[i] = o
+		case t.autoPad == "VALID":
+			out[i] = full
+		default:
+			begin[i] = t.pads[i]
+			out[i] = full - t.pads[i] - t.pads[t.r+i]
+		}
+	}
+	return begin, out
+}
+
+func checkConvTranspose(c *compiler, n *node) error {
+	w := c.prog.constant(n.in[1])
+	if w == nil {
+		return nil // computed weights: checked at run time
+	}
+	if !w.IsFloat() || w.Data == nil {
+		return c.errf(n, "weight %q must be float data, is %s %v", n.in[1], typeName(w), w.Shape)
+	}
+	t, err := c.convTAttrs(n, w.Shape)
+	if err != nil {
+		return err
+	}
+	n.conv = &convNode{tr: t, weightName: t.weightName, biasName: t.biasName}
+	return nil
+}
+
+// spec2D is the engine's spec of a 1-D or 2-D transposed convolution (1-D
+// as 2-D of height 1), its geometry left for WithGeometry.
+func (t *convTNode) spec2D() engine.ConvTransposeSpec {
+	s := engine.ConvTransposeSpec{C: t.c, M: t.mg * t.group, KH: 1, KW: t.kernel[t.r-1], StrideH: 1, StrideW: t.strides[t.r-1],
+		DilH: 1, DilW: t.dils[t.r-1], Groups: t.group, HO: 1, WO: 1}
+	if t.r == 2 {
+		s.KH, s.StrideH, s.DilH = t.kernel[0], t.strides[0], t.dils[0]
+	}
+	return s
+}
+
+// prepareConvTranspose packs the constant weights of a 1-D or 2-D
+// ConvTranspose once the fusion passes are done.
+func (c *compiler) prepareConvTranspose(n *node, p *program) error {
+	t := n.conv.tr
+	if t == nil || t.packed != nil || t.r > 2 {
+		return nil
+	}
+	w, b := n.conv.w, n.conv.b
+	if w == nil {
+		w = p.constant(t.weightName).Data
+		if t.biasName != "" {
+			bt := p.constant(t.biasName)
+			if bt == nil {
+				return nil // a computed bias: packed per run
+			}
+			if !bt.IsFloat() || len(bt.Data) != t.mg*t.group {
+				return c.errf(n, "bias %q has shape %v, want (%d,)", t.biasName, bt.Shape, t.mg*t.group)
+			}
+			b = bt.Data
+		}
+	}
+	packed, err := engine.NewConvTranspose2D(w, b, t.spec2D())
+	if err != nil {
+		return c.errf(n, "%v", err)
+	}
+	t.packed = packed
+	return nil
+}
+
+func runConvTranspose(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	var t *convTNode
+	var act func([]float32)
+	if n.conv != nil {
+		t, act = n.conv.tr, n.conv.act
+	}
+	w := in[1]
+	if t == nil {
+		if !w.IsFloat() {
+			return nil, x.errf(n, "weight %q must be float32, is %s %v", n.in[1], typeName(w), w.Shape)
+		}
+		var err error
+		if t, err = (&compiler{file: x.g.File}).convTAttrs(n, w.Shape); err != nil {
+			return nil, err
+		}
+	}
+	xt := in[0]
+	if !xt.IsFloat() || len(xt.Shape) != t.r+2 || xt.Shape[1] != t.c {
+		return nil, x.errf(n, "input %q is %s %v; the weight %q wants a float (N, %d, %d spatial) tensor", n.in[0], typeName(xt), xt.Shape, t.weightName, t.c, t.r)
+	}
+	m := t.mg * t.group
+	begin, outSp := t.geometry(xt.Shape[2:])
+	shape := append([]int{xt.Shape[0], m}, outSp...)
+	for _, o := range outSp {
+		if o < 1 {
+			return nil, x.errf(n, "input %v with pads %v gives output %v", xt.Shape, t.pads, shape)
+		}
+	}
+	if err := checkShape(shape); err != nil {
+		return nil, x.errf(n, "%v", err)
+	}
+	if numel(xt.Shape[2:]) == 0 {
+		return nil, x.errf(n, "input %q of shape %v is empty", n.in[0], xt.Shape)
+	}
+	out := x.newFloat(shape)
+	if x.dry || numel(shape) == 0 {
+		return one(out, nil)
+	}
+	var bias []float32
+	if len(in) > 2 && in[2] != nil {
+		if !in[2].IsFloat() || len(in[2].Data) != m {
+			return nil, x.errf(n, "bias %q has shape %v, want (%d,)", n.in[2], in[2].Shape, m)
+		}
+		bias = in[2].Data
+	}
+	wd := w.Data
+	if n.conv != nil && n.conv.w != nil {
+		wd, bias = n.conv.w, n.conv.b // a BatchNormalization folded in
+	}
+	if t.r > 2 {
+		convTransposeND(out.Data, xt.Data, xt.Shape, wd, bias, t, begin, outSp)
+		if act != nil {
+			act(out.Data)
+		}
+		return one(out, nil)
+	}
+	packed := t.packed
+	if packed == nil {
+		var err error
+		if packed, err = engine.NewConvTranspose2D(wd, bias, t.spec2D()); err != nil {
+			return nil, x.errf(n, "%v", err)
+		}
+	}
+	h, iw, padT, padL, ho, wo := 1, xt.Shape[2], 0, begin[0], 1, outSp[0]
+	if t.r == 2 {
+		h, iw, padT, padL, ho, wo = xt.Shape[2], xt.Shape[3], begin[0], begin[1], outSp[0], outSp[1]
+	}
+	key := [3]int{xt.Shape[0], h, iw}
+	var plan *engine.ConvTransposePlan
+	if t.packed != nil {
+		t.mu.Lock()
+		if ps := t.plans[key]; len(ps) > 0 {
+			plan = ps[len(ps)-1]
+			t.plans[key] = ps[:len(ps)-1]
+		}
+		t.mu.Unlock()
+	}
+	if plan == nil {
+		var err error
+		if plan, err = packed.WithGeometry(padT, padL, ho, wo).NewPlan(xt.Shape[0], h, iw); err != nil {
+			return nil, x.errf(n, "%v", err)
+		}
+	}
+	var epi func([]float32, int)
+	if act != nil {
+		epi = func(plane []float32, _ int) { act(plane) }
+	}
+	plan.ApplyEpilogue(poolFor(x.g.threads), xt.Data, out.Data, epi)
+	if t.packed != nil {
+		t.mu.Lock()
+		if t.plans == nil || len(t.plans) >= maxCachedGeometries && t.plans[key] == nil {
+			t.plans = map[[3]int][]*engine.ConvTransposePlan{}
+		}
+		t.plans[key] = append(t.plans[key], plan)
+		t.mu.Unlock()
+	}
+	return one(out, nil)
+}
+
+// convTransposeND is ConvTranspose of any spatial rank straight from the
+// definition (3-D and up: no model here needs them fast): every input value
+// times every kernel tap, added at its output position.
+func convTransposeND(out, xd []float32, xs []int, w, bias []float32, t *convTNode, begin, outSp []int) {
+	r := t.r
+	n, m := xs[0], t.mg*t.group
+	cg := t.c / t.group
+	inSp := xs[2:]
+	inN, outN, kN := numel(inSp), numel(outSp), numel(t.kernel)
+	for b := 0; b < n; b++ {
+		for o := 0; o < m; o++ {
+			plane := out[(b*m+o)*outN : (b*m+o+1)*outN]
+			var bv float32
+			if bias != nil {
+				bv = bias[o]
+			}
+			for i := range plane {
+				plane[i] = bv
+			}
+		}
+	}
+	ip := make([]int, r)
+	kp := make([]int, r)
+	for b := 0; b < n; b++ {
+		for ci := 0; ci < t.c; ci++ {
+			g := ci / cg
+			src := xd[(b*t.c+ci)*inN : (b*t.c+ci+1)*inN]
+			for j := 0; j < t.mg; j++ {
+				o := g*t.mg + j
+				plane := out[(b*m+o)*outN : (b*m+o+1)*outN]
+				wk := w[(ci*t.mg+j)*kN : (ci*t.mg+j+1)*kN]
+				clear(ip)
+				for ii := 0; ii < inN; ii++ {
+					v := src[ii]
+					clear(kp)
+					for kk := 0; kk < kN; kk++ {
+						off, inside := 0, true
+						for a := 0; a < r; a++ {
+							pos := ip[a]*t.strides[a] - begin[a] + kp[a]*t.dils[a]
+							if pos < 0 || pos >= outSp[a] {
+								inside = false
+								break
+							}
+							off = off*outSp[a] + pos
+						}
+						if inside {
+							plane[off] += v * wk[kk]
+						}
+						for a := r - 1; a >= 0; a-- {
+							if kp[a]++; kp[a] < t.kernel[a] {
+								break
+							}
+							kp[a] = 0
+						}
+					}
+					for a := r - 1; a >= 0; a-- {
+						if ip[a]++; ip[a] < inSp[a] {
+							break
+						}
+						ip[a] = 0
+					}
+				}
+			}
+		}
+	}
 }

@@ -34,6 +34,7 @@ type exec struct {
 	// of those holds each tensor accounts for.
 	owned   map[*float32]*ownedBuf
 	counted map[*tensor.Tensor]int
+	seqs    []*sequence      // the sequences made in this pass
 	res     []*tensor.Tensor // graph outputs
 	stopped *node            // where the dry pass stopped (errUnknown)
 }
@@ -101,6 +102,9 @@ func (x *exec) run(p *program, s *scope) ([]*tensor.Tensor, error) {
 			if in[i] = x.lookup(p, s, name); in[i] == nil {
 				return nil, x.errf(n, "input %q has no value", name)
 			}
+			if in[i].DType == seqDType && !n.def.seqIn {
+				return nil, x.unsupported(n, "", "input %q is a sequence; %s takes tensors only", name, n.op)
+			}
 		}
 		outs, err := n.def.run(x, n, in)
 		if err != nil {
@@ -134,6 +138,9 @@ func (x *exec) run(p *program, s *scope) ([]*tensor.Tensor, error) {
 	for i, name := range p.outputs {
 		if res[i] = x.lookup(p, s, name); res[i] == nil {
 			return nil, &Error{File: x.g.File, Msg: fmt.Sprintf("graph output %q has no value", name)}
+		}
+		if p == x.g.main && res[i].DType == seqDType {
+			return nil, &Error{File: x.g.File, Kind: Unsupported, Msg: fmt.Sprintf("graph output %q is a sequence; only tensors can be returned", name)}
 		}
 	}
 	x.cur = saveCur
@@ -191,6 +198,23 @@ func (x *exec) alloc(n int) []float32 {
 	b := x.g.arena.get(n)
 	x.owned[&b[0]] = &ownedBuf{buf: b}
 	return b
+}
+
+// reusable reports whether the running node n may write its output over
+// the buffer of its float input i, t: the value dies at n, t holds the
+// whole buffer and no other live value does (not a graph input, a
+// constant, a view bound into a subgraph or a value of an enclosing
+// scope). Only elementwise kernels, where output j depends on input
+// position j alone, may use it.
+func (x *exec) reusable(n *node, i int, t *tensor.Tensor) bool {
+	if x.dry || x.cur != n || x.p == nil || len(t.Data) == 0 || n.in[i] == "" {
+		return false
+	}
+	if x.p.lastUse[n.in[i]] != n.idx || x.s.vals[n.in[i]] != t || x.counted[t] != 1 {
+		return false
+	}
+	b := x.owned[&t.Data[0]]
+	return b != nil && b.refs == 1 && len(b.buf) == len(t.Data)
 }
 
 // newFloat is an output float tensor of the given shape: Data from the

@@ -9,16 +9,22 @@
 //
 // Every operator is declared once, in the file of its family
 // (ops_elementwise.go, ops_shape.go, ops_reduce.go, ops_conv.go,
-// ops_norm.go, ops_control.go), as an *opDef in that file's table literal,
-// registered by the file's init. A declaration holds the ONNX
+// ops_norm.go, ops_control.go, ops_sequence.go), as an *opDef in the
+// register call of that file's init. A declaration holds the ONNX
 // since-versions implemented (and the last opset covered), the input and
 // output counts, the attributes accepted with their types (and, for
-// strings, the values implemented), an optional compile-time check of
-// attribute values, and run: the shape/dtype rule and the kernel in one
-// function. To add an op: write its run function, add an entry to its
-// family's table with since/in/out/attrs, refuse unsupported attribute
-// values in check (c.unsupportedAttr names op, node and attribute), and
-// add a case to the tests. Nothing else needs to know about it.
+// strings, the values implemented), an optional compile-time check, and
+// run: the shape/dtype rule and the kernel in one function. To add an op:
+//
+//  1. write func runX(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error):
+//     check inputs (x.errf), build outputs (x.newFloat, x.like, newInts),
+//     and return early when the values are not at hand (x.dry, x.has);
+//  2. add &opDef{name, since: v(...), in: io(lo, hi), out: io(lo, hi),
+//     attrs: []attrSpec{aInt("axis"), aString("mode", "nearest"), ...},
+//     check, run} to the family's register call;
+//  3. refuse attribute values you do not implement in check, with
+//     c.unsupported(n, "attr", ...) (names op, node and attribute);
+//  4. test it against the ONNX node suite and a reference in a _test.go.
 //
 // The compiler looks each node up in the table: an op not in it, an opset
 // outside its range, a wrong arity, an attribute it does not declare or
@@ -41,7 +47,11 @@
 // and the run checks the rest as it goes.
 //
 // During a run, float buffers whose last reader has run go back to a free
-// list (by size) that later nodes, and later runs, draw from.
+// list (by size) that later nodes, and later runs, draw from (x.alloc):
+// their contents are arbitrary, so a kernel writes every output value. A
+// kernel may return an input itself or a view sharing its whole Data (as
+// Reshape does), never a sub-slice of it (copy instead), and one that keeps
+// a value past its node (a sequence's items) holds it (x.hold).
 //
 // Nothing here panics on a malformed model: Compile and Run recover a
 // panic that escapes an op's checks and return it as an internal error
@@ -153,9 +163,6 @@ func Compile(m *loader.ONNXModel, opts Options) (g *Graph, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(c.errs) > 0 {
-		return nil, c.errs[0]
-	}
 	// A graph whose inputs are all float and of fixed shape (a static torch
 	// export) is shape-checked now, so that a mismatch fails at load rather
 	// than at the first run.
@@ -195,8 +202,11 @@ func Check(m *loader.ONNXModel) (errs []error) {
 func (c *compiler) compileModel(m *loader.ONNXModel, opts Options) (*Graph, error) {
 	// Other operator domains only matter if a node uses one (compileGraph
 	// refuses such nodes).
-	if m.Opset < 7 || m.Opset > maxOpset {
-		return nil, &Error{File: m.File, Kind: Unsupported, Msg: fmt.Sprintf("opset %d: supported opsets are 7 to %d (tested: 11 to 18)", m.Opset, maxOpset)}
+	// Each operator's own since-range decides at which opsets it runs
+	// (checkNode names the op and the opset); the model's opset only has
+	// to be one that exists.
+	if m.Opset < 1 || m.Opset > maxOpset {
+		return nil, &Error{File: m.File, Kind: Unsupported, Msg: fmt.Sprintf("opset %d: supported opsets are 1 to %d, each operator within its own range (graph.OpsetRange; tested: 11 to 18)", m.Opset, maxOpset)}
 	}
 	g := &Graph{File: m.File, Opset: m.Opset, Producer: m.Producer, threads: opts.Threads, checked: map[string]bool{}}
 	if g.threads <= 0 {

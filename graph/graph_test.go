@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"fmt"
 	"math"
 	"path/filepath"
 	"slices"
@@ -303,5 +304,51 @@ func TestBuffersReused(t *testing.T) {
 				t.Errorf("NoFuse %v: output %s differs between two runs on the same input", noFuse, k)
 			}
 		}
+	}
+}
+
+// TestConcurrentRuns: Run is safe for concurrent use (the arena and the
+// dry-pass cache are shared); each result matches a run on its own.
+func TestConcurrentRuns(t *testing.T) {
+	g, err := Load("../fixtures/onnx/dynamic_op13.onnx", Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := func(k int) map[string]*tensor.Tensor {
+		x := tensor.New(1+k%2, 3, 2, 4+k%3, 5)
+		for i := range x.Data {
+			x.Data[i] = float32(math.Sin(float64(i*(k+1)) * 0.1))
+		}
+		return map[string]*tensor.Tensor{"input": x}
+	}
+	want := make([]map[string]*tensor.Tensor, 6)
+	for k := range want {
+		if want[k], err = g.Run(in(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errs := make(chan error, len(want)*4)
+	done := make(chan bool)
+	for k := range len(want) * 4 {
+		go func() {
+			defer func() { done <- true }()
+			got, err := g.Run(in(k % len(want)))
+			if err != nil {
+				errs <- err
+				return
+			}
+			for name, w := range want[k%len(want)] {
+				if !slices.Equal(got[name].Data, w.Data) {
+					errs <- fmt.Errorf("input %d: %s differs from a run on its own", k%len(want), name)
+				}
+			}
+		}()
+	}
+	for range len(want) * 4 {
+		<-done
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }

@@ -13,10 +13,11 @@ import (
 
 func init() {
 	register(
-		&opDef{name: "Scan", since: v(9, 11, 16, 19, 21), in: io(1, many), out: io(1, many),
-			attrs: []attrSpec{aGraph("body"), aInt("num_scan_inputs"), aInts("scan_input_axes"), aInts("scan_input_directions"), aInts("scan_output_axes"), aInts("scan_output_directions")},
+		&opDef{name: "Scan", since: v(8, 9, 11, 16, 19, 21), in: io(1, many), out: io(1, many), optIn: true,
+			attrs: []attrSpec{aGraph("body"), aInt("num_scan_inputs"), aInts("directions").upTo(8),
+				aInts("scan_input_axes").sinceV(9), aInts("scan_input_directions").sinceV(9), aInts("scan_output_axes").sinceV(9), aInts("scan_output_directions").sinceV(9)},
 			check: checkScan, run: runScan},
-		&opDef{name: "Loop", since: v(1, 11, 13, 16, 19, 21), in: io(2, many), out: io(1, many), optIn: true,
+		&opDef{name: "Loop", since: v(1, 11, 13, 16, 19, 21), in: io(2, many), out: io(1, many), optIn: true, seqIn: true,
 			attrs: []attrSpec{aGraph("body")}, check: checkLoop, run: runLoop},
 		&opDef{name: "If", since: v(1, 11, 13, 16, 19, 21), in: io(1, 1), out: io(1, many),
 			attrs: []attrSpec{aGraph("then_branch"), aGraph("else_branch")}, check: checkIf, run: runIf},
@@ -46,7 +47,12 @@ func checkScan(c *compiler, n *node) error {
 	if !hasAttr(n, "num_scan_inputs") {
 		return c.errAttr(n, "num_scan_inputs", "missing attribute num_scan_inputs")
 	}
-	for _, name := range []string{"scan_input_directions", "scan_output_directions"} {
+	for i, in := range n.in {
+		if in == "" && (n.opset >= 9 || i > 0) {
+			return c.errf(n, "input #%d is empty (only Scan-8's sequence_lens may be)", i)
+		}
+	}
+	for _, name := range []string{"directions", "scan_input_directions", "scan_output_directions"} {
 		d, _ := attrInts(n, name)
 		for _, v := range d {
 			if v != 0 && v != 1 {
@@ -61,18 +67,13 @@ func checkScan(c *compiler, n *node) error {
 // inputs; the body maps (states, slices) to (new states, K per-step
 // outputs), stacked along their scan_output_axes.
 func runScan(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if n.opset < 9 {
+		return runScan8(x, n, in)
+	}
 	body := n.sub["body"]
-	m := int(attrInt(n, "num_scan_inputs", -1))
-	if m < 1 || m > len(in) {
-		return nil, x.errf(n, "num_scan_inputs %d: want 1 to %d", m, len(in))
-	}
-	ns := len(in) - m
-	if len(body.inputs) != len(in) {
-		return nil, x.errf(n, "body takes %d inputs, the node passes %d", len(body.inputs), len(in))
-	}
-	k := len(body.outputs) - ns
-	if k < 0 || len(n.out) != len(body.outputs) {
-		return nil, x.errf(n, "body has %d outputs, the node %d (with %d states)", len(body.outputs), len(n.out), ns)
+	m, ns, k, err := x.scanCounts(n, body, len(in))
+	if err != nil {
+		return nil, err
 	}
 	dirs := func(name string, count int) ([]int64, error) {
 		d, ok := attrInts(n, name)
@@ -101,37 +102,77 @@ func runScan(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		return nil, err
 	}
 	inAxes := make([]int, m)
-	steps := -1
 	for i := 0; i < m; i++ {
 		t := in[ns+i]
-		if t == nil || len(t.Shape) == 0 {
-			return nil, x.errf(n, "scan input %q must have rank ≥ 1", n.in[ns+i])
-		}
 		ax, ok := normAxis(inAxesAttr[i], len(t.Shape))
 		if !ok {
 			return nil, x.errf(n, "scan_input_axes %v: axis %d is out of range for input %q %v", inAxesAttr, inAxesAttr[i], n.in[ns+i], t.Shape)
 		}
 		inAxes[i] = ax
-		if s := t.Shape[ax]; steps >= 0 && s != steps {
-			return nil, x.errf(n, "scan inputs have %d and %d steps", steps, s)
+	}
+	states, perStep, steps, err := x.scanSteps(n, body, in[:ns], in[ns:], inAxes, inDirs)
+	if err != nil {
+		return nil, err
+	}
+	outs := states
+	for j := 0; j < k; j++ {
+		parts := perStep[j]
+		if outDirs[j] == 1 {
+			slices.Reverse(parts)
+		}
+		o, err := x.stack(n, parts, outAxes[j], steps)
+		if err != nil {
+			return nil, err
+		}
+		outs = append(outs, o)
+	}
+	return outs, nil
+}
+
+// scanCounts checks a Scan's inputs against its body: M scan inputs, N
+// states and K scan outputs.
+func (x *exec) scanCounts(n *node, body *program, inputs int) (m, ns, k int, err error) {
+	m = int(attrInt(n, "num_scan_inputs", -1))
+	if m < 1 || m > inputs {
+		return 0, 0, 0, x.errf(n, "num_scan_inputs %d: want 1 to %d", m, inputs)
+	}
+	ns = inputs - m
+	if len(body.inputs) != inputs {
+		return 0, 0, 0, x.errf(n, "body takes %d inputs, the node passes %d", len(body.inputs), inputs)
+	}
+	k = len(body.outputs) - ns
+	if k < 0 || len(n.out) != len(body.outputs) {
+		return 0, 0, 0, x.errf(n, "body has %d outputs, the node %d (with %d states)", len(body.outputs), len(n.out), ns)
+	}
+	return m, ns, k, nil
+}
+
+// scanSteps runs body over the scan inputs (sliced along inAxes, reversed
+// where inDirs is 1) from the initial states: the final states, each scan
+// output's per-step values (one step in the dry pass), and the step count.
+func (x *exec) scanSteps(n *node, body *program, init, scans []*tensor.Tensor, inAxes []int, inDirs []int64) (states []*tensor.Tensor, perStep [][]*tensor.Tensor, steps int, err error) {
+	ns, m := len(init), len(scans)
+	steps = -1
+	for i, t := range scans {
+		if len(t.Shape) == 0 {
+			return nil, nil, 0, x.errf(n, "scan input %q must have rank ≥ 1", n.in[len(n.in)-m+i])
+		}
+		if s := t.Shape[inAxes[i]]; steps >= 0 && s != steps {
+			return nil, nil, 0, x.errf(n, "scan inputs have %d and %d steps", steps, s)
 		} else {
 			steps = s
 		}
 	}
 	if steps == 0 {
-		return nil, x.unsupported(n, "", "zero-length scans are not supported (output shapes unknown)")
+		return nil, nil, 0, x.unsupported(n, "", "zero-length scans are not supported (output shapes unknown)")
 	}
-	states := slices.Clone(in[:ns])
-	for i, st := range states {
-		if st == nil {
-			return nil, x.errf(n, "state input #%d is empty", i)
-		}
-	}
+	states = slices.Clone(init)
 	iters := steps
 	if x.dry {
 		iters = 1 // shapes only: one pass through the body gives them
 	}
-	perStep := make([][]*tensor.Tensor, k)
+	k := len(body.outputs) - ns
+	perStep = make([][]*tensor.Tensor, k)
 	parent := x.s
 	for t := 0; t < iters; t++ {
 		bs := &scope{vals: map[string]*tensor.Tensor{}, parent: parent}
@@ -143,37 +184,107 @@ func runScan(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			if inDirs[i] == 1 {
 				step = steps - 1 - t
 			}
-			bs.vals[body.inputs[ns+i]] = x.index(in[ns+i], inAxes[i], step)
+			bs.vals[body.inputs[ns+i]] = x.index(scans[i], inAxes[i], step)
 		}
 		res, err := x.run(body, bs)
 		if err != nil {
-			return nil, err
+			return nil, nil, 0, err
 		}
 		for i := 0; i < ns; i++ {
 			if !slices.Equal(res[i].Shape, states[i].Shape) || !sameType(res[i], states[i]) {
-				return nil, x.errf(n, "body changes state %q from %s %v to %s %v", body.inputs[i], typeName(states[i]), states[i].Shape, typeName(res[i]), res[i].Shape)
+				return nil, nil, 0, x.errf(n, "body changes state %q from %s %v to %s %v", body.inputs[i], typeName(states[i]), states[i].Shape, typeName(res[i]), res[i].Shape)
 			}
 			states[i] = res[i]
 		}
 		for j := 0; j < k; j++ {
 			r := res[ns+j]
 			if t > 0 && (!slices.Equal(r.Shape, perStep[j][0].Shape) || !sameType(r, perStep[j][0])) {
-				return nil, x.errf(n, "scan output %q changes shape or type between steps", body.outputs[ns+j])
+				return nil, nil, 0, x.errf(n, "scan output %q changes shape or type between steps", body.outputs[ns+j])
 			}
 			perStep[j] = append(perStep[j], r)
 		}
 	}
-	outs := append([]*tensor.Tensor{}, states...)
-	for j := 0; j < k; j++ {
-		parts := perStep[j]
-		if outDirs[j] == 1 {
-			slices.Reverse(parts)
+	return states, perStep, steps, nil
+}
+
+// runScan8 runs the opset-8 Scan: an optional sequence_lens input, then
+// states and scan inputs that all have a batch axis 0 (the scan axis is
+// 1); each batch entry is scanned on its own.
+func runScan8(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	body := n.sub["body"]
+	m, ns, k, err := x.scanCounts(n, body, len(in)-1)
+	if err != nil {
+		return nil, err
+	}
+	vals := in[1:]
+	dirs, ok := attrInts(n, "directions")
+	if !ok {
+		dirs = make([]int64, m)
+	}
+	if len(dirs) != m {
+		return nil, x.errf(n, "directions %v: want %d values", dirs, m)
+	}
+	batch := -1
+	for i, t := range vals {
+		if len(t.Shape) < 1 || (i >= ns && len(t.Shape) < 2) {
+			return nil, x.errf(n, "input %q has shape %v: want a batch axis (and a scan axis for scan inputs)", n.in[1+i], t.Shape)
 		}
-		o, err := x.stack(n, parts, outAxes[j], steps)
+		if batch >= 0 && t.Shape[0] != batch {
+			return nil, x.errf(n, "inputs have batch sizes %d and %d", batch, t.Shape[0])
+		}
+		batch = t.Shape[0]
+	}
+	if in[0] != nil {
+		lens, err := x.ints(n, in[0], "sequence_lens")
 		if err != nil {
 			return nil, err
 		}
-		outs = append(outs, o)
+		for _, l := range lens {
+			if l != int64(vals[ns].Shape[1]) {
+				return nil, x.unsupported(n, "", "sequence_lens %v: sequences shorter than the scan axis are not supported", lens)
+			}
+		}
+	}
+	axes := make([]int, m) // axis 1 of the input is axis 0 of a batch entry
+	perBatch := make([][]*tensor.Tensor, ns+k)
+	entries := batch
+	if x.dry {
+		entries = min(batch, 1)
+	}
+	for b := 0; b < entries; b++ {
+		init := make([]*tensor.Tensor, ns)
+		for i := range init {
+			init[i] = x.index(vals[i], 0, b)
+		}
+		scans := make([]*tensor.Tensor, m)
+		for i := range scans {
+			scans[i] = x.index(vals[ns+i], 0, b)
+		}
+		states, perStep, steps, err := x.scanSteps(n, body, init, scans, axes, dirs)
+		if err != nil {
+			return nil, err
+		}
+		for i, s := range states {
+			perBatch[i] = append(perBatch[i], s)
+		}
+		for j := 0; j < k; j++ {
+			o, err := x.stack(n, perStep[j], 0, steps)
+			if err != nil {
+				return nil, err
+			}
+			perBatch[ns+j] = append(perBatch[ns+j], o)
+		}
+	}
+	outs := make([]*tensor.Tensor, ns+k)
+	for i, parts := range perBatch {
+		if len(parts) == 0 {
+			return nil, x.unsupported(n, "", "an empty batch is not supported (output shapes unknown)")
+		}
+		o, err := x.stack(n, parts, 0, batch)
+		if err != nil {
+			return nil, err
+		}
+		outs[i] = o
 	}
 	return outs, nil
 }
@@ -400,7 +511,7 @@ func runIf(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			return nil, err
 		}
 		for i := range a {
-			if !slices.Equal(a[i].Shape, b[i].Shape) || !sameType(a[i], b[i]) {
+			if !slices.Equal(a[i].Shape, b[i].Shape) || !sameType(a[i], b[i]) || a[i].DType == seqDType {
 				return nil, errUnknown
 			}
 			if !a[i].IsFloat() && !slices.Equal(a[i].Ints, b[i].Ints) {

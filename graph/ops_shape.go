@@ -15,13 +15,13 @@ import (
 
 func init() {
 	register(
-		&opDef{name: "Identity", since: v(1, 13, 14, 16, 19, 21), in: io(1, 1), out: io(1, 1), run: runIdentity},
+		&opDef{name: "Identity", since: v(1, 13, 14, 16, 19, 21), in: io(1, 1), out: io(1, 1), seqIn: true, run: runIdentity},
 		&opDef{name: "Constant", since: v(1, 9, 11, 12, 13, 19, 21), in: io(0, 0), out: io(1, 1),
 			attrs: []attrSpec{aTensor("value"), aFloat("value_float").sinceV(12), aFloats("value_floats").sinceV(12), aInt("value_int").sinceV(12), aInts("value_ints").sinceV(12)},
 			check: checkConstant, run: runConstant},
 		&opDef{name: "Concat", since: v(4, 11, 13), in: io(1, many), out: io(1, 1), attrs: []attrSpec{aInt("axis")}, check: needAttr("axis"), run: runConcat},
 		&opDef{name: "Split", since: v(2, 11, 13, 18), in: io(1, 2), out: io(1, many),
-			attrs: []attrSpec{aInt("axis"), aInts("split").upTo(12), aInt("num_outputs").sinceV(18)}, run: runSplit},
+			attrs: []attrSpec{aInt("axis"), aInts("split").upTo(12), aInt("num_outputs").sinceV(18)}, check: checkSplit, run: runSplit},
 		&opDef{name: "Slice", since: v(1, 10, 11, 13), in: io(1, 5), out: io(1, 1),
 			attrs: []attrSpec{aInts("starts").upTo(9), aInts("ends").upTo(9), aInts("axes").upTo(9)}, check: checkSlice, run: runSlice},
 		&opDef{name: "Gather", since: v(1, 11, 13), in: io(2, 2), out: io(1, 1), attrs: []attrSpec{aInt("axis")}, run: runGather},
@@ -38,8 +38,9 @@ func init() {
 		&opDef{name: "Tile", since: v(6, 13), in: io(2, 2), out: io(1, 1), run: runTile},
 		&opDef{name: "Size", since: v(1, 13, 19, 21), in: io(1, 1), out: io(1, 1), run: runSize},
 		&opDef{name: "Range", since: v(11), in: io(3, 3), out: io(1, 1), run: runRange},
-		&opDef{name: "Dropout", since: v(1, 6, 7, 10, 12, 13), in: io(1, 3), out: io(1, 2),
-			attrs: []attrSpec{aFloat("ratio").upTo(11), aInt("seed").sinceV(12), aInt("is_test").upTo(6), aInts("consumed_inputs").upTo(5)},
+		// Dropout before 7 had is_test, training (random) by default.
+		&opDef{name: "Dropout", since: v(7, 10, 12, 13), in: io(1, 3), out: io(1, 2),
+			attrs: []attrSpec{aFloat("ratio").upTo(11), aInt("seed").sinceV(12)},
 			check: checkDropout, run: runDropout},
 	)
 }
@@ -116,7 +117,7 @@ func checkConstant(c *compiler, n *node) error {
 		case "value":
 			t, err := loader.DecodeAttributeTensor(c.file, a.T)
 			if err != nil {
-				return c.unsupportedAttr(n, name, "value: %v", err)
+				return c.unsupported(n, name, "value: %v", err)
 			}
 			n.value = fromONNX(t)
 		case "value_float":
@@ -193,6 +194,16 @@ func concatInto[E any](dst []E, in []*tensor.Tensor, get func(*tensor.Tensor) []
 			o += copy(dst[o:o+w], get(t)[r*w:(r+1)*w])
 		}
 	}
+}
+
+func checkSplit(c *compiler, n *node) error {
+	if n.opset < 13 && len(n.in) > 1 {
+		return c.errf(n, "opset %d Split takes one input (split is an attribute until opset 12)", n.opset)
+	}
+	if hasAttr(n, "num_outputs") && len(n.in) > 1 && n.in[1] != "" {
+		return c.errAttr(n, "num_outputs", "both num_outputs and the split input are given")
+	}
+	return nil
 }
 
 func runSplit(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
@@ -471,6 +482,19 @@ func runGather(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 // given indices (negative ones count from the end).
 func gatherInto[E any](dst, src []E, outer, dim, inner int, idx []int64) {
 	o := 0
+	if inner == 1 {
+		for r := 0; r < outer; r++ {
+			row := src[r*dim : (r+1)*dim]
+			for _, i := range idx {
+				if i < 0 {
+					i += int64(dim)
+				}
+				dst[o] = row[i]
+				o++
+			}
+		}
+		return
+	}
 	for r := 0; r < outer; r++ {
 		for _, i := range idx {
 			if i < 0 {
@@ -500,7 +524,7 @@ func runSqueeze(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 		return nil, err
 	}
 	drop := make([]bool, len(t.Shape))
-	if have {
+	if have && len(axes) > 0 { // empty axes: as if none were given (as ONNX Runtime reads it)
 		for _, a := range axes {
 			ax, ok := normAxis(a, len(t.Shape))
 			if !ok {
@@ -589,7 +613,7 @@ func checkConstantOfShape(c *compiler, n *node) error {
 	}
 	t, err := loader.DecodeAttributeTensor(c.file, a.T)
 	if err != nil {
-		return c.unsupportedAttr(n, "value", "value: %v", err)
+		return c.unsupported(n, "value", "value: %v", err)
 	}
 	n.value = fromONNX(t)
 	if n.value.NumElements() != 1 {
@@ -728,20 +752,23 @@ func transposeInto[E any](dst, src []E, shape, perm []int) {
 		oshape[i] = sh[p]
 		ostr[i] = str[p]
 	}
-	// The innermost output axis: a contiguous run if it is the input's
-	// last axis, else a strided loop.
 	last := rank - 1
-	run, rstride := oshape[last], ostr[last]
+	if ostr[last] != 1 {
+		transposeTiles(dst, src, oshape, ostr)
+		return
+	}
+	// The innermost output axis is the input's last: contiguous runs.
+	run := oshape[last]
 	idx := make([]int, rank)
 	s0 := 0
 	for o := 0; o < total; o += run {
-		if rstride == 1 {
-			copy(dst[o:o+run], src[s0:s0+run])
-		} else {
-			d := dst[o : o+run]
-			for i, s := 0, s0; i < len(d); i, s = i+1, s+rstride {
-				d[i] = src[s]
+		if run < 16 {
+			d, s := dst[o:o+run], src[s0:s0+run]
+			for i := range d {
+				d[i] = s[i]
 			}
+		} else {
+			copy(dst[o:o+run], src[s0:s0+run])
 		}
 		for d := last - 1; d >= 0; d-- {
 			idx[d]++
@@ -755,6 +782,65 @@ func transposeInto[E any](dst, src []E, shape, perm []int) {
 	}
 }
 
+// transposeTiles handles a permutation whose innermost output axis a is
+// strided in the input: with b the output axis holding the input's
+// contiguous last axis, each (b, a) plane is copied by 16×16 tiles, so
+// that both the reads (along b) and the writes (along a) stay in cache.
+func transposeTiles[E any](dst, src []E, oshape, ostr []int) {
+	rank := len(oshape)
+	a := rank - 1
+	b := slices.Index(ostr, 1)
+	ow := make([]int, rank) // output strides
+	acc := 1
+	for i := rank - 1; i >= 0; i-- {
+		ow[i] = acc
+		acc *= oshape[i]
+	}
+	na, nb, sa, wb := oshape[a], oshape[b], ostr[a], ow[b]
+	const tile = 16
+	// Odometer over the other axes.
+	var others []int
+	for i := 0; i < rank; i++ {
+		if i != a && i != b {
+			others = append(others, i)
+		}
+	}
+	idx := make([]int, len(others))
+	so, oo := 0, 0
+	for {
+		for i0 := 0; i0 < nb; i0 += tile {
+			i1 := min(i0+tile, nb)
+			for j0 := 0; j0 < na; j0 += tile {
+				j1 := min(j0+tile, na)
+				for i := i0; i < i1; i++ {
+					d := dst[oo+i*wb+j0 : oo+i*wb+j1]
+					s := so + i + j0*sa
+					for j := range d {
+						d[j] = src[s]
+						s += sa
+					}
+				}
+			}
+		}
+		k := len(others) - 1
+		for ; k >= 0; k-- {
+			d := others[k]
+			idx[k]++
+			so += ostr[d]
+			oo += ow[d]
+			if idx[k] < oshape[d] {
+				break
+			}
+			so -= ostr[d] * oshape[d]
+			oo -= ow[d] * oshape[d]
+			idx[k] = 0
+		}
+		if k < 0 {
+			return
+		}
+	}
+}
+
 func runReshape(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	t := in[0]
 	dims, err := x.ints(n, in[1], "shape")
@@ -762,6 +848,9 @@ func runReshape(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 		return nil, err
 	}
 	allowZero := attrInt(n, "allowzero", 0) != 0
+	if allowZero && slices.Contains(dims, 0) && slices.Contains(dims, -1) {
+		return nil, x.errf(n, "shape %v has both 0 and -1 with allowzero=1", dims)
+	}
 	shape := make([]int, len(dims))
 	infer := -1
 	known := 1
@@ -815,7 +904,7 @@ func checkCast(c *compiler, n *node) error {
 		return c.errAttr(n, "to", "missing attribute to")
 	}
 	if _, ok := castTypes[attrInt(n, "to", 0)]; !ok {
-		return c.unsupportedAttr(n, "to", "attribute to=%d: casting to that type is not supported (strings, complex and float8 are not)", attrInt(n, "to", 0))
+		return c.unsupported(n, "to", "attribute to=%d: casting to that type is not supported (strings, complex and float8 are not)", attrInt(n, "to", 0))
 	}
 	return nil
 }
@@ -1082,9 +1171,6 @@ func known(t *tensor.Tensor) bool {
 }
 
 func checkDropout(c *compiler, n *node) error {
-	if n.opset <= 6 && hasAttr(n, "is_test") && attrInt(n, "is_test", 0) == 0 {
-		return c.unsupportedAttr(n, "is_test", "is_test=0: training-mode dropout (random) is not supported")
-	}
 	if n.opset < 12 && len(n.in) > 1 {
 		return c.errf(n, "opset %d Dropout takes one input, has %d", n.opset, len(n.in))
 	}
@@ -1103,7 +1189,20 @@ func runDropout(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 			return nil, errUnknown
 		}
 		if mode != 0 {
-			return nil, x.unsupported(n, "training_mode", "training_mode=true: training-mode dropout (random) is not supported")
+			// Training mode drops at random, unless the ratio is 0 (the
+			// default is 0.5).
+			ratio, known := 0.5, true
+			if len(in) > 1 && in[1] != nil {
+				if ratio, known, err = x.scalar(n, in[1], "ratio"); err != nil {
+					return nil, err
+				}
+			}
+			if !known {
+				return nil, errUnknown
+			}
+			if ratio != 0 {
+				return nil, x.unsupported(n, "training_mode", "training_mode=true with ratio %g: training-mode dropout (random) is not supported", ratio)
+			}
 		}
 	}
 	outs := []*tensor.Tensor{t}

@@ -31,6 +31,9 @@ type opDef struct {
 	// ("") from index out[0] on.
 	in, out [2]int
 	optIn   bool
+	// seqIn: the op takes sequences (ops_sequence.go) as inputs; any other
+	// op given one is refused.
+	seqIn bool
 	// attrs are the attributes the op accepts; any other is refused.
 	attrs []attrSpec
 	// check validates attribute values and prepares per-node state at
@@ -154,17 +157,17 @@ func (c *compiler) checkNode(n *node) error {
 		a := n.attrs[name]
 		i := slices.IndexFunc(d.attrs, func(s attrSpec) bool { return s.name == name })
 		if i < 0 || !d.attrs[i].inRange(n.opset) {
-			return c.unsupportedAttr(n, name, "attribute %q is not supported", name)
+			return c.unsupported(n, name, "attribute %q is not supported", name)
 		}
 		spec := d.attrs[i]
 		if a.GetRefAttrName() != "" {
-			return c.unsupportedAttr(n, name, "attribute %q refers to a function attribute (%q); functions are not supported", name, a.GetRefAttrName())
+			return c.unsupported(n, name, "attribute %q refers to a function attribute (%q); functions are not supported", name, a.GetRefAttrName())
 		}
 		if t := a.GetType(); t != spec.kind && t != onnxpb.AttributeProto_UNDEFINED {
 			return c.errAttr(n, name, "attribute %q has type %s, want %s", name, t, spec.kind)
 		}
 		if spec.kind == onnxpb.AttributeProto_STRING && len(spec.values) > 0 && !slices.Contains(spec.values, string(a.GetS())) {
-			return c.unsupportedAttr(n, name, "attribute %s=%q is not supported (supported: %s)", name, a.GetS(), strings.Join(spec.values, ", "))
+			return c.unsupported(n, name, "attribute %s=%q is not supported (supported: %s)", name, a.GetS(), strings.Join(spec.values, ", "))
 		}
 	}
 	if d.check != nil {

@@ -1,0 +1,215 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+)
+
+// Pooling (ONNX MaxPool, AveragePool) is separable: a window is a box, the
+// maximum over a box is the maximum over one axis of the maxima over the
+// others, and the mean over a box is the mean of means, since the number of
+// values counted (with or without padding) is the product of the counts
+// along each axis. So a pooling of any rank runs as one pass per spatial
+// axis, each pass over a (outer, In, inner) view of its input with a table
+// of the taps every output position reads, computed once per shape.
+
+// Window is one axis of a pooling: output position o reads input positions
+// Start[o], Start[o]+Step, ... (Count[o] of them, all inside [0, In)).
+type Window struct {
+	In, Out int
+	Step    int
+	Start   []int32
+	Count   []int32
+	// Scale is 1/divisor per output position (mean pooling): 1/Count[o],
+	// or one over the number of taps inside the padded extent when padding
+	// counts.
+	Scale []float32
+}
+
+// PoolGeom is one spatial axis of a pooling, as ONNX gives it.
+type PoolGeom struct {
+	In             int
+	Kernel, Stride int
+	Dilation       int // 0 means 1
+	PadBegin       int
+	PadEnd         int
+	Ceil           bool // ceil_mode: the output size rounds up
+}
+
+// OutSize is the number of output positions: floor (or ceil) of
+// (In + pads − ((Kernel−1)·Dilation + 1)) / Stride + 1. In ceil mode a
+// window that would start in the end padding is dropped (PyTorch's rule,
+// and ONNX's since opset 19). It is < 1 when the kernel does not fit.
+func (g PoolGeom) OutSize() int {
+	d := one(g.Dilation)
+	s := one(g.Stride)
+	span := g.In + g.PadBegin + g.PadEnd - ((g.Kernel-1)*d + 1)
+	if span < 0 {
+		return 0
+	}
+	out := span/s + 1
+	if g.Ceil && span%s != 0 {
+		out++
+		if (out-1)*s >= g.In+g.PadBegin {
+			out--
+		}
+	}
+	return out
+}
+
+// NewWindow tabulates the taps of each output position of g: the kernel's
+// taps that fall inside the input. countPad makes the mean's divisor the
+// number of taps inside the padded extent [−PadBegin, In+PadEnd) instead
+// of inside the input.
+func NewWindow(g PoolGeom, countPad bool) (*Window, error) {
+	d, s := one(g.Dilation), one(g.Stride)
+	if g.In < 1 || g.Kernel < 1 || g.PadBegin < 0 || g.PadEnd < 0 || g.Stride < 0 || g.Dilation < 0 {
+		return nil, fmt.Errorf("engine: pooling window of %d over %d input positions, pads %d/%d", g.Kernel, g.In, g.PadBegin, g.PadEnd)
+	}
+	out := g.OutSize()
+	if out < 1 {
+		return nil, fmt.Errorf("engine: a pooling window of %d (dilation %d) does not fit %d positions with pads %d/%d", g.Kernel, d, g.In, g.PadBegin, g.PadEnd)
+	}
+	w := &Window{In: g.In, Out: out, Step: d, Start: make([]int32, out), Count: make([]int32, out), Scale: make([]float32, out)}
+	for o := 0; o < out; o++ {
+		first := o*s - g.PadBegin // position of tap 0
+		// Taps k with 0 ≤ first + k·d < In.
+		k0, k1 := 0, g.Kernel-1
+		if first < 0 {
+			k0 = (-first + d - 1) / d
+		}
+		if last := first + k1*d; last > g.In-1 {
+			k1 = (g.In - 1 - first)
+			if k1 < 0 {
+				k1 = -1
+			} else {
+				k1 /= d
+			}
+		}
+		n := max(0, k1-k0+1)
+		w.Start[o], w.Count[o] = int32(first+k0*d), int32(n)
+		div := n
+		if countPad {
+			div = 0
+			for k := 0; k < g.Kernel; k++ {
+				if p := first + k*d; p >= -g.PadBegin && p < g.In+g.PadEnd {
+					div++
+				}
+			}
+		}
+		if n == 0 {
+			w.Start[o] = 0
+		}
+		w.Scale[o] = 1 / float32(div) // +Inf for an empty window: the mean of nothing is NaN
+	}
+	return w, nil
+}
+
+// emptyMax is what a max pooling window with no input tap gives (ONNX
+// Runtime's value).
+const emptyMax = -math.MaxFloat32
+
+// PoolAxis pools src, viewed as (outer, w.In, inner), along its middle axis
+// into dst, (outer, w.Out, inner): the maximum over each window's taps when
+// isMax, else their sum times w.Scale. Outer rows are split between the
+// pool's workers.
+func PoolAxis(pool *Pool, dst, src []float32, outer, inner int, w *Window, isMax bool) {
+	if len(src) != outer*w.In*inner || len(dst) != outer*w.Out*inner {
+		panic(fmt.Sprintf("engine: PoolAxis of %d values into %d, want (%d, %d, %d) into (%d, %d, %d)", len(src), len(dst), outer, w.In, inner, outer, w.Out, inner))
+	}
+	t := &poolAxisTask{dst: dst, src: src, outer: outer, inner: inner, w: w, max: isMax}
+	work := 0
+	for _, c := range w.Count {
+		work += int(c)
+	}
+	pool.Do(t, pool.PartsFor(2*outer*inner*work))
+}
+
+type poolAxisTask struct {
+	dst, src     []float32
+	outer, inner int
+	w            *Window
+	max          bool
+}
+
+func (t *poolAxisTask) Run(part, parts int) {
+	r0, r1 := Split(t.outer, part, parts, 1)
+	w := t.w
+	in, out, inner := w.In, w.Out, t.inner
+	for r := r0; r < r1; r++ {
+		src := t.src[r*in*inner : (r+1)*in*inner]
+		dst := t.dst[r*out*inner : (r+1)*out*inner]
+		if inner == 1 {
+			poolRow(dst, src, w, t.max)
+			continue
+		}
+		for o := 0; o < out; o++ {
+			d := dst[o*inner : (o+1)*inner]
+			n := int(w.Count[o])
+			if n == 0 {
+				fill := float32(emptyMax)
+				if !t.max {
+					fill = 0 * w.Scale[o] // 0 in the padding, NaN for no tap at all
+				}
+				for i := range d {
+					d[i] = fill
+				}
+				continue
+			}
+			p := int(w.Start[o])
+			copy(d, src[p*inner:(p+1)*inner])
+			for k := 1; k < n; k++ {
+				p += w.Step
+				s := src[p*inner : (p+1)*inner]
+				s = s[:len(d)]
+				if t.max {
+					for i, v := range s {
+						if v > d[i] {
+							d[i] = v
+						}
+					}
+				} else {
+					for i, v := range s {
+						d[i] += v
+					}
+				}
+			}
+			if !t.max {
+				sc := w.Scale[o]
+				for i := range d {
+					d[i] *= sc
+				}
+			}
+		}
+	}
+}
+
+// poolRow pools one contiguous row (inner = 1).
+func poolRow(dst, src []float32, w *Window, isMax bool) {
+	step := w.Step
+	for o := range dst {
+		n := int(w.Count[o])
+		p := int(w.Start[o])
+		if isMax {
+			if n == 0 {
+				dst[o] = emptyMax
+				continue
+			}
+			m := src[p]
+			for k := 1; k < n; k++ {
+				p += step
+				if v := src[p]; v > m {
+					m = v
+				}
+			}
+			dst[o] = m
+			continue
+		}
+		var s float32
+		for k := 0; k < n; k++ {
+			s += src[p]
+			p += step
+		}
+		dst[o] = s * w.Scale[o]
+	}
+}
