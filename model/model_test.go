@@ -353,14 +353,14 @@ func TestInspectUnsupportedOps(t *testing.T) {
 		return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{
 			ElemType: proto.Int32(1), Shape: &onnxpb.TensorShapeProto{Dim: ds}}}}}
 	}
-	body := &onnxpb.GraphProto{Name: proto.String("then"), Node: []*onnxpb.NodeProto{node("HardSwish", "hs", "", []string{"a"}, []string{"t"})}, Output: []*onnxpb.ValueInfoProto{vi("t", -1)}}
+	body := &onnxpb.GraphProto{Name: proto.String("then"), Node: []*onnxpb.NodeProto{node("NonZero", "nz", "", []string{"a"}, []string{"t"})}, Output: []*onnxpb.ValueInfoProto{vi("t", -1)}}
 	mp := &onnxpb.ModelProto{
 		IrVersion:   proto.Int64(8),
 		OpsetImport: []*onnxpb.OperatorSetIdProto{{Version: proto.Int64(17)}},
 		Graph: &onnxpb.GraphProto{Name: proto.String("g"),
 			Node: []*onnxpb.NodeProto{
-				node("Erf", "erf1", "", []string{"x"}, []string{"a"}),
-				node("Erf", "erf2", "", []string{"a"}, []string{"b"}),
+				node("Einsum", "ein1", "", []string{"x"}, []string{"a"}),
+				node("Einsum", "ein2", "", []string{"a"}, []string{"b"}),
 				node("Relu", "relu", "", []string{"b"}, []string{"c"}),
 				node("Fancy", "f", "com.example", []string{"c"}, []string{"d"}),
 				node("If", "if", "", []string{"cond"}, []string{"y"}, &onnxpb.AttributeProto{Name: proto.String("then_branch"), Type: onnxpb.AttributeProto_GRAPH.Enum(), G: body}),
@@ -373,7 +373,7 @@ func TestInspectUnsupportedOps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := InspectBytes("erf.onnx", data, Options{})
+	d, err := InspectBytes("unsupported.onnx", data, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,10 +382,10 @@ func TestInspectUnsupportedOps(t *testing.T) {
 	for _, u := range g.Graph.Unsupported {
 		ops = append(ops, u.Op)
 	}
-	if !slices.Equal(ops, []string{"Erf", "HardSwish", "com.example.Fancy"}) || g.Graph.Unsupported[0].Count != 2 || g.Graph.Subgraphs != 1 || g.Graph.Nodes != 6 {
+	if !slices.Equal(ops, []string{"Einsum", "NonZero", "com.example.Fancy"}) || g.Graph.Unsupported[0].Count != 2 || g.Graph.Subgraphs != 1 || g.Graph.Nodes != 6 {
 		t.Errorf("unsupported %v (%+v), %d nodes, %d subgraphs", ops, g.Graph.Unsupported, g.Graph.Nodes, g.Graph.Subgraphs)
 	}
-	if g.Runnable || !strings.Contains(g.Problem, `3 operator type(s) not supported: Erf (2 node(s), e.g. "erf1")`) {
+	if g.Runnable || !strings.Contains(g.Problem, `3 operator type(s) not supported: Einsum (2 node(s), e.g. "ein1")`) {
 		t.Errorf("problem %q", g.Problem)
 	}
 	// graph.Check's list: every node at fault, attributes included (the
@@ -395,10 +395,10 @@ func TestInspectUnsupportedOps(t *testing.T) {
 		msgs = append(msgs, p.Message)
 	}
 	all := strings.Join(msgs, "\n")
-	if len(g.Graph.Problems) != 4 || g.Graph.Problems[0].Op != "Erf" || !g.Graph.Problems[0].Unsupported || g.Graph.Problems[3].Node != "if" {
+	if len(g.Graph.Problems) != 4 || g.Graph.Problems[0].Op != "Einsum" || !g.Graph.Problems[0].Unsupported || g.Graph.Problems[3].Node != "if" {
 		t.Errorf("problems %+v", g.Graph.Problems)
 	}
-	for _, w := range []string{`"erf1" (Erf)`, `"erf2" (Erf)`, `"f" (Fancy)`, `"if" (If): missing graph attribute else_branch`} {
+	for _, w := range []string{`"ein1" (Einsum)`, `"ein2" (Einsum)`, `"f" (Fancy)`, `"if" (If): missing graph attribute else_branch`} {
 		if !strings.Contains(all, w) {
 			t.Errorf("problems lack %s:\n%s", w, all)
 		}
@@ -407,7 +407,7 @@ func TestInspectUnsupportedOps(t *testing.T) {
 		t.Errorf("inputs %v", g.Inputs)
 	}
 	// Open refuses the same graph, naming an op.
-	if _, err := OpenBytes("erf.onnx", data, Options{}); err == nil || !strings.Contains(err.Error(), "Erf") {
+	if _, err := OpenBytes("unsupported.onnx", data, Options{}); err == nil || !strings.Contains(err.Error(), "Einsum") {
 		t.Errorf("open: %v", err)
 	}
 }
