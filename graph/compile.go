@@ -58,6 +58,7 @@ type compiler struct {
 	errs    []error // what collect recorded
 	cur     *node   // the node being compiled, for a recovered panic
 	prog    *program
+	shared  shared // packed weights by content, shared between nodes
 }
 
 func (c *compiler) errf(n *node, format string, args ...any) error {

@@ -35,7 +35,7 @@ type convNode struct {
 	// w and b, when set by a fusion pass (a BatchNormalization folded in),
 	// replace the weight and bias initialisers.
 	w, b  []float32
-	plans planCache
+	plans *planCache // shared by the nodes with the same packed weights
 
 	// The other ops of the conv and norm families keep their compile-time
 	// state here too (a node has one op): the transposed convolution, the
@@ -174,11 +174,11 @@ func (c *compiler) prepareConvs(p *program) error {
 			continue
 		}
 		if cv.conv.w != nil { // a BatchNormalization folded in
-			packed, err := engine.NewConv2D(cv.conv.w, cv.conv.b, cv.conv.spec([4]int{}), engine.ConvOptions{})
+			packed, plans, err := c.shared.conv(cv.conv.w, cv.conv.b, cv.conv.spec([4]int{}))
 			if err != nil {
 				return c.errf(cv, "%v", err)
 			}
-			cv.conv.packed = packed
+			cv.conv.packed, cv.conv.plans = packed, plans
 			continue
 		}
 		w := p.constant(cv.conv.weightName)
@@ -193,11 +193,11 @@ func (c *compiler) prepareConvs(p *program) error {
 			}
 			b = bt.Data
 		}
-		packed, err := engine.NewConv2D(w.Data, b, cv.conv.spec([4]int{}), engine.ConvOptions{})
+		packed, plans, err := c.shared.conv(w.Data, b, cv.conv.spec([4]int{}))
 		if err != nil {
 			return c.errf(cv, "%v", err)
 		}
-		cv.conv.packed = packed
+		cv.conv.packed, cv.conv.plans = packed, plans
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package graph
 
 import (
 	"slices"
-	"sync"
 
 	"github.com/convlstm-go/convlstm-go/convlstm"
 	"github.com/convlstm-go/convlstm-go/engine"
@@ -35,10 +34,7 @@ type cellPlan struct {
 	// engine's cell: the same step the native runtime runs. plans holds
 	// its workspaces per (batch, height, width).
 	step  *engine.Cell
-	plans struct {
-		sync.Mutex
-		free map[[3]int][]*engine.CellPlan
-	}
+	plans *cellPlans // shared by the nodes of the same layer
 }
 
 // fuseCells rewrites p.nodes in place. A pattern is fused only when every
@@ -352,11 +348,11 @@ func (c *compiler) prepareCell(n *node, p *program) error {
 	if b != nil {
 		l.Bias = b.Data
 	}
-	step, err := engine.NewCell(l, convlstm.GateOrder(order[:]), false)
+	step, plans, err := c.shared.cell(l, convlstm.GateOrder(order[:]))
 	if err != nil {
 		return c.errf(n, "%v", err)
 	}
-	n.cell.step = step
+	n.cell.step, n.cell.plans = step, plans
 	return nil
 }
 
@@ -394,20 +390,20 @@ func (x *exec) convCell(n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 }
 
 func (cp *cellPlan) getPlan(key [3]int, threads int) *engine.CellPlan {
-	cp.plans.Lock()
+	cp.plans.mu.Lock()
 	if ps := cp.plans.free[key]; len(ps) > 0 {
 		p := ps[len(ps)-1]
 		cp.plans.free[key] = ps[:len(ps)-1]
-		cp.plans.Unlock()
+		cp.plans.mu.Unlock()
 		return p
 	}
-	cp.plans.Unlock()
+	cp.plans.mu.Unlock()
 	return cp.step.NewPlan(key[0], key[1], key[2], 1, threads)
 }
 
 func (cp *cellPlan) putPlan(key [3]int, p *engine.CellPlan) {
-	cp.plans.Lock()
-	defer cp.plans.Unlock()
+	cp.plans.mu.Lock()
+	defer cp.plans.mu.Unlock()
 	if cp.plans.free == nil || len(cp.plans.free) >= maxCachedGeometries && cp.plans.free[key] == nil {
 		cp.plans.free = map[[3]int][]*engine.CellPlan{}
 	}
