@@ -3,9 +3,9 @@ package frames
 import (
 	"bytes"
 	"errors"
-	"io"
 	"image"
 	"image/gif"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -304,7 +304,7 @@ func TestWritePNGsCleansUp(t *testing.T) {
 
 func TestStrip(t *testing.T) {
 	in := randomPixels(1, 1, 3, 1, 2, 2)
-	pred := randomPixels(2, 1, 3, 2, 2)  // rank 4
+	pred := randomPixels(2, 1, 3, 2, 2)     // rank 4
 	truth := randomPixels(3, 1, 3, 3, 2, 2) // RGB: everything widens
 
 	s, err := Strip(in, pred, truth, StripOptions{PixelMax: 255})
