@@ -2,6 +2,7 @@ package frames
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
@@ -55,10 +56,25 @@ func probe(name string, data []byte) (fileInfo, error) {
 	if err := checkSize(name, info.w, info.h); err != nil {
 		return fileInfo{}, err
 	}
-	if format == "gif" {
-		if info.frames, err = gifFrameCount(data); err != nil {
+	// A compressed stream expands by a bounded factor, so a file too short
+	// for the pixels it declares is truncated or hostile: refused before
+	// the decoder allocates the image.
+	switch format {
+	case "png":
+		if raw := pngMinRaw(data); raw > int64(len(data))*1100 { // deflate: at most 1032:1
+			return fileInfo{}, fmt.Errorf("frames: %s: %d bytes cannot hold the %d×%d pixels the header declares; the file is truncated or hostile", name, len(data), info.w, info.h)
+		}
+	case "gif":
+		var pixels int64
+		if info.frames, pixels, err = gifFrameCount(data); err != nil {
 			return fileInfo{}, fmt.Errorf("frames: %s: %v", name, err)
 		}
+		// LZW: every code of at least 3 bits yields at most 4096 pixels.
+		if pixels > int64(len(data))*8/3*4096 {
+			return fileInfo{}, fmt.Errorf("frames: %s: %d bytes cannot hold the %d pixels its frames declare; the file is truncated or hostile", name, len(data), pixels)
+		}
+	}
+	if format == "gif" {
 		if info.frames == 0 {
 			return fileInfo{}, fmt.Errorf("frames: %s: a GIF with no frames", name)
 		}
@@ -67,6 +83,19 @@ func probe(name string, data []byte) (fileInfo, error) {
 		}
 	}
 	return info, nil
+}
+
+// pngMinRaw is the least number of bytes a PNG's decompressed image data
+// can have (non-interlaced; interlacing only adds filter bytes), from its
+// header, which DecodeConfig has already checked.
+func pngMinRaw(data []byte) int64 {
+	if len(data) < 26 {
+		return 0
+	}
+	w, h := int64(binary.BigEndian.Uint32(data[16:])), int64(binary.BigEndian.Uint32(data[20:]))
+	channels := map[byte]int64{0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[data[25]]
+	bits := int64(data[24]) * max(channels, 1)
+	return h * (1 + (w*bits+7)/8)
 }
 
 func checkSize(name string, w, h int) error {

@@ -13,15 +13,17 @@ import (
 // counts image descriptors up to the trailer or the end of the data; a
 // malformed stream is left to the decoder to report, since it stops at the
 // same place and cannot hold more frames than were counted.
-func gifFrameCount(b []byte) (int, error) {
+//
+// It also returns the pixels the image descriptors declare in all, which
+// the decoder allocates frame by frame before reading their data.
+func gifFrameCount(b []byte) (n int, pixels int64, err error) {
 	if len(b) < 13 {
-		return 0, errors.New("truncated GIF header")
+		return 0, 0, errors.New("truncated GIF header")
 	}
 	p := 13
 	if flags := b[10]; flags&0x80 != 0 {
 		p += 3 << (flags&7 + 1)
 	}
-	n := 0
 	skipSubBlocks := func() {
 		for p < len(b) {
 			size := int(b[p])
@@ -38,8 +40,10 @@ func gifFrameCount(b []byte) (int, error) {
 			skipSubBlocks()
 		case 0x2c: // image descriptor: 9 bytes, local colour table, LZW code size, sub-blocks
 			if p+10 > len(b) {
-				return n, nil
+				return n, pixels, nil
 			}
+			w, h := int64(b[p+5])|int64(b[p+6])<<8, int64(b[p+7])|int64(b[p+8])<<8
+			pixels += w * h
 			flags := b[p+9]
 			p += 10
 			if flags&0x80 != 0 {
@@ -49,10 +53,10 @@ func gifFrameCount(b []byte) (int, error) {
 			skipSubBlocks()
 			n++
 		default: // trailer (0x3b) or garbage the decoder will name
-			return n, nil
+			return n, pixels, nil
 		}
 	}
-	return n, nil
+	return n, pixels, nil
 }
 
 // composite plays a decoded GIF onto its logical screen and returns what is

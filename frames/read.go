@@ -282,6 +282,9 @@ func probeAll(seqs []sequence) error {
 		for k, f := range s.files {
 			info, err := probeFile(f)
 			if err != nil {
+				if msg := err.Error(); len(s.files) > 1 && (strings.Contains(msg, "not read (frames are") || strings.HasSuffix(msg, "not a PNG, JPEG or GIF image")) {
+					return fmt.Errorf("%w; every file in %s must be a frame (names starting with \".\" are skipped)", err, s.source)
+				}
 				return err
 			}
 			if len(s.files) > 1 && info.frames > 1 {
@@ -319,7 +322,7 @@ func checkShapes(seqs []sequence, channels int) (T, H, W int, err error) {
 		C = 3 // not known before decoding: count the widest
 	}
 	if v := int64(len(seqs)) * int64(T) * int64(C) * int64(H) * int64(W); v > MaxValues {
-		return 0, 0, 0, fmt.Errorf("frames: %d sequences of %d frames of %d×%d×%d are %d values; at most %d are read at once", len(seqs), T, C, H, W, v, MaxValues)
+		return 0, 0, 0, fmt.Errorf("frames: %d sequence(s) of %d frames of %d×%d×%d are %d values; at most %d are read at once", len(seqs), T, C, H, W, v, MaxValues)
 	}
 	return T, H, W, nil
 }

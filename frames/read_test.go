@@ -273,6 +273,12 @@ func pngWithSize(t testing.TB, w, h uint32) []byte {
 	return b
 }
 
+// bigPNG declares 16384×16384 pixels and is long enough to hold them
+// (padding after the header): it passes every check made before decoding.
+func bigPNG(t testing.TB) []byte {
+	return append(pngWithSize(t, 16384, 16384), make([]byte, 250<<10)...)
+}
+
 // Hostile and malformed inputs: each gives an error naming the file and
 // what was expected.
 func TestReadErrors(t *testing.T) {
@@ -292,12 +298,13 @@ func TestReadErrors(t *testing.T) {
 		{"truncated PNG", map[string][]byte{"0.png": good, "1.png": good[:len(good)/2]}, "", []string{"1.png", "cannot decode png", "not enough pixel data"}},
 		{"huge declared size", map[string][]byte{"0.png": pngWithSize(t, 100000, 100000)}, "", []string{"0.png", "declares 100000×100000", "16384 per side"}},
 		{"too many pixels", map[string][]byte{"0.png": pngWithSize(t, 16384, 16385)}, "", []string{"0.png", "16384 per side"}},
-		{"too many pixels in all", map[string][]byte{"0.png": pngWithSize(t, 16384, 16384), "1.png": pngWithSize(t, 16384, 16384), "2.png": pngWithSize(t, 16384, 16384), "3.png": pngWithSize(t, 16384, 16384)}, "", []string{"4 frames of 3×16384×16384", "at most 1073741824"}},
+		{"short for its size", map[string][]byte{"0.png": pngWithSize(t, 16384, 16384)}, "", []string{"0.png", "bytes cannot hold the 16384×16384 pixels", "truncated or hostile"}},
+		{"too many pixels in all", map[string][]byte{"0.png": bigPNG(t), "1.png": bigPNG(t), "2.png": bigPNG(t)}, "", []string{"1 sequence(s) of 3 frames of 3×16384×16384", "at most 1073741824"}},
 		{"mixed sizes", map[string][]byte{"0.png": good, "1.png": encodePNG(t, randomGray(rng, 5, 4))}, "", []string{"1.png is 5×4", "0.png is 4×4", "one size"}},
 		{"empty folder", map[string][]byte{}, "", []string{"an empty folder", "PNG, JPEG or GIF"}},
 		{"zero-frame GIF", map[string][]byte{"a.gif": emptyGIF}, "a.gif", []string{"a.gif", "no frames"}},
 		{"GIF declaring too much", map[string][]byte{"a.gif": bigScreen}, "a.gif", []string{"a.gif", "5 frames of 16384×16384"}},
-		{"text file", map[string][]byte{"0.png": good, "notes.txt": []byte("hello")}, "", []string{"notes.txt", "not a PNG, JPEG or GIF image"}},
+		{"text file", map[string][]byte{"0.png": good, "notes.txt": []byte("hello")}, "", []string{"notes.txt", "not a PNG, JPEG or GIF image; every file in", "must be a frame"}},
 		{"WebP", map[string][]byte{"0.webp": []byte("RIFF\x00\x00\x00\x00WEBPVP8 ")}, "", []string{"0.webp", "a WebP image, which is not read"}},
 		{"empty file", map[string][]byte{"0.png": nil}, "", []string{"0.png", "an empty file"}},
 		{"animated GIF among frames", map[string][]byte{"0.png": good, "1.gif": gifFile(t, 4, 4, []*image.Paletted{image.NewPaletted(image.Rect(0, 0, 4, 4), pal), image.NewPaletted(image.Rect(0, 0, 4, 4), pal)}, nil)}, "", []string{"1.gif", "an animated GIF (2 frames)"}},

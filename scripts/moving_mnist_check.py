@@ -110,6 +110,7 @@ def main():
     ap.add_argument("npz")
     ap.add_argument("--weights", default=DEFAULT_WEIGHTS)
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--save-pred", help="also write the model's prediction (N, 10, 64, 64) float32 to this .npz")
     ap.add_argument("--json", help="also write the figures here (the fixture movingmnist/testdata/pytorch-check.json)")
     a = ap.parse_args()
     torch.manual_seed(0)
@@ -134,6 +135,9 @@ def main():
     print("per step:  " + " ".join("%6d" % (k + 1) for k in range(10)))
     print("  model    " + " ".join("%6.0f" % v for v in se_model.tolist()))
     print("  copy     " + " ".join("%6.0f" % v for v in se_copy.tolist()))
+    if a.save_pred:
+        np.savez(a.save_pred, prediction=pred.numpy().astype(np.float32))
+        print("wrote    %s" % a.save_pred)
     if a.json:
         d = np.load(a.npz)
         rec = {
