@@ -43,7 +43,9 @@ def main():
     ap.add_argument("npz")
     ap.add_argument("--weights", default=DEFAULT_WEIGHTS)
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--save-pred", help="also write the model's prediction (N, 10, 64, 64) float32 to this .npz")
+    ap.add_argument("--save-pred", help="also write the model's prediction to this .npz: \"prediction\" (K, 10, 64, 64) float16 "
+                    "of the first K sequences (the fixture demo/testdata/pytorch-prediction.npz)")
+    ap.add_argument("--save-pred-n", type=int, default=1, metavar="K", help="sequences in --save-pred (default 1)")
     ap.add_argument("--json", help="also write the figures here (the fixture movingmnist/testdata/pytorch-check.json)")
     a = ap.parse_args()
     torch.manual_seed(0)
@@ -69,14 +71,15 @@ def main():
     print("  model    " + " ".join("%6.0f" % v for v in se_model.tolist()))
     print("  copy     " + " ".join("%6.0f" % v for v in se_copy.tolist()))
     if a.save_pred:
-        np.savez(a.save_pred, prediction=pred.numpy().astype(np.float32))
+        np.savez_compressed(a.save_pred, prediction=pred[:a.save_pred_n].numpy().astype(np.float16))
         print("wrote    %s" % a.save_pred)
     if a.json:
         d = np.load(a.npz)
         rec = {
             "command": "go run scripts/moving_mnist_npz.go -n %d -seed %d -o mm.npz && "
-                       "/usr/bin/python3 scripts/moving_mnist_check.py mm.npz --json %s"
-                       % (len(seqs), int(d["seed"][0]) if "seed" in d else -1, a.json),
+                       "/usr/bin/python3 scripts/moving_mnist_check.py mm.npz --json %s%s"
+                       % (len(seqs), int(d["seed"][0]) if "seed" in d else -1, a.json,
+                          " --save-pred %s --save-pred-n %d" % (a.save_pred, a.save_pred_n) if a.save_pred else ""),
             "n": len(seqs),
             "seed": int(d["seed"][0]) if "seed" in d else None,
             # The sequences as bytes (they are whole values 0..255): pins the generator.
@@ -85,6 +88,7 @@ def main():
             "copy_last_mse_per_step": se_copy.tolist(),
             "model_mse": se_model.mean().item(),
             "model_mse_per_step": se_model.tolist(),
+            "model_mse_per_sequence": ((pred.double() - y.double()) ** 2).mean(dim=(1, 2, 3)).tolist(),
             "model": source,
             "weights": os.path.relpath(os.path.abspath(a.weights), REPO),
             "written_by": {"torch": torch.__version__, "numpy": np.__version__, "machine": platform.machine(),
