@@ -90,15 +90,42 @@ func (g *grpcService) ModelInfer(ctx context.Context, r *pb.ModelInferRequest) (
 }
 
 func (g *grpcService) infer(ctx context.Context, r *pb.ModelInferRequest) (*pb.ModelInferResponse, error) {
-	start := time.Now()
+	return g.finish(g.start(ctx, r))
+}
+
+// call is a gRPC request on its way through the server.
+type call struct {
+	r     *pb.ModelInferRequest
+	begin time.Time
+	p     *pending
+	err   error
+}
+
+// start decodes and submits a request (its place in its sequence fixed).
+func (g *grpcService) start(ctx context.Context, r *pb.ModelInferRequest) *call {
+	c := &call{r: r, begin: time.Now()}
 	g.s.metrics.inflight.WithLabelValues("grpc").Inc()
-	defer g.s.metrics.inflight.WithLabelValues("grpc").Dec()
 	req, err := g.s.decodeGRPC(r)
-	var resp *InferResponse
 	if err == nil {
-		resp, err = g.s.Infer(ctx, req)
+		if g.s.closing.Load() {
+			err = errorf(Unavailable, "the server is shutting down")
+		} else {
+			c.p, err = g.s.submit(ctx, req)
+		}
 	}
-	g.s.observe(r.GetModelName(), "grpc", err, start)
+	c.err = err
+	return c
+}
+
+// finish waits for a started call's answer and translates it.
+func (g *grpcService) finish(c *call) (*pb.ModelInferResponse, error) {
+	defer g.s.metrics.inflight.WithLabelValues("grpc").Dec()
+	var resp *InferResponse
+	err := c.err
+	if err == nil {
+		resp, err = c.p.wait()
+	}
+	g.s.observe(c.r.GetModelName(), "grpc", err, c.begin)
 	if err != nil {
 		return nil, err
 	}
@@ -159,12 +186,15 @@ func (g *grpcService) ModelStreamInfer(stream pb.GRPCInferenceService_ModelStrea
 				}
 			}
 		}
+		// Submitted here, in the order received, so the scheduler applies
+		// a sequence's steps in stream order; answered concurrently.
+		c := g.start(ctx, r)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
 			defer close(mine)
-			resp, err := g.infer(ctx, r)
+			resp, err := g.finish(c)
 			if wait != nil {
 				// The scheduler applies this sequence's steps in the order
 				// they were received here; wait so the answers go out in

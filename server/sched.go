@@ -97,24 +97,29 @@ func newScheduler(model string, be Backend, cfg schedConfig, m *metrics, log *sl
 	return s
 }
 
-// do queues a job and waits for its result, its context's end, or the
-// scheduler's.
-func (s *scheduler) do(j *job) jobResult {
+// enqueue hands a job to the scheduler; from then on its place in its
+// sequence's order is fixed. Its result comes on j.done (see wait).
+func (s *scheduler) enqueue(j *job) error {
 	j.done = make(chan jobResult, 1)
 	j.enq = time.Now()
 	select {
 	case s.submit <- j:
+		return nil
 	case <-j.ctx.Done():
-		return jobResult{res: Result{Err: ctxError(j.ctx)}}
+		return ctxError(j.ctx)
 	case <-s.stopped:
-		return jobResult{res: Result{Err: errorf(Unavailable, "the server is shutting down")}}
+		return errorf(Unavailable, "the server is shutting down")
 	}
+}
+
+// wait returns an enqueued job's result, or gives up when its context
+// ends: the loop then drops the job if it has not started, or discards
+// its result (a sequence step that ran still advanced the state).
+func (s *scheduler) wait(j *job) jobResult {
 	select {
 	case r := <-j.done:
 		return r
 	case <-j.ctx.Done():
-		// The loop drops the job if it has not started, or discards its
-		// result (a sequence step that ran still advanced the state).
 		return jobResult{res: Result{Err: ctxError(j.ctx)}}
 	}
 }

@@ -329,6 +329,25 @@ func (s *Server) observe(model, protocol string, err error, start time.Time) {
 // Infer serves one inference: checks it against the model, queues it on
 // the model's scheduler and returns the outputs asked for.
 func (s *Server) Infer(ctx context.Context, req *InferRequest) (*InferResponse, error) {
+	p, err := s.submit(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return p.wait()
+}
+
+// pending is a request handed to its model's scheduler.
+type pending struct {
+	m      *model
+	j      *job
+	outs   []OutputRequest
+	id     string
+	cancel context.CancelFunc
+}
+
+// submit checks a request and queues it; its order among its sequence's
+// steps is fixed when submit returns.
+func (s *Server) submit(ctx context.Context, req *InferRequest) (*pending, error) {
 	if s.closing.Load() {
 		return nil, errorf(Unavailable, "the server is shutting down")
 	}
@@ -387,13 +406,23 @@ func (s *Server) Infer(ctx context.Context, req *InferRequest) (*InferResponse, 
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	r := m.sched.do(&job{ctx: ctx, p: p, seq: sp})
+	j := &job{ctx: ctx, p: p, seq: sp}
+	if err := m.sched.enqueue(j); err != nil {
+		cancel()
+		return nil, err
+	}
+	return &pending{m: m, j: j, outs: outs, id: req.ID, cancel: cancel}, nil
+}
+
+// wait returns the answer of a submitted request.
+func (p *pending) wait() (*InferResponse, error) {
+	defer p.cancel()
+	r := p.m.sched.wait(p.j)
 	if r.res.Err != nil {
 		return nil, r.res.Err
 	}
-	resp := &InferResponse{Model: m.name, Version: "1", ID: req.ID}
-	for _, o := range outs {
+	resp := &InferResponse{Model: p.m.name, Version: "1", ID: p.id}
+	for _, o := range p.outs {
 		t := r.res.Outputs[o.Name]
 		if t == nil {
 			return nil, errorf(Internal, "the model produced no output %q", o.Name)
