@@ -18,6 +18,7 @@ type metrics struct {
 	stateBytes *prometheus.GaugeVec
 	expired    *prometheus.CounterVec
 	inflight   *prometheus.GaugeVec
+	queued     *prometheus.GaugeVec
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -63,8 +64,12 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "convlstm_inflight_requests",
 			Help: "Inference requests being served (decoding, waiting or computing).",
 		}, []string{"protocol"}),
+		queued: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "convlstm_queued_requests",
+			Help: "Requests in a model's scheduler: waiting for their turn or running (bounded by --max-queue).",
+		}, []string{"model"}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.queue, m.compute, m.batch, m.sequences, m.stateBytes, m.expired, m.inflight,
+	reg.MustRegister(m.queued, m.requests, m.latency, m.queue, m.compute, m.batch, m.sequences, m.stateBytes, m.expired, m.inflight,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -152,9 +152,8 @@ func (s *Server) serveInfer(w http.ResponseWriter, r *http.Request, name, versio
 	resp, err := s.inferREST(w, r, name, version)
 	s.observe(name, "http", err, start)
 	if err != nil {
-		if kindOf(err) == Canceled {
-			return // no one is listening
-		}
+		// Written even when the client seems gone: a slow client whose
+		// read timed out is still there to read it.
 		writeError(w, err)
 		return
 	}
@@ -177,10 +176,7 @@ func (s *Server) inferREST(w http.ResponseWriter, r *http.Request, name, version
 		if errors.As(err, &mb) {
 			return nil, errorf(TooLarge, "the body is over --max-body %d bytes", s.cfg.MaxBody)
 		}
-		if r.Context().Err() != nil {
-			return nil, errorf(Canceled, "the client went away while sending the body: %v", err)
-		}
-		return nil, errorf(BadRequest, "reading the body: %v", err)
+		return nil, errorf(BadRequest, "reading the body (client too slow or gone?): %v", err)
 	}
 	header, bin := body, []byte(nil)
 	if h := r.Header.Get(HeaderContentLength); h != "" {

@@ -218,6 +218,7 @@ func (j *job) inReady() bool { return !j.readyAt.IsZero() }
 
 func (s *scheduler) reply(j *job, r jobResult) {
 	s.queued--
+	s.m.queued.WithLabelValues(s.model).Set(float64(s.queued))
 	j.done <- r
 }
 
@@ -235,6 +236,7 @@ func (s *scheduler) accept(j *job) {
 		return
 	}
 	s.queued++
+	s.m.queued.WithLabelValues(s.model).Set(float64(s.queued))
 	if j.seq.key == "" {
 		s.makeReady(j)
 		return

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	goruntime "runtime"
 	"sync"
 	"testing"
 	"time"
@@ -94,8 +95,10 @@ func TestSequenceMatchesLongForward(t *testing.T) {
 // and carried into a start on another continues the sequence exactly.
 func TestSequenceMovesBetweenServers(t *testing.T) {
 	m := randomModel(9, 1, []int{4, 3}, 5)
-	a := startServer(t, Config{}, map[string]Backend{"m": native(t, m)})
-	b := startServer(t, Config{}, map[string]Backend{"m": native(t, m)})
+	before := goruntime.NumGoroutine()
+	t.Cleanup(func() { checkGoroutines(t, before) })
+	a := startServerLeak(t, Config{}, map[string]Backend{"m": native(t, m)}, false)
+	b := startServerLeak(t, Config{}, map[string]Backend{"m": native(t, m)}, false)
 	const T, H, W = 4, 6, 6
 	x := randomFloats(10, T*H*W)
 	ref := reference(t, m, x, []int{1, T, 1, H, W}, nil)
@@ -352,4 +355,3 @@ func TestBatchingIsExact(t *testing.T) {
 		t.Errorf("batches were not stacked as expected:\n%s", grepLines(string(b), "batch_size"))
 	}
 }
-
