@@ -157,6 +157,7 @@ type Server struct {
 	closing  atomic.Bool
 	inflight sync.WaitGroup
 
+	srvMu   sync.Mutex // guards httpSrv and grpcSrv against a Shutdown racing Serve
 	httpSrv *http.Server
 	grpcSrv *grpc.Server
 }
@@ -519,6 +520,16 @@ func (s *Server) outputsFor(m *model, req []OutputRequest, allBinary bool) ([]Ou
 func (s *Server) Serve(httpLn, grpcLn net.Listener) error {
 	errc := make(chan error, 2)
 	n := 0
+	s.srvMu.Lock()
+	if s.closing.Load() {
+		s.srvMu.Unlock()
+		for _, l := range []net.Listener{httpLn, grpcLn} {
+			if l != nil {
+				l.Close()
+			}
+		}
+		return nil
+	}
 	if httpLn != nil {
 		s.httpSrv = &http.Server{
 			Handler:           s.Handler(),
@@ -530,19 +541,20 @@ func (s *Server) Serve(httpLn, grpcLn net.Listener) error {
 			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		}
 		n++
-		go func() {
-			err := s.httpSrv.Serve(httpLn)
+		go func(h *http.Server) {
+			err := h.Serve(httpLn)
 			if errors.Is(err, http.ErrServerClosed) {
 				err = nil
 			}
 			errc <- err
-		}()
+		}(s.httpSrv)
 	}
 	if grpcLn != nil {
 		s.grpcSrv = s.NewGRPCServer()
 		n++
-		go func() { errc <- s.grpcSrv.Serve(grpcLn) }()
+		go func(g *grpc.Server) { errc <- g.Serve(grpcLn) }(s.grpcSrv)
 	}
+	s.srvMu.Unlock()
 	var first error
 	for range n {
 		if err := <-errc; err != nil && first == nil {
@@ -557,31 +569,37 @@ func (s *Server) Serve(httpLn, grpcLn net.Listener) error {
 // ctx ends, then cuts them off), stops the schedulers and closes the
 // models.
 func (s *Server) Shutdown(ctx context.Context) error {
-	if s.closing.Swap(true) {
+	s.srvMu.Lock()
+	already := s.closing.Swap(true)
+	s.srvMu.Unlock()
+	if already {
 		return nil
 	}
 	s.log.Info("shutting down: not ready, finishing requests in flight")
+	s.srvMu.Lock()
+	hs, gs := s.httpSrv, s.grpcSrv
+	s.srvMu.Unlock()
 	var wg sync.WaitGroup
 	var httpErr error
-	if s.httpSrv != nil {
+	if hs != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if httpErr = s.httpSrv.Shutdown(ctx); httpErr != nil {
-				s.httpSrv.Close()
+			if httpErr = hs.Shutdown(ctx); httpErr != nil {
+				hs.Close()
 			}
 		}()
 	}
-	if s.grpcSrv != nil {
+	if gs != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			done := make(chan struct{})
-			go func() { s.grpcSrv.GracefulStop(); close(done) }()
+			go func() { gs.GracefulStop(); close(done) }()
 			select {
 			case <-done:
 			case <-ctx.Done():
-				s.grpcSrv.Stop()
+				gs.Stop()
 				<-done
 			}
 		}()
