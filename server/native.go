@@ -23,11 +23,26 @@ import (
 // order whatever B is, so a row's results are bit-identical to running it
 // alone (TestBatchingIsExact checks it).
 type Native struct {
-	m      *convlstm.Model
-	r      *runtime.Runner
-	meta   ModelMetadata
-	hidden []int
+	m       *convlstm.Model
+	threads int
+	meta    ModelMetadata
+	hidden  []int
+	// runners caches one runtime.Runner per recent batch geometry: a
+	// Runner keeps workspaces for the last shape it ran, and batches of
+	// varying B would otherwise rebuild them (tens of MiB at 64×64 with
+	// 64 hidden channels) on every forward pass.
+	runners []cachedRunner
+	tick    int
 }
+
+type cachedRunner struct {
+	b, h, w int
+	r       *runtime.Runner
+	used    int
+}
+
+// maxRunners bounds the cached runners (and so their workspaces).
+const maxRunners = 8
 
 // NewNative packs the model for serving with the given worker threads
 // (0: all cores).
@@ -36,7 +51,7 @@ func NewNative(m *convlstm.Model, threads int) (*Native, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Native{m: m, r: r}
+	n := &Native{m: m, threads: threads, runners: []cachedRunner{{r: r}}}
 	last := m.Layers[len(m.Layers)-1].HiddenDim
 	n.meta = ModelMetadata{
 		Platform: "convlstm-go_native",
@@ -60,7 +75,39 @@ func NewNative(m *convlstm.Model, threads int) (*Native, error) {
 func (n *Native) Metadata() ModelMetadata { return n.meta }
 
 // Close implements Backend.
-func (n *Native) Close() error { n.r.Close(); return nil }
+func (n *Native) Close() error {
+	for _, c := range n.runners {
+		c.r.Close()
+	}
+	n.runners = nil
+	return nil
+}
+
+// runner returns a Runner for batches of b rows of h×w images: the one
+// that last ran that geometry, else the least recently used one.
+func (n *Native) runner(b, h, w int) *runtime.Runner {
+	n.tick++
+	lru := 0
+	for i, c := range n.runners {
+		if c.b == b && c.h == h && c.w == w {
+			n.runners[i].used = n.tick
+			return c.r
+		}
+		if c.used < n.runners[lru].used {
+			lru = i
+		}
+	}
+	if len(n.runners) < maxRunners {
+		r, err := runtime.New(n.m, runtime.Options{Threads: n.threads})
+		if err == nil {
+			n.runners = append(n.runners, cachedRunner{b: b, h: h, w: w, r: r, used: n.tick})
+			return r
+		}
+	}
+	c := &n.runners[lru]
+	c.b, c.h, c.w, c.used = b, h, w, n.tick
+	return c.r
+}
 
 // nativeState is a sequence's h and c of every layer, each (B, hidden, H, W).
 type nativeState struct {
@@ -219,7 +266,7 @@ func (n *Native) Run(items []Work) []Result {
 			}
 		}
 	}
-	out, err := n.r.Forward(x, runtime.ForwardOptions{Initial: initial})
+	out, err := n.runner(rows, g0.h, g0.w).Forward(x, runtime.ForwardOptions{Initial: initial})
 	if err != nil {
 		for i := range res {
 			res[i].Err = errorf(BadRequest, "%v", err)
