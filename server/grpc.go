@@ -5,11 +5,13 @@ import (
 	"errors"
 	"io"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/convlstm-go/convlstm-go/server/inferencepb"
@@ -106,6 +108,13 @@ func (g *grpcService) start(ctx context.Context, r *pb.ModelInferRequest) *call 
 	c := &call{r: r, begin: time.Now()}
 	g.s.metrics.inflight.WithLabelValues("grpc").Inc()
 	req, err := g.s.decodeGRPC(r)
+	if err == nil {
+		if md, ok := metadata.FromIncomingContext(ctx); ok {
+			if v := md.Get(strings.ToLower(SequenceHeader)); len(v) > 0 {
+				err = checkSequenceHeader(v[0], req.Params)
+			}
+		}
+	}
 	if err == nil {
 		if g.s.closing.Load() {
 			err = errorf(Unavailable, "the server is shutting down")

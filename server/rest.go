@@ -191,6 +191,9 @@ func (s *Server) inferREST(w http.ResponseWriter, r *http.Request, name, version
 		return nil, err
 	}
 	req.Model, req.Version = name, version
+	if err := checkSequenceHeader(r.Header.Get(SequenceHeader), req.Params); err != nil {
+		return nil, err
+	}
 	return s.Infer(r.Context(), req)
 }
 
@@ -380,4 +383,26 @@ func writeInferResponse(w http.ResponseWriter, resp *InferResponse) {
 	for _, b := range bins {
 		w.Write(b)
 	}
+}
+
+// checkSequenceHeader refuses a request whose affinity header names
+// another sequence than its sequence_id: the load balancer would have
+// routed it by the header, so a mismatch is a client bug that would
+// scatter a sequence's steps over replicas.
+func checkSequenceHeader(h string, params map[string]Param) error {
+	p, ok := params["sequence_id"]
+	if h == "" || !ok {
+		return nil
+	}
+	id := p.Str
+	switch p.Kind {
+	case ParamUint:
+		id = strconv.FormatUint(p.Uint, 10)
+	case ParamInt:
+		id = strconv.FormatInt(p.Int, 10)
+	}
+	if h != id {
+		return errorf(BadRequest, "header %s is %q but sequence_id is %s: set the header to the sequence_id so a sequence stays on one replica", SequenceHeader, h, p)
+	}
+	return nil
 }

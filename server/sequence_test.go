@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	goruntime "runtime"
 	"sync"
@@ -143,6 +144,14 @@ func TestSequenceRules(t *testing.T) {
 	}
 	if code, e, _ := step(1, true, false, x, shape); code != 200 {
 		t.Fatalf("start 1: %d %q", code, e)
+	}
+	// The affinity header must name the same sequence.
+	body, _ := json.Marshal(seqReq(1, false, false, x, shape, "output"))
+	if code, _, b := ts.post(t, "/v2/models/m/infer", body, map[string]string{SequenceHeader: "2"}); code != 400 || !contains(string(b), SequenceHeader) {
+		t.Errorf("header naming another sequence: %d %s", code, b)
+	}
+	if code, _, b := ts.post(t, "/v2/models/m/infer", body, map[string]string{SequenceHeader: "1"}); code != 200 {
+		t.Errorf("header naming the sequence: %d %s", code, b)
 	}
 	// Wrong image size for the held state.
 	if code, e, _ := step(1, false, false, make([]float32, 25), []int{1, 1, 1, 5, 5}); code != 400 || !contains(e, "4×4") {

@@ -133,6 +133,21 @@ func moduleVersion() string {
 	return "devel"
 }
 
+// Default ports of `convlstm-run serve` (the ports KServe's v2 runtimes
+// use: REST on 8080, gRPC on 8081); deploy/ manifests are tested against
+// them.
+const (
+	DefaultHTTPPort = 8080
+	DefaultGRPCPort = 8081
+)
+
+// SequenceHeader is the HTTP header (gRPC metadata key, lower-cased) a
+// client sets to its sequence_id so that a load balancer hashing on it
+// (deploy/: Istio DestinationRule consistentHash) sends every step of a
+// sequence to the same replica. When present on a request that has a
+// sequence_id, the two must agree.
+const SequenceHeader = "X-Sequence-Id"
+
 // Extensions are the protocol extensions the server speaks.
 var Extensions = []string{"binary_tensor_data", "sequence", "sequence(string_id)"}
 

@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -75,8 +77,8 @@ exits 0.`,
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVar(&f.models, "model", nil, "NAME=FILE[,prefix=P][,gates=G]: a model to serve (repeatable)")
-	fl.StringVar(&f.addr, "addr", ":8080", "REST (and /metrics) listen address; empty: no REST")
-	fl.StringVar(&f.grpcAddr, "grpc-addr", ":8081", "gRPC listen address; empty: no gRPC")
+	fl.StringVar(&f.addr, "addr", fmt.Sprintf(":%d", server.DefaultHTTPPort), "REST (and /metrics) listen address; empty: no REST")
+	fl.StringVar(&f.grpcAddr, "grpc-addr", fmt.Sprintf(":%d", server.DefaultGRPCPort), "gRPC listen address; empty: no gRPC")
 	fl.IntVar(&f.threads, "threads", 0, "worker threads per model (0: all cores)")
 	fl.StringVar(&f.maxBody, "max-body", "64MiB", "largest REST body or gRPC message (413 / RESOURCE_EXHAUSTED past it)")
 	fl.StringVar(&f.maxRequestMemory, "max-request-memory", "1GiB", "most memory one request's forward pass may need (estimated; 413 past it)")
@@ -247,7 +249,12 @@ func runServe(ctx context.Context, logOut io.Writer, f serveFlags, onListen func
 			break
 		}
 		t0 := time.Now()
-		b, err := server.Open(s.file, s.opts)
+		file, err := modelFile(s.file)
+		if err != nil {
+			shutdown()
+			return fmt.Errorf("--model %s: %w", s.name, err)
+		}
+		b, err := server.Open(file, s.opts)
 		if err != nil {
 			shutdown()
 			return fmt.Errorf("--model %s: %w", s.name, err)
@@ -257,7 +264,7 @@ func runServe(ctx context.Context, logOut io.Writer, f serveFlags, onListen func
 			shutdown()
 			return err
 		}
-		log.Info("model loaded", "model", s.name, "file", s.file, "seconds", time.Since(t0).Seconds())
+		log.Info("model loaded", "model", s.name, "file", file, "seconds", time.Since(t0).Seconds())
 	}
 	select {
 	case <-ctx.Done():
@@ -270,4 +277,32 @@ func runServe(ctx context.Context, logOut io.Writer, f serveFlags, onListen func
 		return err
 	}
 	return nil
+}
+
+// modelFile resolves a --model path: a file, or a directory holding
+// exactly one model file (what KServe's storage initializer leaves in
+// /mnt/models), hidden files ignored.
+func modelFile(path string) (string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if !st.IsDir() {
+		return path, nil
+	}
+	ents, err := os.ReadDir(path)
+	if err != nil {
+		return "", err
+	}
+	var files []string
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") || !e.Type().IsRegular() && e.Type()&os.ModeSymlink == 0 {
+			continue
+		}
+		files = append(files, e.Name())
+	}
+	if len(files) != 1 {
+		return "", fmt.Errorf("%s is a directory with %d model files %v; it must hold exactly one, or name the file", path, len(files), files)
+	}
+	return filepath.Join(path, files[0]), nil
 }

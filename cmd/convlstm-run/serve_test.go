@@ -72,9 +72,14 @@ func (s *syncBuffer) String() string {
 // returns nil (exit status 0) with JSON logs.
 func TestServe(t *testing.T) {
 	st, onnx := writeRandomModel(t, t.TempDir())
+	// A directory holding one model file, as KServe's /mnt/models.
+	dir := filepath.Join(t.TempDir(), "models")
+	os.Mkdir(dir, 0o755)
+	os.Rename(st, filepath.Join(dir, "m.safetensors"))
+	os.WriteFile(filepath.Join(dir, ".keep"), nil, 0o644)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	f := serveFlags{models: []string{"native=" + st, "graph=" + onnx + ",gates=ifog"}, addr: "127.0.0.1:0", grpcAddr: "127.0.0.1:0",
+	f := serveFlags{models: []string{"native=" + dir, "graph=" + onnx + ",gates=ifog"}, addr: "127.0.0.1:0", grpcAddr: "127.0.0.1:0",
 		threads: 1, maxBody: "1MiB", maxRequestMemory: "64MiB", maxStateMemory: "64MiB", maxBatch: 4, maxSequences: 8, sequenceIdle: time.Minute,
 		maxQueue: 16, requestTimeout: 10 * time.Second, shutdownTimeout: 5 * time.Second, logFormat: "json", logLevel: "info"}
 	addr := make(chan string, 1)
@@ -155,6 +160,7 @@ func TestServeErrors(t *testing.T) {
 		{[]string{"a=" + st, "a=" + st}, nil, "used twice"},
 		{[]string{"a/b=" + st}, nil, "model name"},
 		{[]string{"a=/nonexistent/x.pt"}, nil, "--model a"},
+		{[]string{"a=" + filepath.Dir(st)}, nil, "exactly one"},
 		{[]string{"a=" + st}, func(f *serveFlags) { f.maxBody = "lots" }, "--max-body"},
 		{[]string{"a=" + st}, func(f *serveFlags) { f.logFormat = "xml" }, "--log-format"},
 		{[]string{"a=" + st}, func(f *serveFlags) { f.addr, f.grpcAddr = "", "" }, "nothing to serve"},
