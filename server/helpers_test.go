@@ -21,7 +21,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/convlstm-go/convlstm-go/convlstm"
-	"github.com/convlstm-go/convlstm-go/loader"
 	"github.com/convlstm-go/convlstm-go/runtime"
 	pb "github.com/convlstm-go/convlstm-go/server/inferencepb"
 	"github.com/convlstm-go/convlstm-go/tensor"
@@ -65,7 +64,7 @@ func reference(t *testing.T, m *convlstm.Model, x []float32, shape []int, initia
 		t.Fatal(err)
 	}
 	defer r.Close()
-	res, err := r.Forward(&loader.Tensor{Shape: shape, Data: x, DType: "float32"}, runtime.ForwardOptions{Initial: initial})
+	res, err := r.Forward(tensor.FromFloats(x, shape...), runtime.ForwardOptions{Initial: initial})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/convlstm-go/convlstm-go/convlstm"
-	"github.com/convlstm-go/convlstm-go/loader"
 	"github.com/convlstm-go/convlstm-go/runtime"
 	"github.com/convlstm-go/convlstm-go/tensor"
 )
@@ -241,13 +240,13 @@ func (n *Native) Run(items []Work) []Result {
 	}
 	C := n.m.InputDim()
 	frame := g0.t * C * g0.h * g0.w
-	var x *loader.Tensor
+	var x *tensor.Tensor
 	var initial []runtime.LayerState
 	if len(items) == 1 {
 		x = toEngine(items[0].Inputs["input"])
 		initial = n.stateOf(items[0])
 	} else {
-		x = &loader.Tensor{Shape: []int{rows, g0.t, C, g0.h, g0.w}, Data: make([]float32, 0, rows*frame), DType: "float32"}
+		x = &tensor.Tensor{Shape: []int{rows, g0.t, C, g0.h, g0.w}, Data: make([]float32, 0, rows*frame), DType: tensor.Float32}
 		for _, w := range items {
 			x.Data = append(x.Data, w.Inputs["input"].Data...)
 		}
@@ -255,8 +254,8 @@ func (n *Native) Run(items []Work) []Result {
 			initial = make([]runtime.LayerState, len(n.hidden))
 			for l, hd := range n.hidden {
 				size := rows * hd * g0.h * g0.w
-				h := &loader.Tensor{Shape: []int{rows, hd, g0.h, g0.w}, Data: make([]float32, 0, size), DType: "float32"}
-				c := &loader.Tensor{Shape: []int{rows, hd, g0.h, g0.w}, Data: make([]float32, 0, size), DType: "float32"}
+				h := &tensor.Tensor{Shape: []int{rows, hd, g0.h, g0.w}, Data: make([]float32, 0, size), DType: tensor.Float32}
+				c := &tensor.Tensor{Shape: []int{rows, hd, g0.h, g0.w}, Data: make([]float32, 0, size), DType: tensor.Float32}
 				for _, w := range items {
 					s := n.stateOf(w)
 					h.Data = append(h.Data, s[l].H.Data...)
@@ -287,10 +286,7 @@ func (n *Native) Run(items []Work) []Result {
 			h := append([]float32(nil), out.Final[l].H.Data[row*per:(row+b)*per]...)
 			c := append([]float32(nil), out.Final[l].C.Data[row*per:(row+b)*per]...)
 			shape := []int{b, hd, g0.h, g0.w}
-			st.layers[l] = runtime.LayerState{
-				H: &loader.Tensor{Shape: shape, Data: h, DType: "float32"},
-				C: &loader.Tensor{Shape: append([]int(nil), shape...), Data: c, DType: "float32"},
-			}
+			st.layers[l] = runtime.LayerState{H: tensor.FromFloats(h, shape...), C: tensor.FromFloats(c, shape...)}
 			st.bytes += int64(len(h)+len(c)) * 4
 			outs[fmt.Sprintf("h_%d", l)] = tensor.FromFloats(h, shape...)
 			outs[fmt.Sprintf("c_%d", l)] = tensor.FromFloats(c, shape...)
@@ -301,7 +297,8 @@ func (n *Native) Run(items []Work) []Result {
 	return res
 }
 
-// toEngine converts to the tensor type package runtime takes.
-func toEngine(t *tensor.Tensor) *loader.Tensor {
-	return &loader.Tensor{Shape: t.Shape, Data: t.Data, DType: "float32"}
+// toEngine converts to what the engines take: float32 data (the server
+// has converted every float input already).
+func toEngine(t *tensor.Tensor) *tensor.Tensor {
+	return &tensor.Tensor{Shape: t.Shape, Data: t.Data, DType: tensor.Float32}
 }

@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/convlstm-go/convlstm-go/graph"
-	"github.com/convlstm-go/convlstm-go/loader"
 	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
@@ -115,7 +114,7 @@ func (o *ONNX) Fits(*Prepared, State) error {
 func (o *ONNX) Run(items []Work) []Result {
 	res := make([]Result, len(items))
 	for i, w := range items {
-		in := map[string]*loader.Tensor{}
+		in := map[string]*tensor.Tensor{}
 		for k, t := range w.Inputs {
 			in[k] = toEngine(t)
 		}
@@ -132,18 +131,13 @@ func (o *ONNX) Run(items []Work) []Result {
 	return res
 }
 
-// fromEngine converts an engine tensor: float32 data, or exact integers
-// for integer element types.
-func fromEngine(t *loader.Tensor) *tensor.Tensor {
-	dt := tensor.DType(t.DType)
-	if dt.IsInt() {
-		ints := make([]int64, len(t.Data))
-		for i, v := range t.Data {
-			ints[i] = int64(v)
-		}
-		return tensor.FromInts(dt, ints, t.Shape...)
+// fromEngine takes an engine's output: float32 data (whatever float type
+// the graph declares, it computes in float32) or exact integers.
+func fromEngine(t *tensor.Tensor) *tensor.Tensor {
+	if t.IsFloat() {
+		return tensor.FromFloats(t.Data, t.Shape...)
 	}
-	return tensor.FromFloats(t.Data, t.Shape...)
+	return t
 }
 
 func shapeText(s []int64) string {
