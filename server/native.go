@@ -28,8 +28,10 @@ type Native struct {
 	hidden  []int
 	// runners caches one runtime.Runner per recent batch geometry: a
 	// Runner keeps workspaces for the last shape it ran, and batches of
-	// varying B would otherwise rebuild them (tens of MiB at 64×64 with
-	// 64 hidden channels) on every forward pass.
+	// varying B would otherwise rebuild them (about 34 MiB per batch row at
+	// 64×64 with hidden [64, 64]) on every forward pass. The cache holds
+	// runners whose B·H·W add up to at most twice the largest one's, so
+	// its memory stays within twice the largest batch's workspaces.
 	runners []cachedRunner
 	tick    int
 }
@@ -40,7 +42,7 @@ type cachedRunner struct {
 	used    int
 }
 
-// maxRunners bounds the cached runners (and so their workspaces).
+// maxRunners bounds the number of cached runners.
 const maxRunners = 8
 
 // NewNative packs the model for serving with the given worker threads
@@ -83,29 +85,55 @@ func (n *Native) Close() error {
 }
 
 // runner returns a Runner for batches of b rows of h×w images: the one
-// that last ran that geometry, else the least recently used one.
+// that last ran that geometry, else a new one, evicting the least recently
+// used runners to keep the cache's workspaces bounded (see Native.runners).
 func (n *Native) runner(b, h, w int) *runtime.Runner {
 	n.tick++
-	lru := 0
 	for i, c := range n.runners {
 		if c.b == b && c.h == h && c.w == w {
 			n.runners[i].used = n.tick
 			return c.r
 		}
-		if c.used < n.runners[lru].used {
-			lru = i
-		}
 	}
-	if len(n.runners) < maxRunners {
+	if len(n.runners) == 1 && n.runners[0].b == 0 {
+		// The runner NewNative made, not used yet.
+		n.runners[0] = cachedRunner{b: b, h: h, w: w, r: n.runners[0].r, used: n.tick}
+		return n.runners[0].r
+	}
+	size := func(c cachedRunner) int64 { return int64(c.b) * int64(c.h) * int64(c.w) }
+	want := cachedRunner{b: b, h: h, w: w, used: n.tick}
+	fits := func() bool {
+		total, largest := size(want), size(want)
+		for _, c := range n.runners {
+			total += size(c)
+			largest = max(largest, size(c))
+		}
+		return len(n.runners) < maxRunners && total <= 2*largest
+	}
+	for len(n.runners) > 0 && !fits() {
+		lru := 0
+		for i, c := range n.runners {
+			if c.used < n.runners[lru].used {
+				lru = i
+			}
+		}
+		// The evicted runner is reused (packed weights, threads); its
+		// workspaces are rebuilt for the new geometry on first use.
+		if want.r != nil {
+			want.r.Close()
+		}
+		want.r = n.runners[lru].r
+		n.runners = append(n.runners[:lru], n.runners[lru+1:]...)
+	}
+	if want.r == nil {
 		r, err := runtime.New(n.m, runtime.Options{Threads: n.threads})
-		if err == nil {
-			n.runners = append(n.runners, cachedRunner{b: b, h: h, w: w, r: r, used: n.tick})
-			return r
+		if err != nil {
+			panic(fmt.Sprintf("server: a second runner for an accepted model failed: %v", err))
 		}
+		want.r = r
 	}
-	c := &n.runners[lru]
-	c.b, c.h, c.w, c.used = b, h, w, n.tick
-	return c.r
+	n.runners = append(n.runners, want)
+	return want.r
 }
 
 // nativeState is a sequence's h and c of every layer, each (B, hidden, H, W).
