@@ -13,28 +13,32 @@ import (
 
 // BenchmarkSequenceSteps: 8 concurrent sequences stepping one frame at a
 // time through the scheduler (no transport), with batching off
-// (maxbatch=1) and on (maxbatch=8); frames/s is the throughput. Compare
-// the two in one run: go test ./server -run - -bench SequenceSteps.
+// (maxbatch=1), on (maxbatch=8) and on with a 1 ms batch delay;
+// frames/s is the throughput, rows/batch the mean batch formed. Compare
+// them in one run: go test ./server -run - -bench SequenceSteps.
 func BenchmarkSequenceSteps(b *testing.B) {
 	for _, size := range []struct {
 		name   string
 		hidden []int
 		h, w   int
 	}{{"mnist-64x64-h64,64", []int{64, 64}, 64, 64}, {"small-16x16-h8,8", []int{8, 8}, 16, 16}} {
-		for _, mb := range []int{1, 8} {
-			b.Run(fmt.Sprintf("%s/maxbatch=%d", size.name, mb), func(b *testing.B) {
-				benchSteps(b, size.hidden, size.h, size.w, mb, 8)
+		for _, c := range []struct {
+			maxBatch int
+			delay    time.Duration
+		}{{1, 0}, {8, 0}, {8, time.Millisecond}} {
+			b.Run(fmt.Sprintf("%s/maxbatch=%d,delay=%v", size.name, c.maxBatch, c.delay), func(b *testing.B) {
+				benchSteps(b, size.hidden, size.h, size.w, c.maxBatch, c.delay, 8)
 			})
 		}
 	}
 }
 
-func benchSteps(b *testing.B, hidden []int, H, W, maxBatch, seqs int) {
+func benchSteps(b *testing.B, hidden []int, H, W, maxBatch int, delay time.Duration, seqs int) {
 	nb, err := NewNative(randomModel(1, 1, hidden, 3), 0)
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := New(Config{MaxBatch: maxBatch, Logger: quietLogger()})
+	s := New(Config{MaxBatch: maxBatch, BatchDelay: delay, Logger: quietLogger()})
 	s.AddModel("m", nb)
 	defer s.Shutdown(context.Background())
 	x := randomFloats(2, H*W)

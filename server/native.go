@@ -310,9 +310,13 @@ func (n *Native) Run(items []Work) []Result {
 		st := &nativeState{b: b, h: g0.h, w: g0.w, layers: make([]runtime.LayerState, len(n.hidden))}
 		for l, hd := range n.hidden {
 			per := hd * g0.h * g0.w
-			// Copied: a sequence keeps only its own rows alive, not the batch's.
-			h := append([]float32(nil), out.Final[l].H.Data[row*per:(row+b)*per]...)
-			c := append([]float32(nil), out.Final[l].C.Data[row*per:(row+b)*per]...)
+			h, c := out.Final[l].H.Data, out.Final[l].C.Data
+			if len(items) > 1 {
+				// Copied: a sequence keeps only its own rows alive, not
+				// the batch's (and its state's size is what it holds).
+				h = append([]float32(nil), h[row*per:(row+b)*per]...)
+				c = append([]float32(nil), c[row*per:(row+b)*per]...)
+			}
 			shape := []int{b, hd, g0.h, g0.w}
 			st.layers[l] = runtime.LayerState{H: tensor.FromFloats(h, shape...), C: tensor.FromFloats(c, shape...)}
 			st.bytes += int64(len(h)+len(c)) * 4
