@@ -44,8 +44,11 @@ type Config struct {
 	// need (outputs and workspaces, estimated); larger requests get 413
 	// (default 1 GiB).
 	MaxRequestMemory int64
-	// MaxBatch is the most rows stacked into one forward pass (default 8;
-	// 1 turns batching off).
+	// MaxBatch is the most rows stacked into one forward pass (default 1:
+	// batching off). Stacking pays for small frames, where a step's fixed
+	// costs dominate; at 64×64 with 64 hidden channels today's engine
+	// computes a row of a B>1 step no faster than alone (measured: see
+	// deploy/README.md), so it is opt-in, as in Triton.
 	MaxBatch int
 	// BatchDelay is how long a request may wait for others to batch with
 	// when the model is idle (default 0: batches form only from requests
@@ -95,7 +98,7 @@ func (c *Config) setDefaults() {
 	def(&c.MaxRequestMemory, 1<<30)
 	def(&c.MaxStateMemory, 2<<30)
 	if c.MaxBatch <= 0 {
-		c.MaxBatch = 8
+		c.MaxBatch = 1
 	}
 	if c.MaxSequences <= 0 {
 		c.MaxSequences = 1024

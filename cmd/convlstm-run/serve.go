@@ -82,7 +82,7 @@ exits 0.`,
 	fl.IntVar(&f.threads, "threads", 0, "worker threads per model (0: all cores)")
 	fl.StringVar(&f.maxBody, "max-body", "64MiB", "largest REST body or gRPC message (413 / RESOURCE_EXHAUSTED past it)")
 	fl.StringVar(&f.maxRequestMemory, "max-request-memory", "1GiB", "most memory one request's forward pass may need (estimated; 413 past it)")
-	fl.IntVar(&f.maxBatch, "max-batch", 8, "most batch rows stacked into one forward pass (1: no batching)")
+	fl.IntVar(&f.maxBatch, "max-batch", 1, "most batch rows stacked into one forward pass (1: no batching; pays for small frames, see deploy/README.md)")
 	fl.DurationVar(&f.batchDelay, "batch-delay", 0, "how long a request may wait for others to batch with when the model is idle")
 	fl.IntVar(&f.maxSequences, "max-sequences", 1024, "most live sequences per model (503 past it)")
 	fl.StringVar(&f.maxStateMemory, "max-state-memory", "2GiB", "most memory the live sequences' states of one model may hold (503 past it)")
