@@ -1,36 +1,29 @@
 package server
 
 import (
-	"github.com/convlstm-go/convlstm-go/convlstm"
-	"github.com/convlstm-go/convlstm-go/graph"
-	"github.com/convlstm-go/convlstm-go/loader"
+	modelfile "github.com/convlstm-go/convlstm-go/model"
 )
 
 // OpenOptions select which ConvLSTM of a weights file to serve and how
 // to run it.
 type OpenOptions struct {
 	Threads int    // worker threads (0: all cores)
-	Prefix  string // which ConvLSTM in the file (see convlstm.Options)
-	Gates   string // gate order (see convlstm.Options)
+	Prefix  string // which ConvLSTM in the file (weights files only)
+	Gates   string // gate order (weights files only)
 }
 
-// Open loads any file `convlstm-run run` accepts: PyTorch .pt/.pth,
-// safetensors, .npz weights (served natively) or an ONNX graph.
+// Open loads any file `convlstm-run run` accepts (package model tells the
+// format from the content): a ConvLSTM in PyTorch .pt/.pth, safetensors
+// or .npz weights is served natively, an ONNX graph by the interpreter.
 func Open(path string, opts OpenOptions) (Backend, error) {
-	format, err := loader.DetectFile(path)
+	m, err := modelfile.Open(path, modelfile.Options{Prefix: opts.Prefix, Gates: opts.Gates, Threads: opts.Threads})
 	if err != nil {
 		return nil, err
 	}
-	if format == loader.FormatONNX {
-		g, err := graph.Load(path, graph.Options{Threads: opts.Threads})
-		if err != nil {
-			return nil, err
-		}
-		return NewONNX(g)
+	if m.Kind == modelfile.KindGraph {
+		return NewONNX(m.Graph)
 	}
-	m, err := convlstm.Load(path, convlstm.Options{Prefix: opts.Prefix, Gates: opts.Gates})
-	if err != nil {
-		return nil, err
-	}
-	return NewNative(m, opts.Threads)
+	cm := m.Native
+	m.Close()
+	return NewNative(cm, opts.Threads)
 }

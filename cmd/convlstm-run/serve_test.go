@@ -79,7 +79,7 @@ func TestServe(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, ".keep"), nil, 0o644)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	f := serveFlags{models: []string{"native=" + dir, "graph=" + onnx + ",gates=ifog"}, addr: "127.0.0.1:0", grpcAddr: "127.0.0.1:0",
+	f := serveFlags{models: []string{"native=" + dir, "graph=" + onnx}, addr: "127.0.0.1:0", grpcAddr: "127.0.0.1:0",
 		threads: 1, maxBody: "1MiB", maxRequestMemory: "64MiB", maxStateMemory: "64MiB", maxBatch: 4, maxSequences: 8, sequenceIdle: time.Minute,
 		maxQueue: 16, requestTimeout: 10 * time.Second, shutdownTimeout: 5 * time.Second, logFormat: "json", logLevel: "info"}
 	addr := make(chan string, 1)
@@ -160,6 +160,7 @@ func TestServeErrors(t *testing.T) {
 		{[]string{"a=" + st, "a=" + st}, nil, "used twice"},
 		{[]string{"a/b=" + st}, nil, "model name"},
 		{[]string{"a=/nonexistent/x.pt"}, nil, "--model a"},
+		{[]string{"a=" + filepath.Join(filepath.Dir(st), "m.onnx") + ",prefix=enc1"}, nil, "do not apply"},
 		{[]string{"a=" + filepath.Dir(st)}, nil, "exactly one"},
 		{[]string{"a=" + st}, func(f *serveFlags) { f.maxBody = "lots" }, "--max-body"},
 		{[]string{"a=" + st}, func(f *serveFlags) { f.logFormat = "xml" }, "--log-format"},
