@@ -126,7 +126,7 @@ func TestSequenceMovesBetweenServers(t *testing.T) {
 
 func TestSequenceRules(t *testing.T) {
 	m := randomModel(11, 1, []int{3}, 3)
-	ts := startServer(t, Config{MaxSequences: 2, SequenceIdle: 300 * time.Millisecond}, map[string]Backend{"m": native(t, m)})
+	ts := startServer(t, Config{MaxSequences: 2, SequenceIdle: time.Second}, map[string]Backend{"m": native(t, m)})
 	shape := []int{1, 1, 1, 4, 4}
 	x := randomFloats(12, 16)
 	step := func(id any, start, end bool, x []float32, shape []int) (int, string, []float32) {
@@ -188,7 +188,7 @@ func TestSequenceRules(t *testing.T) {
 		t.Errorf("third sequence after one ended: %d %q", code, e)
 	}
 	// Idle sequences are freed.
-	time.Sleep(700 * time.Millisecond)
+	time.Sleep(2500 * time.Millisecond)
 	if code, e, _ := step(1, false, false, x, shape); code != 400 {
 		t.Errorf("step after --sequence-idle: %d %q, want 400", code, e)
 	}
