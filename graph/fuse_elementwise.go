@@ -68,7 +68,7 @@ type ewChain struct {
 // fuseElementwise rewrites p.nodes, replacing each chain of two or more
 // fusable nodes by one node placed where the chain's last node was.
 func fuseElementwise(p *program) {
-	_, uses := usage(p)
+	producer, uses := usage(p)
 	consumers := map[string][]*node{}
 	for _, n := range p.nodes {
 		for _, in := range n.in {
@@ -84,7 +84,7 @@ func fuseElementwise(p *program) {
 			continue
 		}
 		first, ok := chainStep(p, head, "")
-		if !ok {
+		if !ok || readsIntegers(head, producer) {
 			continue
 		}
 		chain := &ewChain{steps: []ewStep{first}, original: []*node{head}}
@@ -130,10 +130,28 @@ func fuseElementwise(p *program) {
 	p.nodes = nodes
 }
 
-// intSources are ops whose float-typed-looking outputs are in fact
-// integers or bools: a chain starting on them would fall back every run.
+// intSources are ops whose outputs are integers or bools (Cast unless to
+// a float type): a chain starting on them would fall back every run.
 var intSources = map[string]bool{"Shape": true, "Size": true, "Range": true, "NonZero": true, "ArgMax": true, "ArgMin": true,
 	"Equal": true, "Less": true, "Greater": true, "LessOrEqual": true, "GreaterOrEqual": true, "And": true, "Or": true, "Xor": true, "Not": true}
+
+// readsIntegers says whether node n reads a value that is known at compile
+// time to be integer: shape arithmetic, not for this pass.
+func readsIntegers(n *node, producer map[string]*node) bool {
+	for _, in := range n.in {
+		pr := producer[in]
+		if pr == nil {
+			continue
+		}
+		if intSources[pr.op] {
+			return true
+		}
+		if to := attrInt(pr, "to", 1); pr.op == "Cast" && to != 1 && to != 10 && to != 11 && to != 16 {
+			return true
+		}
+	}
+	return false
+}
 
 // chainStep describes node n as a chain step reading the chain's value
 // self ("" for the first step), or reports that it does not fuse.
@@ -215,23 +233,11 @@ func chainStep(p *program, n *node, self string) (ewStep, bool) {
 		if st.k == bPRelu && st.a == argConst {
 			return st, false
 		}
-		if pr := producerOf(p, n.in[0]); pr != nil && intSources[pr.op] {
-			return st, false
-		}
 		return st, true
 	case st.k == bPRelu: // the chain's value must be the input, not the slope
 		return st, st.a == argSelf
 	}
 	return st, st.a == argSelf || st.b == argSelf
-}
-
-func producerOf(p *program, name string) *node {
-	for _, n := range p.nodes {
-		if slices.Contains(n.out, name) {
-			return n
-		}
-	}
-	return nil
 }
 
 // node builds the fused node: its inputs are the chain's operands that are
@@ -306,7 +312,7 @@ func (x *exec) runChain(n *node, ch *ewChain, in []*tensor.Tensor) ([]*tensor.Te
 	if !ok {
 		return x.runOriginal(ch.original)
 	}
-	out := x.outFloat(n, shape, in, seq(len(in))...)
+	out := x.outFloat(n, shape, in, firstN(len(in))...)
 	if x.dry {
 		return one(out, nil)
 	}
@@ -478,7 +484,7 @@ func countOf(names []string, name string) int {
 	return c
 }
 
-func seq(n int) []int {
+func firstN(n int) []int {
 	s := make([]int, n)
 	for i := range s {
 		s[i] = i

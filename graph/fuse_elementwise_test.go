@@ -267,3 +267,100 @@ func TestChainGELURecognised(t *testing.T) {
 		}
 	}
 }
+
+// chainSeeds are FuzzGraph seeds (appended by fuzzSeeds) for the
+// elementwise ops and the chain fusion: a fused GELU, chains with a side
+// input, a broadcasting first op, a later broadcast and integer inputs
+// (both run the original nodes), Clip/Pow/PRelu/Max/HardSwish/LeakyRelu
+// in a chain, comparisons into Where.
+func chainSeeds(t testing.TB) [][]byte {
+	f := func(shape ...int) *tensor.Tensor { return seq(shape...) }
+	s := func(v float32) *tensor.Tensor { return tensor.FromFloats([]float32{v}) }
+	x := map[string]*tensor.Tensor{"x": f(2, 3, 4)}
+	seeds := []struct {
+		opset  int64
+		nodes  []*onnxpb.NodeProto
+		feeds  map[string]*tensor.Tensor
+		consts map[string]*tensor.Tensor
+		outs   []string
+	}{
+		{17, []*onnxpb.NodeProto{
+			nodeProto("Transpose", []string{"x"}, []string{"t"}, attrIs("perm", 0, 1, 2)),
+			nodeProto("Div", []string{"t", "r2"}, []string{"d"}),
+			nodeProto("Erf", []string{"d"}, []string{"e"}),
+			nodeProto("Add", []string{"e", "one"}, []string{"a"}),
+			nodeProto("Mul", []string{"t", "a"}, []string{"m"}),
+			nodeProto("Mul", []string{"m", "half"}, []string{"y"}),
+		}, x, map[string]*tensor.Tensor{"r2": s(float32(math.Sqrt2)), "one": s(1), "half": s(0.5)}, []string{"y"}},
+		{13, []*onnxpb.NodeProto{
+			nodeProto("Mul", []string{"a", "x"}, []string{"m"}),
+			nodeProto("Sigmoid", []string{"m"}, []string{"g"}),
+			nodeProto("Add", []string{"g", "x"}, []string{"y"}),
+			nodeProto("Tanh", []string{"a"}, []string{"h"}),
+			nodeProto("Mul", []string{"h", "x"}, []string{"z"}),
+		}, map[string]*tensor.Tensor{"a": f(3, 1), "x": f(2, 3, 4)}, nil, []string{"y", "z"}},
+		{13, []*onnxpb.NodeProto{
+			nodeProto("Abs", []string{"i"}, []string{"a"}),
+			nodeProto("Neg", []string{"a"}, []string{"n"}),
+			nodeProto("Mul", []string{"n", "n"}, []string{"y"}),
+			nodeProto("Cast", []string{"x"}, []string{"c"}, attrI("to", 7)),
+			nodeProto("Sign", []string{"c"}, []string{"sg"}),
+			nodeProto("Relu", []string{"sg"}, []string{"z"}),
+		}, map[string]*tensor.Tensor{"i": ints64([]int{2, 3}, -3, -2, -1, 0, 1, 2), "x": f(2, 3)}, nil, []string{"y", "z"}},
+		{13, []*onnxpb.NodeProto{
+			nodeProto("Clip", []string{"x", "lo", "hi"}, []string{"c"}),
+			nodeProto("Pow", []string{"c", "two"}, []string{"p"}),
+			nodeProto("PRelu", []string{"p", "sl"}, []string{"r"}),
+			nodeProto("Max", []string{"r", "lo"}, []string{"m"}),
+			nodeProto("HardSigmoid", []string{"m"}, []string{"h"}, attrF("alpha", 0.3)),
+			nodeProto("LeakyRelu", []string{"h"}, []string{"y"}, attrF("alpha", 0.2)),
+		}, x, map[string]*tensor.Tensor{"lo": s(-1), "hi": s(6), "two": s(2), "sl": f(4)}, []string{"y"}},
+		{16, []*onnxpb.NodeProto{
+			nodeProto("Less", []string{"x", "zero"}, []string{"b"}),
+			nodeProto("Neg", []string{"x"}, []string{"n"}),
+			nodeProto("Where", []string{"b", "n", "x"}, []string{"w"}),
+			nodeProto("Not", []string{"b"}, []string{"nb"}),
+			nodeProto("Equal", []string{"w", "x"}, []string{"e"}),
+			nodeProto("And", []string{"nb", "e"}, []string{"y"}),
+			nodeProto("Sum", []string{"w", "x", "zero"}, []string{"z"}),
+		}, x, map[string]*tensor.Tensor{"zero": s(0)}, []string{"y", "z"}},
+	}
+	var out [][]byte
+	for _, sd := range seeds {
+		b, err := proto.Marshal(modelProto(sd.opset, graphProto(sd.nodes, sd.feeds, sd.consts, sd.outs...)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// TestChainOnIntegers: a chain whose input turns out to be an integer
+// tensor runs its original nodes (integer kernels), with their results.
+func TestChainOnIntegers(t *testing.T) {
+	nodes := []*onnxpb.NodeProto{
+		nodeProto("Abs", []string{"i"}, []string{"a"}),
+		nodeProto("Neg", []string{"a"}, []string{"n"}),
+		nodeProto("Mul", []string{"n", "n"}, []string{"y"}),
+	}
+	feeds := map[string]*tensor.Tensor{"i": ints64([]int{2, 3}, -3, -2, -1, 0, 1, 7)}
+	var got [2]*tensor.Tensor
+	for k, noFuse := range []bool{false, true} {
+		g, err := Compile(parseModel(t, modelProto(13, graphProto(nodes, feeds, nil, "y"))), Options{Threads: 1, NoFuse: noFuse})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]int{false: 1, true: 3}[noFuse]; len(g.main.nodes) != want {
+			t.Fatalf("NoFuse %v: nodes %v", noFuse, fusedOps(g))
+		}
+		out, err := g.Run(feeds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[k] = out["y"]
+	}
+	if got[0].DType != tensor.Int64 || !slices.Equal(got[0].Ints, got[1].Ints) || !slices.Equal(got[0].Shape, got[1].Shape) {
+		t.Errorf("fused %v %v %v, unfused %v %v %v", got[0].DType, got[0].Shape, got[0].Ints, got[1].DType, got[1].Shape, got[1].Ints)
+	}
+}

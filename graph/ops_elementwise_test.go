@@ -24,7 +24,7 @@ func TestElementwiseCases(t *testing.T) {
 	var m struct {
 		Cases []struct {
 			Name, Op, Note, ORT string
-			Opset             int
+			Opset               int
 		} `json:"cases"`
 	}
 	if err := json.Unmarshal(b, &m); err != nil {
