@@ -77,6 +77,10 @@ func fuseElementwise(p *program) {
 			}
 		}
 	}
+	pos := map[*node]int{}
+	for i, n := range p.nodes {
+		pos[n] = i
+	}
 	claimed := map[*node]bool{}
 	replace := map[*node]*node{}
 	for _, head := range p.nodes {
@@ -96,7 +100,9 @@ func fuseElementwise(p *program) {
 				break
 			}
 			next := consumers[o][0]
-			if claimed[next] || uses[o] != countOf(next.in, o) {
+			// Later in the graph (a subgraph's node may name its own
+			// output as an input: an error when running, not a loop here).
+			if claimed[next] || pos[next] <= pos[cur] || uses[o] != countOf(next.in, o) {
 				break
 			}
 			st, ok := chainStep(p, next, o)

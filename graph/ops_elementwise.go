@@ -796,7 +796,7 @@ func (x *exec) binaryFloats(k bKind, d, a, b []float32, shape, as, bs []int) {
 	if k == bPow {
 		grain = grainCostly
 	}
-	if slices.Equal(as, bs) {
+	if slices.Equal(as, shape) && slices.Equal(bs, shape) {
 		x.split(len(d), grain, func(lo, hi int) { arithF(k, d[lo:hi], a[lo:], b[lo:], 1, 1) })
 		return
 	}
@@ -1088,6 +1088,9 @@ func runVariadic(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error
 	a := in[0]
 	shape := a.Shape
 	for i, t := range in {
+		if t == nil {
+			return nil, x.errf(n, "input #%d is empty: %s takes no optional inputs", i, n.op)
+		}
 		if !sameType(t, a) {
 			return nil, x.errf(n, "inputs %q (%s) and %q (%s) have different element types", n.in[0], typeName(a), n.in[i], typeName(t))
 		}
