@@ -60,6 +60,7 @@ func init() {
 		unary("Softplus", v(1)),
 		unary("Softsign", v(1)),
 		unary("HardSwish", v(14)),
+		unary("Gelu", v(20), aString("approximate", "none", "tanh")),
 		unary("Not", v(1)),
 		&opDef{name: "Clip", since: v(1, 6, 11, 12, 13), in: io(1, 3), out: io(1, 1),
 			attrs: []attrSpec{aFloat("min").upTo(10), aFloat("max").upTo(10), ci}, check: checkClip, run: runClip},
@@ -157,6 +158,7 @@ const (
 	uSelu
 	uCelu
 	uSoftplus
+	uGelu // a = 1: the tanh approximation
 )
 
 var unaryKinds = map[string]uKind{
@@ -164,6 +166,7 @@ var unaryKinds = map[string]uKind{
 	"LeakyRelu": uLeakyRelu, "HardSigmoid": uHardSigmoid, "HardSwish": uHardSwish, "Softsign": uSoftsign,
 	"Clip": uClip, "Exp": uExp, "Log": uLog, "Sqrt": uSqrt, "Floor": uFloor, "Ceil": uCeil, "Erf": uErf,
 	"Sigmoid": uSigmoid, "Tanh": uTanh, "Elu": uElu, "Selu": uSelu, "Celu": uCelu, "Softplus": uSoftplus,
+	"Gelu": uGelu,
 }
 
 // unary is a float kernel of one input with its attributes: alpha and beta
@@ -187,6 +190,10 @@ func unaryOf(n *node) unary {
 		u.a, u.b = 1.0/6, 0.5
 	case uElu, uCelu:
 		u.a = attrFloat(n, "alpha", 1)
+	case uGelu:
+		if attrString(n, "approximate", "none") == "tanh" {
+			u.a = 1
+		}
 	case uSelu:
 		if n.opset < 6 { // Selu-1's defaults were rounded to 5 digits
 			u.a, u.b = attrFloat(n, "alpha", 1.6732), attrFloat(n, "gamma", 1.0507)
@@ -334,6 +341,16 @@ func (u *unary) viaF64(d, s []float32) {
 		case uSoftplus:
 			for i, v := range b {
 				b[i] = softplus64(v)
+			}
+		case uGelu:
+			if u.a == 0 {
+				for i, v := range b {
+					b[i] = 0.5 * v * (1 + erf64(v*(1/math.Sqrt2)))
+				}
+				break
+			}
+			for i, v := range b {
+				b[i] = 0.5 * v * (1 + tanh64(math.Sqrt(2/math.Pi)*(v+0.044715*v*v*v)))
 			}
 		}
 		dd := d[o : o+len(b)]

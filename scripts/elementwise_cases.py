@@ -193,6 +193,11 @@ def cases():
     c.append(case("hardsigmoid_edges", "HardSigmoid", 6, [e], lambda x: np.clip(x * 0.3 + 0.4, 0, 1).astype(F), attrs=dict(alpha=0.3, beta=0.4)))
     c.append(case("hardswish_edges", "HardSwish", 14, [e[1:-1]], lambda x: (x * np.maximum(0, np.minimum(1, x * F(1 / 6) + F(0.5)))).astype(F)))
     c.append(case("leakyrelu_edges", "LeakyRelu", 16, [e], lambda x: np.where(x < 0, x * F(0.2), x).astype(F), attrs=dict(alpha=0.2)))
+    xg = np.concatenate([e, rng_floats(28, 20)])
+    c.append(case("gelu_opset20", "Gelu", 20, [xg], lambda x: (0.5 * x.astype(np.float64) * (1 + erf(x / np.sqrt(2)).astype(np.float64))).astype(F),
+                  note="Gelu-20, approximate=none"))
+    c.append(case("gelu_opset20_tanh", "Gelu", 20, [xg[1:-1]], lambda x: (0.5 * x.astype(np.float64) * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * np.power(x.astype(np.float64), 3))))).astype(F),
+                  attrs=dict(approximate="tanh"), note="Gelu-20, approximate=tanh"))
     nan = np.array([NAN, -NAN, 1], F)
     for op, f in (("Relu", lambda x: np.maximum(x, 0)), ("Sigmoid", lambda x: 1 / (1 + np.exp(-x))), ("Erf", erf),
                   ("Tanh", np.tanh), ("Abs", np.abs), ("Sqrt", np.sqrt), ("Floor", np.floor), ("Sign", np.sign)):
@@ -219,7 +224,7 @@ def build(cs, out_dir):
     out = helper.make_tensor_value_info("y", ONNX_TYPES[expected.dtype], expected.shape)
     graph = helper.make_graph([node], cs["name"], vis, [out])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", cs["opset"])], producer_name="elementwise_cases.py")
-    model.ir_version = 7 if cs["opset"] < 14 else 8
+    model.ir_version = 7 if cs["opset"] < 14 else (8 if cs["opset"] < 19 else 9)
     d = os.path.join(out_dir, cs["name"])
     os.makedirs(os.path.join(d, "test_data_set_0"))
     onnx.save(model, os.path.join(d, "model.onnx"))
