@@ -6,6 +6,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/convlstm-go/convlstm-go/loader"
 	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
@@ -111,4 +112,41 @@ func benchModel(b *testing.B, m testModel, opts Options) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N*values), "cpu-ns/value")
+}
+
+// BenchmarkMovingMNISTChains runs the real Moving-MNIST export (the demo
+// model: 30 GELUs, tanh·10, sigmoid·255 around 60 fused cell steps) on one
+// of its fixture sequences with and without the chain fusion (every other
+// fusion on).
+func BenchmarkMovingMNISTChains(b *testing.B) {
+	in, _, err := loader.ReadNPZ("../fixtures/models/moving-mnist-op17-dynamic/inputs.npz")
+	if err != nil {
+		b.Skip(err)
+	}
+	x := in["frames"]
+	one := &tensor.Tensor{Shape: append([]int{1}, x.Shape[1:]...), DType: x.DType, Data: x.Data[:numel(x.Shape[1:])]}
+	for _, fuse := range []bool{false, true} {
+		b.Run(map[bool]string{false: "unfused-chains", true: "fused-chains"}[fuse], func(b *testing.B) {
+			chainFusion = fuse
+			defer func() { chainFusion = true }()
+			g, err := Load("../cmd/convlstm-run/demo/moving-mnist.onnx", Options{Threads: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			chainFusion = true
+			feed := map[string]*tensor.Tensor{"frames": one}
+			if _, err := g.Run(feed); err != nil {
+				b.Fatal(err)
+			}
+			cpu0 := cpuTime()
+			b.ResetTimer()
+			for range b.N {
+				if _, err := g.Run(feed); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+		})
+	}
 }

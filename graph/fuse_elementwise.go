@@ -65,9 +65,16 @@ type ewChain struct {
 	gelu     bool    // the steps are the exported GELU: one dedicated loop
 }
 
+// chainFusion turns the pass off (for benchmarks that compare; Options
+// NoFuse turns off every fusion).
+var chainFusion = true
+
 // fuseElementwise rewrites p.nodes, replacing each chain of two or more
 // fusable nodes by one node placed where the chain's last node was.
 func fuseElementwise(p *program) {
+	if !chainFusion {
+		return
+	}
 	producer, uses := usage(p)
 	consumers := map[string][]*node{}
 	for _, n := range p.nodes {

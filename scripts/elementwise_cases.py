@@ -333,6 +333,16 @@ def main():
     with open(os.path.join(args.out, "manifest.json"), "w") as f:
         json.dump(dict(command=COMMAND, onnx=onnx.__version__, numpy=np.__version__, cases=manifest), f, indent=1)
         f.write("\n")
+    with open(os.path.join(args.out, "README.md"), "w") as f:
+        f.write("# Elementwise semantics cases (graph/ops_elementwise_test.go)\n\n")
+        f.write("One-node ONNX models for the corners of the elementwise ops that the ONNX node suite leaves out, "
+                "in the node suite's layout (`<case>/model.onnx`, `<case>/test_data_set_0/{input,output}_K.pb`). "
+                "Expected outputs: NumPy, by the formulas of the ONNX reference implementation; each case is also run in "
+                "ONNX Runtime 1.30.0 where it implements it (column ORT; opset < 7 forms are not in ORT). Written by\n\n"
+                f"```sh\n{COMMAND}\n```\n\n(onnx {onnx.__version__}, numpy {np.__version__}).\n\n")
+        f.write("| case | op | opset | ORT | note |\n|---|---|---:|---|---|\n")
+        for m in manifest:
+            f.write(f'| {m["name"]} | {m["op"]} | {m["opset"]} | {m.get("ort_1_30_0", "not run")} | {m["note"]} |\n')
     for m in manifest:
         print(f'{m["name"]:32s} {m.get("ort_1_30_0", "")}')
 
