@@ -37,7 +37,7 @@ import (
 // blockLen is how many values go through the chain at a time: small
 // enough that the block and its float64 twin stay in L1, large enough that
 // the loops over it dominate the per-block overhead.
-const blockLen = 256
+const blockLen = 1024
 
 // Operands of a chain step besides fused-node inputs (index >= 0).
 const (
