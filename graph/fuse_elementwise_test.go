@@ -419,3 +419,21 @@ func TestFastMath(t *testing.T) {
 		}
 	}
 }
+
+// TestVariadicInPlace: Sum(t, x, t) with t dying at the Sum may not write
+// its first partial sum over t, which it reads again.
+func TestVariadicInPlace(t *testing.T) {
+	x := seq(3, 4)
+	out, err := runNodes(t, 13, []*onnxpb.NodeProto{
+		nodeProto("Transpose", []string{"x"}, []string{"t"}, attrIs("perm", 0, 1)),
+		nodeProto("Sum", []string{"t", "x", "t"}, []string{"y"}),
+	}, map[string]*tensor.Tensor{"x": x}, nil, "y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range x.Data {
+		if want := v + v + v; out["y"].Data[i] != want {
+			t.Fatalf("y[%d] = %g, want %g", i, out["y"].Data[i], want)
+		}
+	}
+}

@@ -770,15 +770,16 @@ func runArith(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return x.binary(n, k, in, shape, bs)
+	return x.binary(n, k, in, shape, bs, 0, 1)
 }
 
 // binary computes a two-input arithmetic op (a and b of one type) into a
-// new output of the given shape, b read with shape bs.
-func (x *exec) binary(n *node, k bKind, in []*tensor.Tensor, shape, bs []int) ([]*tensor.Tensor, error) {
+// new output of the given shape, b read with shape bs. The output may take
+// over either input's buffer (reuse lists which).
+func (x *exec) binary(n *node, k bKind, in []*tensor.Tensor, shape, bs []int, reuse ...int) ([]*tensor.Tensor, error) {
 	a, b := in[0], in[1]
 	if a.IsFloat() {
-		out := x.outFloat(n, shape, in, 0, 1)
+		out := x.outFloat(n, shape, in, reuse...)
 		if x.dry {
 			return one(out, nil)
 		}
@@ -1014,7 +1015,7 @@ func runPow(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		return nil, err
 	}
 	if a.IsFloat() && b.IsFloat() {
-		return x.binary(n, bPow, in, shape, bs)
+		return x.binary(n, bPow, in, shape, bs, 0, 1)
 	}
 	out := &tensor.Tensor{Shape: shape, DType: a.DType}
 	if a.IsFloat() {
@@ -1096,7 +1097,7 @@ func runPRelu(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if shape, ok := broadcastShape(a.Shape, s.Shape); !ok || !slices.Equal(shape, a.Shape) {
 		return nil, x.errf(n, "slope %q of shape %v does not broadcast to the input's shape %v", n.in[1], s.Shape, a.Shape)
 	}
-	return x.binary(n, bPRelu, in, slices.Clone(a.Shape), s.Shape)
+	return x.binary(n, bPRelu, in, slices.Clone(a.Shape), s.Shape, 0, 1)
 }
 
 // ---- Min, Max, Sum, Mean ----
@@ -1132,8 +1133,15 @@ func runVariadic(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error
 		return one(view(a, slices.Clone(shape)), nil)
 	}
 	// The first pair into the output (which may take over either one's
-	// buffer), then each further input into it.
-	outs, err := x.binary(n, k, in[:2], shape, in[1].Shape)
+	// buffer unless a later input is the same value), then each further
+	// input into it.
+	var reuse []int
+	for i := range 2 {
+		if !slices.Contains(n.in[2:], n.in[i]) {
+			reuse = append(reuse, i)
+		}
+	}
+	outs, err := x.binary(n, k, in[:2], shape, in[1].Shape, reuse...)
 	if err != nil {
 		return nil, err
 	}
