@@ -166,6 +166,7 @@ func (c *compiler) compileGraph(gp *onnxpb.GraphProto, parent *program, consts m
 	if c.fuse {
 		fuseCells(p)
 		fuseConvs(p)
+		fuseElementwise(p) // last: the passes above match single ops
 	}
 	if err := c.prepareConvs(p); err != nil {
 		return nil, err

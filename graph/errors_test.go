@@ -245,7 +245,7 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		}
 		out = append(out, b)
 	}
-	return out
+	return append(out, chainSeeds(t)...) // fuse_elementwise_test.go
 }
 
 // TestFuzzSeeds: every seed compiles and runs (so the fuzzer starts from

@@ -60,6 +60,7 @@ func init() {
 		unary("Softplus", v(1)),
 		unary("Softsign", v(1)),
 		unary("HardSwish", v(14)),
+		unary("Gelu", v(20), aString("approximate", "none", "tanh")),
 		unary("Not", v(1)),
 		&opDef{name: "Clip", since: v(1, 6, 11, 12, 13), in: io(1, 3), out: io(1, 1),
 			attrs: []attrSpec{aFloat("min").upTo(10), aFloat("max").upTo(10), ci}, check: checkClip, run: runClip},
@@ -157,6 +158,7 @@ const (
 	uSelu
 	uCelu
 	uSoftplus
+	uGelu // a = 1: the tanh approximation
 )
 
 var unaryKinds = map[string]uKind{
@@ -164,6 +166,7 @@ var unaryKinds = map[string]uKind{
 	"LeakyRelu": uLeakyRelu, "HardSigmoid": uHardSigmoid, "HardSwish": uHardSwish, "Softsign": uSoftsign,
 	"Clip": uClip, "Exp": uExp, "Log": uLog, "Sqrt": uSqrt, "Floor": uFloor, "Ceil": uCeil, "Erf": uErf,
 	"Sigmoid": uSigmoid, "Tanh": uTanh, "Elu": uElu, "Selu": uSelu, "Celu": uCelu, "Softplus": uSoftplus,
+	"Gelu": uGelu,
 }
 
 // unary is a float kernel of one input with its attributes: alpha and beta
@@ -187,6 +190,10 @@ func unaryOf(n *node) unary {
 		u.a, u.b = 1.0/6, 0.5
 	case uElu, uCelu:
 		u.a = attrFloat(n, "alpha", 1)
+	case uGelu:
+		if attrString(n, "approximate", "none") == "tanh" {
+			u.a = 1
+		}
 	case uSelu:
 		if n.opset < 6 { // Selu-1's defaults were rounded to 5 digits
 			u.a, u.b = attrFloat(n, "alpha", 1.6732), attrFloat(n, "gamma", 1.0507)
@@ -334,6 +341,16 @@ func (u *unary) viaF64(d, s []float32) {
 		case uSoftplus:
 			for i, v := range b {
 				b[i] = softplus64(v)
+			}
+		case uGelu:
+			if u.a == 0 {
+				for i, v := range b {
+					b[i] = 0.5 * v * (1 + erf64(v*(1/math.Sqrt2)))
+				}
+				break
+			}
+			for i, v := range b {
+				b[i] = 0.5 * v * (1 + tanh64(math.Sqrt(2/math.Pi)*(v+0.044715*v*v*v)))
 			}
 		}
 		dd := d[o : o+len(b)]
@@ -753,15 +770,16 @@ func runArith(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return x.binary(n, k, in, shape, bs)
+	return x.binary(n, k, in, shape, bs, 0, 1)
 }
 
 // binary computes a two-input arithmetic op (a and b of one type) into a
-// new output of the given shape, b read with shape bs.
-func (x *exec) binary(n *node, k bKind, in []*tensor.Tensor, shape, bs []int) ([]*tensor.Tensor, error) {
+// new output of the given shape, b read with shape bs. The output may take
+// over either input's buffer (reuse lists which).
+func (x *exec) binary(n *node, k bKind, in []*tensor.Tensor, shape, bs []int, reuse ...int) ([]*tensor.Tensor, error) {
 	a, b := in[0], in[1]
 	if a.IsFloat() {
-		out := x.outFloat(n, shape, in, 0, 1)
+		out := x.outFloat(n, shape, in, reuse...)
 		if x.dry {
 			return one(out, nil)
 		}
@@ -796,7 +814,7 @@ func (x *exec) binaryFloats(k bKind, d, a, b []float32, shape, as, bs []int) {
 	if k == bPow {
 		grain = grainCostly
 	}
-	if slices.Equal(as, bs) {
+	if slices.Equal(as, shape) && slices.Equal(bs, shape) {
 		x.split(len(d), grain, func(lo, hi int) { arithF(k, d[lo:hi], a[lo:], b[lo:], 1, 1) })
 		return
 	}
@@ -997,7 +1015,7 @@ func runPow(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		return nil, err
 	}
 	if a.IsFloat() && b.IsFloat() {
-		return x.binary(n, bPow, in, shape, bs)
+		return x.binary(n, bPow, in, shape, bs, 0, 1)
 	}
 	out := &tensor.Tensor{Shape: shape, DType: a.DType}
 	if a.IsFloat() {
@@ -1079,7 +1097,7 @@ func runPRelu(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if shape, ok := broadcastShape(a.Shape, s.Shape); !ok || !slices.Equal(shape, a.Shape) {
 		return nil, x.errf(n, "slope %q of shape %v does not broadcast to the input's shape %v", n.in[1], s.Shape, a.Shape)
 	}
-	return x.binary(n, bPRelu, in, slices.Clone(a.Shape), s.Shape)
+	return x.binary(n, bPRelu, in, slices.Clone(a.Shape), s.Shape, 0, 1)
 }
 
 // ---- Min, Max, Sum, Mean ----
@@ -1088,6 +1106,9 @@ func runVariadic(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error
 	a := in[0]
 	shape := a.Shape
 	for i, t := range in {
+		if t == nil {
+			return nil, x.errf(n, "input #%d is empty: %s takes no optional inputs", i, n.op)
+		}
 		if !sameType(t, a) {
 			return nil, x.errf(n, "inputs %q (%s) and %q (%s) have different element types", n.in[0], typeName(a), n.in[i], typeName(t))
 		}
@@ -1112,8 +1133,15 @@ func runVariadic(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error
 		return one(view(a, slices.Clone(shape)), nil)
 	}
 	// The first pair into the output (which may take over either one's
-	// buffer), then each further input into it.
-	outs, err := x.binary(n, k, in[:2], shape, in[1].Shape)
+	// buffer unless a later input is the same value), then each further
+	// input into it.
+	var reuse []int
+	for i := range 2 {
+		if !slices.Contains(n.in[2:], n.in[i]) {
+			reuse = append(reuse, i)
+		}
+	}
+	outs, err := x.binary(n, k, in[:2], shape, in[1].Shape, reuse...)
 	if err != nil {
 		return nil, err
 	}
