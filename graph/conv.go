@@ -154,6 +154,10 @@ func checkConv(c *compiler, n *node) error {
 // fusion passes are done, and puts the fused cells that are ConvLSTM steps
 // on the engine's cell.
 func (c *compiler) prepareConvs(p *program) error {
+	if c.fuse {
+		foldBatchNorms(p) // fuse_conv.go
+		fuseConvActivations(p)
+	}
 	for _, n := range p.nodes {
 		cv := n
 		if n.op == "LSTMCell" {
@@ -206,6 +210,10 @@ func (c *compiler) prepareConvs(p *program) error {
 // channel Concat, which are padded straight into the convolution's buffer.
 func runConv(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	cn := n.conv
+	var act func([]float32)
+	if cn != nil {
+		act = cn.act
+	}
 	xs := in[:1]
 	if cn == nil || cn.packed == nil {
 		// Weights (or bias) computed by the graph: check and pack per run.
@@ -266,8 +274,8 @@ func runConv(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		parts[i] = engine.Part{Data: t.Data, Channels: t.Shape[1]}
 	}
 	var epi func([]float32, int)
-	if cn.act != nil {
-		epi = func(plane []float32, _ int) { cn.act(plane) }
+	if act != nil {
+		epi = func(plane []float32, _ int) { act(plane) }
 	}
 	plan.Apply(poolFor(x.g.threads), out.Data, epi, parts...)
 	return one(out, nil)
