@@ -166,6 +166,7 @@ func (c *compiler) compileGraph(gp *onnxpb.GraphProto, parent *program, consts m
 	if c.fuse {
 		fuseCells(p)
 		fuseConvs(p)
+		fuseConvEpilogues(p) // after the cells have taken their convs, before elementwise chains
 	}
 	if err := c.prepareConvs(p); err != nil {
 		return nil, err

@@ -186,10 +186,6 @@ func (p *program) constThrough(name string) (string, *tensor.Tensor) {
 // fusion passes are done, and puts the fused cells that are ConvLSTM steps
 // on the engine's cell.
 func (c *compiler) prepareConvs(p *program) error {
-	if c.fuse {
-		foldBatchNorms(p) // fuse_conv.go
-		fuseConvActivations(p)
-	}
 	for _, n := range p.nodes {
 		cv := n
 		if n.op == "LSTMCell" {

@@ -29,6 +29,17 @@ import (
 // precision (float32 arithmetic, transcendental functions in float64), so
 // fused and unfused graphs agree to rounding.
 
+// fuseConvEpilogues runs both passes: BatchNormalization first, so that
+// an activation after it moves into the convolution too. compileGraph
+// calls it after the cell passes (a cell's conv feeds a Split, never these
+// nodes, but a folded weight must not reach a cell's engine step, which
+// packs the initialisers) and before elementwise chains are fused (they
+// would otherwise take torch's GELU chain).
+func fuseConvEpilogues(p *program) {
+	foldBatchNorms(p)
+	fuseConvActivations(p)
+}
+
 // convFamily reports whether n is a Conv or ConvTranspose with compile-time
 // state (constant weights), the nodes these passes rewrite.
 func convFamily(n *node) bool {

@@ -212,7 +212,7 @@ func TestConvFusion(t *testing.T) {
 						b.activation(act, cur, "y")
 						cur = "y"
 					}
-					m := b.model(t, 13, []int64{2, 4, 7, 6}, cur)
+					m := b.model(t, 17, []int64{2, 4, 7, 6}, cur)
 					x := tensor.FromFloats(make([]float32, 2*4*7*6), 2, 4, 7, 6)
 					for i := range x.Data {
 						x.Data[i] = float32(b.rng.NormFloat64() * 2)
