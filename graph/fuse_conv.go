@@ -25,9 +25,9 @@ import (
 // Either happens only when the convolution's output has that one reader
 // and is not a graph output, so nothing can observe the intermediate value;
 // the fused node takes the name of the last output it replaces. The
-// activations compute what the ops compute, in the same order and
-// precision (float32 arithmetic, transcendental functions in float64), so
-// fused and unfused graphs agree to rounding.
+// activations run the elementwise ops' own kernels (unary.apply), or for
+// Relu and LeakyRelu a masked loop that gives the same bits without a
+// branch on the sign, so fused and unfused graphs agree bit for bit.
 
 // fuseConvEpilogues runs both passes: BatchNormalization first, so that
 // an activation after it moves into the convolution too. compileGraph
@@ -250,35 +250,23 @@ func matchActivation(p *program, y string, uses map[string]int, cons map[string]
 				d[i] = math.Float32frombits(math.Float32bits(v)&^m | math.Float32bits(alpha*v)&m)
 			}
 		}, fmt.Sprintf("LeakyRelu(%g)", alpha), group
-	case "Sigmoid":
-		return func(d []float32) {
-			for i, v := range d {
-				d[i] = float32(1 / (1 + math.Exp(-float64(v))))
-			}
-		}, a.op, group
-	case "Tanh":
-		return func(d []float32) {
-			for i, v := range d {
-				d[i] = float32(math.Tanh(float64(v)))
-			}
-		}, a.op, group
-	case "HardSigmoid":
-		alpha, beta := attrFloat(a, "alpha", 0.2), attrFloat(a, "beta", 0.5)
-		return func(d []float32) {
-			for i, v := range d {
-				d[i] = max(0, min(1, float32(alpha*v)+beta))
-			}
-		}, fmt.Sprintf("HardSigmoid(%g,%g)", alpha, beta), group
-	case "HardSwish":
-		const alpha, beta = float32(1.0 / 6), float32(0.5)
-		return func(d []float32) {
-			for i, v := range d {
-				d[i] = v * max(0, min(1, float32(alpha*v)+beta))
-			}
-		}, a.op, group
+	case "Sigmoid", "Tanh", "HardSigmoid", "HardSwish":
+		// The elementwise ops' own kernels: the same roundings as when the
+		// node runs alone.
+		u := unaryOf(a)
+		name := a.op
+		if a.op == "HardSigmoid" {
+			name = fmt.Sprintf("HardSigmoid(%g,%g)", u.a, u.b)
+		}
+		return func(d []float32) { u.apply(d, d) }, name, group
 	case "Clip":
+		// Bounds as runClip reads them: attributes before opset 11 (absent:
+		// ±FLT_MAX from opset 6), constant scalar inputs from 11.
 		lo, hi := float32(math.Inf(-1)), float32(math.Inf(1))
 		if a.opset < 11 {
+			if a.opset >= 6 {
+				lo, hi = -math.MaxFloat32, math.MaxFloat32
+			}
 			lo, hi = attrFloat(a, "min", lo), attrFloat(a, "max", hi)
 		} else {
 			for k, bound := range []*float32{&lo, &hi} {
@@ -292,11 +280,8 @@ func matchActivation(p *program, y string, uses map[string]int, cons map[string]
 				*bound = t.Data[0]
 			}
 		}
-		return func(d []float32) {
-			for i, v := range d {
-				d[i] = min(max(v, lo), hi)
-			}
-		}, fmt.Sprintf("Clip(%g,%g)", lo, hi), group
+		u := unary{k: uClip, a: lo, b: hi}
+		return func(d []float32) { u.apply(d, d) }, fmt.Sprintf("Clip(%g,%g)", lo, hi), group
 	}
 	return nil, "", nil
 }
@@ -360,10 +345,21 @@ func matchGELU(p *program, y string, uses map[string]int, cons map[string][]*nod
 	if !ok {
 		return nil, "", nil
 	}
+	erfK := unary{k: uErf}
 	return func(d []float32) {
-		for i, v := range d {
-			e := float32(math.Erf(float64(v / c1)))
-			d[i] = float32(v*(e+c2)) * c3
+		// Op by op as the nodes compute it, a block at a time: x/c1, the
+		// Erf kernel, +c2, ·x, ·c3.
+		var t [256]float32
+		for o := 0; o < len(d); o += len(t) {
+			x := d[o:min(len(d), o+len(t))]
+			b := t[:len(x)]
+			for i, v := range x {
+				b[i] = v / c1
+			}
+			erfK.apply(b, b)
+			for i, v := range x {
+				x[i] = float32(v*(b[i]+c2)) * c3
+			}
 		}
 	}, "GELU", []*node{div, erf, add, mul1, mul2}
 }
