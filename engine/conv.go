@@ -230,6 +230,7 @@ type ConvPlan struct {
 	gather  gatherTask
 	dense   []float32 // Apply: the padded input
 	outBuf  []float32 // Apply: the output rows
+	apply   applyTask
 }
 
 // NewPlan prepares c for layout l (from Layout, or larger HP/WP/S with the
@@ -413,7 +414,9 @@ type Part struct {
 // HO, WO) output out: it pads the parts into the plan's own buffer (made by
 // NewDensePlan) and compacts the output rows. When epilogue is not nil it
 // is applied to each output plane (channel ch of a frame) right after it is
-// written, while it is in cache (a fused activation).
+// written, while it is in cache (a fused activation). Padding, compaction
+// and epilogue are split over planes between the pool's workers: the
+// epilogue may run on several planes at once.
 func (p *ConvPlan) Apply(pool *Pool, out []float32, epilogue func(plane []float32, ch int), xs ...Part) {
 	c, l := p.c, p.L
 	s := c.Spec
@@ -433,28 +436,62 @@ func (p *ConvPlan) Apply(pool *Pool, out []float32, epilogue func(plane []float3
 		p.dense = make([]float32, s.C*cs+c.Slack())
 		p.outBuf = make([]float32, s.M*l.Cols())
 	}
-	ch0 = 0
-	for _, x := range xs {
-		for f := 0; f < l.Frames; f++ {
-			for ch := 0; ch < x.Channels; ch++ {
-				PadPlane(p.dense[(ch0+ch)*cs+f*l.S:][:l.S], l.WP, s.PadT, s.PadL, x.Data[(f*x.Channels+ch)*hw:][:hw], l.H, l.W)
-			}
-		}
-		ch0 += x.Channels
-	}
+	// Padding the input and compacting the output (with the epilogue) are
+	// split over planes between the workers too: done by the caller alone
+	// they would be the serial part of a multi-threaded convolution.
+	p.apply = applyTask{p: p, xs: xs, out: out, epilogue: epilogue}
+	pool.Do(&p.apply, pool.PartsFor(scalarWork*s.C*l.Frames*l.S))
 	ldc := l.Cols()
 	p.Run(pool, p.outBuf, ldc, [][]float32{p.dense}, false)
+	p.apply.compact = true
+	pool.Do(&p.apply, pool.PartsFor(scalarWork*s.M*l.Frames*l.HO*l.WO))
+	p.apply = applyTask{}
+}
+
+// applyTask is Apply's padding of the input planes (compact false) or
+// compaction of the output planes and epilogue (compact true), planes split
+// between workers.
+type applyTask struct {
+	p        *ConvPlan
+	xs       []Part
+	out      []float32
+	epilogue func(plane []float32, ch int)
+	compact  bool
+}
+
+func (t *applyTask) Run(part, parts int) {
+	p := t.p
+	c, l := p.c, p.L
+	s := c.Spec
+	if !t.compact {
+		hw, cs := l.H*l.W, p.strides[0]
+		q0, q1 := Split(s.C*l.Frames, part, parts, 1)
+		for q := q0; q < q1; q++ {
+			ch, f := q/l.Frames, q%l.Frames
+			// Find the part holding channel ch.
+			ch0 := 0
+			for _, x := range t.xs {
+				if ch < ch0+x.Channels {
+					PadPlane(p.dense[ch*cs+f*l.S:][:l.S], l.WP, s.PadT, s.PadL, x.Data[(f*x.Channels+ch-ch0)*hw:][:hw], l.H, l.W)
+					break
+				}
+				ch0 += x.Channels
+			}
+		}
+		return
+	}
+	ldc := l.Cols()
 	plane := l.HO * l.WO
-	for f := 0; f < l.Frames; f++ {
-		for i := 0; i < s.M; i++ {
-			dst := out[(f*s.M+i)*plane : (f*s.M+i+1)*plane]
-			src := p.outBuf[i*ldc+f*l.OS:]
-			for y := 0; y < l.HO; y++ {
-				copy(dst[y*l.WO:(y+1)*l.WO], src[y*l.OWP:y*l.OWP+l.WO])
-			}
-			if epilogue != nil {
-				epilogue(dst, i)
-			}
+	q0, q1 := Split(s.M*l.Frames, part, parts, 1)
+	for q := q0; q < q1; q++ {
+		f, i := q/s.M, q%s.M
+		dst := t.out[(f*s.M+i)*plane : (f*s.M+i+1)*plane]
+		src := p.outBuf[i*ldc+f*l.OS:]
+		for y := 0; y < l.HO; y++ {
+			copy(dst[y*l.WO:(y+1)*l.WO], src[y*l.OWP:y*l.OWP+l.WO])
+		}
+		if t.epilogue != nil {
+			t.epilogue(dst, i)
 		}
 	}
 }

@@ -65,15 +65,21 @@ func NewConvTranspose2D(w, bias []float32, s ConvTransposeSpec) (*ConvTranspose2
 
 // ConvTransposePlan holds the scratch of one input size.
 type ConvTransposePlan struct {
-	c        *ConvTranspose2D
-	frames   int
-	h, w     int
-	z        []float32 // per group: (M/G·KH·KW) × H·W contributions
-	offs     [][]int32
-	gemm     ctGemmTask
-	scatter  ctScatterTask
-	curFrame int
+	c      *ConvTranspose2D
+	frames int
+	h, w   int
+	// The contributions are computed for rb input rows at a time, so that
+	// they are scattered while in cache: z holds (M·KH·KW) rows of rb·W.
+	rb      int
+	z       []float32
+	offs    [][]int32
+	gemm    ctGemmTask
+	scatter ctScatterTask
 }
+
+// ctBlockBytes bounds the contributions of one block of input rows (a
+// variable so that tests can force many blocks).
+var ctBlockBytes = 256 << 10
 
 // NewPlan prepares the transposed convolution for frames h×w images.
 func (c *ConvTranspose2D) NewPlan(frames, h, w int) (*ConvTransposePlan, error) {
@@ -82,8 +88,9 @@ func (c *ConvTranspose2D) NewPlan(frames, h, w int) (*ConvTransposePlan, error) 
 		return nil, fmt.Errorf("engine: transposed convolution of %d frames of %d×%d into %d×%d", frames, h, w, s.HO, s.WO)
 	}
 	g := one(s.Groups)
-	cg, mg, kk := s.C/g, s.M/g, s.KH*s.KW
-	p := &ConvTransposePlan{c: c, frames: frames, h: h, w: w, z: make([]float32, g*mg*kk*h*w)}
+	cg, kk := s.C/g, s.KH*s.KW
+	rb := max(1, min(h, ctBlockBytes/(4*s.M*kk*w)))
+	p := &ConvTransposePlan{c: c, frames: frames, h: h, w: w, rb: rb, z: make([]float32, s.M*kk*rb*w)}
 	for gi := 0; gi < g; gi++ {
 		o := make([]int32, cg)
 		for ci := range o {
@@ -121,57 +128,72 @@ func (p *ConvTransposePlan) ApplyEpilogue(pool *Pool, x, out []float32, epilogue
 	g := one(s.Groups)
 	rows := s.M / g * s.KH * s.KW
 	for f := 0; f < p.frames; f++ {
-		p.gemm = ctGemmTask{p: p, x: x[f*s.C*hw : (f+1)*s.C*hw], rows: rows}
-		pool.Do(&p.gemm, pool.PartsFor(2*s.C/g*rows*hw*g))
-		p.scatter = ctScatterTask{p: p, out: out[f*s.M*s.HO*s.WO : (f+1)*s.M*s.HO*s.WO], epi: epilogue}
-		pool.Do(&p.scatter, pool.PartsFor(s.M*s.KH*s.KW*hw))
+		xf := x[f*s.C*hw : (f+1)*s.C*hw]
+		of := out[f*s.M*s.HO*s.WO : (f+1)*s.M*s.HO*s.WO]
+		for y0 := 0; y0 < p.h; y0 += p.rb {
+			y1 := min(p.h, y0+p.rb)
+			cols := (y1 - y0) * p.w
+			p.gemm = ctGemmTask{p: p, x: xf, rows: rows, c0: y0 * p.w, c1: y1 * p.w}
+			pool.Do(&p.gemm, pool.PartsFor(2*s.C/g*rows*cols*g))
+			p.scatter = ctScatterTask{p: p, out: of, y0: y0, y1: y1, epi: epilogue}
+			pool.Do(&p.scatter, pool.PartsFor(scalarWork*s.M*s.KH*s.KW*cols))
+		}
 	}
+	p.gemm, p.scatter = ctGemmTask{}, ctScatterTask{}
 }
 
+// ctGemmTask computes the contributions of input columns [c0, c1) (whole
+// rows) into z, columns split between workers.
 type ctGemmTask struct {
-	p    *ConvTransposePlan
-	x    []float32
-	rows int
+	p      *ConvTransposePlan
+	x      []float32
+	rows   int
+	c0, c1 int
 }
 
 func (t *ctGemmTask) Run(part, parts int) {
-	hw := t.p.h * t.p.w
-	j0, j1 := Split(hw, part, parts, gemmAlign)
+	ldz := t.p.rb * t.p.w
+	j0, j1 := Split(t.c1-t.c0, part, parts, gemmAlign)
 	if j0 >= j1 {
 		return
 	}
 	for gi, a := range t.p.c.a {
-		ops.ConvGemm(t.p.z[gi*t.rows*hw+j0:], hw, a, nil, t.x[j0:], t.p.offs[gi], j1-j0, false)
+		ops.ConvGemm(t.p.z[gi*t.rows*ldz+j0:], ldz, a, nil, t.x[t.c0+j0:], t.p.offs[gi], j1-j0, false)
 	}
 }
 
-// ctScatterTask adds the contributions into the output, output channels
-// split between workers (each output value is summed by one worker, in a
-// fixed order: input pixels in order, then taps).
+// ctScatterTask adds the contributions of input rows [y0, y1) into the
+// output, output channels split between workers (each output value is
+// summed by one worker, in a fixed order: blocks of input rows in order,
+// then taps, then input pixels), the planes set to the bias before the
+// first block and handed to the epilogue after the last.
 type ctScatterTask struct {
-	p   *ConvTransposePlan
-	out []float32
-	epi func(plane []float32, ch int)
+	p      *ConvTransposePlan
+	out    []float32
+	y0, y1 int
+	epi    func(plane []float32, ch int)
 }
 
 func (t *ctScatterTask) Run(part, parts int) {
 	p := t.p
 	s := p.c.Spec
 	sh, sw, dh, dw := one(s.StrideH), one(s.StrideW), one(s.DilH), one(s.DilW)
-	hw := p.h * p.w
+	ldz := p.rb * p.w
 	m0, m1 := Split(s.M, part, parts, 1)
 	for m := m0; m < m1; m++ {
 		plane := t.out[m*s.HO*s.WO : (m+1)*s.HO*s.WO]
-		var b float32
-		if p.c.Bias != nil {
-			b = p.c.Bias[m]
-		}
-		for i := range plane {
-			plane[i] = b
+		if t.y0 == 0 {
+			var b float32
+			if p.c.Bias != nil {
+				b = p.c.Bias[m]
+			}
+			for i := range plane {
+				plane[i] = b
+			}
 		}
 		for ky := 0; ky < s.KH; ky++ {
 			for kx := 0; kx < s.KW; kx++ {
-				z := p.z[((m*s.KH+ky)*s.KW+kx)*hw:]
+				z := p.z[((m*s.KH+ky)*s.KW+kx)*ldz:]
 				// Input columns whose output column lies inside.
 				x0, x1 := 0, p.w
 				for x0 < x1 && x0*sw-s.PadL+kx*dw < 0 {
@@ -180,22 +202,31 @@ func (t *ctScatterTask) Run(part, parts int) {
 				for x1 > x0 && (x1-1)*sw-s.PadL+kx*dw >= s.WO {
 					x1--
 				}
-				for y := 0; y < p.h; y++ {
+				if x0 >= x1 {
+					continue
+				}
+				for y := t.y0; y < t.y1; y++ {
 					yo := y*sh - s.PadT + ky*dh
-					if yo < 0 || yo >= s.HO || x0 >= x1 {
+					if yo < 0 || yo >= s.HO {
 						continue
 					}
-					row := plane[yo*s.WO:]
-					zr := z[y*p.w:]
 					xo := x0*sw - s.PadL + kx*dw
-					for xi := x0; xi < x1; xi++ {
-						row[xo] += zr[xi]
-						xo += sw
+					zr := z[(y-t.y0)*p.w+x0 : (y-t.y0)*p.w+x1]
+					if sw == 1 {
+						row := plane[yo*s.WO+xo : yo*s.WO+xo+len(zr)]
+						for i, v := range zr {
+							row[i] += v
+						}
+						continue
+					}
+					row := plane[yo*s.WO+xo : yo*s.WO+xo+(len(zr)-1)*sw+1]
+					for i, v := range zr {
+						row[i*sw] += v
 					}
 				}
 			}
 		}
-		if t.epi != nil {
+		if t.epi != nil && t.y1 == p.h {
 			t.epi(plane, m)
 		}
 	}

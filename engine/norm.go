@@ -47,7 +47,7 @@ func Normalize(pool *Pool, dst, src []float32, nr NormRows) {
 	if nr.Rows == 0 || nr.N == 0 {
 		return
 	}
-	parts := pool.PartsFor(4 * nr.Rows * nr.N)
+	parts := pool.PartsFor(scalarWork * 2 * nr.Rows * nr.N)
 	chunks := 1
 	if nr.Rows < parts {
 		chunks = (parts + nr.Rows - 1) / nr.Rows
@@ -195,7 +195,7 @@ func ChannelAffine(pool *Pool, dst, src []float32, planes, n int, a, b []float32
 	if len(src) != planes*n || len(dst) != len(src) || len(a) == 0 || len(b) != len(a) {
 		panic(fmt.Sprintf("engine: ChannelAffine of %d values into %d as %d planes of %d, %d channels", len(src), len(dst), planes, n, len(a)))
 	}
-	pool.Do(&affineTask{dst: dst, src: src, n: n, planes: planes, a: a, b: b}, pool.PartsFor(2*planes*n))
+	pool.Do(&affineTask{dst: dst, src: src, n: n, planes: planes, a: a, b: b}, pool.PartsFor(scalarWork*planes*n))
 }
 
 type affineTask struct {

@@ -235,7 +235,7 @@ func ResampleAxis(pool *Pool, dst, src []float32, outer, inner int, r *Resample)
 		panic(fmt.Sprintf("engine: ResampleAxis of %d values into %d, want (%d, %d, %d) into (%d, %d, %d)", len(src), len(dst), outer, r.In, inner, outer, r.Out, inner))
 	}
 	t := &resampleTask{dst: dst, src: src, outer: outer, inner: inner, r: r}
-	pool.Do(t, pool.PartsFor(2*outer*r.Out*inner*r.Taps))
+	pool.Do(t, pool.PartsFor(scalarWork*outer*r.Out*inner*r.Taps))
 }
 
 type resampleTask struct {

@@ -166,7 +166,8 @@ func (c *compiler) compileGraph(gp *onnxpb.GraphProto, parent *program, consts m
 	if c.fuse {
 		fuseCells(p)
 		fuseConvs(p)
-		fuseElementwise(p) // last: the passes above match single ops
+		fuseConvEpilogues(p) // after the cells have taken their convs, before elementwise chains
+		fuseElementwise(p)   // last: the passes above match single ops
 	}
 	if err := c.prepareConvs(p); err != nil {
 		return nil, err

@@ -133,7 +133,7 @@ func (cn *convNode) spec(pads [4]int) engine.ConvSpec {
 // constants, packs them once (after the fusion passes, which may change
 // them: see prepareConvs).
 func checkConv(c *compiler, n *node) error {
-	w := c.prog.constant(n.in[1])
+	wName, w := c.prog.constThrough(n.in[1])
 	if w == nil {
 		// Computed weights: the attributes are checked against their
 		// shape at run time.
@@ -146,8 +146,40 @@ func checkConv(c *compiler, n *node) error {
 	if err != nil {
 		return err
 	}
+	cn.weightName = wName
+	if cn.biasName != "" {
+		cn.biasName, _ = c.prog.constThrough(cn.biasName)
+	}
 	n.conv = cn
 	return nil
+}
+
+// constThrough resolves a node input to the constant it holds: an
+// initialiser or a Constant's output, or the output of Identity nodes of
+// one (torch writes a weight that several calls share as Identity copies of
+// one initialiser). It returns the constant's own name, or the name it was
+// given and nil when the value is computed.
+func (p *program) constThrough(name string) (string, *tensor.Tensor) {
+	orig := name
+	for hops := 0; hops < 16 && name != ""; hops++ {
+		if t := p.constant(name); t != nil {
+			return name, t
+		}
+		next := ""
+		for q := p; q != nil && next == ""; q = q.parent {
+			for i := len(q.nodes) - 1; i >= 0; i-- {
+				if n := q.nodes[i]; n.op == "Identity" && len(n.out) == 1 && n.out[0] == name && len(n.in) == 1 {
+					next = n.in[0]
+					break
+				}
+			}
+		}
+		if next == "" {
+			break
+		}
+		name = next
+	}
+	return orig, nil
 }
 
 // prepareConvs packs the constant weights of every Conv of p, once the
@@ -173,27 +205,21 @@ func (c *compiler) prepareConvs(p *program) error {
 		if cv == nil || cv.op != "Conv" || cv.conv == nil || cv.conv.packed != nil {
 			continue
 		}
-		if cv.conv.w != nil { // a BatchNormalization folded in
-			packed, plans, err := c.shared.conv(cv.conv.w, cv.conv.b, cv.conv.spec([4]int{}))
-			if err != nil {
-				return c.errf(cv, "%v", err)
+		w, b := cv.conv.w, cv.conv.b // a BatchNormalization folded in
+		if w == nil {
+			w = p.constant(cv.conv.weightName).Data
+			if cv.conv.biasName != "" {
+				bt := p.constant(cv.conv.biasName)
+				if bt == nil {
+					continue // a computed bias: packed per run
+				}
+				if !bt.IsFloat() || len(bt.Data) != cv.conv.m {
+					return c.errf(cv, "bias %q has shape %v, want (%d,)", cv.conv.biasName, bt.Shape, cv.conv.m)
+				}
+				b = bt.Data
 			}
-			cv.conv.packed, cv.conv.plans = packed, plans
-			continue
 		}
-		w := p.constant(cv.conv.weightName)
-		var b []float32
-		if cv.conv.biasName != "" {
-			bt := p.constant(cv.conv.biasName)
-			if bt == nil {
-				continue // a computed bias: packed per run
-			}
-			if !bt.IsFloat() || len(bt.Data) != cv.conv.m {
-				return c.errf(cv, "bias %q has shape %v, want (%d,)", cv.conv.biasName, bt.Shape, cv.conv.m)
-			}
-			b = bt.Data
-		}
-		packed, plans, err := c.shared.conv(w.Data, b, cv.conv.spec([4]int{}))
+		packed, plans, err := c.shared.conv(w, b, cv.conv.spec([4]int{}))
 		if err != nil {
 			return c.errf(cv, "%v", err)
 		}
@@ -206,6 +232,10 @@ func (c *compiler) prepareConvs(p *program) error {
 // channel Concat, which are padded straight into the convolution's buffer.
 func runConv(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	cn := n.conv
+	var act func([]float32)
+	if cn != nil {
+		act = cn.act
+	}
 	xs := in[:1]
 	if cn == nil || cn.packed == nil {
 		// Weights (or bias) computed by the graph: check and pack per run.
@@ -266,8 +296,8 @@ func runConv(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		parts[i] = engine.Part{Data: t.Data, Channels: t.Shape[1]}
 	}
 	var epi func([]float32, int)
-	if cn.act != nil {
-		epi = func(plane []float32, _ int) { cn.act(plane) }
+	if act != nil {
+		epi = func(plane []float32, _ int) { act(plane) }
 	}
 	plan.Apply(poolFor(x.g.threads), out.Data, epi, parts...)
 	return one(out, nil)
@@ -507,7 +537,7 @@ func (t *convTNode) geometry(spatial []int) (begin, out []int) {
 }
 
 func checkConvTranspose(c *compiler, n *node) error {
-	w := c.prog.constant(n.in[1])
+	wName, w := c.prog.constThrough(n.in[1])
 	if w == nil {
 		return nil // computed weights: checked at run time
 	}
@@ -517,6 +547,10 @@ func checkConvTranspose(c *compiler, n *node) error {
 	t, err := c.convTAttrs(n, w.Shape)
 	if err != nil {
 		return err
+	}
+	t.weightName = wName
+	if t.biasName != "" {
+		t.biasName, _ = c.prog.constThrough(t.biasName)
 	}
 	n.conv = &convNode{tr: t, weightName: t.weightName, biasName: t.biasName}
 	return nil

@@ -188,6 +188,9 @@ func runPool(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	gs := pa.geoms(t.Shape[2:])
 	shape := slices.Clone(t.Shape)
 	for i, g := range gs {
+		if g.In < 1 {
+			return nil, x.errf(n, "input %q has shape %v: spatial axis %d is empty", n.in[0], t.Shape, i)
+		}
 		shape[i+2] = g.OutSize()
 		if shape[i+2] < 1 {
 			return nil, x.errf(n, "spatial axis %d of size %d with pads %d, %d is smaller than the kernel %d (dilation %d)", i, g.In, g.PadBegin, g.PadEnd, g.Kernel, g.Dilation)

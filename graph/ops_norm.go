@@ -210,10 +210,10 @@ func runLayerNorm(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, erro
 	// Scale and B broadcast to the normalised shape.
 	params := make([]*tensor.Tensor, 2)
 	for k, name := range []string{"Scale", "B"} {
-		p := in[1+k]
-		if p == nil {
+		if 1+k >= len(in) || in[1+k] == nil {
 			continue
 		}
+		p := in[1+k]
 		if !p.IsFloat() {
 			return nil, x.errf(n, "%s %q must be float, is %s", name, n.in[1+k], typeName(p))
 		}
