@@ -71,6 +71,11 @@ func (s ResizeSpec) original(x int, g ResampleGeom) (xo float64, outside bool) {
 	case "asymmetric":
 		return fx / g.Scale, false
 	case "tf_crop_and_resize":
+		// Over the output's integer length even when it came from scales
+		// (ONNX Runtime, and the spec's length_resized); the onnx 1.12
+		// reference used scale·input_width here too, but no suite test
+		// pins it down.
+		ow = float64(g.Out)
 		if ow == 1 {
 			xo = (g.RoiEnd - g.RoiStart) * (in - 1) / 2
 		} else {

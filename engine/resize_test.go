@@ -32,6 +32,7 @@ func refInterp1D(data []float64, g ResampleGeom, x int, s ResizeSpec) float64 {
 	case "asymmetric":
 		xo = fx / g.Scale
 	case "tf_crop_and_resize":
+		ow = float64(g.Out) // as ONNX Runtime (see NewResample)
 		if ow == 1 {
 			xo = (g.RoiEnd - g.RoiStart) * (in - 1) / 2
 		} else {

@@ -18,8 +18,9 @@ import (
 //     told to keep training-mode structure (the "unfolded" exports).
 //   - fuseConvActivations moves the activation after a Conv or
 //     ConvTranspose (Relu, LeakyRelu, Sigmoid, Tanh, HardSigmoid, HardSwish,
-//     Clip with constant bounds, and GELU as torch exports it: Div, Erf,
-//     Add, Mul, Mul) into the convolution's epilogue, applied to each output
+//     Gelu and every other one-input elementwise op, Clip with constant
+//     bounds, and GELU as torch exports it before opset 20: Div, Erf, Add,
+//     Mul, Mul) into the convolution's epilogue, applied to each output
 //     plane right after it is written.
 //
 // Either happens only when the convolution's output has that one reader
@@ -250,15 +251,6 @@ func matchActivation(p *program, y string, uses map[string]int, cons map[string]
 				d[i] = math.Float32frombits(math.Float32bits(v)&^m | math.Float32bits(alpha*v)&m)
 			}
 		}, fmt.Sprintf("LeakyRelu(%g)", alpha), group
-	case "Sigmoid", "Tanh", "HardSigmoid", "HardSwish":
-		// The elementwise ops' own kernels: the same roundings as when the
-		// node runs alone.
-		u := unaryOf(a)
-		name := a.op
-		if a.op == "HardSigmoid" {
-			name = fmt.Sprintf("HardSigmoid(%g,%g)", u.a, u.b)
-		}
-		return func(d []float32) { u.apply(d, d) }, name, group
 	case "Clip":
 		// Bounds as runClip reads them: attributes before opset 11 (absent:
 		// ±FLT_MAX from opset 6), constant scalar inputs from 11.
@@ -282,6 +274,20 @@ func matchActivation(p *program, y string, uses map[string]int, cons map[string]
 		}
 		u := unary{k: uClip, a: lo, b: hi}
 		return func(d []float32) { u.apply(d, d) }, fmt.Sprintf("Clip(%g,%g)", lo, hi), group
+	}
+	if _, ok := unaryKinds[a.op]; ok && len(a.in) == 1 {
+		// Sigmoid, Tanh, HardSigmoid, HardSwish, Gelu, Elu, ...: the
+		// elementwise ops' own kernels, with the same roundings as when
+		// the node runs alone.
+		u := unaryOf(a)
+		name := a.op
+		switch a.op {
+		case "HardSigmoid":
+			name = fmt.Sprintf("HardSigmoid(%g,%g)", u.a, u.b)
+		case "Gelu":
+			name = "Gelu(" + attrString(a, "approximate", "none") + ")"
+		}
+		return func(d []float32) { u.apply(d, d) }, name, group
 	}
 	return nil, "", nil
 }

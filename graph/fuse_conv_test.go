@@ -309,3 +309,42 @@ func TestConvFusionNeedsSingleReader(t *testing.T) {
 		})
 	}
 }
+
+// The one-input elementwise ops without a case of their own (Gelu at
+// opset 20 in both forms, Elu, Softplus) fuse through their own kernels:
+// bit-identical.
+func TestConvFusionOtherActivations(t *testing.T) {
+	for _, c := range []struct {
+		op    string
+		opset int64
+		attrs []*onnxpb.AttributeProto
+		name  string
+	}{
+		{"Gelu", 20, nil, "Gelu(none)"},
+		{"Gelu", 20, []*onnxpb.AttributeProto{attrS("approximate", "tanh")}, "Gelu(tanh)"},
+		{"Elu", 13, []*onnxpb.AttributeProto{attrF("alpha", 0.7)}, "Elu"},
+		{"Softplus", 13, nil, "Softplus"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			needOps(t, c.op)
+			if _, hi := OpsetRange(c.op); hi < c.opset {
+				t.Skipf("%s at opset %d is not supported on this branch", c.op, c.opset)
+			}
+			b := newModelBuilder(21)
+			b.node("Conv", []string{"x", b.init("w", []int64{4, 3, 3, 3}, nil, 0.5, 0)}, []string{"c"}, attrIs("pads", 1, 1, 1, 1))
+			b.node(c.op, []string{"c"}, []string{"y"}, c.attrs...)
+			m := b.model(t, c.opset, []int64{1, 3, 6, 5}, "y")
+			x := tensor.FromFloats(make([]float32, 90), 1, 3, 6, 5)
+			for i := range x.Data {
+				x.Data[i] = float32(b.rng.NormFloat64() * 2)
+			}
+			g, worst := runBoth(t, m, x)
+			if worst != 0 {
+				t.Errorf("fused and unfused differ by %g", worst)
+			}
+			if got := convNodes(g); len(got) != 1 || got[0] != "Conv:"+c.name || len(g.main.nodes) != 1 {
+				t.Errorf("fused graph: %d nodes, convolutions %v; want one Conv carrying %s", len(g.main.nodes), got, c.name)
+			}
+		})
+	}
+}

@@ -609,12 +609,11 @@ func runResize(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 		if rn.upsample && s < 1 {
 			return nil, x.errf(n, "scales %v: Upsample's scales must be at least 1", scales)
 		}
+		// floor(in·scale), for tf_crop_and_resize too: the spec's text
+		// scales by the roi's extent as well, but its reference
+		// implementation and ONNX Runtime do not.
 		g.Scale, g.Exact = s, false
-		span := float64(g.In)
-		if rn.spec.Coord == "tf_crop_and_resize" {
-			span *= g.RoiEnd - g.RoiStart
-		}
-		out := math.Floor(span * s)
+		out := math.Floor(float64(g.In) * s)
 		if out > float64(maxValues) || out < 0 {
 			return nil, x.errf(n, "scale %g of axis %d (size %d) gives %g values", s, a, g.In, out)
 		}

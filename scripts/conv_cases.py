@@ -120,6 +120,10 @@ def cases():
                   [np.array([0, 0, 0.4, 0.6, 1, 1, 1.2, 1.7], F), np.array([], F), np.array([1, 1, 3, 3], I64)],
                   ref=lambda x: onnx_resize_ref(x, "linear", output_size=[1, 1, 3, 3], roi=np.array([0, 0, 0.4, 0.6, 1, 1, 1.2, 1.7], F),
                                                 coordinate_transformation_mode="tf_crop_and_resize", extrapolation_value=10.0)))
+    c.append(case("resize13_crop_scales", "Resize", 13, rnd(44, 1, 1, 6, 5),
+                  dict(mode="linear", coordinate_transformation_mode="tf_crop_and_resize"),
+                  [np.array([0, 0, 0.2, 0.1, 1, 1, 0.9, 0.8], F), np.array([1, 1, 2, 1.5], F)],
+                  note="with scales: output floor(in * scale) = 12x7 as ORT and the onnx reference compute it (the spec text also multiplies by the roi extent); coordinates over the integer output length as ORT (the 1.12 reference uses scale * in)"))
     c.append(case("resize13_trilinear", "Resize", 13, rnd(5, 1, 1, 3, 4, 5), dict(mode="linear"),
                   [None, np.array([1, 1, 2, 1.5, 0.6], F)],
                   ref=lambda x: onnx_resize_ref(x, "linear", scale_factors=np.array([1, 1, 2, 1.5, 0.6], F))))
