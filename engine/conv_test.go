@@ -185,60 +185,6 @@ func naiveConvTranspose(x []float32, n, h, w int, wt, bias []float32, s ConvTran
 	return out
 }
 
-func TestConvTranspose2D(t *testing.T) {
-	defer splitAll()()
-	rng := rand.New(rand.NewPCG(3, 4))
-	for _, tc := range []struct {
-		s       ConvTransposeSpec
-		n, h, w int
-	}{
-		// torch ConvTranspose2d(8, 4, 4, stride 2, padding 1): 2× upsampling.
-		{ConvTransposeSpec{C: 8, M: 4, KH: 4, KW: 4, PadT: 1, PadL: 1, StrideH: 2, StrideW: 2, HO: 12, WO: 14}, 2, 6, 7},
-		// stride 2, kernel 3, padding 1, output_padding 1.
-		{ConvTransposeSpec{C: 3, M: 5, KH: 3, KW: 3, PadT: 1, PadL: 1, StrideH: 2, StrideW: 2, HO: 10, WO: 8}, 1, 5, 4},
-		{ConvTransposeSpec{C: 4, M: 6, KH: 3, KW: 2, PadT: 0, PadL: 1, StrideH: 1, StrideW: 3, DilH: 2, Groups: 2, HO: 9, WO: 10}, 2, 5, 4},
-		{ConvTransposeSpec{C: 2, M: 2, KH: 1, KW: 1, HO: 3, WO: 3}, 1, 3, 3},
-	} {
-		t.Run(fmt.Sprintf("%+v", tc.s), func(t *testing.T) {
-			s := tc.s
-			g := one(s.Groups)
-			wt := randSlice(rng, s.C*s.M/g*s.KH*s.KW, 0.3)
-			bias := randSlice(rng, s.M, 1)
-			x := randSlice(rng, tc.n*s.C*tc.h*tc.w, 1)
-			c, err := NewConvTranspose2D(wt, bias, s)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ref := naiveConvTranspose(x, tc.n, tc.h, tc.w, wt, bias, s)
-			var first []float32
-			for _, threads := range []int{1, 2} {
-				pool := NewPool(threads)
-				p, err := c.NewPlan(tc.n, tc.h, tc.w)
-				if err != nil {
-					t.Fatal(err)
-				}
-				out := make([]float32, len(ref))
-				p.Apply(pool, x, out)
-				pool.Close()
-				for i, v := range out {
-					if d := math.Abs(float64(v) - ref[i]); d > 1e-5+1e-5*math.Abs(ref[i]) {
-						t.Fatalf("threads %d: value %d = %v, want %v", threads, i, v, ref[i])
-					}
-				}
-				if first == nil {
-					first = out
-				} else {
-					for i := range out {
-						if math.Float32bits(out[i]) != math.Float32bits(first[i]) {
-							t.Fatalf("value %d differs between thread counts", i)
-						}
-					}
-				}
-			}
-		})
-	}
-}
-
 // splitAll makes every kernel split between all threads however small, so
 // that the tests exercise the splits; it returns the restore function.
 func splitAll() func() {

@@ -7,9 +7,10 @@ import (
 	"testing"
 )
 
-// The contributions computed a block of input rows at a time (down to one
-// row per block) give the definition's values, the same bits for 1 and 3
-// threads, and the epilogue sees each plane once, after its last block.
+// ConvTranspose2D against the definition: the contributions computed a
+// block of input rows at a time (down to one row per block) give the
+// definition's values, the same bits for 1 and 3 threads, and the epilogue
+// sees each plane once, after its last block.
 func TestConvTransposeBlocks(t *testing.T) {
 	defer splitAll()()
 	rng := rand.New(rand.NewPCG(13, 14))
@@ -19,6 +20,12 @@ func TestConvTransposeBlocks(t *testing.T) {
 		s       ConvTransposeSpec
 		n, h, w int
 	}{
+		// torch ConvTranspose2d(8, 4, 4, stride 2, padding 1): 2× upsampling.
+		{ConvTransposeSpec{C: 8, M: 4, KH: 4, KW: 4, PadT: 1, PadL: 1, StrideH: 2, StrideW: 2, HO: 12, WO: 14}, 2, 6, 7},
+		// stride 2, kernel 3, padding 1, output_padding 1.
+		{ConvTransposeSpec{C: 3, M: 5, KH: 3, KW: 3, PadT: 1, PadL: 1, StrideH: 2, StrideW: 2, HO: 10, WO: 8}, 1, 5, 4},
+		{ConvTransposeSpec{C: 4, M: 6, KH: 3, KW: 2, PadT: 0, PadL: 1, StrideH: 1, StrideW: 3, DilH: 2, Groups: 2, HO: 9, WO: 10}, 2, 5, 4},
+		{ConvTransposeSpec{C: 2, M: 2, KH: 1, KW: 1, HO: 3, WO: 3}, 1, 3, 3},
 		{ConvTransposeSpec{C: 8, M: 4, KH: 4, KW: 4, PadT: 1, PadL: 1, StrideH: 2, StrideW: 2, HO: 22, WO: 18}, 2, 11, 9},
 		{ConvTransposeSpec{C: 6, M: 6, KH: 3, KW: 3, PadT: 1, PadL: 1, StrideH: 2, StrideW: 2, HO: 14, WO: 16, Groups: 3}, 1, 7, 8},
 		{ConvTransposeSpec{C: 4, M: 6, KH: 3, KW: 2, PadT: -1, PadL: 1, StrideH: 1, StrideW: 3, DilH: 2, Groups: 2, HO: 13, WO: 12}, 2, 6, 4},

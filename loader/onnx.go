@@ -75,19 +75,7 @@ func IsONNX(head []byte) bool {
 // LoadONNX reads an ONNX model file. External-data weights are read from
 // files named relative to the model's directory.
 func LoadONNX(path string) (*ONNXModel, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if st.Size() > MaxONNXFileSize {
-		return nil, &FormatError{File: path, Msg: fmt.Sprintf("%d bytes: larger than protobuf's 2 GiB limit (weights beyond that must be external data)", st.Size())}
-	}
-	data, err := io.ReadAll(f)
+	data, err := readONNXFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -99,6 +87,16 @@ func LoadONNX(path string) (*ONNXModel, error) {
 // (checked as LoadONNX checks them) without decoding its values or opening
 // external data files (Data and Ints are nil).
 func InspectONNX(path string) (*ONNXModel, error) {
+	data, err := readONNXFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parseONNX(path, data, "", false)
+}
+
+// readONNXFile reads a whole model file, refusing one larger than a
+// protobuf message can be before reading it.
+func readONNXFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -111,11 +109,7 @@ func InspectONNX(path string) (*ONNXModel, error) {
 	if st.Size() > MaxONNXFileSize {
 		return nil, &FormatError{File: path, Msg: fmt.Sprintf("%d bytes: larger than protobuf's 2 GiB limit (weights beyond that must be external data)", st.Size())}
 	}
-	data, err := io.ReadAll(f)
-	if err != nil {
-		return nil, err
-	}
-	return parseONNX(path, data, "", false)
+	return io.ReadAll(f)
 }
 
 // InspectONNXBytes is InspectONNX over a serialised ModelProto.

@@ -43,6 +43,8 @@ import torch
 import torch.nn.functional as TF
 from onnx import TensorProto, helper, numpy_helper
 
+import provenance
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMAND = "/usr/bin/python3 scripts/conv_cases.py"
 ORT_VERSION = "1.30.0"
@@ -268,17 +270,7 @@ const ort = load();
 
 
 def run_ort(jobs, tmp):
-    job_file = os.path.join(tmp, "jobs.json")
-    with open(job_file, "w") as f:
-        json.dump(jobs, f)
-    js = os.path.join(tmp, "run.js")
-    with open(js, "w") as f:
-        f.write(ORT_JS)
-    try:
-        out = subprocess.run(["node", js, job_file, os.path.join(REPO, "scripts")], check=True, capture_output=True, text=True).stdout
-    except (OSError, subprocess.CalledProcessError) as e:
-        sys.exit(f"ONNX Runtime run failed ({e}); install it with (cd scripts && npm install --ignore-scripts onnxruntime-node@{ORT_VERSION})")
-    return json.loads(out)
+    return provenance.run_ort_jobs(jobs, tmp, ORT_JS)
 
 
 def close(a, b):

@@ -37,6 +37,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+import provenance
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMAND = "/usr/bin/python3 scripts/elementwise_cases.py"
 
@@ -275,17 +277,7 @@ def js_value(v, dtype):
 
 
 def run_ort(jobs, tmp):
-    job_file = os.path.join(tmp, "jobs.json")
-    with open(job_file, "w") as f:
-        json.dump(jobs, f)
-    js = os.path.join(tmp, "run.js")
-    with open(js, "w") as f:
-        f.write(ORT_JS)
-    try:
-        out = subprocess.run(["node", js, job_file, os.path.join(REPO, "scripts")], check=True, capture_output=True, text=True).stdout
-    except (OSError, subprocess.CalledProcessError) as e:
-        sys.exit(f"ONNX Runtime run failed ({e}); install it with (cd scripts && npm install --ignore-scripts onnxruntime-node@1.30.0) or pass --no-ort")
-    return json.loads(out)
+    return provenance.run_ort_jobs(jobs, tmp, ORT_JS, " or pass --no-ort")
 
 
 def agree(ort_out, expected):

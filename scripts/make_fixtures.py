@@ -49,6 +49,7 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from reference import ConvLSTM, ConvLSTMCell, model_from_state_dict, reference_outputs  # noqa: E402
+import provenance  # noqa: E402
 
 COMMAND = "/usr/bin/python3 scripts/make_fixtures.py"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -402,18 +403,7 @@ def this_machine():
     """The CPU and torch that computed the expected tensors: PyTorch's CPU
     kernels pick different code paths (AVX2, AVX-512, ...) and their float32
     results differ in the last bits between machines."""
-    model, flags = "unknown", set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                k, _, v = line.partition(":")
-                if k.strip() == "model name" and model == "unknown":
-                    model = v.strip()
-                elif k.strip() == "flags":
-                    flags = set(v.split())
-    except OSError:
-        pass
-    isa = [x for x in ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "asimd") if x in flags]
+    model, isa = provenance.cpu()
     return {"cpu": model, "isa": isa, "torch": torch.__version__}
 
 

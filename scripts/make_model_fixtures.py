@@ -62,6 +62,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import whole_models as wm  # noqa: E402
+import provenance  # noqa: E402
 
 REPO = os.path.dirname(HERE)
 OUT = os.path.join(REPO, "fixtures", "models")
@@ -177,18 +178,7 @@ def save_npz(path, arrays, compress=False):
 
 
 def this_machine():
-    model, flags = "unknown", set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                k, _, v = line.partition(":")
-                if k.strip() == "model name" and model == "unknown":
-                    model = v.strip()
-                elif k.strip() == "flags":
-                    flags = set(v.split())
-    except OSError:
-        pass
-    isa = [x for x in ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "asimd") if x in flags]
+    model, isa = provenance.cpu()
     return {"cpu": model, "isa": isa, "torch": torch.__version__, "onnx": onnx.__version__,
             "numpy": np.__version__}
 

@@ -318,6 +318,7 @@ func decodeContents(name string, c *pb.InferTensorContents, dt tensor.DType, sha
 	t := &tensor.Tensor{Shape: shape, DType: dt}
 	count := -1
 	var field string
+	var err error
 	switch dt {
 	case tensor.Float32:
 		field, count = "fp32_contents", len(c.GetFp32Contents())
@@ -345,12 +346,8 @@ func decodeContents(name string, c *pb.InferTensorContents, dt tensor.DType, sha
 	case tensor.Int8, tensor.Int16, tensor.Int32:
 		field, count = "int_contents", len(c.GetIntContents())
 		if count == n {
-			t.Ints = make([]int64, n)
-			for i, v := range c.GetIntContents() {
-				if !intFits(int64(v), dt) {
-					return nil, errorf(BadRequest, "input %q: %d at flat index %d is out of range for %s", name, v, i, dt)
-				}
-				t.Ints[i] = int64(v)
+			if t.Ints, err = narrowInts(name, c.GetIntContents(), dt); err != nil {
+				return nil, err
 			}
 		}
 	case tensor.Int64:
@@ -361,12 +358,8 @@ func decodeContents(name string, c *pb.InferTensorContents, dt tensor.DType, sha
 	case tensor.Uint8, tensor.Uint16, tensor.Uint32:
 		field, count = "uint_contents", len(c.GetUintContents())
 		if count == n {
-			t.Ints = make([]int64, n)
-			for i, v := range c.GetUintContents() {
-				if !intFits(int64(v), dt) {
-					return nil, errorf(BadRequest, "input %q: %d at flat index %d is out of range for %s", name, v, i, dt)
-				}
-				t.Ints[i] = int64(v)
+			if t.Ints, err = narrowInts(name, c.GetUintContents(), dt); err != nil {
+				return nil, err
 			}
 		}
 	case tensor.Uint64:
@@ -393,4 +386,17 @@ func decodeContents(name string, c *pb.InferTensorContents, dt tensor.DType, sha
 		t.Ints = []int64{}
 	}
 	return t, nil
+}
+
+// narrowInts widens the 32-bit contents of a narrower integer datatype,
+// refusing a value out of that datatype's range.
+func narrowInts[E int32 | uint32](name string, vals []E, dt tensor.DType) ([]int64, error) {
+	out := make([]int64, len(vals))
+	for i, v := range vals {
+		if !intFits(int64(v), dt) {
+			return nil, errorf(BadRequest, "input %q: %d at flat index %d is out of range for %s", name, v, i, dt)
+		}
+		out[i] = int64(v)
+	}
+	return out, nil
 }
