@@ -1,13 +1,13 @@
 package convlstm
 
 import (
-	"github.com/convlstm-go/convlstm-go/tensor"
-
 	"fmt"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
 // Options choose which ConvLSTM in a file to use and how to read it.

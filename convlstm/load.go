@@ -1,12 +1,11 @@
 package convlstm
 
 import (
-	"github.com/convlstm-go/convlstm-go/tensor"
-
 	"errors"
 	"fmt"
 
 	"github.com/convlstm-go/convlstm-go/loader"
+	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
 // Load reads a weights file — a PyTorch .pt/.pth (zip or legacy), a

@@ -1,8 +1,6 @@
 package export_test
 
 import (
-	"github.com/convlstm-go/convlstm-go/tensor"
-
 	"bytes"
 	"fmt"
 	"log"
@@ -11,6 +9,7 @@ import (
 	"github.com/convlstm-go/convlstm-go/export"
 	"github.com/convlstm-go/convlstm-go/graph"
 	"github.com/convlstm-go/convlstm-go/loader"
+	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
 // Exporting a model as one ONNX graph and running it for two sequence

@@ -1,8 +1,6 @@
 package export
 
 import (
-	"github.com/convlstm-go/convlstm-go/tensor"
-
 	"bytes"
 	"fmt"
 	"math"
@@ -16,6 +14,7 @@ import (
 	"github.com/convlstm-go/convlstm-go/graph"
 	"github.com/convlstm-go/convlstm-go/loader"
 	"github.com/convlstm-go/convlstm-go/runtime"
+	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
 // fixtureModel rebuilds the ConvLSTM inside a torch-exported fixture from

@@ -1,11 +1,10 @@
 package export
 
 import (
-	"github.com/convlstm-go/convlstm-go/tensor"
-
 	"testing"
 
 	"github.com/convlstm-go/convlstm-go/loader"
+	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
 func readNPYTest(t *testing.T, path string) *tensor.Tensor {

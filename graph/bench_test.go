@@ -3,14 +3,13 @@
 package graph
 
 import (
-	"github.com/convlstm-go/convlstm-go/tensor"
-
 	"os"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/convlstm-go/convlstm-go/loader"
+	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
 // BenchmarkFile times Run on a model and input given by the environment:

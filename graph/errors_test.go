@@ -1,8 +1,6 @@
 package graph
 
 import (
-	"github.com/convlstm-go/convlstm-go/tensor"
-
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/convlstm-go/convlstm-go/loader"
 	"github.com/convlstm-go/convlstm-go/loader/onnxpb"
+	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
 // mutate loads a fixture's ModelProto, lets f change it and compiles it.

@@ -1,12 +1,11 @@
 package graph_test
 
 import (
-	"github.com/convlstm-go/convlstm-go/tensor"
-
 	"fmt"
 	"log"
 
 	"github.com/convlstm-go/convlstm-go/graph"
+	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
 // Running a torch-exported ConvLSTM graph whose batch, height and width are

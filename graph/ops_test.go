@@ -1,8 +1,6 @@
 package graph
 
 import (
-	"github.com/convlstm-go/convlstm-go/tensor"
-
 	"fmt"
 	"slices"
 	"strings"
@@ -12,6 +10,7 @@ import (
 
 	"github.com/convlstm-go/convlstm-go/loader"
 	"github.com/convlstm-go/convlstm-go/loader/onnxpb"
+	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
 // opGraph builds a one-node model: input "x" (float, shape given), extra

@@ -13,8 +13,6 @@ package loader
 // np.savez_compressed).
 
 import (
-	"github.com/convlstm-go/convlstm-go/tensor"
-
 	"archive/zip"
 	"bytes"
 	"encoding/binary"
@@ -27,6 +25,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
 const (

@@ -1,12 +1,12 @@
 package loader
 
 import (
-	"github.com/convlstm-go/convlstm-go/tensor"
-
 	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
 // FuzzReadNPY feeds arbitrary bytes to the .npy and .npz decoders: they

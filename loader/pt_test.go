@@ -1,8 +1,6 @@
 package loader
 
 import (
-	"github.com/convlstm-go/convlstm-go/tensor"
-
 	"archive/zip"
 	"bytes"
 	"encoding/binary"
@@ -17,6 +15,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
 // The fixtures come from scripts/make_pt_fixtures.py (torch 1.13); each

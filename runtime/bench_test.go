@@ -1,11 +1,11 @@
 package runtime
 
 import (
-	"github.com/convlstm-go/convlstm-go/tensor"
-
 	"fmt"
 	"math/rand"
 	"testing"
+
+	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
 // The rows of the comparison table (scripts/bench_compare.sh) with random

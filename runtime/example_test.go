@@ -1,14 +1,13 @@
 package runtime_test
 
 import (
-	"github.com/convlstm-go/convlstm-go/tensor"
-
 	"fmt"
 	"log"
 
 	"github.com/convlstm-go/convlstm-go/convlstm"
 	"github.com/convlstm-go/convlstm-go/loader"
 	"github.com/convlstm-go/convlstm-go/runtime"
+	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
 // Load a PyTorch checkpoint and run a whole sequence.

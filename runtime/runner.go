@@ -11,13 +11,12 @@
 package runtime
 
 import (
-	"github.com/convlstm-go/convlstm-go/tensor"
-
 	"fmt"
 	goruntime "runtime"
 
 	"github.com/convlstm-go/convlstm-go/convlstm"
 	"github.com/convlstm-go/convlstm-go/engine"
+	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
 // Options configure a Runner.

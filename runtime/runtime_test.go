@@ -1,8 +1,6 @@
 package runtime
 
 import (
-	"github.com/convlstm-go/convlstm-go/tensor"
-
 	"fmt"
 	"math"
 	"math/rand"
@@ -10,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/convlstm-go/convlstm-go/convlstm"
+	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
 // naiveForward is the ConvLSTM_pytorch forward written as plainly as

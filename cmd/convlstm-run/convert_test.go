@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/convlstm-go/convlstm-go/tensor"
-
 	"bytes"
 	"fmt"
 	"math"
@@ -15,6 +13,7 @@ import (
 	"github.com/convlstm-go/convlstm-go/convlstm"
 	"github.com/convlstm-go/convlstm-go/loader"
 	"github.com/convlstm-go/convlstm-go/runtime"
+	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
 const stFixtures = "../../fixtures/safetensors"
