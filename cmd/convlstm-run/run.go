@@ -103,8 +103,8 @@ With neither --weights nor --input it runs a small bundled example.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.weights, "weights", "", "model file (.pt/.pth, safetensors, .npz state_dict or ONNX; detected from content)")
-	fl.StringArrayVar(&f.inputs, "input", nil, "input: X.npy, NAME=X.npy (repeatable) or an .npz of arrays by input name")
-	fl.StringVar(&f.output, "output", "", "write every output to this .npz")
+	fl.StringArrayVar(&f.inputs, "input", nil, "input: X.npy, NAME=X.npy (repeatable), an .npz of arrays by input name, or pictures: DIR/ of frames, X.gif, a folder of those")
+	fl.StringVar(&f.output, "output", "", "write every output to this .npz, or the first as pictures: X.gif or DIR/ (PNGs)")
 	fl.StringVar(&f.gates, "gates", "", "ConvLSTM: gate order of the conv's output blocks, a permutation of ifog (default ifog, or the file's metadata)")
 	fl.BoolVar(&f.timeFirst, "time-first", false, "ConvLSTM: input (and output) are (T,B,C,H,W)")
 	fl.BoolVar(&f.allLayers, "all-layers", false, "ConvLSTM: also write every layer's output sequence as output_0..")
