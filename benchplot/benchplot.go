@@ -1,6 +1,7 @@
 // Package benchplot draws the speed table (rows × engines × threads) as a
-// grouped bar chart PNG with gonum.org/v1/plot, for the README and
-// `convlstm-run bench --plot`.
+// grouped bar chart PNG with gonum.org/v1/plot, for the README; the
+// command is cmd/benchplot (kept out of convlstm-run: the chart code and
+// its fonts add about 8 MB to a binary).
 //
 // It reads what the benchmarks print: the JSON records of `convlstm-run
 // bench --json`, scripts/bench_torch.py and scripts/bench_ort.js (one or

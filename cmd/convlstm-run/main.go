@@ -1,7 +1,8 @@
 // Command convlstm-run runs PyTorch ConvLSTM models and ONNX graphs without
 // Python.
 //
-//	convlstm-run run       [--weights FILE] [--input X.npy | NAME=X.npy ... | X.npz] [--output OUT.npz] ...
+//	convlstm-run run       [--weights FILE] [--input X.npy | NAME=X.npy ... | X.npz | DIR/ | X.gif] [--output OUT.npz | OUT.gif | DIR/] ...
+//	convlstm-run demo      [--sequences N] [--seed S] [--output demo.gif] [--threads N]
 //	convlstm-run inspect   --weights FILE [--prefix P] [--json]
 //	convlstm-run bench     [--weights FILE] --shape B,T,C,H,W [--input NAME=SHAPE ...] [--threads N] [--runs 5] [--json]
 //	convlstm-run convert   --weights FILE --output OUT.onnx|OUT.safetensors

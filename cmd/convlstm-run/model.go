@@ -66,6 +66,7 @@ func flagError(err error) error {
 type inputSet struct {
 	ts   map[string]*tensor.Tensor
 	from map[string]string
+	pics *framesInput // the input given as pictures, if any
 }
 
 func (s *inputSet) add(name, from string, t *tensor.Tensor) error {
@@ -86,9 +87,11 @@ func (s *inputSet) where() string {
 }
 
 // bindInputs reads the --input values for model m: FILE.npy (the model's
-// only required input), FILE.npz (one array per input, by name) or
-// NAME=FILE.npy; "" alone is the bundled example input.
-func bindInputs(m *model.Model, specs []string) (*inputSet, error) {
+// only required input), FILE.npz (one array per input, by name),
+// NAME=FILE.npy, or pictures (a folder of frames, a folder of such folders,
+// an image file; NAME=DIR, or the model's first input without a name);
+// none at all is the bundled example input.
+func bindInputs(m *model.Model, specs []string, pf pictureFlags, timeFirst bool) (*inputSet, error) {
 	s := &inputSet{ts: map[string]*tensor.Tensor{}, from: map[string]string{}}
 	if len(specs) == 0 {
 		t, err := loader.DecodeNPY(exampleInputName, strings.NewReader(string(exampleInput)), int64(len(exampleInput)))
@@ -111,6 +114,31 @@ func bindInputs(m *model.Model, specs []string) (*inputSet, error) {
 			if i := strings.IndexByte(spec, '='); i > 0 {
 				name, path = spec[:i], spec[i+1:]
 			}
+		}
+		if isPictures(path) {
+			if s.pics != nil {
+				return nil, fmt.Errorf("--input %s: pictures are already given for input %q (%s); one input may be pictures, the others .npy/.npz", spec, s.pics.name, s.pics.path)
+			}
+			in := m.Inputs()[0]
+			if name != "" {
+				if !known[name] {
+					return nil, fmt.Errorf("--input %s: the model has no input %q; it takes %s", spec, name, ioNames(m.Inputs()))
+				}
+				for _, io := range m.Inputs() {
+					if io.Name == name {
+						in = io
+					}
+				}
+			}
+			t, fi, err := readFrames(m, in, path, pf, timeFirst)
+			if err != nil {
+				return nil, err
+			}
+			s.pics = fi
+			if err := s.add(in.Name, fi.describe(), t); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		format, err := loader.DetectFile(path)
 		if err != nil {
@@ -151,7 +179,7 @@ func bindInputs(m *model.Model, specs []string) (*inputSet, error) {
 				}
 			}
 		default:
-			return nil, fmt.Errorf("%s: an input must be a NumPy .npy array or an .npz of arrays named after the model's inputs; this is a %s file", path, format)
+			return nil, fmt.Errorf("%s: an input must be a NumPy .npy array, an .npz of arrays named after the model's inputs, or pictures (a folder of PNG/JPEG/GIF frames, a folder of such folders, an animated GIF); this is a %s file", path, format)
 		}
 	}
 	return s, nil
