@@ -8,15 +8,17 @@ import "golang.org/x/sys/cpu"
 func cpuKernels() []kernelSet {
 	ks := []kernelSet{genericKernels}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		ks = append(ks, kernelSet{name: "avx2", convGemm: convGemmAVX2, lstmGates: lstmGatesAVX2})
+		ks = append(ks, kernelSet{name: "avx2", convGemm: convGemmAVX2, lstmGates: lstmGatesAVX2,
+			winoIn: winoInAVX2Slices, winoOut: winoOutAVX2Slices})
 	}
 	// The AVX-512 kernels use only AVX512F instructions, plus BZHI for
 	// the tail mask. They were written and reviewed on a machine without
 	// AVX-512, so they are only offered after a start-up check against
 	// the generic kernels (the tests run them in full wherever the CPU
 	// has AVX-512).
-	if cpu.X86.HasAVX512F && cpu.X86.HasBMI2 {
-		ks = append(ks, kernelSet{name: "avx512", convGemm: convGemmAVX512, lstmGates: lstmGatesAVX512, unverified: true})
+	if cpu.X86.HasAVX512F && cpu.X86.HasBMI2 && cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		ks = append(ks, kernelSet{name: "avx512", convGemm: convGemmAVX512, lstmGates: lstmGatesAVX512,
+			winoIn: winoInAVX2Slices, winoOut: winoOutAVX2Slices, unverified: true})
 	}
 	return ks
 }

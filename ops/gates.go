@@ -18,33 +18,26 @@ func LSTMGates(gi, gf, gO, gg, c, h []float32) {
 	if len(gi) < n || len(gf) < n || len(gO) < n || len(gg) < n || len(h) < n {
 		panic(fmt.Sprintf("ops.LSTMGates: slices shorter than c (%d)", n))
 	}
-	lstmGates(gi[:n], gf[:n], gO[:n], gg[:n], c, h[:n])
+	kernels.lstmGates(gi[:n], gf[:n], gO[:n], gg[:n], c, h[:n])
 }
 
-// LSTMGatesRef is the reference cell update in float64-free, float32 maths
-// with the standard library's exp/tanh.
-func LSTMGatesRef(gi, gf, gO, gg, c, h []float32) {
-	for j := range c {
-		i := SigmoidRef(gi[j])
-		f := SigmoidRef(gf[j])
-		o := SigmoidRef(gO[j])
-		g := TanhRef(gg[j])
-		c[j] = f*c[j] + i*g
-		h[j] = o * TanhRef(c[j])
-	}
-}
-
-// SigmoidRef is 1/(1+e^-x) evaluated in float64 and rounded to float32.
-func SigmoidRef(x float32) float32 {
+// Sigmoid is 1/(1+e^-x) evaluated in float64 and rounded to float32.
+func Sigmoid(x float32) float32 {
 	return float32(1 / (1 + math.Exp(-float64(x))))
 }
 
-// TanhRef is tanh evaluated in float64 and rounded to float32.
-func TanhRef(x float32) float32 {
+// Tanh is tanh evaluated in float64 and rounded to float32.
+func Tanh(x float32) float32 {
 	return float32(math.Tanh(float64(x)))
 }
 
-// lstmGatesGeneric is the portable cell update.
+// lstmGatesGeneric is the portable cell update, each activation evaluated in
+// float64 and rounded to float32.
 func lstmGatesGeneric(gi, gf, gO, gg, c, h []float32) {
-	LSTMGatesRef(gi, gf, gO, gg, c, h)
+	gi, gf, gO, gg, h = gi[:len(c)], gf[:len(c)], gO[:len(c)], gg[:len(c)], h[:len(c)]
+	for j, cj := range c {
+		cj = Sigmoid(gf[j])*cj + Sigmoid(gi[j])*Tanh(gg[j])
+		c[j] = cj
+		h[j] = Sigmoid(gO[j]) * Tanh(cj)
+	}
 }

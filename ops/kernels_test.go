@@ -73,6 +73,35 @@ func (g gemmCase) want(c0 []float32, accumulate bool) (want, scale []float64) {
 	return want, scale
 }
 
+// convGemmRef is the obviously right ConvGemm, the reference of the tests.
+func convGemmRef(c []float32, ldc int, a *PackedA, bias []float32, b []float32, offs []int32, n int, accumulate bool) {
+	at := func(i, k int) float32 { return a.Data[i/a.MR*a.K*a.MR+k*a.MR+i%a.MR] }
+	for i := 0; i < a.M; i++ {
+		for j := 0; j < n; j++ {
+			var s float32
+			if accumulate {
+				s = c[i*ldc+j]
+			} else if bias != nil {
+				s = bias[i]
+			}
+			for k := 0; k < a.K; k++ {
+				s += at(i, k) * b[int(offs[k])+j]
+			}
+			c[i*ldc+j] = s
+		}
+	}
+}
+
+// lstmGatesRef is the obviously right cell update: each activation in
+// float64 (Sigmoid, Tanh) rounded to float32, the rest in float32.
+func lstmGatesRef(gi, gf, gO, gg, c, h []float32) {
+	for j := range c {
+		i, f, o, g := Sigmoid(gi[j]), Sigmoid(gf[j]), Sigmoid(gO[j]), Tanh(gg[j])
+		c[j] = f*c[j] + i*g
+		h[j] = o * Tanh(c[j])
+	}
+}
+
 func TestConvGemmKernels(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	ms := []int{1, 3, 7, 8, 9, 13, 20, 36}
@@ -278,7 +307,7 @@ func TestLSTMGatesSpecial(t *testing.T) {
 		h := make([]float32, len(c))
 		wc := append([]float32(nil), c...)
 		wh := make([]float32, len(c))
-		LSTMGatesRef(gi, gf, gO, gg, wc, wh)
+		lstmGatesRef(gi, gf, gO, gg, wc, wh)
 		impl.lstmGates(gi, gf, gO, gg, c, h)
 		for j := range c {
 			same := func(a, b float32) bool {
@@ -287,6 +316,34 @@ func TestLSTMGatesSpecial(t *testing.T) {
 			if !same(c[j], wc[j]) || !same(h[j], wh[j]) {
 				t.Errorf("%s case %d: c=%v h=%v, want c=%v h=%v", impl.name, j, c[j], h[j], wc[j], wh[j])
 			}
+		}
+	}
+}
+
+func TestSelfCheck(t *testing.T) {
+	for _, k := range cpuKernels() {
+		if !agreesWithGeneric(k) {
+			t.Errorf("%s fails the start-up check", k.name)
+		}
+	}
+	g := genericKernels
+	for name, broken := range map[string]kernelSet{
+		"skips the last column": {convGemm: func(c []float32, ldc int, a *PackedA, bias []float32, b []float32, offs []int32, n int, accumulate bool) {
+			g.convGemm(c, ldc, a, bias, b, offs, n-1, accumulate)
+		}, lstmGates: g.lstmGates, winoIn: g.winoIn, winoOut: g.winoOut},
+		"drops the last gate": {convGemm: g.convGemm, lstmGates: func(gi, gf, gO, gg, c, h []float32) {
+			g.lstmGates(gi, gf, gO, gg, c[:len(c)-1], h)
+		}, winoIn: g.winoIn, winoOut: g.winoOut},
+		"rounds the input transform": {convGemm: g.convGemm, lstmGates: g.lstmGates, winoIn: func(dst []float32, xs int, src []float32, rs, ng int) {
+			g.winoIn(dst, xs, src, rs, ng)
+			dst[xs] = math.Nextafter32(dst[xs], 0)
+		}, winoOut: g.winoOut},
+		"ignores bias and old values in the output transform": {convGemm: g.convGemm, lstmGates: g.lstmGates, winoIn: g.winoIn, winoOut: func(out []float32, ldc, wp int, m []float32, xs, ldm int, bias []float32, rows, mode, ng int) {
+			g.winoOut(out, ldc, wp, m, xs, ldm, bias, rows, mode%1, ng)
+		}},
+	} {
+		if agreesWithGeneric(broken) {
+			t.Errorf("the start-up check accepts a kernel set that %s", name)
 		}
 	}
 }

@@ -108,10 +108,10 @@ func NewWinograd3x3(w []float32, m, c int) *Winograd3x3 {
 
 func (w *Winograd3x3) ldv() int { return 8 * w.block }
 
-// Workspace returns the number of float32s of scratch one part of Conv needs
-// (it depends only on M and C: about 16·48·(C+64) floats, 420 KB for
-// C = 64, so one part's working set stays in a core's L2).
-func (w *Winograd3x3) Workspace(frames, h, wd int) int {
+// Workspace returns the number of float32s of scratch one part of Conv needs.
+// It depends only on M and C, not on the image: about 16·48·(C+64) floats,
+// 420 KB for C = 64, so one part's working set stays in a core's L2.
+func (w *Winograd3x3) Workspace() int {
 	xsv, xsm := w.strides()
 	return 16*xsv + 16*xsm + w.C*winoInEdge + w.rows*winoOutEdge
 }
@@ -145,32 +145,25 @@ const (
 //
 // The tile groups are split into parts contiguous ranges; Conv(…, part, parts)
 // for part < parts may run concurrently (each with its own ws of at least
-// Workspace(frames, h, wd) floats). Every output's value is independent of
+// Workspace() floats). Every output's value is independent of
 // parts.
 func (w *Winograd3x3) Conv(out []float32, ldc int, bias []float32, in []float32, chanStride, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int) {
 	srcs := [1]WinoInput{{in, chanStride, w.C}}
 	w.conv(out, ldc, bias, srcs[:], frames, h, wd, wp, s, accumulate, ws, part, parts)
 }
 
-// WinoInput is one zero-padded input of ConvCat: Channels channels laid out
-// as Conv's in, ChanStride apart.
+// WinoInput is one zero-padded input of ConvMulti: Channels channels laid
+// out as Conv's in, ChanStride apart.
 type WinoInput struct {
 	Data       []float32
 	ChanStride int
 	Channels   int
 }
 
-// ConvCat is Conv over the channel concatenation of a and b (a's channels
-// first), the conv(cat(x, h)) of a ConvLSTM step, without copying either
-// input: a.Channels + b.Channels must be C. One GEMM over all C channels and
-// one output transform replace the two of separate convolutions.
-func (w *Winograd3x3) ConvCat(out []float32, ldc int, bias []float32, a, b WinoInput, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int) {
-	srcs := [2]WinoInput{a, b}
-	w.ConvMulti(out, ldc, bias, srcs[:], frames, h, wd, wp, s, accumulate, ws, part, parts)
-}
-
 // ConvMulti is Conv over the channel concatenation of every input in srcs,
-// in order; their channels must add up to C. Besides cat(x, h), it runs a
+// in order; their channels must add up to C. It computes conv(cat(x, h)) of
+// a ConvLSTM step without copying either input (one GEMM over all C channels
+// and one output transform replace the two of separate convolutions), and a
 // larger kernel as a sum of 3×3 blocks: each block is an input whose Data
 // starts at the block's offset in the padded image.
 func (w *Winograd3x3) ConvMulti(out []float32, ldc int, bias []float32, srcs []WinoInput, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int) {
@@ -207,7 +200,7 @@ func (w *Winograd3x3) conv(out []float32, ldc int, bias []float32, srcs []WinoIn
 	if bias != nil && len(bias) < M {
 		panic("ops.Winograd3x3.Conv: bias shorter than M")
 	}
-	if need := w.Workspace(frames, h, wd); len(ws) < need {
+	if need := w.Workspace(); len(ws) < need {
 		panic(fmt.Sprintf("ops.Winograd3x3.Conv: workspace has %d floats, need %d", len(ws), need))
 	}
 	if parts <= 0 || part < 0 || part >= parts {
@@ -243,7 +236,7 @@ func (w *Winograd3x3) conv(out []float32, ldc int, bias []float32, srcs []WinoIn
 				ch0 := 0
 				for _, src := range srcs {
 					for ch := 0; ch < src.Channels; ch++ {
-						winoIn(v[8*q+(ch0+ch)*ldv:], xsv, src.Data[base+ch*src.ChanStride:], wp, run)
+						kernels.winoIn(v[8*q+(ch0+ch)*ldv:], xsv, src.Data[base+ch*src.ChanStride:], wp, run)
 					}
 					ch0 += src.Channels
 				}
@@ -261,7 +254,7 @@ func (w *Winograd3x3) conv(out []float32, ldc int, bias []float32, srcs []WinoIn
 						o := ch*src.ChanStride + base + r*wp
 						copy(edgeIn[e+r*18:e+r*18+colsIn], src.Data[o:o+colsIn])
 					}
-					winoIn(v[8*q+(ch0+ch)*ldv:], xsv, edgeIn[e:], 18, 1)
+					kernels.winoIn(v[8*q+(ch0+ch)*ldv:], xsv, edgeIn[e:], 18, 1)
 				}
 				ch0 += src.Channels
 			}
@@ -283,11 +276,11 @@ func (w *Winograd3x3) conv(out []float32, ldc int, bias []float32, srcs []WinoIn
 				f, ty, gx := w.group(b0+q, perFrame, ngx)
 				base := i0*ldc + f*s + 2*ty*wp + 16*gx
 				if run := w.fullRun(q, nb, gx, ty, ngx, h, wd); run > 0 {
-					winoOut(out[base:], ldc, wp, mb[8*q:], xsm, ldv, bs, rows, mode, run)
+					kernels.winoOut(out[base:], ldc, wp, mb[8*q:], xsm, ldv, bs, rows, mode, run)
 					q += run
 					continue
 				}
-				winoOut(edgeOut, winoOutEdge, 16, mb[8*q:], xsm, ldv, nil, rows, 0, 1)
+				kernels.winoOut(edgeOut, winoOutEdge, 16, mb[8*q:], xsm, ldv, nil, rows, 0, 1)
 				rowsOut := min(2, h-2*ty)
 				colsOut := min(16, wd-16*gx)
 				for r := 0; r < rows; r++ {

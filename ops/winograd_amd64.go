@@ -2,21 +2,7 @@
 
 package ops
 
-import "golang.org/x/sys/cpu"
-
 //go:generate go run ./internal/wingen -out winograd_amd64.s -stubs winograd_stubs_amd64.go -pkg ops
-
-// The Winograd transforms: AVX2 when the CPU has it, else the Go twins.
-var (
-	winoIn  = winoInGo
-	winoOut = winoOutGo
-)
-
-func init() {
-	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		winoIn, winoOut = winoInAVX2Slices, winoOutAVX2Slices
-	}
-}
 
 // winoInAVX2Slices checks winoInAVX2's reads and writes against the slices.
 func winoInAVX2Slices(dst []float32, xs int, src []float32, rs, ng int) {

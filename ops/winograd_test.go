@@ -100,7 +100,7 @@ func (p *winoCase) offsets() []int32 {
 
 // run calls Conv on out (ldc) split into parts, sequentially.
 func (p *winoCase) run(wg *Winograd3x3, out []float32, ldc int, bias []float32, acc bool, parts int) {
-	ws := make([]float32, wg.Workspace(p.frames, p.h, p.wd))
+	ws := make([]float32, wg.Workspace())
 	for part := 0; part < parts; part++ {
 		for i := range ws {
 			ws[i] = float32(math.NaN()) // scratch must not leak into results
@@ -153,14 +153,14 @@ func checkWinoCase(t *testing.T, p *winoCase) {
 			if bias {
 				bs = p.bias
 			}
-			// reference: ConvGemmRef over every column, and float64.
+			// reference: convGemmRef over every column, and float64.
 			ref := make([]float32, p.m*ldc)
 			init := make([]float32, p.m*ldc)
 			for i := range init {
 				init[i] = float32(i%7) - 3
 			}
 			copy(ref, init)
-			ConvGemmRef(ref, ldc, a, bs, p.in, offs, n, acc)
+			convGemmRef(ref, ldc, a, bs, p.in, offs, n, acc)
 			ref64 := p.direct64(bias && !acc)
 			var first []float32
 			for parts := 1; parts <= 3; parts++ {
@@ -197,7 +197,7 @@ func checkWinoCase(t *testing.T, p *winoCase) {
 					}
 					e := math.Abs(float64(v) - want)
 					if !(e <= 1e-5*(1+math.Abs(want))) {
-						t.Fatalf("%s bias=%v acc=%v parts=%d: out[%d] (row %d col %d) = %g, want %g (ConvGemmRef %g)", name, bias, acc, parts, j, j/ldc, j%ldc, v, want, ref[j])
+						t.Fatalf("%s bias=%v acc=%v parts=%d: out[%d] (row %d col %d) = %g, want %g (convGemmRef %g)", name, bias, acc, parts, j, j/ldc, j%ldc, v, want, ref[j])
 					}
 					maxErr = max(maxErr, math.Abs(float64(v)-want))
 					maxRef = max(maxRef, math.Abs(float64(ref[j])-want))
@@ -219,34 +219,39 @@ func checkWinoCase(t *testing.T, p *winoCase) {
 	}
 }
 
-// TestWinograd3x3Twin checks the transforms in use (asm on amd64) against
-// the Go twins bit for bit, through the whole Conv.
+// TestWinograd3x3Twin checks every kernel set's transforms against the Go
+// twins bit for bit, through the whole Conv (with the selected GEMM in both,
+// so only the transforms differ).
 func TestWinograd3x3Twin(t *testing.T) {
+	defer func(k kernelSet) { kernels = k }(kernels)
+	sel := kernels
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, sz := range [][4]int{{1, 64, 64, 1}, {3, 17, 35, 2}, {2, 33, 9, 3}} {
 		p := newWinoCase(rng, 40, 7, sz[0], sz[1], sz[2], sz[3]-1, sz[3], 0, 0.3, func() float32 { return float32(rng.NormFloat64()) })
 		wg := NewWinograd3x3(p.w, p.m, p.c)
 		ldc := p.width() + 1
-		for mode := 0; mode < 3; mode++ {
-			var bs []float32
-			if mode == 1 {
-				bs = p.bias
-			}
-			outs := [2][]float32{}
-			for k := range outs {
-				outs[k] = make([]float32, p.m*ldc)
-				for i := range outs[k] {
-					outs[k][i] = float32(i%11) - 5
+		for _, impl := range cpuKernels() {
+			for mode := 0; mode < 3; mode++ {
+				var bs []float32
+				if mode == 1 {
+					bs = p.bias
 				}
-			}
-			p.run(wg, outs[0], ldc, bs, mode == 2, 2)
-			in, out := winoIn, winoOut
-			winoIn, winoOut = winoInGo, winoOutGo
-			p.run(wg, outs[1], ldc, bs, mode == 2, 2)
-			winoIn, winoOut = in, out
-			for j := range outs[0] {
-				if math.Float32bits(outs[0][j]) != math.Float32bits(outs[1][j]) {
-					t.Fatalf("%v mode %d: out[%d] = %g, Go twin %g", sz, mode, j, outs[0][j], outs[1][j])
+				outs := [2][]float32{}
+				for k := range outs {
+					outs[k] = make([]float32, p.m*ldc)
+					for i := range outs[k] {
+						outs[k][i] = float32(i%11) - 5
+					}
+				}
+				kernels = sel
+				kernels.winoIn, kernels.winoOut = impl.winoIn, impl.winoOut
+				p.run(wg, outs[0], ldc, bs, mode == 2, 2)
+				kernels.winoIn, kernels.winoOut = winoInGo, winoOutGo
+				p.run(wg, outs[1], ldc, bs, mode == 2, 2)
+				for j := range outs[0] {
+					if math.Float32bits(outs[0][j]) != math.Float32bits(outs[1][j]) {
+						t.Fatalf("%s %v mode %d: out[%d] = %g, Go twin %g", impl.name, sz, mode, j, outs[0][j], outs[1][j])
+					}
 				}
 			}
 		}
@@ -289,7 +294,7 @@ func BenchmarkWinograd3x3(b *testing.B) {
 		})
 		b.Run("winograd/"+name, func(b *testing.B) {
 			wg := NewWinograd3x3(p.w, p.m, p.c)
-			ws := make([]float32, wg.Workspace(p.frames, p.h, p.wd))
+			ws := make([]float32, wg.Workspace())
 			ct := startCPUTimer(b)
 			for b.Loop() {
 				wg.Conv(out, n, p.bias, p.in, p.cs, p.frames, p.h, p.wd, p.wp, p.s, false, ws, 0, 1)
@@ -300,7 +305,7 @@ func BenchmarkWinograd3x3(b *testing.B) {
 		// (wall-clock GFLOP/s only; the machine's other load shows).
 		b.Run("winograd-2parts/"+name, func(b *testing.B) {
 			wg := NewWinograd3x3(p.w, p.m, p.c)
-			ws := [2][]float32{make([]float32, wg.Workspace(p.frames, p.h, p.wd)), make([]float32, wg.Workspace(p.frames, p.h, p.wd))}
+			ws := [2][]float32{make([]float32, wg.Workspace()), make([]float32, wg.Workspace())}
 			done := make(chan struct{})
 			for b.Loop() {
 				go func() {
@@ -330,7 +335,7 @@ func BenchmarkWinogradTune(b *testing.B) {
 				b.Run(fmt.Sprintf("block=%d,rows=%d,pad=%d", bl, rows, pad), func(b *testing.B) {
 					winoBlock, winoRows, winoPad = bl, rows, pad
 					wg := NewWinograd3x3(p.w, p.m, p.c)
-					ws := make([]float32, wg.Workspace(p.frames, p.h, p.wd))
+					ws := make([]float32, wg.Workspace())
 					ct := startCPUTimer(b)
 					for b.Loop() {
 						wg.Conv(out, n, p.bias, p.in, p.cs, p.frames, p.h, p.wd, p.wp, p.s, false, ws, 0, 1)
@@ -524,7 +529,7 @@ func TestWinograd3x3Concurrent(t *testing.T) {
 		done := make(chan struct{})
 		for part := 0; part < parts; part++ {
 			go func() {
-				ws := make([]float32, wg.Workspace(p.frames, p.h, p.wd))
+				ws := make([]float32, wg.Workspace())
 				wg.Conv(got, ldc, p.bias, p.in, p.cs, p.frames, p.h, p.wd, p.wp, p.s, false, ws, part, parts)
 				done <- struct{}{}
 			}()
@@ -597,7 +602,7 @@ func TestWinograd3x3Recurrent(t *testing.T) {
 	a := PackA(p.w, c, c*9)
 	offs := p.offsets()
 	wg := NewWinograd3x3(p.w, c, c)
-	ws := make([]float32, wg.Workspace(1, h, wd))
+	ws := make([]float32, wg.Workspace())
 	od, ow := make([]float32, c*n), make([]float32, c*n)
 	for step := 1; step <= steps; step++ {
 		y64 := make([]float64, c*n)
@@ -624,8 +629,8 @@ func TestWinograd3x3Recurrent(t *testing.T) {
 				for x := 0; x < wd; x++ {
 					j, k := i*n+p.col(0, y, x), i*p.cs+p.col(0, y+1, x+1)
 					x64[k] = math.Tanh(y64[j])
-					xd[k] = TanhRef(od[j])
-					xw[k] = TanhRef(ow[j])
+					xd[k] = Tanh(od[j])
+					xw[k] = Tanh(ow[j])
 					eD = max(eD, math.Abs(float64(xd[k])-x64[k]))
 					eW = max(eW, math.Abs(float64(xw[k])-x64[k]))
 				}
