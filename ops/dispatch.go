@@ -14,6 +14,7 @@ var kernels = genericKernels
 // kernelSet is one complete implementation of the kernels.
 type kernelSet struct {
 	name      string
+	bits      int // register width of its arithmetic (32: scalar)
 	convGemm  func(c []float32, ldc int, a *PackedA, bias []float32, b []float32, offs []int32, n int, accumulate bool)
 	lstmGates func(gi, gf, gO, gg, c, h []float32)
 	// winoIn and winoOut are the Winograd input and output transforms
@@ -28,6 +29,7 @@ type kernelSet struct {
 
 var genericKernels = kernelSet{
 	name:      "generic",
+	bits:      32,
 	convGemm:  convGemmGeneric,
 	lstmGates: lstmGatesGeneric,
 	winoIn:    winoInGo,

@@ -8,7 +8,7 @@ import "golang.org/x/sys/cpu"
 func cpuKernels() []kernelSet {
 	ks := []kernelSet{genericKernels}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		ks = append(ks, kernelSet{name: "avx2", convGemm: convGemmAVX2, lstmGates: lstmGatesAVX2,
+		ks = append(ks, kernelSet{name: "avx2", bits: 256, convGemm: convGemmAVX2, lstmGates: lstmGatesAVX2,
 			winoIn: winoInAVX2Slices, winoOut: winoOutAVX2Slices})
 	}
 	// The AVX-512 kernels use only AVX512F instructions, plus BZHI for
@@ -17,8 +17,20 @@ func cpuKernels() []kernelSet {
 	// the generic kernels (the tests run them in full wherever the CPU
 	// has AVX-512).
 	if cpu.X86.HasAVX512F && cpu.X86.HasBMI2 && cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		ks = append(ks, kernelSet{name: "avx512", convGemm: convGemmAVX512, lstmGates: lstmGatesAVX512,
+		ks = append(ks, kernelSet{name: "avx512", bits: 512, convGemm: convGemmAVX512, lstmGates: lstmGatesAVX512,
 			winoIn: winoInAVX2Slices, winoOut: winoOutAVX2Slices, unverified: true})
 	}
 	return ks
+}
+
+// fmaProbes lists the peak probes of the widths this CPU can run.
+func fmaProbes() []fmaProbe {
+	ps := []fmaProbe{goProbe}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		ps = append(ps, fmaProbe{bits: 256, fmas: 48, lanes: 8, run: fmaProbeAVX2})
+	}
+	if cpu.X86.HasAVX512F {
+		ps = append(ps, fmaProbe{bits: 512, fmas: 48, lanes: 16, run: fmaProbeAVX512})
+	}
+	return ps
 }

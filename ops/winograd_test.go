@@ -258,10 +258,31 @@ func TestWinograd3x3Twin(t *testing.T) {
 	}
 }
 
+// benchKernels are the kernel sets the benchmarks compare: every set this
+// CPU runs, less the generic one where there is a faster one.
+func benchKernels() []kernelSet {
+	ks := cpuKernels()
+	if len(ks) > 1 {
+		ks = ks[1:]
+	}
+	return ks
+}
+
+// winoGemmFlops is the flops the 16 GEMMs of Winograd3x3.Conv execute for
+// frames h×w images (tiles counted in whole groups of 8, as computed).
+func winoGemmFlops(m, c, frames, h, w int) float64 {
+	tilesY, groupsX := (h+1)/2, ((w+1)/2+7)/8
+	return 2 * 16 * float64(m*c*frames*tilesY*groupsX*8)
+}
+
 // BenchmarkWinograd3x3 compares Conv (one part, one thread) with the direct
-// offset GEMM on the runtime's recurrent shape. GFLOP/s are direct-conv
-// flops (2·M·C·9·h·w·frames) per second for both.
+// offset GEMM on the runtime's recurrent shape, for each kernel set.
+// GFLOP/s are direct-conv flops (2·M·C·9·h·w·frames) per second for both;
+// %peak is the flops each actually executes (for Winograd, its GEMMs'; the
+// transforms' time counts against it) per CPU second, against the measured
+// peak at the kernel set's width.
 func BenchmarkWinograd3x3(b *testing.B) {
+	defer func(k kernelSet) { kernels = k }(kernels)
 	for _, sz := range []struct{ m, c, h, w, frames int }{
 		{256, 64, 64, 64, 1},
 		{256, 64, 64, 64, 8},
@@ -272,38 +293,54 @@ func BenchmarkWinograd3x3(b *testing.B) {
 		{256, 8, 64, 64, 1},
 		{256, 1, 64, 64, 1},
 		{128, 32, 128, 128, 1},
+		// Tails: partial tile groups and rows, M not a multiple of 8.
+		{100, 24, 37, 29, 2},
 	} {
 		rng := rand.New(rand.NewPCG(5, 6))
 		p := newWinoCase(rng, sz.m, sz.c, sz.frames, sz.h, sz.w, 0, 0, 0, 1/math.Sqrt(float64(9*sz.c)), func() float32 { return float32(rng.NormFloat64()) })
 		n := p.width()
 		out := make([]float32, p.m*n)
 		flops := 2 * float64(sz.m*sz.c*9*sz.h*sz.w*sz.frames)
+		gemmFlops := winoGemmFlops(sz.m, sz.c, sz.frames, sz.h, sz.w)
 		name := fmt.Sprintf("M=%d,C=%d,%dx%d,frames=%d", sz.m, sz.c, sz.h, sz.w, sz.frames)
-		report := func(b *testing.B, ct cpuTimer) {
-			ct.stop(flops/1e9, "GFLOP/s-cpu")
-			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		report := func(b *testing.B, ct cpuTimer, executed float64, bits int) {
+			cpu := ct.stop(flops/1e9, "GFLOP/s-cpu")
+			wall := flops * float64(b.N) / b.Elapsed().Seconds() / 1e9
+			b.ReportMetric(wall, "GFLOP/s")
+			if cpu == 0 {
+				cpu = wall
+			}
+			if pk := peakAt(bits); pk > 0 {
+				b.ReportMetric(100*cpu*executed/flops/pk, "%peak")
+			}
 		}
-		b.Run("direct/"+name, func(b *testing.B) {
-			a := PackA(p.w, p.m, p.c*9)
-			offs := p.offsets()
-			ct := startCPUTimer(b)
-			for b.Loop() {
-				ConvGemm(out, n, a, p.bias, p.in, offs, n, false)
-			}
-			report(b, ct)
-		})
-		b.Run("winograd/"+name, func(b *testing.B) {
-			wg := NewWinograd3x3(p.w, p.m, p.c)
-			ws := make([]float32, wg.Workspace())
-			ct := startCPUTimer(b)
-			for b.Loop() {
-				wg.Conv(out, n, p.bias, p.in, p.cs, p.frames, p.h, p.wd, p.wp, p.s, false, ws, 0, 1)
-			}
-			report(b, ct)
-		})
+		for _, impl := range benchKernels() {
+			kernels = impl
+			b.Run("direct/"+impl.name+"/"+name, func(b *testing.B) {
+				a := PackA(p.w, p.m, p.c*9)
+				offs := p.offsets()
+				ct := startCPUTimer(b)
+				for b.Loop() {
+					ConvGemm(out, n, a, p.bias, p.in, offs, n, false)
+				}
+				// The direct GEMM computes every column of the padded
+				// layout, the padding positions too.
+				report(b, ct, 2*float64(sz.m*sz.c*9*n), impl.bits)
+			})
+			b.Run("winograd/"+impl.name+"/"+name, func(b *testing.B) {
+				wg := NewWinograd3x3(p.w, p.m, p.c)
+				ws := make([]float32, wg.Workspace())
+				ct := startCPUTimer(b)
+				for b.Loop() {
+					wg.Conv(out, n, p.bias, p.in, p.cs, p.frames, p.h, p.wd, p.wp, p.s, false, ws, 0, 1)
+				}
+				report(b, ct, gemmFlops, impl.bits)
+			})
+		}
+		kernels = benchKernels()[len(benchKernels())-1]
 		// Two parts on two goroutines, as the runtime's pool runs it
 		// (wall-clock GFLOP/s only; the machine's other load shows).
-		b.Run("winograd-2parts/"+name, func(b *testing.B) {
+		b.Run("winograd-2parts/"+kernels.name+"/"+name, func(b *testing.B) {
 			wg := NewWinograd3x3(p.w, p.m, p.c)
 			ws := [2][]float32{make([]float32, wg.Workspace()), make([]float32, wg.Workspace())}
 			done := make(chan struct{})
@@ -327,7 +364,6 @@ func BenchmarkWinogradTune(b *testing.B) {
 	p := newWinoCase(rng, 256, 64, 2, 64, 64, 0, 0, 0, 1/math.Sqrt(576), func() float32 { return float32(rng.NormFloat64()) })
 	n := p.width()
 	out := make([]float32, p.m*n)
-	flops := 2 * float64(256*64*9*64*64*2)
 	defer func(bl, r, pad int) { winoBlock, winoRows, winoPad = bl, r, pad }(winoBlock, winoRows, winoPad)
 	for _, pad := range []int{16} {
 		for _, bl := range []int{3, 6, 9, 12} {
@@ -340,7 +376,7 @@ func BenchmarkWinogradTune(b *testing.B) {
 					for b.Loop() {
 						wg.Conv(out, n, p.bias, p.in, p.cs, p.frames, p.h, p.wd, p.wp, p.s, false, ws, 0, 1)
 					}
-					ct.stop(flops/1e9, "GFLOP/s-cpu")
+					reportFlops(b, ct, winoGemmFlops(256, 64, 2, 64, 64), kernels.bits)
 				})
 			}
 		}
@@ -549,6 +585,7 @@ func TestWinograd3x3Concurrent(t *testing.T) {
 // one block, with U cycling through all of its 1 MiB (as in Conv) or one
 // 64-row chunk of it (hot).
 func BenchmarkWinogradGemm(b *testing.B) {
+	defer func(k kernelSet) { kernels = k }(kernels)
 	rng := rand.New(rand.NewPCG(5, 6))
 	w := make([]float32, 256*64*9)
 	for i := range w {
@@ -563,21 +600,64 @@ func BenchmarkWinogradGemm(b *testing.B) {
 	}
 	mb := make([]float32, 16*xsm)
 	n := ldv
-	for _, hot := range []bool{false, true} {
-		b.Run(fmt.Sprintf("hot=%v", hot), func(b *testing.B) {
-			ct := startCPUTimer(b)
-			for b.Loop() {
-				for ci := range wg.chunks[0] {
-					cc := ci
-					if hot {
-						cc = 0
-					}
-					for x := 0; x < 16; x++ {
-						ConvGemm(mb[x*xsm:], ldv, &wg.chunks[x][cc], nil, v[x*xsv:x*xsv+64*ldv], wg.offs, n, false)
+	for _, impl := range benchKernels() {
+		kernels = impl
+		for _, hot := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/hot=%v", impl.name, hot), func(b *testing.B) {
+				ct := startCPUTimer(b)
+				for b.Loop() {
+					for ci := range wg.chunks[0] {
+						cc := ci
+						if hot {
+							cc = 0
+						}
+						for x := 0; x < 16; x++ {
+							ConvGemm(mb[x*xsm:], ldv, &wg.chunks[x][cc], nil, v[x*xsv:x*xsv+64*ldv], wg.offs, n, false)
+						}
 					}
 				}
+				reportFlops(b, ct, 2*16*256*64*float64(n), impl.bits)
+			})
+		}
+	}
+}
+
+// BenchmarkWinogradTransforms times the input transform of one block (C =
+// 64 channels of winoBlock groups) and the output transform of its M = 256
+// rows, as Conv runs them on the recurrent shape, for each kernel set.
+func BenchmarkWinogradTransforms(b *testing.B) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	const m, c, wd = 256, 64, 64
+	wg := NewWinograd3x3(make([]float32, m*c*9), m, c)
+	ldv := wg.ldv()
+	xsv, xsm := wg.strides()
+	wp := wd + 2
+	ng := wg.block
+	src := make([]float32, c*4*wp+16*ng+2)
+	for i := range src {
+		src[i] = float32(rng.NormFloat64())
+	}
+	v := make([]float32, 16*xsv)
+	mb := make([]float32, 16*xsm)
+	out := make([]float32, wg.rows*2*wp+16*ng)
+	for _, impl := range benchKernels() {
+		b.Run("in/"+impl.name, func(b *testing.B) {
+			ct := startCPUTimer(b)
+			for b.Loop() {
+				for ch := 0; ch < c; ch++ {
+					impl.winoIn(v[ch*ldv:], xsv, src[ch*4*wp:], wp, ng)
+				}
 			}
-			ct.stop(2*16*256*64*float64(n)/1e9, "GFLOP/s-cpu")
+			ct.stop(float64(c*ng*8)/1e6, "Mtile/s-cpu")
+		})
+		b.Run("out/"+impl.name, func(b *testing.B) {
+			ct := startCPUTimer(b)
+			for b.Loop() {
+				for r0 := 0; r0 < m; r0 += wg.rows {
+					impl.winoOut(out, 2*wp, wp, mb, xsm, ldv, nil, wg.rows, 0, ng)
+				}
+			}
+			ct.stop(float64(m*ng*8)/1e6, "Mtile/s-cpu")
 		})
 	}
 }

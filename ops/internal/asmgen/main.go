@@ -73,6 +73,10 @@ func main() {
 	gemm(avx512, tailMask)
 	gates(avx2)
 	gates(avx512)
+	one := GLOBL("probeone", RODATA|NOPTR)
+	DATA(0, U32(math.Float32bits(1)))
+	fmaProbe(avx2, one)
+	fmaProbe(avx512, one)
 	Generate()
 }
 
@@ -602,6 +606,38 @@ func gates(s isa) {
 	SUBQ(Imm(uint64(u*s.width)), n)
 	JMP(LabelRef("loop" + s.name))
 	Label("done" + s.name)
+	VZEROUPPER()
+	RET()
+}
+
+// Shape of the FMA peak probe: probeChains independent accumulators, each
+// advanced probeUnroll times per loop iteration.
+const (
+	probeChains = 12
+	probeUnroll = 4
+)
+
+// fmaProbe emits fmaProbe<ISA>(n): n iterations of probeChains×probeUnroll
+// VFMADD231PS, every chain independent of the others, so the FMA pipes
+// never wait on a result (12 chains cover 2 pipes × 4-6 cycles latency).
+// Nothing is stored; the operands stay normal floats (acc += 1·1).
+func fmaProbe(s isa, one Mem) {
+	TEXT("fmaProbe"+s.name, NOSPLIT, "func(n int)")
+	Doc(fmt.Sprintf("fmaProbe%s runs n iterations of %d independent %d-bit FMAs (%d chains).", s.name, probeChains*probeUnroll, 32*s.width, probeChains))
+	n := Load(Param("n"), GP64())
+	x := s.vec(probeChains)
+	VBROADCASTSS(one, x)
+	for i := 0; i < probeChains; i++ {
+		zero(s, s.vec(i))
+	}
+	Label("probe" + s.name)
+	for u := 0; u < probeUnroll; u++ {
+		for i := 0; i < probeChains; i++ {
+			VFMADD231PS(x, x, s.vec(i))
+		}
+	}
+	DECQ(n)
+	JNZ(LabelRef("probe" + s.name))
 	VZEROUPPER()
 	RET()
 }

@@ -1,0 +1,132 @@
+package ops
+
+import (
+	"math"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// FMAPeak is one register width's measured multiply-add peak on one core.
+type FMAPeak struct {
+	// Bits is the register width: 32 for scalar Go code (what the generic
+	// kernels can reach), 128, 256 or 512 for vector registers.
+	Bits int
+	// GFLOPS is the measured peak of one thread, counting a multiply-add
+	// as two flops; 0 means it could not be measured.
+	GFLOPS float64
+}
+
+// Peaks is this CPU's measured multiply-add peak per register width and
+// the one the selected kernel set works against.
+type Peaks struct {
+	Widths []FMAPeak // every width this build can run, narrowest first
+	Kernel string    // KernelName()
+	Bits   int       // the register width of Kernel
+	GFLOPS float64   // the peak at Bits: the yardstick of the kernels in use
+}
+
+// Peak measures, once per process (about 10 ms per width on first call),
+// the peak of independent multiply-add chains for every register width this
+// build has kernels for, and reports them with the one the selected kernels
+// use. Each figure is the best of several short runs timed by the running
+// thread's CPU time where the OS provides it, so other load on the machine
+// lowers it little; it is the CPU's own yardstick, not its datasheet.
+func Peak() Peaks {
+	peakOnce.Do(func() { peakWidths = measurePeaks(fmaProbes()) })
+	p := Peaks{Widths: peakWidths, Kernel: kernels.name, Bits: kernels.bits}
+	for _, w := range peakWidths {
+		if w.Bits == p.Bits {
+			p.GFLOPS = w.GFLOPS
+		}
+	}
+	return p
+}
+
+var (
+	peakOnce   sync.Once
+	peakWidths []FMAPeak
+)
+
+// fmaProbe is one width's probe: run(n) executes n iterations of fmas
+// independent multiply-adds of lanes float32 lanes each.
+type fmaProbe struct {
+	bits  int
+	fmas  int
+	run   func(n int)
+	lanes int
+}
+
+func measurePeaks(probes []fmaProbe) []FMAPeak {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	out := make([]FMAPeak, len(probes))
+	for i, p := range probes {
+		out[i] = FMAPeak{Bits: p.bits, GFLOPS: measureProbe(p)}
+	}
+	return out
+}
+
+// measureProbe sizes a run to about a millisecond and returns the best
+// rate of seven such runs.
+func measureProbe(p fmaProbe) float64 {
+	clock := func() time.Duration {
+		if haveThreadCPU {
+			return threadCPU()
+		}
+		return time.Duration(time.Now().UnixNano())
+	}
+	flops := func(n int) float64 { return 2 * float64(n) * float64(p.fmas) * float64(p.lanes) }
+	n := 256
+	for n < 1<<30 {
+		t0 := clock()
+		p.run(n)
+		if clock()-t0 >= 500*time.Microsecond {
+			break
+		}
+		n *= 2
+	}
+	best := 0.0
+	for range 7 {
+		t0 := clock()
+		p.run(n)
+		if d := clock() - t0; d > 0 {
+			best = max(best, flops(n)/d.Seconds()/1e9)
+		}
+	}
+	if math.IsInf(best, 0) || math.IsNaN(best) {
+		return 0
+	}
+	return best
+}
+
+// probeSink keeps the Go probe's result alive (and its inputs opaque).
+var probeSink float32
+
+// fmaProbeGo is the scalar probe: 12 independent chains of acc·x + y,
+// unrolled 4 times, so 48 multiply-adds per iteration as in the vector
+// probes. Go compiles each to a multiply and a dependent add on amd64 (one
+// fused instruction on arm64): the scalar rate plain Go loops can reach.
+func fmaProbeGo(n int) {
+	x, y := 1+probeSink*0, 1+probeSink*0
+	var a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11 float32
+	for ; n > 0; n-- {
+		for range 4 {
+			a0 = a0*x + y
+			a1 = a1*x + y
+			a2 = a2*x + y
+			a3 = a3*x + y
+			a4 = a4*x + y
+			a5 = a5*x + y
+			a6 = a6*x + y
+			a7 = a7*x + y
+			a8 = a8*x + y
+			a9 = a9*x + y
+			a10 = a10*x + y
+			a11 = a11*x + y
+		}
+	}
+	probeSink = (a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11) * 0
+}
+
+var goProbe = fmaProbe{bits: 32, fmas: 48, lanes: 1, run: fmaProbeGo}
