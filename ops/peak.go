@@ -26,7 +26,7 @@ type Peaks struct {
 	GFLOPS float64   // the peak at Bits: the yardstick of the kernels in use
 }
 
-// Peak measures, once per process (about 10 ms per width on first call),
+// Peak measures, once per process (about 20 ms per width on first call),
 // the peak of independent multiply-add chains for every register width this
 // build has kernels for, and reports them with the one the selected kernels
 // use. Each figure is the best of several short runs timed by the running
@@ -67,8 +67,11 @@ func measurePeaks(probes []fmaProbe) []FMAPeak {
 	return out
 }
 
-// measureProbe sizes a run to about a millisecond and returns the best
-// rate of seven such runs.
+// measureProbe sizes a run to about a quarter millisecond and returns the
+// best rate of runs spread over about 20 ms. On a shared machine (or a VM,
+// where the thread's CPU time includes time the host gave to others) a
+// single run, or a burst of runs, can land in a slow spell; the best of
+// many is close to what the core does when it has the core.
 func measureProbe(p fmaProbe) float64 {
 	clock := func() time.Duration {
 		if haveThreadCPU {
@@ -77,17 +80,18 @@ func measureProbe(p fmaProbe) float64 {
 		return time.Duration(time.Now().UnixNano())
 	}
 	flops := func(n int) float64 { return 2 * float64(n) * float64(p.fmas) * float64(p.lanes) }
-	n := 256
+	n := 64
 	for n < 1<<30 {
 		t0 := clock()
 		p.run(n)
-		if clock()-t0 >= 500*time.Microsecond {
+		if clock()-t0 >= 250*time.Microsecond {
 			break
 		}
 		n *= 2
 	}
 	best := 0.0
-	for range 7 {
+	start := time.Now()
+	for i := 0; i < 5 || i < 80 && time.Since(start) < 20*time.Millisecond; i++ {
 		t0 := clock()
 		p.run(n)
 		if d := clock() - t0; d > 0 {
