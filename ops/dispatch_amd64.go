@@ -18,7 +18,7 @@ func cpuKernels() []kernelSet {
 	// has AVX-512).
 	if cpu.X86.HasAVX512F && cpu.X86.HasBMI2 && cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		ks = append(ks, kernelSet{name: "avx512", bits: 512, convGemm: convGemmAVX512, lstmGates: lstmGatesAVX512,
-			winoIn: winoInAVX2Slices, winoOut: winoOutAVX2Slices, unverified: true})
+			winoIn: winoInAVX512Slices, winoOut: winoOutAVX512Slices, unverified: true})
 	}
 	return ks
 }

@@ -85,7 +85,7 @@ func TestWinoTransformsGuardPage(t *testing.T) {
 		}
 	}
 	for _, impl := range cpuKernels() {
-		for ng := 1; ng <= 3; ng++ {
+		for ng := 1; ng <= 5; ng++ {
 			const rs, xs = 53, 29
 			src := guardedFloats(t, 3*rs+16*ng+2)
 			fill(src)
