@@ -392,3 +392,50 @@ func TestKernelsDoNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// TestVectorSetsBitIdentical: the vector kernel sets run the same FMA chain
+// per column and the same activation polynomials, so they agree bit for bit
+// (choosing between them is a matter of speed only, never of results).
+func TestVectorSetsBitIdentical(t *testing.T) {
+	ks := cpuKernels()[1:]
+	if len(ks) < 2 {
+		t.Skip("fewer than two vector kernel sets on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(19, 20))
+	ref := ks[0]
+	for _, impl := range ks[1:] {
+		for _, m := range []int{5, 16, 21, 64} {
+			for _, k := range []int{1, 9, 20, 577} {
+				for _, n := range []int{1, 31, 47, 48, 100, 200, 1000} {
+					g := newGemmCase(rng, m, k, n, true)
+					for _, acc := range []bool{false, true} {
+						want := make([]float32, (m-1)*g.ldc+n)
+						for i := range want {
+							want[i] = rng.Float32()
+						}
+						got := append([]float32(nil), want...)
+						ref.convGemm(want, g.ldc, g.a, g.bias, g.b, g.offs, n, acc)
+						impl.convGemm(got, g.ldc, g.a, g.bias, g.b, g.offs, n, acc)
+						for i := range got {
+							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("%s vs %s M=%d K=%d n=%d acc=%v: c[%d] = %v, %v", impl.name, ref.name, m, k, n, acc, i, got[i], want[i])
+							}
+						}
+					}
+				}
+			}
+		}
+		for _, n := range []int{1, 17, 64, 4099} {
+			gi, gf, gO, gg, c0 := gateInputs(rng, n), gateInputs(rng, n), gateInputs(rng, n), gateInputs(rng, n), gateInputs(rng, n)
+			c1, c2 := append([]float32(nil), c0...), append([]float32(nil), c0...)
+			h1, h2 := make([]float32, n), make([]float32, n)
+			ref.lstmGates(gi, gf, gO, gg, c1, h1)
+			impl.lstmGates(gi, gf, gO, gg, c2, h2)
+			for j := range c1 {
+				if math.Float32bits(c1[j]) != math.Float32bits(c2[j]) || math.Float32bits(h1[j]) != math.Float32bits(h2[j]) {
+					t.Fatalf("%s vs %s n=%d j=%d: c %v/%v h %v/%v", impl.name, ref.name, n, j, c2[j], c1[j], h2[j], h1[j])
+				}
+			}
+		}
+	}
+}
