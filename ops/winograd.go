@@ -335,21 +335,25 @@ func (w *Winograd3x3) group(g, perFrame, ngx int) (f, ty, gx int) {
 func winoInGo(dst []float32, xs int, src []float32, rs, ng int) {
 	for g := 0; g < ng; g++ {
 		for lane, tile := range winoLane {
-			var t [4][4]float32
-			for r := 0; r < 4; r++ {
-				d := src[r*rs+16*g+2*tile : r*rs+16*g+2*tile+4 : r*rs+16*g+2*tile+4]
-				t[r][0] = d[0] - d[2]
-				t[r][1] = d[1] + d[2]
-				t[r][2] = d[2] - d[1]
-				t[r][3] = d[1] - d[3]
-			}
-			o := 8*g + lane
-			for q := 0; q < 4; q++ {
-				dst[(0*4+q)*xs+o] = t[0][q] - t[2][q]
-				dst[(1*4+q)*xs+o] = t[1][q] + t[2][q]
-				dst[(2*4+q)*xs+o] = t[2][q] - t[1][q]
-				dst[(3*4+q)*xs+o] = t[1][q] - t[3][q]
-			}
+			// t[r][q] = (d B)[r][q] for the tile's 4×4 window d.
+			o := 16*g + 2*tile
+			d := src[o : o+4 : o+4]
+			t00, t01, t02, t03 := d[0]-d[2], d[1]+d[2], d[2]-d[1], d[1]-d[3]
+			d = src[o+rs : o+rs+4 : o+rs+4]
+			t10, t11, t12, t13 := d[0]-d[2], d[1]+d[2], d[2]-d[1], d[1]-d[3]
+			d = src[o+2*rs : o+2*rs+4 : o+2*rs+4]
+			t20, t21, t22, t23 := d[0]-d[2], d[1]+d[2], d[2]-d[1], d[1]-d[3]
+			d = src[o+3*rs : o+3*rs+4 : o+3*rs+4]
+			t30, t31, t32, t33 := d[0]-d[2], d[1]+d[2], d[2]-d[1], d[1]-d[3]
+			// V = Bᵀ t: ξ = 4a + q.
+			p := 8*g + lane
+			dst[p], dst[p+xs], dst[p+2*xs], dst[p+3*xs] = t00-t20, t01-t21, t02-t22, t03-t23
+			p += 4 * xs
+			dst[p], dst[p+xs], dst[p+2*xs], dst[p+3*xs] = t10+t20, t11+t21, t12+t22, t13+t23
+			p += 4 * xs
+			dst[p], dst[p+xs], dst[p+2*xs], dst[p+3*xs] = t20-t10, t21-t11, t22-t12, t23-t13
+			p += 4 * xs
+			dst[p], dst[p+xs], dst[p+2*xs], dst[p+3*xs] = t10-t30, t11-t31, t12-t32, t13-t33
 		}
 	}
 }
@@ -360,26 +364,34 @@ func winoInGo(dst []float32, xs int, src []float32, rs, ng int) {
 // or the old out value (mode 2).
 func winoOutGo(out []float32, ldc, wp int, m []float32, xs, ldm int, bias []float32, rows, mode, ng int) {
 	for r := 0; r < rows; r++ {
+		var bv float32
+		if mode == 1 {
+			bv = bias[r]
+		}
 		for g := 0; g < ng; g++ {
+			o := r*ldc + 16*g
+			y0 := out[o : o+16 : o+16]          // output row dy = 0
+			y1 := out[o+wp : o+wp+16 : o+wp+16] // dy = 1
 			for lane, tile := range winoLane {
-				var a, b [4]float32
-				for i := 0; i < 4; i++ {
-					o := (4*i)*xs + r*ldm + 8*g + lane
-					m0, m1, m2, m3 := m[o], m[o+xs], m[o+2*xs], m[o+3*xs]
-					a[i] = m0 + m1 + m2
-					b[i] = m1 - m2 - m3
-				}
-				y := [4]float32{a[0] + a[1] + a[2], b[0] + b[1] + b[2], a[1] - a[2] - a[3], b[1] - b[2] - b[3]}
-				for k := 0; k < 4; k++ {
-					p := r*ldc + (k>>1)*wp + 16*g + 2*tile + k&1
-					switch mode {
-					case 0:
-						out[p] = y[k]
-					case 1:
-						out[p] = bias[r] + y[k]
-					default:
-						out[p] = out[p] + y[k]
-					}
+				// a_i = m0 + m1 + m2, b_i = m1 - m2 - m3 over ξ = 4i..4i+3.
+				p := r*ldm + 8*g + lane
+				a0, b0 := m[p]+m[p+xs]+m[p+2*xs], m[p+xs]-m[p+2*xs]-m[p+3*xs]
+				p += 4 * xs
+				a1, b1 := m[p]+m[p+xs]+m[p+2*xs], m[p+xs]-m[p+2*xs]-m[p+3*xs]
+				p += 4 * xs
+				a2, b2 := m[p]+m[p+xs]+m[p+2*xs], m[p+xs]-m[p+2*xs]-m[p+3*xs]
+				p += 4 * xs
+				a3, b3 := m[p]+m[p+xs]+m[p+2*xs], m[p+xs]-m[p+2*xs]-m[p+3*xs]
+				v00, v01 := a0+a1+a2, b0+b1+b2
+				v10, v11 := a1-a2-a3, b1-b2-b3
+				q := 2 * tile
+				switch mode {
+				case 0:
+					y0[q], y0[q+1], y1[q], y1[q+1] = v00, v01, v10, v11
+				case 1:
+					y0[q], y0[q+1], y1[q], y1[q+1] = bv+v00, bv+v01, bv+v10, bv+v11
+				default:
+					y0[q], y0[q+1], y1[q], y1[q+1] = y0[q]+v00, y0[q+1]+v01, y1[q]+v10, y1[q+1]+v11
 				}
 			}
 		}
