@@ -21,16 +21,6 @@ func LSTMGates(gi, gf, gO, gg, c, h []float32) {
 	kernels.lstmGates(gi[:n], gf[:n], gO[:n], gg[:n], c, h[:n])
 }
 
-// Sigmoid is 1/(1+e^-x) evaluated in float64 and rounded to float32.
-func Sigmoid(x float32) float32 {
-	return float32(1 / (1 + math.Exp(-float64(x))))
-}
-
-// Tanh is tanh evaluated in float64 and rounded to float32.
-func Tanh(x float32) float32 {
-	return float32(math.Tanh(float64(x)))
-}
-
 // lstmGatesGeneric is the portable cell update: the vector kernels' exp,
 // σ and tanh (expf, sigmoidf, tanhf) in scalar Go, within the same error
 // bounds (TestActivationAccuracy) and 1.4× the speed of float64 math.Exp

@@ -93,14 +93,20 @@ func convGemmRef(c []float32, ldc int, a *PackedA, bias []float32, b []float32, 
 }
 
 // lstmGatesRef is the obviously right cell update: each activation in
-// float64 (Sigmoid, Tanh) rounded to float32, the rest in float32.
+// float64 rounded to float32, the rest in float32.
 func lstmGatesRef(gi, gf, gO, gg, c, h []float32) {
 	for j := range c {
-		i, f, o, g := Sigmoid(gi[j]), Sigmoid(gf[j]), Sigmoid(gO[j]), Tanh(gg[j])
+		i, f, o, g := sigmoidRef(gi[j]), sigmoidRef(gf[j]), sigmoidRef(gO[j]), tanhRef(gg[j])
 		c[j] = f*c[j] + i*g
-		h[j] = o * Tanh(c[j])
+		h[j] = o * tanhRef(c[j])
 	}
 }
+
+// sigmoidRef is 1/(1+e^-x) evaluated in float64 and rounded to float32.
+func sigmoidRef(x float32) float32 { return float32(1 / (1 + math.Exp(-float64(x)))) }
+
+// tanhRef is tanh evaluated in float64 and rounded to float32.
+func tanhRef(x float32) float32 { return float32(math.Tanh(float64(x))) }
 
 func TestConvGemmKernels(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
