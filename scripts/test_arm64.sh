@@ -3,27 +3,32 @@
 # them under qemu-user, so the NEON kernels (ops, neon kernel set) and
 # everything above them are tested on a machine without arm64 hardware.
 #
-#   scripts/test_arm64.sh [--short] [--tags TAGS] [--pkgs 'PATTERN ...'] [--run REGEXP]
+#   scripts/test_arm64.sh [--all] [--short] [--tags TAGS] [--pkgs 'PATTERN ...'] [--run REGEXP]
 #
+#   --all     include graph and demo (see below)
 #   --short   pass -test.short (skips the slowest ops tests)
 #   --tags    build tags, e.g. purego (runs the generic kernels instead)
-#   --pkgs    go list patterns (default ./...)
+#   --pkgs    go list patterns (default ./... less graph and demo)
 #   --run     only tests matching REGEXP
 #
 # Installs qemu-user with apt-get when qemu-aarch64 is missing. Each test
 # binary runs in its package directory, as `go test` would run it. Exits
-# non-zero if any package fails. Measured on a shared 2-core x86 machine:
-# about 90 s of qemu time for all packages when the machine is otherwise
-# idle (ops 46 s, loader 18 s, cmd 9 s, runtime 6 s), 6 min when loaded.
+# non-zero if any package fails. Measured on a shared 2-core x86 machine
+# (load ~4): the default set takes about 70 s of qemu time (ops 32 s,
+# loader 15 s, cmd 6 s, runtime 5 s, engine 3 s) plus the builds; graph
+# (node suite and whole models) takes 430 s (280 s with --short) and demo
+# 240 s, so they only run with --all or --pkgs.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SHORT=()
 TAGS=()
-PKGS=./...
+PKGS=
+ALL=0
 RUN=()
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--all) ALL=1 ;;
 	--short) SHORT=(-test.short) ;;
 	--tags) TAGS=(-tags "${2:?--tags needs a value}"); shift ;;
 	--pkgs) PKGS=${2:?--pkgs needs a value}; shift ;;
@@ -46,6 +51,12 @@ BIN=$(mktemp -d)
 trap 'rm -rf "$BIN"' EXIT
 cd "$ROOT"
 MODULE=$(go list -m)
+if [ -z "$PKGS" ]; then
+	PKGS=./...
+	if [ $ALL = 0 ]; then
+		PKGS=$(go list "${TAGS[@]}" ./... | grep -v -x -e "$MODULE/graph" -e "$MODULE/demo")
+	fi
+fi
 fail=0
 # shellcheck disable=SC2086 # PKGS is a list of patterns
 for pkg in $(go list "${TAGS[@]}" $PKGS); do
