@@ -3,6 +3,8 @@ package ops
 import (
 	"fmt"
 	"math"
+
+	"github.com/convlstm-go/convlstm-go/ops/internal/gatepoly"
 )
 
 // LSTMGates applies the ConvLSTM cell update to n positions, reading the
@@ -36,28 +38,20 @@ func lstmGatesGeneric(gi, gf, gO, gg, c, h []float32) {
 	}
 }
 
-// expf is e^x as the vector kernels compute it (ops/internal/asmgen): x
-// clamped so 2^n stays normal, n = round(x·log2 e) by the 1.5·2^23 trick,
-// r = x - n·ln 2 in Cephes' two parts, a degree-5 polynomial, times 2^n.
-// A NaN x gives NaN.
+// expf is e^x as the vector kernels compute it (constants and steps in
+// ops/internal/gatepoly). A NaN x gives NaN.
 func expf(x float32) float32 {
-	const (
-		log2e = 1.44269504088896341
-		magic = 12582912 // 1.5·2^23
-		ln2hi = 0.693359375
-		ln2lo = -2.12194440e-4
-	)
-	x = max(min(x, 86), -87.3)
-	t := float32(x*log2e) + magic
-	n := t - magic
-	x = x - float32(n*ln2hi)
-	x = x - float32(n*ln2lo)
-	p := float32(1.9875691500e-4)
-	p = float32(p*x) + 1.3981999507e-3
-	p = float32(p*x) + 8.3334519073e-3
-	p = float32(p*x) + 4.1665795894e-2
-	p = float32(p*x) + 1.6666665459e-1
-	p = float32(p*x) + 5.0000001201e-1
+	x = max(min(x, gatepoly.ExpHi), gatepoly.ExpLo)
+	t := float32(x*gatepoly.Log2e) + gatepoly.Magic
+	n := t - gatepoly.Magic
+	x = x - float32(n*gatepoly.Ln2Hi)
+	x = x - float32(n*gatepoly.Ln2Lo)
+	p := float32(gatepoly.P0)
+	p = float32(p*x) + gatepoly.P1
+	p = float32(p*x) + gatepoly.P2
+	p = float32(p*x) + gatepoly.P3
+	p = float32(p*x) + gatepoly.P4
+	p = float32(p*x) + gatepoly.P5
 	p = float32(p*float32(x*x)) + x + 1
 	return p * math.Float32frombits(math.Float32bits(t)<<23+127<<23)
 }
@@ -65,17 +59,17 @@ func expf(x float32) float32 {
 // sigmoidf is 1/(1+e^-x) by expf.
 func sigmoidf(x float32) float32 { return 1 / (1 + expf(-x)) }
 
-// tanhf is tanh by Cephes' odd polynomial for |x| < 0.625 and
+// tanhf is tanh by the polynomial for |x| < gatepoly.TanhSmall and
 // 1 - 2/(e^{2|x|}+1) with the sign of x above.
 func tanhf(x float32) float32 {
 	a := math.Abs(float64(x))
-	if a < 0.625 {
+	if a < gatepoly.TanhSmall {
 		z := float32(x * x)
-		p := float32(-5.70498872745e-3)
-		p = float32(p*z) + 2.06390887954e-2
-		p = float32(p*z) - 5.37397155531e-2
-		p = float32(p*z) + 1.33314422036e-1
-		p = float32(p*z) - 3.33332819422e-1
+		p := float32(gatepoly.T0)
+		p = float32(p*z) + gatepoly.T1
+		p = float32(p*z) + gatepoly.T2
+		p = float32(p*z) + gatepoly.T3
+		p = float32(p*z) + gatepoly.T4
 		return float32(float32(p*z)*x) + x
 	}
 	r := 1 - 2/(expf(float32(a)+float32(a))+1)

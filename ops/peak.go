@@ -107,66 +107,22 @@ func measureProbe(p fmaProbe) float64 {
 // probeSink keeps the Go probe's result alive (and its inputs opaque).
 var probeSink float32
 
-// fmaProbeGo is the scalar probe: 12 independent chains of acc·x + y,
-// written out 4 times, so 48 multiply-adds per iteration as in the vector
-// probes. The chains start from different values so the compiler cannot
-// merge them. Go compiles each step to a multiply and a dependent add on
-// amd64 (one fused instruction on arm64): the scalar rate plain Go loops
-// can reach.
+// fmaProbeGo is the scalar probe: 12 independent chains of acc·x + y, 4
+// steps each per iteration, so 48 multiply-adds per iteration as in the
+// vector probes. The chains start from different values so the compiler
+// cannot merge them. Go compiles each step to a multiply and a dependent
+// add on amd64 (one fused instruction on arm64): the scalar rate plain Go
+// loops can reach.
 func fmaProbeGo(n int) {
 	z := probeSink * 0
 	x, y := 1+z, 1+z
 	a0, a1, a2, a3, a4, a5 := z, 1+z, 2+z, 3+z, 4+z, 5+z
 	a6, a7, a8, a9, a10, a11 := 6+z, 7+z, 8+z, 9+z, 10+z, 11+z
 	for ; n > 0; n-- {
-		a0 = a0*x + y
-		a1 = a1*x + y
-		a2 = a2*x + y
-		a3 = a3*x + y
-		a4 = a4*x + y
-		a5 = a5*x + y
-		a6 = a6*x + y
-		a7 = a7*x + y
-		a8 = a8*x + y
-		a9 = a9*x + y
-		a10 = a10*x + y
-		a11 = a11*x + y
-		a0 = a0*x + y
-		a1 = a1*x + y
-		a2 = a2*x + y
-		a3 = a3*x + y
-		a4 = a4*x + y
-		a5 = a5*x + y
-		a6 = a6*x + y
-		a7 = a7*x + y
-		a8 = a8*x + y
-		a9 = a9*x + y
-		a10 = a10*x + y
-		a11 = a11*x + y
-		a0 = a0*x + y
-		a1 = a1*x + y
-		a2 = a2*x + y
-		a3 = a3*x + y
-		a4 = a4*x + y
-		a5 = a5*x + y
-		a6 = a6*x + y
-		a7 = a7*x + y
-		a8 = a8*x + y
-		a9 = a9*x + y
-		a10 = a10*x + y
-		a11 = a11*x + y
-		a0 = a0*x + y
-		a1 = a1*x + y
-		a2 = a2*x + y
-		a3 = a3*x + y
-		a4 = a4*x + y
-		a5 = a5*x + y
-		a6 = a6*x + y
-		a7 = a7*x + y
-		a8 = a8*x + y
-		a9 = a9*x + y
-		a10 = a10*x + y
-		a11 = a11*x + y
+		for range 4 {
+			a0, a1, a2, a3, a4, a5 = a0*x+y, a1*x+y, a2*x+y, a3*x+y, a4*x+y, a5*x+y
+			a6, a7, a8, a9, a10, a11 = a6*x+y, a7*x+y, a8*x+y, a9*x+y, a10*x+y, a11*x+y
+		}
 	}
 	probeSink = (a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11) * 0
 }

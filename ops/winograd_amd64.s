@@ -355,7 +355,7 @@ TEXT ·winoOutAVX2(SB), NOSPLIT, $0-80
 winoOutAVX2Row:
 	MOVQ DI, R14
 
-winoOutAVX2Group:
+winoOutAVX2Loop:
 	VMOVUPS   (DX), Y0
 	VADDPS    (DX)(BX*1), Y0, Y0
 	VMOVUPS   (DX)(BX*1), Y1
@@ -419,7 +419,7 @@ winoOutAVX28Store:
 	ADDQ    $0x00000020, R12
 	ADDQ    $0x00000020, R13
 	DECQ    R14
-	JNZ     winoOutAVX2Group
+	JNZ     winoOutAVX2Loop
 	ADDQ    R8, AX
 	ADDQ    R9, DX
 	ADDQ    R9, R11
@@ -533,7 +533,7 @@ winoOutAVX51216Store:
 
 winoOutAVX512Odd:
 	CMPQ      R14, $0x00
-	JE        winoOutAVX512Next
+	JE        winoOutAVX512Done
 	VMOVUPS   (DX), Y0
 	VADDPS    (DX)(BX*1), Y0, Y0
 	VMOVUPS   (DX)(BX*1), Y1
@@ -597,7 +597,7 @@ winoOutAVX5128Store:
 	ADDQ    $0x00000020, R12
 	ADDQ    $0x00000020, R13
 
-winoOutAVX512Next:
+winoOutAVX512Done:
 	ADDQ R8, AX
 	ADDQ R9, DX
 	ADDQ R9, R11

@@ -26,6 +26,8 @@ import (
 	"math"
 	"os"
 	"strings"
+
+	"github.com/convlstm-go/convlstm-go/ops/internal/gatepoly"
 )
 
 // panelRows must match ops.panelRows.
@@ -279,37 +281,6 @@ func (g *gen) gemm() {
 	g.l("RET")
 }
 
-// gateConsts are the gate kernel's constants, as in ops/internal/asmgen
-// (same values, so the same results).
-var gateConsts = []struct {
-	name string
-	bits uint32
-}{
-	{"one", f32(1)},
-	{"two", f32(2)},
-	{"expHi", f32(86)},
-	{"expLo", f32(-87.3)},
-	{"log2e", f32(1.44269504088896341)},
-	{"magic", f32(12582912)},
-	{"ln2hi", f32(0.693359375)},
-	{"ln2lo", f32(-2.12194440e-4)},
-	{"p0", f32(1.9875691500e-4)},
-	{"p1", f32(1.3981999507e-3)},
-	{"p2", f32(8.3334519073e-3)},
-	{"p3", f32(4.1665795894e-2)},
-	{"p4", f32(1.6666665459e-1)},
-	{"p5", f32(5.0000001201e-1)},
-	{"bias127", 127 << 23},
-	{"sign", 0x80000000},
-	{"abs", 0x7fffffff},
-	{"tanhSmall", f32(0.625)},
-	{"t0", f32(-5.70498872745e-3)},
-	{"t1", f32(2.06390887954e-2)},
-	{"t2", f32(-5.37397155531e-2)},
-	{"t3", f32(1.33314422036e-1)},
-	{"t4", f32(-3.33332819422e-1)},
-}
-
 func f32(v float32) uint32 { return math.Float32bits(v) }
 
 // regs hands out vector registers for straight-line code.
@@ -339,12 +310,12 @@ func (r *regs) put(xs ...int) { r.free = append(r.free, xs...) }
 // independent streams are emitted in lockstep as there.
 func (g *gen) gates() {
 	g.asm.WriteString("\n")
-	for i, c := range gateConsts {
+	for i, c := range gatepoly.Table {
 		for l := 0; l < 4; l++ {
-			fmt.Fprintf(&g.asm, "DATA gateconstNEON<>+%d(SB)/4, $0x%08x\n", 16*i+4*l, c.bits)
+			fmt.Fprintf(&g.asm, "DATA gateconstNEON<>+%d(SB)/4, $0x%08x\n", 16*i+4*l, c.Bits)
 		}
 	}
-	fmt.Fprintf(&g.asm, "GLOBL gateconstNEON<>(SB), RODATA|NOPTR, $%d\n", 16*len(gateConsts))
+	fmt.Fprintf(&g.asm, "GLOBL gateconstNEON<>(SB), RODATA|NOPTR, $%d\n", 16*len(gatepoly.Table))
 	g.text("gatesNEON", "(gi *float32, gf *float32, gO *float32, gg *float32, c *float32, h *float32, n int)", 56,
 		fmt.Sprintf("gatesNEON is the fused cell update; n must be a multiple of %d.", 4*gateVecs))
 	// R0..R5 gi, gf, gO, gg, c, h; R6 n; R7 the constant table.
@@ -354,8 +325,8 @@ func (g *gen) gates() {
 	g.l("MOVD $gateconstNEON<>(SB), R7")
 	rs := newRegs()
 	ld := func(name string) int {
-		for i, c := range gateConsts {
-			if c.name == name {
+		for i, c := range gatepoly.Table {
+			if c.Name == name {
 				v := rs.get()
 				g.l("FMOVQ %d(R7), F%d", 16*i, v)
 				return v

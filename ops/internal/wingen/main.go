@@ -160,24 +160,7 @@ func winoIn(wide bool) {
 		}
 	}
 
-	if wide {
-		Label(name + "Pair")
-		CMPQ(ng, U8(2))
-		JL(LabelRef(name + "Odd"))
-		body(16)
-		SUBQ(U8(2), ng)
-		JMP(LabelRef(name + "Pair"))
-		Label(name + "Odd")
-		CMPQ(ng, U8(0))
-		JE(LabelRef(name + "Done"))
-		body(8)
-		Label(name + "Done")
-	} else {
-		Label(name + "Loop")
-		body(8)
-		DECQ(ng)
-		JNZ(LabelRef(name + "Loop"))
-	}
+	eachGroup(name, ng, wide, body)
 	VZEROUPPER()
 	RET()
 }
@@ -312,24 +295,7 @@ func winoOut(wide bool) {
 	Label(name + "Row")
 	g := GP64()
 	MOVQ(ng, g)
-	if wide {
-		Label(name + "Pair")
-		CMPQ(g, U8(2))
-		JL(LabelRef(name + "Odd"))
-		body(16)
-		SUBQ(U8(2), g)
-		JMP(LabelRef(name + "Pair"))
-		Label(name + "Odd")
-		CMPQ(g, U8(0))
-		JE(LabelRef(name + "Next"))
-		body(8)
-	} else {
-		Label(name + "Group")
-		body(8)
-		DECQ(g)
-		JNZ(LabelRef(name + "Group"))
-	}
-	Label(name + "Next")
+	eachGroup(name, g, wide, body)
 	ADDQ(outStep, out)
 	for i := 0; i < 4; i++ {
 		ADDQ(mStep, p[i])
@@ -339,4 +305,28 @@ func winoOut(wide bool) {
 	JNZ(LabelRef(name + "Row"))
 	VZEROUPPER()
 	RET()
+}
+
+// eachGroup emits a loop that runs body over count groups (count ≥ 1; the
+// register is clobbered): two at a time (16 lanes) and a last odd one (8)
+// when wide, else one at a time.
+func eachGroup(pre string, count Register, wide bool, body func(lanes int)) {
+	if !wide {
+		Label(pre + "Loop")
+		body(8)
+		DECQ(count)
+		JNZ(LabelRef(pre + "Loop"))
+		return
+	}
+	Label(pre + "Pair")
+	CMPQ(count, U8(2))
+	JL(LabelRef(pre + "Odd"))
+	body(16)
+	SUBQ(U8(2), count)
+	JMP(LabelRef(pre + "Pair"))
+	Label(pre + "Odd")
+	CMPQ(count, U8(0))
+	JE(LabelRef(pre + "Done"))
+	body(8)
+	Label(pre + "Done")
 }
