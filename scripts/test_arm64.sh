@@ -3,10 +3,10 @@
 # them under qemu-user, so the NEON kernels (ops, neon kernel set) and
 # everything above them are tested on a machine without arm64 hardware.
 #
-#   scripts/test_arm64.sh [--all] [--short] [--tags TAGS] [--pkgs 'PATTERN ...'] [--run REGEXP]
+#   scripts/test_arm64.sh [--all] [--full] [--tags TAGS] [--pkgs 'PATTERN ...'] [--run REGEXP]
 #
 #   --all     include graph and demo (see below)
-#   --short   pass -test.short (skips the slowest ops tests)
+#   --full    run without -test.short (see below)
 #   --tags    build tags, e.g. purego (runs the generic kernels instead)
 #   --pkgs    go list patterns (default ./... less graph and demo)
 #   --run     only tests matching REGEXP
@@ -14,14 +14,16 @@
 # Installs qemu-user with apt-get when qemu-aarch64 is missing. Each test
 # binary runs in its package directory, as `go test` would run it. Exits
 # non-zero if any package fails. Measured on a shared 2-core x86 machine
-# (load ~4): the default set takes about 70 s of qemu time (ops 32 s,
-# loader 15 s, cmd 6 s, runtime 5 s, engine 3 s) plus the builds; graph
-# (node suite and whole models) takes 430 s (280 s with --short) and demo
-# 240 s, so they only run with --all or --pkgs.
+# (load ~4), times under qemu: the default set (-test.short) about 70 s
+# (ops 30 s, loader 14 s, cmd 6 s, server 6 s, runtime 5 s) plus the builds.
+# Without -test.short cmd/convlstm-run takes 17 min (the demo on the real
+# model) and ops 36 s; graph (node suite, whole models) takes 280 s even
+# with -test.short and demo 240 s without it, so those two run only with
+# --all or --pkgs.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SHORT=()
+SHORT=(-test.short)
 TAGS=()
 PKGS=
 ALL=0
@@ -29,7 +31,7 @@ RUN=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--all) ALL=1 ;;
-	--short) SHORT=(-test.short) ;;
+	--full) SHORT=() ;;
 	--tags) TAGS=(-tags "${2:?--tags needs a value}"); shift ;;
 	--pkgs) PKGS=${2:?--pkgs needs a value}; shift ;;
 	--run) RUN=(-test.run "${2:?--run needs a value}"); shift ;;
