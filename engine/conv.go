@@ -247,7 +247,7 @@ func (c *Conv2D) NewPlan(l Layout, strides []int, threads int) *ConvPlan {
 	case Winograd:
 		p.ws = make([][]float32, max(1, threads))
 		for i := range p.ws {
-			p.ws[i] = make([]float32, c.wino.Workspace(l.Frames, l.HO, l.WO))
+			p.ws[i] = make([]float32, c.wino.Workspace())
 		}
 		p.srcs = make([]ops.WinoInput, 0, len(c.parts)*c.nbh*c.nbw)
 	case Direct:

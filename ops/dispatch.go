@@ -5,24 +5,36 @@ import (
 	"os"
 )
 
-// The kernels the exported functions call. Fast paths chosen at start-up
-// replace these; the generic versions are always available as twins.
-var (
-	convGemm   = convGemmGeneric
-	lstmGates  = lstmGatesGeneric
-	kernelName = "generic"
-)
+// kernels is the kernel set the exported functions call, chosen at start-up:
+// GEMM, gate update and Winograd transforms always come from the same set,
+// so KernelName, CONVLSTM_KERNEL and the start-up check describe every
+// kernel that runs. The generic set is always available as the twin.
+var kernels = genericKernels
 
 // kernelSet is one complete implementation of the kernels.
 type kernelSet struct {
 	name      string
+	bits      int // register width of its arithmetic (32: scalar)
 	convGemm  func(c []float32, ldc int, a *PackedA, bias []float32, b []float32, offs []int32, n int, accumulate bool)
 	lstmGates func(gi, gf, gO, gg, c, h []float32)
+	// winoIn and winoOut are the Winograd input and output transforms
+	// (contracts at winoInGo and winoOutGo). Every set computes them with
+	// the Go twins' operations in the Go twins' order, so they are
+	// bit-identical across sets.
+	winoIn  func(dst []float32, xs int, src []float32, rs, ng int)
+	winoOut func(out []float32, ldc, wp int, m []float32, xs, ldm int, bias []float32, rows, mode, ng int)
 	// unverified sets are offered only if agreesWithGeneric passes.
 	unverified bool
 }
 
-var genericKernels = kernelSet{name: "generic", convGemm: convGemmGeneric, lstmGates: lstmGatesGeneric}
+var genericKernels = kernelSet{
+	name:      "generic",
+	bits:      32,
+	convGemm:  convGemmGeneric,
+	lstmGates: lstmGatesGeneric,
+	winoIn:    winoInGo,
+	winoOut:   winoOutGo,
+}
 
 // availableKernels is cpuKernels less any unverified set that disagrees
 // with the generic kernels.
@@ -36,13 +48,13 @@ func availableKernels() []kernelSet {
 	return ks
 }
 
-// KernelName reports which implementation ConvGemm and LSTMGates use:
-// "generic", "avx2" or "avx512". An AVX-512 CPU reports "avx2" if the
-// AVX-512 kernels failed their start-up check.
-func KernelName() string { return kernelName }
+// KernelName reports which kernel set ConvGemm, LSTMGates and the Winograd
+// transforms use: "generic", "avx2", "avx512" or "neon". A set that fails
+// its start-up check is never used (an AVX-512 CPU then reports "avx2").
+func KernelName() string { return kernels.name }
 
-// selectKernels installs the best of the available sets (ordered worst to
-// best), or the one CONVLSTM_KERNEL names if this CPU can run it.
+// selectKernels installs the preferred available set (the last one), or the
+// one CONVLSTM_KERNEL names if this CPU can run it.
 func selectKernels(avail []kernelSet) {
 	k := avail[len(avail)-1]
 	if want := os.Getenv("CONVLSTM_KERNEL"); want != "" {
@@ -52,61 +64,84 @@ func selectKernels(avail []kernelSet) {
 			}
 		}
 	}
-	convGemm, lstmGates, kernelName = k.convGemm, k.lstmGates, k.name
+	kernels = k
 }
 
 func init() { selectKernels(availableKernels()) }
 
-// agreesWithGeneric runs k on a small problem with row and column tails,
-// bias and accumulation, and compares with the generic kernels.
+// agreesWithGeneric runs k on small problems with row and column tails,
+// bias and accumulation, and compares with the generic kernels: GEMM and
+// gates within rounding, the Winograd transforms bit for bit.
 func agreesWithGeneric(k kernelSet) bool {
 	seed := uint32(1)
 	rnd := func() float32 {
 		seed = seed*1664525 + 1013904223
 		return float32(seed>>8)/(1<<24)*2 - 1
 	}
+	fill := func(n int, scale float32) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = scale * rnd()
+		}
+		return v
+	}
+	same := func(a, b []float32, tol float64) bool {
+		for i := range a {
+			if !(math.Abs(float64(a[i]-b[i])) <= tol) {
+				return false
+			}
+		}
+		return true
+	}
+
 	const m, kk, n, ldc = 13, 11, 53, 60
-	w := make([]float32, m*kk)
-	for i := range w {
-		w[i] = rnd()
-	}
-	a := PackA(w, m, kk)
-	bias := make([]float32, m)
-	for i := range bias {
-		bias[i] = rnd()
-	}
+	a := PackA(fill(m*kk, 1), m, kk)
+	bias := fill(m, 1)
 	offs := make([]int32, kk)
 	for i := range offs {
 		offs[i] = int32(i * 7)
 	}
-	b := make([]float32, int(offs[kk-1])+n)
-	for i := range b {
-		b[i] = rnd()
-	}
+	b := fill(int(offs[kk-1])+n, 1)
 	got, want := make([]float32, (m-1)*ldc+n), make([]float32, (m-1)*ldc+n)
 	for _, acc := range []bool{false, true} {
 		k.convGemm(got, ldc, a, bias, b, offs, n, acc)
-		convGemmGeneric(want, ldc, a, bias, b, offs, n, acc)
-		for i := range got {
-			if !(math.Abs(float64(got[i]-want[i])) <= 1e-4) {
-				return false
-			}
+		genericKernels.convGemm(want, ldc, a, bias, b, offs, n, acc)
+		if !same(got, want, 1e-4) {
+			return false
 		}
 	}
+
 	const gn = 37
-	g := make([][]float32, 7)
+	g := make([][]float32, 6)
 	for q := range g {
-		g[q] = make([]float32, gn)
-		for j := range g[q] {
-			g[q][j] = 4 * rnd()
-		}
+		g[q] = fill(gn, 4)
 	}
 	c2 := append([]float32(nil), g[4]...)
 	h2 := make([]float32, gn)
 	k.lstmGates(g[0], g[1], g[2], g[3], g[4], g[5])
-	lstmGatesGeneric(g[0], g[1], g[2], g[3], c2, h2)
-	for j := 0; j < gn; j++ {
-		if !(math.Abs(float64(g[4][j]-c2[j])) <= 1e-5) || !(math.Abs(float64(g[5][j]-h2[j])) <= 1e-5) {
+	genericKernels.lstmGates(g[0], g[1], g[2], g[3], c2, h2)
+	if !same(g[4], c2, 1e-5) || !same(g[5], h2, 1e-5) {
+		return false
+	}
+
+	// Two groups of 8 tiles, ξ planes xs apart; then the output transform
+	// of 3 rows in each mode, bias rows and old values included.
+	const ng, rs, xs, rows, ldm, wp, ldo = 2, 37, 19, 3, 23, 35, 80
+	src := fill(3*rs+16*ng+2, 1)
+	vIn := [2][]float32{fill(15*xs+8*ng, 1), nil}
+	vIn[1] = append([]float32(nil), vIn[0]...)
+	k.winoIn(vIn[0], xs, src, rs, ng)
+	genericKernels.winoIn(vIn[1], xs, src, rs, ng)
+	if !same(vIn[0], vIn[1], 0) {
+		return false
+	}
+	mIn := fill(15*xs*3+(rows-1)*ldm+8*ng, 1)
+	for mode := 0; mode < 3; mode++ {
+		out := [2][]float32{fill((rows-1)*ldo+wp+16*ng, 1), nil}
+		out[1] = append([]float32(nil), out[0]...)
+		k.winoOut(out[0], ldo, wp, mIn, 3*xs, ldm, bias, rows, mode, ng)
+		genericKernels.winoOut(out[1], ldo, wp, mIn, 3*xs, ldm, bias, rows, mode, ng)
+		if !same(out[0], out[1], 0) {
 			return false
 		}
 	}

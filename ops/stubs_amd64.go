@@ -27,3 +27,9 @@ func gatesAVX2(gi *float32, gf *float32, gO *float32, gg *float32, c *float32, h
 //
 //go:noescape
 func gatesAVX512(gi *float32, gf *float32, gO *float32, gg *float32, c *float32, h *float32, n int)
+
+// fmaProbeAVX2 runs n iterations of 48 independent 256-bit FMAs (12 chains).
+func fmaProbeAVX2(n int)
+
+// fmaProbeAVX512 runs n iterations of 48 independent 512-bit FMAs (12 chains).
+func fmaProbeAVX512(n int)

@@ -26,8 +26,13 @@ import "fmt"
 var winoLane = [8]int{0, 1, 4, 5, 2, 3, 6, 7}
 
 // Tuning: groups of 8 tiles per block and output rows per GEMM row chunk.
+// A block's 8·winoBlock columns should be a multiple of every GEMM tile
+// width (NEON 12, AVX2 24, AVX-512 48): on a Zen 5 with full-width AVX-512,
+// blocks of 3 and 9 groups (24 and 72 columns, partly masked tails) ran the
+// avx512 Winograd conv 40% and 20% slower than 6 or 12, while avx2 hardly
+// cared; 6 and 12, and winoRows 64, 128 or 256, were within the noise.
 var (
-	winoBlock = 6  // 48 tiles: two 24-column GEMM tiles (must be ≥ 1)
+	winoBlock = 6  // 48 tiles (must be ≥ 1)
 	winoRows  = 64 // multiple of panelRows
 )
 
@@ -108,10 +113,10 @@ func NewWinograd3x3(w []float32, m, c int) *Winograd3x3 {
 
 func (w *Winograd3x3) ldv() int { return 8 * w.block }
 
-// Workspace returns the number of float32s of scratch one part of Conv needs
-// (it depends only on M and C: about 16·48·(C+64) floats, 420 KB for
-// C = 64, so one part's working set stays in a core's L2).
-func (w *Winograd3x3) Workspace(frames, h, wd int) int {
+// Workspace returns the number of float32s of scratch one part of Conv needs.
+// It depends only on M and C, not on the image: about 16·48·(C+64) floats,
+// 420 KB for C = 64, so one part's working set stays in a core's L2.
+func (w *Winograd3x3) Workspace() int {
 	xsv, xsm := w.strides()
 	return 16*xsv + 16*xsm + w.C*winoInEdge + w.rows*winoOutEdge
 }
@@ -145,32 +150,25 @@ const (
 //
 // The tile groups are split into parts contiguous ranges; Conv(…, part, parts)
 // for part < parts may run concurrently (each with its own ws of at least
-// Workspace(frames, h, wd) floats). Every output's value is independent of
+// Workspace() floats). Every output's value is independent of
 // parts.
 func (w *Winograd3x3) Conv(out []float32, ldc int, bias []float32, in []float32, chanStride, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int) {
 	srcs := [1]WinoInput{{in, chanStride, w.C}}
 	w.conv(out, ldc, bias, srcs[:], frames, h, wd, wp, s, accumulate, ws, part, parts)
 }
 
-// WinoInput is one zero-padded input of ConvCat: Channels channels laid out
-// as Conv's in, ChanStride apart.
+// WinoInput is one zero-padded input of ConvMulti: Channels channels laid
+// out as Conv's in, ChanStride apart.
 type WinoInput struct {
 	Data       []float32
 	ChanStride int
 	Channels   int
 }
 
-// ConvCat is Conv over the channel concatenation of a and b (a's channels
-// first), the conv(cat(x, h)) of a ConvLSTM step, without copying either
-// input: a.Channels + b.Channels must be C. One GEMM over all C channels and
-// one output transform replace the two of separate convolutions.
-func (w *Winograd3x3) ConvCat(out []float32, ldc int, bias []float32, a, b WinoInput, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int) {
-	srcs := [2]WinoInput{a, b}
-	w.ConvMulti(out, ldc, bias, srcs[:], frames, h, wd, wp, s, accumulate, ws, part, parts)
-}
-
 // ConvMulti is Conv over the channel concatenation of every input in srcs,
-// in order; their channels must add up to C. Besides cat(x, h), it runs a
+// in order; their channels must add up to C. It computes conv(cat(x, h)) of
+// a ConvLSTM step without copying either input (one GEMM over all C channels
+// and one output transform replace the two of separate convolutions), and a
 // larger kernel as a sum of 3×3 blocks: each block is an input whose Data
 // starts at the block's offset in the padded image.
 func (w *Winograd3x3) ConvMulti(out []float32, ldc int, bias []float32, srcs []WinoInput, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int) {
@@ -207,7 +205,7 @@ func (w *Winograd3x3) conv(out []float32, ldc int, bias []float32, srcs []WinoIn
 	if bias != nil && len(bias) < M {
 		panic("ops.Winograd3x3.Conv: bias shorter than M")
 	}
-	if need := w.Workspace(frames, h, wd); len(ws) < need {
+	if need := w.Workspace(); len(ws) < need {
 		panic(fmt.Sprintf("ops.Winograd3x3.Conv: workspace has %d floats, need %d", len(ws), need))
 	}
 	if parts <= 0 || part < 0 || part >= parts {
@@ -243,7 +241,7 @@ func (w *Winograd3x3) conv(out []float32, ldc int, bias []float32, srcs []WinoIn
 				ch0 := 0
 				for _, src := range srcs {
 					for ch := 0; ch < src.Channels; ch++ {
-						winoIn(v[8*q+(ch0+ch)*ldv:], xsv, src.Data[base+ch*src.ChanStride:], wp, run)
+						kernels.winoIn(v[8*q+(ch0+ch)*ldv:], xsv, src.Data[base+ch*src.ChanStride:], wp, run)
 					}
 					ch0 += src.Channels
 				}
@@ -261,7 +259,7 @@ func (w *Winograd3x3) conv(out []float32, ldc int, bias []float32, srcs []WinoIn
 						o := ch*src.ChanStride + base + r*wp
 						copy(edgeIn[e+r*18:e+r*18+colsIn], src.Data[o:o+colsIn])
 					}
-					winoIn(v[8*q+(ch0+ch)*ldv:], xsv, edgeIn[e:], 18, 1)
+					kernels.winoIn(v[8*q+(ch0+ch)*ldv:], xsv, edgeIn[e:], 18, 1)
 				}
 				ch0 += src.Channels
 			}
@@ -273,7 +271,10 @@ func (w *Winograd3x3) conv(out []float32, ldc int, bias []float32, srcs []WinoIn
 			i0 := ci * w.rows
 			rows := w.chunks[0][ci].M
 			for x := 0; x < 16; x++ {
-				ConvGemm(mb[x*xsm:], ldv, &w.chunks[x][ci], nil, v[x*xsv:x*xsv+C*ldv], w.offs, n, false)
+				// The kernel directly: ConvGemm's checks hold by
+				// construction (offs[k] = k·ldv, n ≤ ldv, each M plane
+				// xsm ≥ rows·ldv) and cost ~2% at C = 64.
+				kernels.convGemm(mb[x*xsm:], ldv, &w.chunks[x][ci], nil, v[x*xsv:x*xsv+C*ldv], w.offs, n, false)
 			}
 			var bs []float32
 			if mode == 1 {
@@ -283,11 +284,11 @@ func (w *Winograd3x3) conv(out []float32, ldc int, bias []float32, srcs []WinoIn
 				f, ty, gx := w.group(b0+q, perFrame, ngx)
 				base := i0*ldc + f*s + 2*ty*wp + 16*gx
 				if run := w.fullRun(q, nb, gx, ty, ngx, h, wd); run > 0 {
-					winoOut(out[base:], ldc, wp, mb[8*q:], xsm, ldv, bs, rows, mode, run)
+					kernels.winoOut(out[base:], ldc, wp, mb[8*q:], xsm, ldv, bs, rows, mode, run)
 					q += run
 					continue
 				}
-				winoOut(edgeOut, winoOutEdge, 16, mb[8*q:], xsm, ldv, nil, rows, 0, 1)
+				kernels.winoOut(edgeOut, winoOutEdge, 16, mb[8*q:], xsm, ldv, nil, rows, 0, 1)
 				rowsOut := min(2, h-2*ty)
 				colsOut := min(16, wd-16*gx)
 				for r := 0; r < rows; r++ {
@@ -339,21 +340,25 @@ func (w *Winograd3x3) group(g, perFrame, ngx int) (f, ty, gx int) {
 func winoInGo(dst []float32, xs int, src []float32, rs, ng int) {
 	for g := 0; g < ng; g++ {
 		for lane, tile := range winoLane {
-			var t [4][4]float32
-			for r := 0; r < 4; r++ {
-				d := src[r*rs+16*g+2*tile : r*rs+16*g+2*tile+4 : r*rs+16*g+2*tile+4]
-				t[r][0] = d[0] - d[2]
-				t[r][1] = d[1] + d[2]
-				t[r][2] = d[2] - d[1]
-				t[r][3] = d[1] - d[3]
-			}
-			o := 8*g + lane
-			for q := 0; q < 4; q++ {
-				dst[(0*4+q)*xs+o] = t[0][q] - t[2][q]
-				dst[(1*4+q)*xs+o] = t[1][q] + t[2][q]
-				dst[(2*4+q)*xs+o] = t[2][q] - t[1][q]
-				dst[(3*4+q)*xs+o] = t[1][q] - t[3][q]
-			}
+			// t[r][q] = (d B)[r][q] for the tile's 4×4 window d.
+			o := 16*g + 2*tile
+			d := src[o : o+4 : o+4]
+			t00, t01, t02, t03 := d[0]-d[2], d[1]+d[2], d[2]-d[1], d[1]-d[3]
+			d = src[o+rs : o+rs+4 : o+rs+4]
+			t10, t11, t12, t13 := d[0]-d[2], d[1]+d[2], d[2]-d[1], d[1]-d[3]
+			d = src[o+2*rs : o+2*rs+4 : o+2*rs+4]
+			t20, t21, t22, t23 := d[0]-d[2], d[1]+d[2], d[2]-d[1], d[1]-d[3]
+			d = src[o+3*rs : o+3*rs+4 : o+3*rs+4]
+			t30, t31, t32, t33 := d[0]-d[2], d[1]+d[2], d[2]-d[1], d[1]-d[3]
+			// V = Bᵀ t: ξ = 4a + q.
+			p := 8*g + lane
+			dst[p], dst[p+xs], dst[p+2*xs], dst[p+3*xs] = t00-t20, t01-t21, t02-t22, t03-t23
+			p += 4 * xs
+			dst[p], dst[p+xs], dst[p+2*xs], dst[p+3*xs] = t10+t20, t11+t21, t12+t22, t13+t23
+			p += 4 * xs
+			dst[p], dst[p+xs], dst[p+2*xs], dst[p+3*xs] = t20-t10, t21-t11, t22-t12, t23-t13
+			p += 4 * xs
+			dst[p], dst[p+xs], dst[p+2*xs], dst[p+3*xs] = t10-t30, t11-t31, t12-t32, t13-t33
 		}
 	}
 }
@@ -364,26 +369,34 @@ func winoInGo(dst []float32, xs int, src []float32, rs, ng int) {
 // or the old out value (mode 2).
 func winoOutGo(out []float32, ldc, wp int, m []float32, xs, ldm int, bias []float32, rows, mode, ng int) {
 	for r := 0; r < rows; r++ {
+		var bv float32
+		if mode == 1 {
+			bv = bias[r]
+		}
 		for g := 0; g < ng; g++ {
+			o := r*ldc + 16*g
+			y0 := out[o : o+16 : o+16]          // output row dy = 0
+			y1 := out[o+wp : o+wp+16 : o+wp+16] // dy = 1
 			for lane, tile := range winoLane {
-				var a, b [4]float32
-				for i := 0; i < 4; i++ {
-					o := (4*i)*xs + r*ldm + 8*g + lane
-					m0, m1, m2, m3 := m[o], m[o+xs], m[o+2*xs], m[o+3*xs]
-					a[i] = m0 + m1 + m2
-					b[i] = m1 - m2 - m3
-				}
-				y := [4]float32{a[0] + a[1] + a[2], b[0] + b[1] + b[2], a[1] - a[2] - a[3], b[1] - b[2] - b[3]}
-				for k := 0; k < 4; k++ {
-					p := r*ldc + (k>>1)*wp + 16*g + 2*tile + k&1
-					switch mode {
-					case 0:
-						out[p] = y[k]
-					case 1:
-						out[p] = bias[r] + y[k]
-					default:
-						out[p] = out[p] + y[k]
-					}
+				// a_i = m0 + m1 + m2, b_i = m1 - m2 - m3 over ξ = 4i..4i+3.
+				p := r*ldm + 8*g + lane
+				a0, b0 := m[p]+m[p+xs]+m[p+2*xs], m[p+xs]-m[p+2*xs]-m[p+3*xs]
+				p += 4 * xs
+				a1, b1 := m[p]+m[p+xs]+m[p+2*xs], m[p+xs]-m[p+2*xs]-m[p+3*xs]
+				p += 4 * xs
+				a2, b2 := m[p]+m[p+xs]+m[p+2*xs], m[p+xs]-m[p+2*xs]-m[p+3*xs]
+				p += 4 * xs
+				a3, b3 := m[p]+m[p+xs]+m[p+2*xs], m[p+xs]-m[p+2*xs]-m[p+3*xs]
+				v00, v01 := a0+a1+a2, b0+b1+b2
+				v10, v11 := a1-a2-a3, b1-b2-b3
+				q := 2 * tile
+				switch mode {
+				case 0:
+					y0[q], y0[q+1], y1[q], y1[q+1] = v00, v01, v10, v11
+				case 1:
+					y0[q], y0[q+1], y1[q], y1[q+1] = bv+v00, bv+v01, bv+v10, bv+v11
+				default:
+					y0[q], y0[q+1], y1[q], y1[q+1] = y0[q]+v00, y0[q+1]+v01, y1[q]+v10, y1[q+1]+v11
 				}
 			}
 		}

@@ -7,10 +7,10 @@ import (
 	"testing"
 )
 
-// ConvCat over two inputs must equal, bit for bit, Conv over one buffer
+// ConvMulti over two inputs must equal, bit for bit, Conv over one buffer
 // holding their channels one after the other: the same transforms, the same
 // GEMM over the same channel order.
-func TestWinogradConvCat(t *testing.T) {
+func TestWinogradConvMulti(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	for _, tc := range []struct{ m, ca, cb, frames, h, wd int }{
 		{16, 3, 5, 1, 7, 9}, {13, 1, 1, 2, 3, 3}, {40, 17, 16, 3, 5, 18}, {8, 0, 4, 1, 4, 4}, {8, 6, 0, 2, 1, 1},
@@ -20,7 +20,7 @@ func TestWinogradConvCat(t *testing.T) {
 				c := tc.ca + tc.cb
 				p := newWinoCase(rng, tc.m, c, tc.frames, tc.h, tc.wd, 1, 3, 5, 0.3, func() float32 { return float32(rng.NormFloat64()) })
 				wg := NewWinograd3x3(p.w, p.m, c)
-				ws := make([]float32, wg.Workspace(p.frames, p.h, p.wd))
+				ws := make([]float32, wg.Workspace())
 				n := p.width()
 				want := make([]float32, p.m*n)
 				got := make([]float32, p.m*n)
@@ -33,11 +33,11 @@ func TestWinogradConvCat(t *testing.T) {
 				a := WinoInput{Data: append([]float32(nil), p.in[:min(len(p.in), tc.ca*p.cs)]...), ChanStride: p.cs, Channels: tc.ca}
 				b := WinoInput{Data: append([]float32(nil), p.in[min(len(p.in), tc.ca*p.cs):]...), ChanStride: p.cs, Channels: tc.cb}
 				for part := 0; part < 2; part++ {
-					wg.ConvCat(got, n, p.bias, a, b, p.frames, p.h, p.wd, p.wp, p.s, acc, ws, part, 2)
+					wg.ConvMulti(got, n, p.bias, []WinoInput{a, b}, p.frames, p.h, p.wd, p.wp, p.s, acc, ws, part, 2)
 				}
 				for i := range want {
 					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-						t.Fatalf("at %d: ConvCat %v, Conv %v", i, got[i], want[i])
+						t.Fatalf("at %d: ConvMulti %v, Conv %v", i, got[i], want[i])
 					}
 				}
 			})

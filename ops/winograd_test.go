@@ -100,7 +100,7 @@ func (p *winoCase) offsets() []int32 {
 
 // run calls Conv on out (ldc) split into parts, sequentially.
 func (p *winoCase) run(wg *Winograd3x3, out []float32, ldc int, bias []float32, acc bool, parts int) {
-	ws := make([]float32, wg.Workspace(p.frames, p.h, p.wd))
+	ws := make([]float32, wg.Workspace())
 	for part := 0; part < parts; part++ {
 		for i := range ws {
 			ws[i] = float32(math.NaN()) // scratch must not leak into results
@@ -153,14 +153,14 @@ func checkWinoCase(t *testing.T, p *winoCase) {
 			if bias {
 				bs = p.bias
 			}
-			// reference: ConvGemmRef over every column, and float64.
+			// reference: convGemmRef over every column, and float64.
 			ref := make([]float32, p.m*ldc)
 			init := make([]float32, p.m*ldc)
 			for i := range init {
 				init[i] = float32(i%7) - 3
 			}
 			copy(ref, init)
-			ConvGemmRef(ref, ldc, a, bs, p.in, offs, n, acc)
+			convGemmRef(ref, ldc, a, bs, p.in, offs, n, acc)
 			ref64 := p.direct64(bias && !acc)
 			var first []float32
 			for parts := 1; parts <= 3; parts++ {
@@ -197,7 +197,7 @@ func checkWinoCase(t *testing.T, p *winoCase) {
 					}
 					e := math.Abs(float64(v) - want)
 					if !(e <= 1e-5*(1+math.Abs(want))) {
-						t.Fatalf("%s bias=%v acc=%v parts=%d: out[%d] (row %d col %d) = %g, want %g (ConvGemmRef %g)", name, bias, acc, parts, j, j/ldc, j%ldc, v, want, ref[j])
+						t.Fatalf("%s bias=%v acc=%v parts=%d: out[%d] (row %d col %d) = %g, want %g (convGemmRef %g)", name, bias, acc, parts, j, j/ldc, j%ldc, v, want, ref[j])
 					}
 					maxErr = max(maxErr, math.Abs(float64(v)-want))
 					maxRef = max(maxRef, math.Abs(float64(ref[j])-want))
@@ -219,44 +219,70 @@ func checkWinoCase(t *testing.T, p *winoCase) {
 	}
 }
 
-// TestWinograd3x3Twin checks the transforms in use (asm on amd64) against
-// the Go twins bit for bit, through the whole Conv.
+// TestWinograd3x3Twin checks every kernel set's transforms against the Go
+// twins bit for bit, through the whole Conv (with the selected GEMM in both,
+// so only the transforms differ).
 func TestWinograd3x3Twin(t *testing.T) {
+	defer func(k kernelSet) { kernels = k }(kernels)
+	sel := kernels
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, sz := range [][4]int{{1, 64, 64, 1}, {3, 17, 35, 2}, {2, 33, 9, 3}} {
 		p := newWinoCase(rng, 40, 7, sz[0], sz[1], sz[2], sz[3]-1, sz[3], 0, 0.3, func() float32 { return float32(rng.NormFloat64()) })
 		wg := NewWinograd3x3(p.w, p.m, p.c)
 		ldc := p.width() + 1
-		for mode := 0; mode < 3; mode++ {
-			var bs []float32
-			if mode == 1 {
-				bs = p.bias
-			}
-			outs := [2][]float32{}
-			for k := range outs {
-				outs[k] = make([]float32, p.m*ldc)
-				for i := range outs[k] {
-					outs[k][i] = float32(i%11) - 5
+		for _, impl := range cpuKernels() {
+			for mode := 0; mode < 3; mode++ {
+				var bs []float32
+				if mode == 1 {
+					bs = p.bias
 				}
-			}
-			p.run(wg, outs[0], ldc, bs, mode == 2, 2)
-			in, out := winoIn, winoOut
-			winoIn, winoOut = winoInGo, winoOutGo
-			p.run(wg, outs[1], ldc, bs, mode == 2, 2)
-			winoIn, winoOut = in, out
-			for j := range outs[0] {
-				if math.Float32bits(outs[0][j]) != math.Float32bits(outs[1][j]) {
-					t.Fatalf("%v mode %d: out[%d] = %g, Go twin %g", sz, mode, j, outs[0][j], outs[1][j])
+				outs := [2][]float32{}
+				for k := range outs {
+					outs[k] = make([]float32, p.m*ldc)
+					for i := range outs[k] {
+						outs[k][i] = float32(i%11) - 5
+					}
+				}
+				kernels = sel
+				kernels.winoIn, kernels.winoOut = impl.winoIn, impl.winoOut
+				p.run(wg, outs[0], ldc, bs, mode == 2, 2)
+				kernels.winoIn, kernels.winoOut = winoInGo, winoOutGo
+				p.run(wg, outs[1], ldc, bs, mode == 2, 2)
+				for j := range outs[0] {
+					if math.Float32bits(outs[0][j]) != math.Float32bits(outs[1][j]) {
+						t.Fatalf("%s %v mode %d: out[%d] = %g, Go twin %g", impl.name, sz, mode, j, outs[0][j], outs[1][j])
+					}
 				}
 			}
 		}
 	}
 }
 
+// benchKernels are the kernel sets the benchmarks compare: every set this
+// CPU runs, less the generic one where there is a faster one.
+func benchKernels() []kernelSet {
+	ks := cpuKernels()
+	if len(ks) > 1 {
+		ks = ks[1:]
+	}
+	return ks
+}
+
+// winoGemmFlops is the flops the 16 GEMMs of Winograd3x3.Conv execute for
+// frames h×w images (tiles counted in whole groups of 8, as computed).
+func winoGemmFlops(m, c, frames, h, w int) float64 {
+	tilesY, groupsX := (h+1)/2, ((w+1)/2+7)/8
+	return 2 * 16 * float64(m*c*frames*tilesY*groupsX*8)
+}
+
 // BenchmarkWinograd3x3 compares Conv (one part, one thread) with the direct
-// offset GEMM on the runtime's recurrent shape. GFLOP/s are direct-conv
-// flops (2·M·C·9·h·w·frames) per second for both.
+// offset GEMM on the runtime's recurrent shape, for each kernel set.
+// GFLOP/s are direct-conv flops (2·M·C·9·h·w·frames) per second for both;
+// %peak is the flops each actually executes (for Winograd, its GEMMs'; the
+// transforms' time counts against it) per CPU second, against the measured
+// peak at the kernel set's width.
 func BenchmarkWinograd3x3(b *testing.B) {
+	defer func(k kernelSet) { kernels = k }(kernels)
 	for _, sz := range []struct{ m, c, h, w, frames int }{
 		{256, 64, 64, 64, 1},
 		{256, 64, 64, 64, 8},
@@ -267,40 +293,56 @@ func BenchmarkWinograd3x3(b *testing.B) {
 		{256, 8, 64, 64, 1},
 		{256, 1, 64, 64, 1},
 		{128, 32, 128, 128, 1},
+		// Tails: partial tile groups and rows, M not a multiple of 8.
+		{100, 24, 37, 29, 2},
 	} {
 		rng := rand.New(rand.NewPCG(5, 6))
 		p := newWinoCase(rng, sz.m, sz.c, sz.frames, sz.h, sz.w, 0, 0, 0, 1/math.Sqrt(float64(9*sz.c)), func() float32 { return float32(rng.NormFloat64()) })
 		n := p.width()
 		out := make([]float32, p.m*n)
 		flops := 2 * float64(sz.m*sz.c*9*sz.h*sz.w*sz.frames)
+		gemmFlops := winoGemmFlops(sz.m, sz.c, sz.frames, sz.h, sz.w)
 		name := fmt.Sprintf("M=%d,C=%d,%dx%d,frames=%d", sz.m, sz.c, sz.h, sz.w, sz.frames)
-		report := func(b *testing.B, ct cpuTimer) {
-			ct.stop(flops/1e9, "GFLOP/s-cpu")
-			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		report := func(b *testing.B, ct cpuTimer, executed float64, bits int) {
+			cpu := ct.stop(flops/1e9, "GFLOP/s-cpu")
+			wall := flops * float64(b.N) / b.Elapsed().Seconds() / 1e9
+			b.ReportMetric(wall, "GFLOP/s")
+			if cpu == 0 {
+				cpu = wall
+			}
+			if pk := peakAt(bits); pk > 0 {
+				b.ReportMetric(100*cpu*executed/flops/pk, "%peak")
+			}
 		}
-		b.Run("direct/"+name, func(b *testing.B) {
-			a := PackA(p.w, p.m, p.c*9)
-			offs := p.offsets()
-			ct := startCPUTimer(b)
-			for b.Loop() {
-				ConvGemm(out, n, a, p.bias, p.in, offs, n, false)
-			}
-			report(b, ct)
-		})
-		b.Run("winograd/"+name, func(b *testing.B) {
-			wg := NewWinograd3x3(p.w, p.m, p.c)
-			ws := make([]float32, wg.Workspace(p.frames, p.h, p.wd))
-			ct := startCPUTimer(b)
-			for b.Loop() {
-				wg.Conv(out, n, p.bias, p.in, p.cs, p.frames, p.h, p.wd, p.wp, p.s, false, ws, 0, 1)
-			}
-			report(b, ct)
-		})
+		for _, impl := range benchKernels() {
+			kernels = impl
+			b.Run("direct/"+impl.name+"/"+name, func(b *testing.B) {
+				a := PackA(p.w, p.m, p.c*9)
+				offs := p.offsets()
+				ct := startCPUTimer(b)
+				for b.Loop() {
+					ConvGemm(out, n, a, p.bias, p.in, offs, n, false)
+				}
+				// The direct GEMM computes every column of the padded
+				// layout, the padding positions too.
+				report(b, ct, 2*float64(sz.m*sz.c*9*n), impl.bits)
+			})
+			b.Run("winograd/"+impl.name+"/"+name, func(b *testing.B) {
+				wg := NewWinograd3x3(p.w, p.m, p.c)
+				ws := make([]float32, wg.Workspace())
+				ct := startCPUTimer(b)
+				for b.Loop() {
+					wg.Conv(out, n, p.bias, p.in, p.cs, p.frames, p.h, p.wd, p.wp, p.s, false, ws, 0, 1)
+				}
+				report(b, ct, gemmFlops, impl.bits)
+			})
+		}
+		kernels = benchKernels()[len(benchKernels())-1]
 		// Two parts on two goroutines, as the runtime's pool runs it
 		// (wall-clock GFLOP/s only; the machine's other load shows).
-		b.Run("winograd-2parts/"+name, func(b *testing.B) {
+		b.Run("winograd-2parts/"+kernels.name+"/"+name, func(b *testing.B) {
 			wg := NewWinograd3x3(p.w, p.m, p.c)
-			ws := [2][]float32{make([]float32, wg.Workspace(p.frames, p.h, p.wd)), make([]float32, wg.Workspace(p.frames, p.h, p.wd))}
+			ws := [2][]float32{make([]float32, wg.Workspace()), make([]float32, wg.Workspace())}
 			done := make(chan struct{})
 			for b.Loop() {
 				go func() {
@@ -322,7 +364,6 @@ func BenchmarkWinogradTune(b *testing.B) {
 	p := newWinoCase(rng, 256, 64, 2, 64, 64, 0, 0, 0, 1/math.Sqrt(576), func() float32 { return float32(rng.NormFloat64()) })
 	n := p.width()
 	out := make([]float32, p.m*n)
-	flops := 2 * float64(256*64*9*64*64*2)
 	defer func(bl, r, pad int) { winoBlock, winoRows, winoPad = bl, r, pad }(winoBlock, winoRows, winoPad)
 	for _, pad := range []int{16} {
 		for _, bl := range []int{3, 6, 9, 12} {
@@ -330,12 +371,12 @@ func BenchmarkWinogradTune(b *testing.B) {
 				b.Run(fmt.Sprintf("block=%d,rows=%d,pad=%d", bl, rows, pad), func(b *testing.B) {
 					winoBlock, winoRows, winoPad = bl, rows, pad
 					wg := NewWinograd3x3(p.w, p.m, p.c)
-					ws := make([]float32, wg.Workspace(p.frames, p.h, p.wd))
+					ws := make([]float32, wg.Workspace())
 					ct := startCPUTimer(b)
 					for b.Loop() {
 						wg.Conv(out, n, p.bias, p.in, p.cs, p.frames, p.h, p.wd, p.wp, p.s, false, ws, 0, 1)
 					}
-					ct.stop(flops/1e9, "GFLOP/s-cpu")
+					reportFlops(b, ct, winoGemmFlops(256, 64, 2, 64, 64), kernels.bits)
 				})
 			}
 		}
@@ -524,7 +565,7 @@ func TestWinograd3x3Concurrent(t *testing.T) {
 		done := make(chan struct{})
 		for part := 0; part < parts; part++ {
 			go func() {
-				ws := make([]float32, wg.Workspace(p.frames, p.h, p.wd))
+				ws := make([]float32, wg.Workspace())
 				wg.Conv(got, ldc, p.bias, p.in, p.cs, p.frames, p.h, p.wd, p.wp, p.s, false, ws, part, parts)
 				done <- struct{}{}
 			}()
@@ -544,6 +585,7 @@ func TestWinograd3x3Concurrent(t *testing.T) {
 // one block, with U cycling through all of its 1 MiB (as in Conv) or one
 // 64-row chunk of it (hot).
 func BenchmarkWinogradGemm(b *testing.B) {
+	defer func(k kernelSet) { kernels = k }(kernels)
 	rng := rand.New(rand.NewPCG(5, 6))
 	w := make([]float32, 256*64*9)
 	for i := range w {
@@ -558,21 +600,64 @@ func BenchmarkWinogradGemm(b *testing.B) {
 	}
 	mb := make([]float32, 16*xsm)
 	n := ldv
-	for _, hot := range []bool{false, true} {
-		b.Run(fmt.Sprintf("hot=%v", hot), func(b *testing.B) {
-			ct := startCPUTimer(b)
-			for b.Loop() {
-				for ci := range wg.chunks[0] {
-					cc := ci
-					if hot {
-						cc = 0
-					}
-					for x := 0; x < 16; x++ {
-						ConvGemm(mb[x*xsm:], ldv, &wg.chunks[x][cc], nil, v[x*xsv:x*xsv+64*ldv], wg.offs, n, false)
+	for _, impl := range benchKernels() {
+		kernels = impl
+		for _, hot := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/hot=%v", impl.name, hot), func(b *testing.B) {
+				ct := startCPUTimer(b)
+				for b.Loop() {
+					for ci := range wg.chunks[0] {
+						cc := ci
+						if hot {
+							cc = 0
+						}
+						for x := 0; x < 16; x++ {
+							ConvGemm(mb[x*xsm:], ldv, &wg.chunks[x][cc], nil, v[x*xsv:x*xsv+64*ldv], wg.offs, n, false)
+						}
 					}
 				}
+				reportFlops(b, ct, 2*16*256*64*float64(n), impl.bits)
+			})
+		}
+	}
+}
+
+// BenchmarkWinogradTransforms times the input transform of one block (C =
+// 64 channels of winoBlock groups) and the output transform of its M = 256
+// rows, as Conv runs them on the recurrent shape, for each kernel set.
+func BenchmarkWinogradTransforms(b *testing.B) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	const m, c, wd = 256, 64, 64
+	wg := NewWinograd3x3(make([]float32, m*c*9), m, c)
+	ldv := wg.ldv()
+	xsv, xsm := wg.strides()
+	wp := wd + 2
+	ng := wg.block
+	src := make([]float32, c*4*wp+16*ng+2)
+	for i := range src {
+		src[i] = float32(rng.NormFloat64())
+	}
+	v := make([]float32, 16*xsv)
+	mb := make([]float32, 16*xsm)
+	out := make([]float32, wg.rows*2*wp+16*ng)
+	for _, impl := range benchKernels() {
+		b.Run("in/"+impl.name, func(b *testing.B) {
+			ct := startCPUTimer(b)
+			for b.Loop() {
+				for ch := 0; ch < c; ch++ {
+					impl.winoIn(v[ch*ldv:], xsv, src[ch*4*wp:], wp, ng)
+				}
 			}
-			ct.stop(2*16*256*64*float64(n)/1e9, "GFLOP/s-cpu")
+			ct.stop(float64(c*ng*8)/1e6, "Mtile/s-cpu")
+		})
+		b.Run("out/"+impl.name, func(b *testing.B) {
+			ct := startCPUTimer(b)
+			for b.Loop() {
+				for r0 := 0; r0 < m; r0 += wg.rows {
+					impl.winoOut(out, 2*wp, wp, mb, xsm, ldv, nil, wg.rows, 0, ng)
+				}
+			}
+			ct.stop(float64(m*ng*8)/1e6, "Mtile/s-cpu")
 		})
 	}
 }
@@ -597,7 +682,7 @@ func TestWinograd3x3Recurrent(t *testing.T) {
 	a := PackA(p.w, c, c*9)
 	offs := p.offsets()
 	wg := NewWinograd3x3(p.w, c, c)
-	ws := make([]float32, wg.Workspace(1, h, wd))
+	ws := make([]float32, wg.Workspace())
 	od, ow := make([]float32, c*n), make([]float32, c*n)
 	for step := 1; step <= steps; step++ {
 		y64 := make([]float64, c*n)
@@ -624,8 +709,8 @@ func TestWinograd3x3Recurrent(t *testing.T) {
 				for x := 0; x < wd; x++ {
 					j, k := i*n+p.col(0, y, x), i*p.cs+p.col(0, y+1, x+1)
 					x64[k] = math.Tanh(y64[j])
-					xd[k] = TanhRef(od[j])
-					xw[k] = TanhRef(ow[j])
+					xd[k] = tanhRef(od[j])
+					xw[k] = tanhRef(ow[j])
 					eD = max(eD, math.Abs(float64(xd[k])-x64[k]))
 					eW = max(eW, math.Abs(float64(xw[k])-x64[k]))
 				}

@@ -1,4 +1,4 @@
-//go:build amd64 && !purego
+//go:build (amd64 || arm64) && !purego
 
 package ops
 
@@ -21,8 +21,7 @@ func BenchmarkConvGemmBlock(b *testing.B) {
 			for b.Loop() {
 				impl.convGemm(c, n, a, bias, in, offs, n, false)
 			}
-			ct.stop(flops/1e9, "GFLOP/s-cpu")
-			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			reportFlops(b, ct, flops, impl.bits)
 		})
 	}
 }
@@ -41,7 +40,7 @@ func BenchmarkConvGemmBlockK(b *testing.B) {
 			for b.Loop() {
 				impl.convGemm(c, n, a, bias, in, offs, n, false)
 			}
-			ct.stop(flops/1e9, "GFLOP/s-cpu")
+			reportFlops(b, ct, flops, impl.bits)
 		})
 	}
 }
