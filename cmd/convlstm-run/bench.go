@@ -84,6 +84,13 @@ type benchReport struct {
 	TimesMS  []float64        `json:"times_ms"`
 	GFLOP    float64          `json:"gflop"`
 	GFLOPS   float64          `json:"gflops"`
+	// PeakGFLOPS is this CPU's measured FMA peak per core at the register
+	// width of Kernel (ops.Peak); PeakFraction is GFLOPS over the peak of
+	// the threads used. GFLOP counts a direct convolution's work, so with
+	// Winograd (fewer multiplications) the fraction can pass 1.
+	PeakGFLOPS   float64 `json:"peak_gflops_per_core"`
+	PeakBits     int     `json:"peak_bits"`
+	PeakFraction float64 `json:"peak_fraction,omitempty"`
 }
 
 // parseShape reads "D1,D2,..." (want sizes, 0 for any rank).
@@ -172,8 +179,13 @@ func runBench(out io.Writer, f benchFlags) error {
 	if len(sorted)%2 == 0 {
 		rep.MedianMS = (sorted[len(sorted)/2-1] + sorted[len(sorted)/2]) / 2
 	}
+	peak := ops.Peak()
+	rep.PeakGFLOPS, rep.PeakBits = peak.GFLOPS, peak.Bits
 	if rep.GFLOP > 0 {
 		rep.GFLOPS = rep.GFLOP / (rep.MedianMS / 1e3)
+		if peak.GFLOPS > 0 {
+			rep.PeakFraction = rep.GFLOPS / (peak.GFLOPS * float64(rep.Threads))
+		}
 	}
 	if f.asJSON {
 		enc := json.NewEncoder(out)
@@ -194,6 +206,13 @@ func runBench(out io.Writer, f benchFlags) error {
 		fmt.Fprintf(out, "  %.1f GFLOP/s", rep.GFLOPS)
 	}
 	fmt.Fprintln(out)
+	if rep.PeakGFLOPS > 0 {
+		fmt.Fprintf(out, "peak   %.1f GFLOP/s per core measured at %d bits (%s)", rep.PeakGFLOPS, rep.PeakBits, rep.Kernel)
+		if rep.PeakFraction > 0 {
+			fmt.Fprintf(out, "; this run %.0f%% of %d core(s), counted as direct-convolution work", 100*rep.PeakFraction, rep.Threads)
+		}
+		fmt.Fprintln(out)
+	}
 	return nil
 }
 

@@ -137,7 +137,7 @@ func TestBenchJSON(t *testing.T) {
 		if rep["mode"] != mode {
 			t.Errorf("%v: mode %v, want %s", args, rep["mode"], mode)
 		}
-		for _, k := range []string{"median_ms", "min_ms", "max_ms", "gflops"} {
+		for _, k := range []string{"median_ms", "min_ms", "max_ms", "gflops", "peak_gflops_per_core", "peak_fraction"} {
 			v, ok := rep[k].(float64)
 			if !ok || !(v > 0) {
 				t.Errorf("%v: %s = %v, want a positive number", args, k, rep[k])
