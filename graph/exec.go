@@ -49,8 +49,8 @@ type exec struct {
 	// node's outputs or die with it (settled by run).
 	deferred []*tensor.Tensor
 	seqs     []*sequence      // the sequences made in this pass
-	res     []*tensor.Tensor // graph outputs
-	stopped *node            // where the dry pass stopped (errUnknown)
+	res      []*tensor.Tensor // graph outputs
+	stopped  *node            // where the dry pass stopped (errUnknown)
 }
 
 type ownedBuf struct {
