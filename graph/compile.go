@@ -25,6 +25,7 @@ type node struct {
 	gemmB []float32           // Gemm with a constant B: B' laid out k×n
 	sub   map[string]*program // graph attributes: Scan/Loop body, If branches
 	cell  *cellPlan           // fused cell update (op "LSTMCell")
+	gcell *gateCell           // fused general cell update (op "GateCell")
 	extra []string            // outer-scope names the subgraphs read (for lifetimes)
 }
 
@@ -165,6 +166,7 @@ func (c *compiler) compileGraph(gp *onnxpb.GraphProto, parent *program, consts m
 	}
 	if c.fuse {
 		fuseCells(p)
+		fuseGateCells(p) // the cells fuseCells did not take: several Splits, peepholes, norms
 		fuseConvs(p)
 		fuseConvEpilogues(p) // after the cells have taken their convs, before elementwise chains
 		fuseElementwise(p)   // last: the passes above match single ops
