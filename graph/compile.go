@@ -165,10 +165,12 @@ func (c *compiler) compileGraph(gp *onnxpb.GraphProto, parent *program, consts m
 		p.outInfo = append(p.outInfo, info)
 	}
 	if c.fuse {
+		c.foldConstants(p) // first: the passes below then see constants
 		fuseCells(p)
 		fuseGateCells(p) // the cells fuseCells did not take: several Splits, peepholes, norms
 		fuseConvs(p)
 		fuseConvEpilogues(p) // after the cells have taken their convs, before elementwise chains
+		pruneZeroParts(p)    // after BatchNormalization folding: it slices the folded weights
 		fuseElementwise(p)   // last: the passes above match single ops
 	}
 	if err := c.prepareConvs(p); err != nil {
