@@ -553,7 +553,8 @@ func runGateCell(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error
 				ops.LSTMGates(gateConst.zero[:L], gateConst.big[:L], o, gateConst.zero[:L], tmp[:L], hb)
 			} else {
 				for q := range hb {
-					hb[q] = ops.SigmoidRef(o[q]) * ops.TanhRef(cb[q])
+					so := float32(1 / (1 + math.Exp(-float64(o[q]))))
+					hb[q] = so * float32(math.Tanh(float64(cb[q])))
 				}
 			}
 			p += L
