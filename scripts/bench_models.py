@@ -41,8 +41,8 @@ two anchors (faster's ms / convlstm-go's ms: 1.5x is issue 8's goal).
 (the 2-core machine this project runs on usually has a load of 5 to 15):
 PyTorch and ONNX Runtime report the process CPU time of each timed run
 (median); for convlstm-go, whose report has no CPU field, the script runs
-the bench twice, with --runs 1 and --runs R+1, and takes the difference of
-the two processes' CPU times (getrusage of the child) over R: loading,
+the bench a second time with --runs 1 and takes the difference of the two
+processes' CPU times (getrusage of the child) over R - 1: loading,
 compiling and warming up cancel out. The table then also gives CPU ms and
 the speed-up in CPU time.
 
