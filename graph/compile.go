@@ -26,6 +26,7 @@ type node struct {
 	sub   map[string]*program // graph attributes: Scan/Loop body, If branches
 	cell  *cellPlan           // fused cell update (op "LSTMCell")
 	gcell *gateCell           // fused general cell update (op "GateCell")
+	gnorm *groupNorm          // fused GroupNorm (op "GroupNorm")
 	extra []string            // outer-scope names the subgraphs read (for lifetimes)
 }
 
@@ -168,6 +169,7 @@ func (c *compiler) compileGraph(gp *onnxpb.GraphProto, parent *program, consts m
 		c.foldConstants(p) // first: the passes below then see constants
 		fuseCells(p)
 		fuseGateCells(p) // the cells fuseCells did not take: several Splits, peepholes, norms
+		fuseGroupNorms(p)
 		fuseConvs(p)
 		fuseConvEpilogues(p) // after the cells have taken their convs, before elementwise chains
 		pruneZeroParts(p)    // after BatchNormalization folding: it slices the folded weights

@@ -373,7 +373,7 @@ func countReads(group []*node, v string) int {
 // or a value), adding it.
 func (m *gateMatcher) leaf(v string) (int, bool) {
 	l := gLeaf{name: v, block: -1}
-	if t := m.p.constant(v); t != nil {
+	if _, t := m.p.constThrough(v); t != nil { // Identity copies of a weight too
 		if !t.IsFloat() {
 			return 0, false
 		}
