@@ -70,6 +70,60 @@ type gInstr struct {
 	dst    int
 	a, b   gOperand
 	source *node // for the fallback's order and tests
+	// madd, when set, is a Mul a·b whose product only the next
+	// instruction read (dst = a·b + add, or add + a·b): both in one pass,
+	// the product rounded before the sum as the two nodes do.
+	madd    bool
+	add     gOperand
+	addLeft bool // add + a·b rather than a·b + add
+}
+
+// fuseMulAdd merges each Mul whose register only the next instruction,
+// an Add, reads into it (a peephole's z + W⊙c): one pass over the block
+// instead of two.
+func (p *gProg) fuseMulAdd() {
+	var code []gInstr
+	for i := 0; i < len(p.code); i++ {
+		in := p.code[i]
+		if in.k == bMul && i+1 < len(p.code) && p.code[i+1].k == bAdd && p.readsReg(in.dst) == 1 {
+			next := p.code[i+1]
+			r := gOperand{kind: opReg, idx: in.dst}
+			switch {
+			case next.b == r && next.a != r:
+				in.madd, in.add, in.addLeft = true, next.a, true
+			case next.a == r && next.b != r:
+				in.madd, in.add = true, next.b
+			}
+			if in.madd {
+				in.dst = next.dst
+				code = append(code, in)
+				i++
+				continue
+			}
+		}
+		code = append(code, in)
+	}
+	p.code = code
+}
+
+// readsReg counts the operands of p that read register r.
+func (p *gProg) readsReg(r int) int {
+	n := 0
+	op := gOperand{kind: opReg, idx: r}
+	for _, in := range p.code {
+		for _, o := range []gOperand{in.a, in.b} {
+			if o == op {
+				n++
+			}
+		}
+		if in.madd && in.add == op {
+			n++
+		}
+	}
+	if p.res == op {
+		n++
+	}
+	return n
 }
 
 // gProg computes one pre-activation into register res (or reads a leaf or
@@ -293,6 +347,9 @@ func (m *gateMatcher) build(add, mig, mfc, tc, mh, si, sf, so, tg *node, cName, 
 		}
 		cell.progs[k] = prog
 	}
+	for k := range cell.progs {
+		cell.progs[k].fuseMulAdd()
+	}
 	cell.oReadsC = progReads(cell.progs[2], opCNew)
 	if progReads(cell.progs[0], opCNew) || progReads(cell.progs[1], opCNew) || progReads(cell.progs[3], opCNew) {
 		return nil, nil, nil
@@ -354,7 +411,7 @@ func progReads(p gProg, kind int) bool {
 		return true
 	}
 	for _, in := range p.code {
-		if in.a.kind == kind || in.b.kind == kind {
+		if in.a.kind == kind || in.b.kind == kind || in.madd && in.add.kind == kind {
 			return true
 		}
 	}
@@ -518,13 +575,12 @@ func runGateCell(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error
 	total := shape[0] * plane
 	x.split(total, grainCostly, func(lo, hi int) {
 		// Program registers, then the discarded h of the peephole's first
-		// half, c' for its second, and a constant pre-activation of each
-		// gate.
-		regs := make([][]float32, gc.regs+6)
+		// half and a constant pre-activation of each gate.
+		regs := make([][]float32, gc.regs+5)
 		for r := range regs {
 			regs[r] = make([]float32, gateBlock)
 		}
-		junk, tmp, fill := regs[gc.regs], regs[gc.regs+1], regs[gc.regs+2:]
+		junk, fill := regs[gc.regs], regs[gc.regs+1:]
 		leaf := make([][]float32, len(base))
 		for p := lo; p < hi; {
 			b, j := p/plane, p%plane
@@ -549,8 +605,9 @@ func runGateCell(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error
 			ops.LSTMGates(pre[0], pre[1], gateConst.zero[:L], pre[3], cb, junk[:L])
 			o := gc.progs[2].run(regs, leaf, cb, fill[2], L)
 			if gateIdentity() {
-				copy(tmp[:L], cb)
-				ops.LSTMGates(gateConst.zero[:L], gateConst.big[:L], o, gateConst.zero[:L], tmp[:L], hb)
+				// c' = σ(30)·c' + σ(0)·tanh(0) = c' exactly: cb is
+				// left as it is.
+				ops.LSTMGates(gateConst.zero[:L], gateConst.big[:L], o, gateConst.zero[:L], cb, hb)
 			} else {
 				for q := range hb {
 					so := float32(1 / (1 + math.Exp(-float64(o[q]))))
@@ -580,6 +637,11 @@ func (g *gProg) run(regs, leaf [][]float32, cNew, fill []float32, L int) []float
 	for _, in := range g.code {
 		a, sa := val(in.a)
 		b, sb := val(in.b)
+		if in.madd {
+			c, sc := val(in.add)
+			mulAdd(regs[in.dst][:L], a, b, c, sa, sb, sc, in.addLeft)
+			continue
+		}
 		arith2(in.k, regs[in.dst][:L], a, b, sa, sb)
 	}
 	r, s := val(g.res)
@@ -591,6 +653,34 @@ func (g *gProg) run(regs, leaf [][]float32, cNew, fill []float32, L int) []float
 		return d
 	}
 	return r
+}
+
+// mulAdd writes d[i] = a[i·sa]·b[i·sb] + c[i·sc] (or c + a·b when left),
+// the product rounded to float32 first, as Mul then Add compute it; steps
+// are 0 (a scalar) or 1.
+func mulAdd(d, a, b, c []float32, sa, sb, sc int, left bool) {
+	n := len(d)
+	if sa == 1 && sb == 1 && sc == 1 {
+		a, b, c := a[:n], b[:n], c[:n]
+		if left {
+			for i := range d {
+				d[i] = c[i] + float32(a[i]*b[i])
+			}
+			return
+		}
+		for i := range d {
+			d[i] = float32(a[i]*b[i]) + c[i]
+		}
+		return
+	}
+	for i := range d {
+		p := float32(a[i*sa] * b[i*sb])
+		if left {
+			d[i] = c[i*sc] + p
+		} else {
+			d[i] = p + c[i*sc]
+		}
+	}
 }
 
 // shape is the cell's shape at run time, or false when the inputs are not
@@ -740,7 +830,14 @@ func (gc *gateCell) describe() string {
 	for k, name := range []string{"i", "f", "o", "g"} {
 		fmt.Fprintf(&b, "%s:", name)
 		for _, in := range gc.progs[k].code {
-			fmt.Fprintf(&b, " r%d=%s%s%s;", in.dst, opnd(in.a), "+-*/"[in.k:in.k+1], opnd(in.b))
+			switch {
+			case in.madd && in.addLeft:
+				fmt.Fprintf(&b, " r%d=%s+%s*%s;", in.dst, opnd(in.add), opnd(in.a), opnd(in.b))
+			case in.madd:
+				fmt.Fprintf(&b, " r%d=%s*%s+%s;", in.dst, opnd(in.a), opnd(in.b), opnd(in.add))
+			default:
+				fmt.Fprintf(&b, " r%d=%s%s%s;", in.dst, opnd(in.a), "+-*/"[in.k:in.k+1], opnd(in.b))
+			}
 		}
 		fmt.Fprintf(&b, " %s\n", opnd(gc.progs[k].res))
 	}

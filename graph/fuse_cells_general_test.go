@@ -238,7 +238,7 @@ func TestGateCellPrograms(t *testing.T) {
 		want string
 	}{
 		{stlCell(1, 4, 6, 6), "i: r0=gx[0]+gh[0]; r0\nf: r1=gx[1]+gh[1]; r2=r1+1; r2\no: r3=gx[3]+gh[3]; r3\ng: r4=gx[2]+gh[2]; r4\nc: c"},
-		{peepholeCell(1, 4, 6, 6, []int{4, 6, 6}, nil), "i: r0=wci*c; r1=z[0]+r0; r1\nf: r2=c*wcf; r3=r2+z[1]; r3\no: r4=wco*c'; r5=z[3]+r4; r5\ng: z[2]\nc: c"},
+		{peepholeCell(1, 4, 6, 6, []int{4, 6, 6}, nil), "i: r1=z[0]+wci*c; r1\nf: r3=c*wcf+z[1]; r3\no: r5=z[3]+wco*c'; r5\ng: z[2]\nc: c"},
 	} {
 		g := c.m.load(t, Options{Threads: 1})
 		var got []string
