@@ -281,11 +281,14 @@ func (g *gateTask) set(p *CellPlan, col int, out Seq, t int) {
 func (g *gateTask) Run(part, parts int) {
 	p := g.p
 	hd, wd, S, WP := p.c.Cfg.HiddenDim, p.W, p.L.S, p.L.WP
-	c0, c1 := Split(hd, part, parts, 1)
-	for ch := c0; ch < c1; ch++ {
+	// Split by image rows, as the convolution that wrote the gates is
+	// (Winograd tiles, direct column ranges): each part reads gates its
+	// own core wrote.
+	y0, y1 := Split(p.H, part, parts, 1)
+	for ch := 0; ch < hd; ch++ {
 		for b := 0; b < p.B; b++ {
 			dst := g.out.At(g.t, b, ch)
-			for y := 0; y < p.H; y++ {
+			for y := y0; y < y1; y++ {
 				j := g.col + b*S + y*WP
 				gi := p.gx[(0*hd+ch)*p.ldg+j:][:wd]
 				gf := p.gx[(1*hd+ch)*p.ldg+j:][:wd]

@@ -572,14 +572,9 @@ func runGateCell(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error
 		}
 	}
 	peephole := gc.oReadsC
-	total := shape[0] * plane
-	x.split(total, grainCostly, func(lo, hi int) {
-		// Program registers, then the discarded h of the peephole's first
-		// half and a constant pre-activation of each gate.
-		regs := make([][]float32, gc.regs+5)
-		for r := range regs {
-			regs[r] = make([]float32, gateBlock)
-		}
+	// span runs the update on positions [lo, hi) (within one batch entry's
+	// plane or across them).
+	span := func(lo, hi int, regs [][]float32) {
 		junk, fill := regs[gc.regs], regs[gc.regs+1:]
 		leaf := make([][]float32, len(base))
 		for p := lo; p < hi; {
@@ -615,6 +610,44 @@ func runGateCell(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error
 				}
 			}
 			p += L
+		}
+	}
+	// Program registers, then the discarded h of the peephole's first half
+	// and a constant pre-activation of each gate.
+	newRegs := func() [][]float32 {
+		regs := make([][]float32, gc.regs+5)
+		for r := range regs {
+			regs[r] = make([]float32, gateBlock)
+		}
+		return regs
+	}
+	total := shape[0] * plane
+	parts := 1
+	if x.g.threads > 1 {
+		parts = min(x.g.threads, total/grainCostly)
+	}
+	if parts <= 1 {
+		span(0, total, newRegs())
+		return []*tensor.Tensor{h, cn}, nil
+	}
+	// Split by image rows (axis 2), as the convolutions that wrote the
+	// gates are (engine.ConvPlan.Apply): each part reads what its own core
+	// wrote. Without rows to split, by positions.
+	rows := 1
+	if len(shape) > 2 {
+		rows = shape[2]
+	}
+	inner := numel(shape[2:])
+	parallel(parts, func(part int) {
+		regs := newRegs()
+		if rows < parts {
+			span(total*part/parts, total*(part+1)/parts, regs)
+			return
+		}
+		rowLen := inner / rows
+		y0, y1 := rows*part/parts, rows*(part+1)/parts
+		for bc := 0; bc < total/inner; bc++ { // batch entry and channel
+			span(bc*inner+y0*rowLen, bc*inner+y1*rowLen, regs)
 		}
 	})
 	return []*tensor.Tensor{h, cn}, nil

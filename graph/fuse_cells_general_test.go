@@ -147,6 +147,10 @@ func TestGateCellFusion(t *testing.T) {
 		{"peephole, weights per channel", peepholeCell(2, 8, 12, 20, []int{8, 1, 1}, nil), []string{"GateCell"}},
 		{"peephole, scalar weights", peepholeCell(1, 8, 12, 20, []int{1}, nil), []string{"GateCell"}},
 		{"peephole, zero state constant", peepholeCell(1, 8, 12, 20, []int{1, 8, 12, 20}, zero), []string{"GateCell"}},
+		// Large enough to split between threads: by rows, and by
+		// positions when there are fewer rows than threads.
+		{"OpenSTL, split by rows", stlCell(2, 8, 32, 40), []string{"GateCell"}},
+		{"peephole, split by positions", peepholeCell(1, 8, 2, 1300, []int{8, 2, 1300}, nil), []string{"GateCell"}},
 	}
 	worst := 0.0
 	for _, c := range cases {
