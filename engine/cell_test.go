@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/convlstm-go/convlstm-go/convlstm"
 )
@@ -95,9 +97,23 @@ func TestNewCellErrors(t *testing.T) {
 	}
 }
 
-type panicTask struct{ part int }
+// panicTask panics in part p.part; part 0 first waits (up to 2 s) for
+// part 1 to start, so that part 1 runs on a worker, not after part 0 on
+// the caller.
+type panicTask struct {
+	part    int
+	started chan struct{}
+}
 
 func (p panicTask) Run(part, parts int) {
+	if part == 1 {
+		close(p.started)
+	} else {
+		select {
+		case <-p.started:
+		case <-time.After(2 * time.Second):
+		}
+	}
 	if part == p.part {
 		panic(fmt.Sprintf("boom in part %d", part))
 	}
@@ -116,7 +132,7 @@ func TestPoolPanic(t *testing.T) {
 					t.Errorf("part %d: recovered %v", part, r)
 				}
 			}()
-			pool.Do(panicTask{part}, 2)
+			pool.Do(panicTask{part, make(chan struct{})}, 2)
 		}()
 	}
 	done := 0
@@ -129,3 +145,25 @@ func TestPoolPanic(t *testing.T) {
 type countTask struct{ n *int }
 
 func (c countTask) Run(part, parts int) { *c.n++ }
+
+type countParts struct{ seen []atomic.Int32 }
+
+func (c *countParts) Run(part, parts int) { c.seen[part].Add(1) }
+
+// Every part of every Do runs exactly once, whoever claims it: the caller
+// or a worker, on time or after the Do it was sent for has returned (many
+// short Dos in a row leave late workers behind).
+func TestPoolClaimsEveryPartOnce(t *testing.T) {
+	pool := NewPool(3)
+	defer pool.Close()
+	for i := 0; i < 20000; i++ {
+		parts := 2 + i%2
+		c := &countParts{seen: make([]atomic.Int32, parts)}
+		pool.Do(c, parts)
+		for p := range c.seen {
+			if n := c.seen[p].Load(); n != 1 {
+				t.Fatalf("Do %d: part %d of %d ran %d times", i, p, parts, n)
+			}
+		}
+	}
+}
