@@ -36,6 +36,9 @@ with --go BIN, convlstm-go:
 (its JSON report: median_ms, times_ms, ...). The table gives each engine's
 wall-clock median and the speed-up of convlstm-go over the faster of the
 two anchors (faster's ms / convlstm-go's ms: 1.5x is issue 8's goal).
+--go may be repeated as LABEL=BIN (e.g. --go before=/tmp/old --go
+after=./convlstm-run) to time several builds side by side in the same
+rounds: each gets its own columns.
 
 --cpu adds CPU time per run, steadier than wall time on a shared machine
 (the 2-core machine this project runs on usually has a load of 5 to 15):
@@ -217,11 +220,11 @@ def run_engine(engine, a, row, threads, info, env):
     elif engine == "onnxruntime":
         cmd = ["nice", "node", os.path.join(HERE, "bench_ort.js"), "--dir", a.dir, "--row", row,
                "--threads", str(threads), "--runs", runs, "--warmup", warmup]
-    else:  # convlstm-go
-        cmd = ["nice", a.go, "bench", "--weights", info[row]["onnx"], "--shape", info[row]["go_shape"],
+    else:  # convlstm-go, or convlstm-go:LABEL
+        cmd = ["nice", a.gobins[engine], "bench", "--weights", info[row]["onnx"], "--shape", info[row]["go_shape"],
                "--threads", str(threads), "--runs", runs, "--warmup", warmup, "--json"]
     rep, err, cpu = run_cmd(cmd, env)
-    if rep is None or engine != "convlstm-go" or not a.cpu or "cpu_ms" in rep:
+    if rep is None or not engine.startswith("convlstm-go") or not a.cpu or "cpu_ms" in rep:
         return rep, err
     # convlstm-go's CPU time per run: this process's CPU time less that of a
     # run of the same bench with --runs 1, over the difference in runs.
@@ -241,7 +244,12 @@ def cmd_compare(a):
     with open(os.path.join(a.dir, "rows.json")) as f:
         info = json.load(f)
     env = ensure_ort()
-    engines = ["pytorch", "onnxruntime"] + (["convlstm-go"] if a.go else [])
+    a.gobins = {}
+    for spec in a.go or []:
+        label, _, path = spec.rpartition("=")
+        a.gobins["convlstm-go" + (":" + label if label else "")] = path
+    gos = list(a.gobins)
+    engines = ["pytorch", "onnxruntime"] + gos
     out = open(a.json, "w") if a.json else sys.stdout
     cpu_name = "unknown"
     with open("/proc/cpuinfo") as fh:
@@ -291,26 +299,26 @@ def cmd_compare(a):
 
     flags = [fl for fl in ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16")
              if fl in cpuflags()]
-    print("\n## Whole models: PyTorch vs ONNX Runtime%s\n" % (" vs convlstm-go" if a.go else ""))
+    print("\n## Whole models: PyTorch vs ONNX Runtime%s\n" % (" vs convlstm-go" if gos else ""))
     print("- CPU: %s (%d cores; flags %s); load average %s at start, %s at end; the machine was shared" % (
         cpu_name, os.cpu_count(), " ".join(flags), " ".join(load0), " ".join(load1)))
     print("- PyTorch %s (eager, inference_mode), ONNX Runtime %s (onnxruntime-node, CPU EP, opset-17 export)%s" % (
-        torch.__version__, ORT_VERSION, ", convlstm-go: %s" % a.go if a.go else ""))
+        torch.__version__, ORT_VERSION, "".join(", %s: %s" % (g, a.gobins[g]) for g in gos)))
     print("- each cell: median over %d round(s) of [%d warm-up + median of %d runs], engines interleaved" % (
         a.rounds, a.warmup, a.runs))
-    if a.go:
+    if gos:
         print("- speed-up: the faster anchor's time / convlstm-go's (issue 8's goal: 1.5x)")
     if a.cpu:
         print("- CPU ms: process CPU time per run (convlstm-go: from two runs of its bench, see --cpu)")
     print()
     head = "| row | input | threads | PyTorch ms | ORT ms | ORT/PyTorch |"
     sep = "|---|---|---:|---:|---:|---:|"
-    if a.go:
-        head += " convlstm-go ms | speed-up |"
+    for g in gos:
+        head += " %s ms | speed-up |" % g
         sep += "---:|---:|"
     if a.cpu:
-        head += " PyTorch CPU ms | ORT CPU ms |" + (" convlstm-go CPU ms | CPU speed-up |" if a.go else "")
-        sep += "---:|---:|" + ("---:|---:|" if a.go else "")
+        head += " PyTorch CPU ms | ORT CPU ms |" + "".join(" %s CPU ms | CPU speed-up |" % g for g in gos)
+        sep += "---:|---:|" + "---:|---:|" * len(gos)
     print(head)
     print(sep)
     for row in rows:
@@ -318,14 +326,14 @@ def cmd_compare(a):
             pt, ort = med(res[(row, t, "pytorch")]), med(res[(row, t, "onnxruntime")])
             ratio = "n/a" if pt is None or ort is None else "%.2f" % (ort / pt)
             line = "| %s | %s | %d | %s | %s | %s |" % (row, info[row]["go_shape"], t, f(pt), f(ort), ratio)
-            if a.go:
-                go = med(res[(row, t, "convlstm-go")])
+            for g in gos:
+                go = med(res[(row, t, g)])
                 line += " %s | %s |" % (f(go), speedup((pt, ort), go))
             if a.cpu:
                 cpt, cort = med(cpu[(row, t, "pytorch")]), med(cpu[(row, t, "onnxruntime")])
                 line += " %s | %s |" % (f(cpt), f(cort))
-                if a.go:
-                    cgo = med(cpu[(row, t, "convlstm-go")])
+                for g in gos:
+                    cgo = med(cpu[(row, t, g)])
                     line += " %s | %s |" % (f(cgo), speedup((cpt, cort), cgo))
             print(line)
     print()
@@ -360,7 +368,7 @@ def main():
     c.add_argument("--rounds", type=int, default=3)
     c.add_argument("--runs", type=int, default=5)
     c.add_argument("--warmup", type=int, default=1)
-    c.add_argument("--go", default=None, help="convlstm-run binary: adds convlstm-go's column")
+    c.add_argument("--go", action="append", help="convlstm-run binary, or LABEL=BIN (repeatable): adds a convlstm-go column")
     c.add_argument("--cpu", action="store_true", help="also CPU time per run (convlstm-go: two bench runs each)")
     c.add_argument("--json", default=None, help="write the JSON lines here instead of stdout")
     a = ap.parse_args()
