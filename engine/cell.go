@@ -132,6 +132,7 @@ type CellPlan struct {
 	planXH    *ConvPlan // cat(x, h), Winograd
 	srcs      [2][]float32
 	gates     gateTask
+	stepC     []float32 // Step's c, updated in place (nil in Run)
 }
 
 // NewPlan makes workspaces for batch b of h×w images and time chunks of up
@@ -235,6 +236,7 @@ func (p *CellPlan) Run(pool *Pool, in, out Seq, steps int, zeroState bool) {
 			}
 			// i, f, o, g = σ, σ, σ, tanh; c = f*c + i*g; h = o*tanh(c)
 			p.gates.set(p, col, out, t)
+			p.gates.cDense = p.stepC
 			pool.Do(&p.gates, pool.PartsFor(c.Cfg.HiddenDim*p.B*p.H*p.W*64))
 		}
 	}
@@ -266,6 +268,10 @@ type gateTask struct {
 	col int
 	out Seq
 	t   int
+	// cDense, when set (a single Step), is the cell state in the caller's
+	// (B, hidden, H, W) buffer, updated in place, and h goes to out only:
+	// no next step reads the plan's padded h.
+	cDense []float32
 }
 
 func (g *gateTask) set(p *CellPlan, col int, out Seq, t int) {
@@ -275,16 +281,24 @@ func (g *gateTask) set(p *CellPlan, col int, out Seq, t int) {
 func (g *gateTask) Run(part, parts int) {
 	p := g.p
 	hd, wd, S, WP := p.c.Cfg.HiddenDim, p.W, p.L.S, p.L.WP
-	c0, c1 := Split(hd, part, parts, 1)
-	for ch := c0; ch < c1; ch++ {
+	// Split by image rows, as the convolution that wrote the gates is
+	// (Winograd tiles, direct column ranges): each part reads gates its
+	// own core wrote.
+	y0, y1 := Split(p.H, part, parts, 1)
+	for ch := 0; ch < hd; ch++ {
 		for b := 0; b < p.B; b++ {
 			dst := g.out.At(g.t, b, ch)
-			for y := 0; y < p.H; y++ {
+			for y := y0; y < y1; y++ {
 				j := g.col + b*S + y*WP
 				gi := p.gx[(0*hd+ch)*p.ldg+j:][:wd]
 				gf := p.gx[(1*hd+ch)*p.ldg+j:][:wd]
 				gO := p.gx[(2*hd+ch)*p.ldg+j:][:wd]
 				gg := p.gx[(3*hd+ch)*p.ldg+j:][:wd]
+				if g.cDense != nil {
+					c := g.cDense[((b*hd+ch)*p.H+y)*wd:][:wd]
+					ops.LSTMGates(gi, gf, gO, gg, c, dst[y*wd:(y+1)*wd])
+					continue
+				}
 				c := p.cstate[((ch*p.B+b)*p.H+y)*wd:][:wd]
 				h := p.hpad[ch*p.B*S+b*S+(y+p.ph)*WP+p.pw:][:wd]
 				ops.LSTMGates(gi, gf, gO, gg, c, h)
@@ -334,7 +348,9 @@ func (p *CellPlan) State(h, c []float32) {
 // (the ONNX interpreter's fused cells): x is (B, In, H, W), h and c are
 // (B, Hidden, H, W); the new state goes to hOut and cOut (which may be h
 // and c). A step whose h is all zeros skips the recurrent half, as the
-// first step of Run from a zero state does.
+// first step of Run from a zero state does. Step rewrites the plan's
+// padded h and leaves its c alone: a plan serves Steps of any cell
+// instance, and Run after SetState or ZeroState.
 func (p *CellPlan) Step(pool *Pool, x, h, c, hOut, cOut []float32) {
 	zero := true
 	for _, v := range h {
@@ -343,10 +359,29 @@ func (p *CellPlan) Step(pool *Pool, x, h, c, hOut, cOut []float32) {
 			break
 		}
 	}
-	p.SetState(h, c)
+	// h into the padded buffer the convolution reads; c straight into
+	// cOut, which the gates update in place, writing h to hOut: the plan
+	// keeps no state between Steps (SetState and State are not needed).
+	p.setH(h)
+	copy(cOut, c)
 	plane := p.H * p.W
 	in := SeqLayout(x, p.B, 1, p.c.Cfg.InputDim, plane, false)
 	out := SeqLayout(hOut, p.B, 1, p.c.Cfg.HiddenDim, plane, false)
+	p.stepC = cOut
+	defer func() { p.stepC = nil }()
 	p.Run(pool, in, out, 1, zero)
-	p.State(hOut, cOut)
+}
+
+// setH copies h, (B, hidden, H, W), into the padded hidden buffer.
+func (p *CellPlan) setH(h []float32) {
+	hd, plane, S, WP := p.c.Cfg.HiddenDim, p.H*p.W, p.L.S, p.L.WP
+	for b := 0; b < p.B; b++ {
+		for ch := 0; ch < hd; ch++ {
+			src := h[(b*hd+ch)*plane:][:plane]
+			dst := p.hpad[(ch*p.B+b)*S:]
+			for y := 0; y < p.H; y++ {
+				copy(dst[(y+p.ph)*WP+p.pw:][:p.W], src[y*p.W:][:p.W])
+			}
+		}
+	}
 }

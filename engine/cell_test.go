@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/convlstm-go/convlstm-go/convlstm"
 )
@@ -18,9 +20,10 @@ func randLayer(rng *rand.Rand, in, hd, kh, kw int) convlstm.Layer {
 	}
 }
 
-// Step, the interpreter's one-step call with the state held outside, gives
-// the same bits as Run over the whole sequence, on both algorithms; and a
-// permuted gate order gives the same result as the permuted weights.
+// Step, the interpreter's one-step call with the state held outside (in
+// place, or into other buffers), gives the same bits as Run over the whole
+// sequence, on both algorithms; and a permuted gate order gives the same
+// result as the permuted weights.
 func TestCellStepMatchesRun(t *testing.T) {
 	defer splitAll()()
 	rng := rand.New(rand.NewPCG(5, 6))
@@ -59,7 +62,13 @@ func TestCellStepMatchesRun(t *testing.T) {
 				for b := 0; b < B; b++ {
 					copy(xt[b*tc.in*plane:(b+1)*tc.in*plane], x[(b*T+step)*tc.in*plane:])
 				}
-				q.Step(pool, xt, h, c, h, c)
+				if step%2 == 0 {
+					q.Step(pool, xt, h, c, h, c) // in place
+				} else {
+					h2, c2 := make([]float32, len(h)), make([]float32, len(c))
+					q.Step(pool, xt, h, c, h2, c2)
+					h, c = h2, c2
+				}
 				for b := 0; b < B; b++ {
 					for i := 0; i < tc.hd*plane; i++ {
 						if got, want := h[b*tc.hd*plane+i], ref[(b*T+step)*tc.hd*plane+i]; math.Float32bits(got) != math.Float32bits(want) {
@@ -88,9 +97,23 @@ func TestNewCellErrors(t *testing.T) {
 	}
 }
 
-type panicTask struct{ part int }
+// panicTask panics in part p.part; part 0 first waits (up to 2 s) for
+// part 1 to start, so that part 1 runs on a worker, not after part 0 on
+// the caller.
+type panicTask struct {
+	part    int
+	started chan struct{}
+}
 
 func (p panicTask) Run(part, parts int) {
+	if part == 1 {
+		close(p.started)
+	} else {
+		select {
+		case <-p.started:
+		case <-time.After(2 * time.Second):
+		}
+	}
 	if part == p.part {
 		panic(fmt.Sprintf("boom in part %d", part))
 	}
@@ -109,7 +132,7 @@ func TestPoolPanic(t *testing.T) {
 					t.Errorf("part %d: recovered %v", part, r)
 				}
 			}()
-			pool.Do(panicTask{part}, 2)
+			pool.Do(panicTask{part, make(chan struct{})}, 2)
 		}()
 	}
 	done := 0
@@ -122,3 +145,25 @@ func TestPoolPanic(t *testing.T) {
 type countTask struct{ n *int }
 
 func (c countTask) Run(part, parts int) { *c.n++ }
+
+type countParts struct{ seen []atomic.Int32 }
+
+func (c *countParts) Run(part, parts int) { c.seen[part].Add(1) }
+
+// Every part of every Do runs exactly once, whoever claims it: the caller
+// or a worker, on time or after the Do it was sent for has returned (many
+// short Dos in a row leave late workers behind).
+func TestPoolClaimsEveryPartOnce(t *testing.T) {
+	pool := NewPool(3)
+	defer pool.Close()
+	for i := 0; i < 20000; i++ {
+		parts := 2 + i%2
+		c := &countParts{seen: make([]atomic.Int32, parts)}
+		pool.Do(c, parts)
+		for p := range c.seen {
+			if n := c.seen[p].Load(); n != 1 {
+				t.Fatalf("Do %d: part %d of %d ran %d times", i, p, parts, n)
+			}
+		}
+	}
+}

@@ -25,6 +25,14 @@ type NormRows struct {
 	// Mean and InvStd, when not nil, receive each row's mean and
 	// 1/√(var + Eps) (LayerNormalization's optional outputs).
 	Mean, InvStd []float32
+	// PostScale and PostBias, when not nil (per row only), scale and shift
+	// the normalised values once more per channel of PostPlane values: a
+	// row r holds channels (r % (len(PostScale)·PostPlane/N))·N/PostPlane
+	// onward. GroupNorm as torch exports it: an instance norm over (B,
+	// groups, −1), then ·γ + β per channel, in one pass with the same
+	// roundings as the three ops.
+	PostScale, PostBias []float32
+	PostPlane           int
 }
 
 func (nr *NormRows) check(dst, src []float32) {
@@ -35,6 +43,10 @@ func (nr *NormRows) check(dst, src []float32) {
 		ok = ok && len(nr.Scale) > 0 && (nr.Bias == nil || len(nr.Bias) == len(nr.Scale))
 	}
 	ok = ok && (nr.Mean == nil || len(nr.Mean) == nr.Rows) && (nr.InvStd == nil || len(nr.InvStd) == nr.Rows)
+	if nr.PostScale != nil {
+		ok = ok && !nr.PerElement && nr.PostPlane > 0 && nr.N%nr.PostPlane == 0 && len(nr.PostBias) == len(nr.PostScale) &&
+			len(nr.PostScale)*nr.PostPlane%nr.N == 0
+	}
 	if !ok {
 		panic(fmt.Sprintf("engine: Normalize of %d values into %d as %d rows of %d with %d scales, %d biases", len(src), len(dst), nr.Rows, nr.N, len(nr.Scale), len(nr.Bias)))
 	}
@@ -164,6 +176,10 @@ func (t *normTask) Run(part, parts int) {
 			if nr.Bias != nil {
 				bf = nr.Bias[ch]
 			}
+			if nr.PostScale != nil {
+				t.post(dst, src, r, j0, mf, af, bf)
+				continue
+			}
 			for i, v := range src {
 				dst[i] = (v-mf)*af + bf
 			}
@@ -185,6 +201,28 @@ func (t *normTask) Run(part, parts int) {
 		for i, v := range src {
 			dst[i] = (v-mf)*invf*sc[i] + bs[i]
 		}
+	}
+}
+
+// post writes the values j0.. of row r, normalised ((v−mf)·af + bf, as
+// the instance norm computes them) and then ·γ + β of their channel, each
+// product rounded before the sum as the separate Mul and Add do.
+func (t *normTask) post(dst, src []float32, r, j0 int, mf, af, bf float32) {
+	nr := t.nr
+	plane := nr.PostPlane
+	perRow := nr.N / plane
+	ch0 := r % (len(nr.PostScale) / perRow) * perRow
+	for i := 0; i < len(src); {
+		j := j0 + i
+		ch := ch0 + j/plane
+		end := min(len(src), i+plane-j%plane)
+		g, b := nr.PostScale[ch], nr.PostBias[ch]
+		d, x := dst[i:end], src[i:end]
+		for k, v := range x {
+			y := (v-mf)*af + bf
+			d[k] = float32(y*g) + b
+		}
+		i = end
 	}
 }
 

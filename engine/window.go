@@ -24,6 +24,9 @@ type Window struct {
 	// or one over the number of taps inside the padded extent when padding
 	// counts.
 	Scale []float32
+	// body: outputs lo..hi-1 read all taps of their windows, from
+	// Start[lo] + (o-lo)·stride.
+	body struct{ lo, hi, stride, taps int }
 }
 
 // PoolGeom is one spatial axis of a pooling, as ONNX gives it.
@@ -101,6 +104,20 @@ func NewWindow(g PoolGeom, countPad bool) (*Window, error) {
 			w.Start[o] = 0
 		}
 		w.Scale[o] = 1 / float32(div) // +Inf for an empty window: the mean of nothing is NaN
+	}
+	// The longest run of whole windows (the interior: they are
+	// consecutive).
+	b := &w.body
+	b.stride, b.taps = s, g.Kernel
+	for o := 0; o < out; o++ {
+		if int(w.Count[o]) != g.Kernel {
+			continue
+		}
+		if b.hi == b.lo {
+			b.lo, b.hi = o, o+1
+		} else if b.hi == o {
+			b.hi++
+		}
 	}
 	return w, nil
 }
@@ -214,8 +231,53 @@ func (t *poolAxisTask) Run(part, parts int) {
 
 // poolRow pools one contiguous row (inner = 1).
 func poolRow(dst, src []float32, w *Window, isMax bool) {
+	if isMax && w.Step == 1 && w.body.hi > w.body.lo {
+		// The outputs whose windows are whole and evenly spaced (all but
+		// those in the padding) in one loop per kernel size: most of a
+		// row, without the tables.
+		lo, hi, s := w.body.lo, w.body.hi, w.body.stride
+		d := dst[lo:hi]
+		p0 := int(w.Start[lo])
+		switch w.body.taps {
+		case 2:
+			if s == 2 {
+				src := src[p0 : p0+2*len(d)]
+				for o := range d {
+					d[o] = max(src[2*o], src[2*o+1])
+				}
+			} else {
+				for o := range d {
+					p := p0 + o*s
+					d[o] = max(src[p], src[p+1])
+				}
+			}
+		case 3:
+			if s == 2 {
+				src := src[p0 : p0+2*len(d)+1]
+				for o := range d {
+					d[o] = max(src[2*o], src[2*o+1], src[2*o+2])
+				}
+			} else {
+				for o := range d {
+					p := p0 + o*s
+					d[o] = max(src[p], src[p+1], src[p+2])
+				}
+			}
+		default:
+			poolRowRange(dst, src, w, isMax, lo, hi)
+		}
+		poolRowRange(dst, src, w, isMax, 0, lo)
+		poolRowRange(dst, src, w, isMax, hi, len(dst))
+		return
+	}
+	poolRowRange(dst, src, w, isMax, 0, len(dst))
+}
+
+// poolRowRange pools outputs lo..hi-1 of one contiguous row from the
+// window's tables.
+func poolRowRange(dst, src []float32, w *Window, isMax bool, lo, hi int) {
 	step := w.Step
-	for o := range dst {
+	for o := lo; o < hi; o++ {
 		n := int(w.Count[o])
 		if n == 0 {
 			if isMax {

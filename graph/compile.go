@@ -25,6 +25,8 @@ type node struct {
 	gemmB []float32           // Gemm with a constant B: B' laid out k×n
 	sub   map[string]*program // graph attributes: Scan/Loop body, If branches
 	cell  *cellPlan           // fused cell update (op "LSTMCell")
+	gcell *gateCell           // fused general cell update (op "GateCell")
+	gnorm *groupNorm          // fused GroupNorm (op "GroupNorm")
 	extra []string            // outer-scope names the subgraphs read (for lifetimes)
 }
 
@@ -164,9 +166,13 @@ func (c *compiler) compileGraph(gp *onnxpb.GraphProto, parent *program, consts m
 		p.outInfo = append(p.outInfo, info)
 	}
 	if c.fuse {
+		c.foldConstants(p) // first: the passes below then see constants
 		fuseCells(p)
+		fuseGateCells(p) // the cells fuseCells did not take: several Splits, peepholes, norms
+		fuseGroupNorms(p)
 		fuseConvs(p)
 		fuseConvEpilogues(p) // after the cells have taken their convs, before elementwise chains
+		pruneZeroParts(p)    // after BatchNormalization folding: it slices the folded weights
 		fuseElementwise(p)   // last: the passes above match single ops
 	}
 	if err := c.prepareConvs(p); err != nil {

@@ -3,7 +3,9 @@ package graph
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/convlstm-go/convlstm-go/tensor"
 )
@@ -18,6 +20,14 @@ var maxValues = 1 << 31
 // computed from float data (unknown before running). It never leaves
 // package graph: exec turns it into exec.stopped.
 var errUnknown = errors.New("graph: value unknown in the dry pass")
+
+// nodeTimer, when set (by benchmarks only), is told how long each node of
+// a run took by nodeClock (a Loop's or Scan's time includes its body's
+// nodes).
+var (
+	nodeTimer func(n *node, d time.Duration)
+	nodeClock func() time.Duration
+)
 
 // exec is one pass over the graph: the dry pass (shapes, dtypes and
 // integer values only) or a run.
@@ -34,9 +44,13 @@ type exec struct {
 	// of those holds each tensor accounts for.
 	owned   map[*float32]*ownedBuf
 	counted map[*tensor.Tensor]int
-	seqs    []*sequence      // the sequences made in this pass
-	res     []*tensor.Tensor // graph outputs
-	stopped *node            // where the dry pass stopped (errUnknown)
+	// deferred are holds that the running node keeps until its outputs
+	// are held by its scope: a subgraph's values, which live on as the
+	// node's outputs or die with it (settled by run).
+	deferred []*tensor.Tensor
+	seqs     []*sequence      // the sequences made in this pass
+	res      []*tensor.Tensor // graph outputs
+	stopped  *node            // where the dry pass stopped (errUnknown)
 }
 
 type ownedBuf struct {
@@ -106,9 +120,17 @@ func (x *exec) run(p *program, s *scope) ([]*tensor.Tensor, error) {
 				return nil, x.unsupported(n, "", "input %q is a sequence; %s takes tensors only", name, n.op)
 			}
 		}
+		var t0 time.Duration
+		if nodeTimer != nil {
+			t0 = nodeClock()
+		}
+		mark := len(x.deferred)
 		outs, err := n.def.run(x, n, in)
 		if err != nil {
 			return nil, err
+		}
+		if nodeTimer != nil && !x.dry {
+			nodeTimer(n, nodeClock()-t0)
 		}
 		if len(outs) < len(n.out) {
 			return nil, x.errf(n, "produced %d outputs, the node names %d", len(outs), len(n.out))
@@ -123,6 +145,10 @@ func (x *exec) run(p *program, s *scope) ([]*tensor.Tensor, error) {
 				x.drop(s, o)
 			}
 		}
+		for _, t := range x.deferred[mark:] {
+			x.release(t)
+		}
+		x.deferred = x.deferred[:mark]
 		for _, name := range n.in {
 			if p.lastUse[name] == n.idx {
 				x.drop(s, name)
@@ -167,6 +193,29 @@ func (x *exec) hold(t *tensor.Tensor) {
 	if b := x.owned[&t.Data[0]]; b != nil {
 		b.refs++
 		x.counted[t]++
+	}
+}
+
+// releaseScope undoes the holds of the values a finished run of subgraph
+// p still has in its scope s (its outputs, which run never drops; not the
+// inputs the caller bound, which the scope does not hold): the caller has
+// held what it keeps.
+func (x *exec) releaseScope(p *program, s *scope) {
+	for name, v := range s.vals {
+		if !slices.Contains(p.inputs, name) {
+			x.release(v)
+		}
+	}
+	clear(s.vals)
+}
+
+// deferScope gives those holds back once the running node's outputs are
+// held: for a subgraph whose outputs are the node's own.
+func (x *exec) deferScope(p *program, s *scope) {
+	for name, v := range s.vals {
+		if !slices.Contains(p.inputs, name) {
+			x.deferred = append(x.deferred, v)
+		}
 	}
 }
 

@@ -124,8 +124,10 @@ func runScan(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err != nil {
 			return nil, err
 		}
+		x.releaseAll(parts)
 		outs = append(outs, o)
 	}
+	x.deferred = append(x.deferred, states...)
 	return outs, nil
 }
 
@@ -194,17 +196,44 @@ func (x *exec) scanSteps(n *node, body *program, init, scans []*tensor.Tensor, i
 			if !slices.Equal(res[i].Shape, states[i].Shape) || !sameType(res[i], states[i]) {
 				return nil, nil, 0, x.errf(n, "body changes state %q from %s %v to %s %v", body.inputs[i], typeName(states[i]), states[i].Shape, typeName(res[i]), res[i].Shape)
 			}
-			states[i] = res[i]
 		}
 		for j := 0; j < k; j++ {
 			r := res[ns+j]
 			if t > 0 && (!slices.Equal(r.Shape, perStep[j][0].Shape) || !sameType(r, perStep[j][0])) {
 				return nil, nil, 0, x.errf(n, "scan output %q changes shape or type between steps", body.outputs[ns+j])
 			}
-			perStep[j] = append(perStep[j], r)
+		}
+		// Held here: the states for the next step, the step's outputs
+		// until they are stacked; the rest of the step's buffers go back.
+		for _, r := range res {
+			x.hold(r)
+		}
+		x.releaseScope(body, bs)
+		if t > 0 {
+			for _, st := range states {
+				x.release(st)
+			}
+		}
+		copy(states, res[:ns])
+		for j := 0; j < k; j++ {
+			perStep[j] = append(perStep[j], res[ns+j])
+		}
+	}
+	if iters == 0 {
+		// The initial states, not held by the scan: hold them like the
+		// steps' so that the callers release them alike.
+		for _, st := range states {
+			x.hold(st)
 		}
 	}
 	return states, perStep, steps, nil
+}
+
+// releaseAll undoes one hold of each tensor.
+func (x *exec) releaseAll(ts []*tensor.Tensor) {
+	for _, t := range ts {
+		x.release(t)
+	}
 }
 
 // runScan8 runs the opset-8 Scan: an optional sequence_lens input, then
@@ -272,6 +301,8 @@ func runScan8(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			if err != nil {
 				return nil, err
 			}
+			x.releaseAll(perStep[j])
+			x.hold(o)
 			perBatch[ns+j] = append(perBatch[ns+j], o)
 		}
 	}
@@ -284,6 +315,7 @@ func runScan8(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err != nil {
 			return nil, err
 		}
+		x.releaseAll(parts)
 		outs[i] = o
 	}
 	return outs, nil
@@ -418,15 +450,30 @@ func runLoop(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			if !sameType(res[1+j], carried[j]) {
 				return nil, x.errf(n, "body changes loop-carried %q from %s to %s", body.inputs[2+j], typeName(carried[j]), typeName(res[1+j]))
 			}
-			carried[j] = res[1+j]
 		}
 		for j := 0; j < k; j++ {
 			r := res[1+nc+j]
 			if iters > 0 && (!slices.Equal(r.Shape, scans[j][0].Shape) || !sameType(r, scans[j][0])) {
 				return nil, x.errf(n, "scan output %q changes from %s %v to %s %v between iterations", body.outputs[1+nc+j], typeName(scans[j][0]), scans[j][0].Shape, typeName(r), r.Shape)
 			}
-			scans[j] = append(scans[j], r)
 		}
+		// The loop holds what the next iteration and its outputs need;
+		// the rest of the iteration's buffers, and the carried values it
+		// replaced, go back to the arena for the next iteration.
+		for j := range carried {
+			x.hold(res[1+j])
+		}
+		for j := 0; j < k; j++ {
+			x.hold(res[1+nc+j])
+			scans[j] = append(scans[j], res[1+nc+j])
+		}
+		x.releaseScope(body, bs)
+		if iters > 0 {
+			for _, t := range carried {
+				x.release(t)
+			}
+		}
+		copy(carried, res[1:1+nc])
 	}
 	outs := carried
 	for j := 0; j < k; j++ {
@@ -440,7 +487,13 @@ func runLoop(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err != nil {
 			return nil, err
 		}
+		for _, t := range scans[j] {
+			x.release(t)
+		}
 		outs = append(outs, o)
+	}
+	if iters > 0 {
+		x.deferred = append(x.deferred, carried...)
 	}
 	return outs, nil
 }
@@ -491,10 +544,12 @@ func checkIf(c *compiler, n *node) error {
 func runIf(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	branch := func(name string) ([]*tensor.Tensor, error) {
 		b := n.sub[name]
-		res, err := x.run(b, &scope{vals: map[string]*tensor.Tensor{}, parent: x.s})
+		bs := &scope{vals: map[string]*tensor.Tensor{}, parent: x.s}
+		res, err := x.run(b, bs)
 		if err != nil {
 			return nil, err
 		}
+		x.deferScope(b, bs) // the outputs live on as the node's
 		if len(res) != len(n.out) {
 			return nil, x.errf(n, "%s has %d outputs, the node %d", name, len(res), len(n.out))
 		}

@@ -1,10 +1,9 @@
 #!/usr/bin/python3
-"""Time whole video-prediction models (issue 8) in PyTorch and ONNX Runtime,
-side by side, at realistic sizes; convlstm-go joins in once
-`convlstm-run bench` runs ONNX graphs (the hook below).
+"""Time whole video-prediction models (issue 8) in PyTorch, ONNX Runtime and
+convlstm-go, side by side, at realistic sizes.
 
     /usr/bin/python3 scripts/bench_models.py compare [--rows mnist-real,...] [--threads 1,2]
-        [--rounds 3] [--runs 5] [--warmup 1] [--dir DIR] [--go BIN] [--json OUT.jsonl]
+        [--rounds 3] [--runs 5] [--warmup 1] [--dir DIR] [--go BIN] [--cpu] [--json OUT.jsonl]
     /usr/bin/python3 scripts/bench_models.py export --dir DIR [--rows ...]
     /usr/bin/python3 scripts/bench_models.py time --dir DIR --row ROW --threads N [--runs 5] [--warmup 1]
 
@@ -14,40 +13,52 @@ format scripts/bench_ort.js reads ({row: {"onnx", "inputs": {name: shape}}})
 plus, for the Go side, "go_shape" (the --shape argument of convlstm-run
 bench: the graph input's shape, comma-separated). Models are built by
 scripts/whole_models.py (the real one from its weights) and never committed;
-DIR defaults to ~/.cache/convlstm-bench/models-<torch>-<hash of the scripts>.
+DIR defaults to ~/.cache/convlstm-bench/models-<torch>-<hash of the model code and rows>.
 
 `time` times PyTorch's eager forward (torch.inference_mode, N intra-op
 threads, 1 inter-op thread) and prints one JSON line like bench_torch.py:
 {"engine": "pytorch", "row", "threads", "median_ms", "min_ms", "max_ms",
-"times_ms", "shape", "weights"}.
+"times_ms", "cpu_ms" (median process CPU time per run), "shape", "weights"}.
 
 `compare` exports (cached), then for each of --rounds rounds, each row and
 each thread count runs every engine once, one after the other in an order
 that rotates from round to round (so all see the same machine load); each
 run is --warmup warm-up calls then the median of --runs timed calls. It
 prints every measurement as a JSON line (stdout, or --json FILE) and then a
-markdown table of the median over rounds. Engines: PyTorch
-(this script's `time`), ONNX Runtime (scripts/bench_ort.js:
-onnxruntime-node 1.30.0, intraOpNumThreads N, interOpNumThreads 1,
-graphOptimizationLevel all), and, with --go BIN, convlstm-go:
+markdown table of the median over rounds. Engines: PyTorch (this script's
+`time`), ONNX Runtime (scripts/bench_ort.js: onnxruntime-node 1.30.0,
+intraOpNumThreads N, interOpNumThreads 1, graphOptimizationLevel all), and,
+with --go BIN, convlstm-go:
 
-    HOOK (issue 8, item 4): BIN bench --weights DIR/<row>.onnx --shape <go_shape>
-        --threads N --runs R --warmup W --json
-    Today `convlstm-run bench` times native ConvLSTM checkpoints only and wants
-    a 5-D --shape; when it times ONNX graphs with the same JSON fields
-    (median_ms, ...), pass --go to add the column. scripts/bench_compare.sh
-    can join these rows by (row, threads, engine).
+    BIN bench --weights DIR/<row>.onnx --shape <go_shape> --threads N
+        --runs R --warmup W --json
+
+(its JSON report: median_ms, times_ms, ...). The table gives each engine's
+wall-clock median and the speed-up of convlstm-go over the faster of the
+two anchors (faster's ms / convlstm-go's ms: 1.5x is issue 8's goal).
+--go may be repeated as LABEL=BIN (e.g. --go before=/tmp/old --go
+after=./convlstm-run) to time several builds side by side in the same
+rounds: each gets its own columns.
+
+--cpu adds CPU time per run, steadier than wall time on a shared machine
+(the 2-core machine this project runs on usually has a load of 5 to 15):
+PyTorch and ONNX Runtime report the process CPU time of each timed run
+(median); for convlstm-go, whose report has no CPU field, the script runs
+the bench a second time with --runs 1 and takes the difference of the two
+processes' CPU times (getrusage of the child) over R - 1: loading,
+compiling and warming up cancel out. The table then also gives CPU ms and
+the speed-up in CPU time.
 
 Inputs: random normal values (PyTorch: fixed seed; ONNX Runtime: bench_ort.js's
-fixed-seed generator); the cost of these models does not depend on the values.
-The machine's load matters: run on an otherwise idle machine, or read the
-figures as a side-by-side comparison under the same load.
+fixed-seed generator; convlstm-go: bench's own); the cost of these models does
+not depend on the values.
 """
 
 import argparse
 import hashlib
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -85,10 +96,11 @@ ROWS = {
 
 
 def default_dir():
+    # What the exported models depend on: the model code and the rows.
     h = hashlib.sha256()
-    for f in ("bench_models.py", "whole_models.py"):
-        with open(os.path.join(HERE, f), "rb") as fh:
-            h.update(fh.read())
+    with open(os.path.join(HERE, "whole_models.py"), "rb") as fh:
+        h.update(fh.read())
+    h.update(repr(sorted(ROWS.items())).encode())
     cache = os.environ.get("CONVLSTM_BENCH_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "convlstm-bench"))
     return os.path.join(cache, "models-%s-%s" % (torch.__version__, h.hexdigest()[:12]))
 
@@ -149,18 +161,19 @@ def cmd_time(a):
         pass
     model = build_row(a.row)
     x = make_input(a.row)
-    times = []
+    times, cpu = [], []
     with torch.inference_mode():
         for _ in range(a.warmup):
             model(x)
         for _ in range(a.runs):
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             model(x)
             times.append((time.perf_counter() - t0) * 1e3)
+            cpu.append((time.process_time() - c0) * 1e3)
     print(json.dumps({"engine": "pytorch", "torch": torch.__version__, "row": a.row,
                       "threads": torch.get_num_threads(), "median_ms": statistics.median(times),
                       "min_ms": min(times), "max_ms": max(times), "times_ms": times,
-                      "shape": list(ROWS[a.row][2]), "weights": os.path.join(a.dir, a.row + ".onnx")}))
+                      "cpu_ms": statistics.median(cpu), "shape": list(ROWS[a.row][2]), "weights": os.path.join(a.dir, a.row + ".onnx")}))
 
 
 def ensure_ort():
@@ -175,24 +188,52 @@ def ensure_ort():
     return env
 
 
+def child_cpu_ms():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (r.ru_utime + r.ru_stime) * 1e3
+
+
+def run_cmd(cmd, env):
+    """Runs cmd; its last JSON object on stdout (one line, or the whole
+    indented output), the stderr tail on failure, and its CPU time (ms)."""
+    c0 = child_cpu_ms()
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    cpu = child_cpu_ms() - c0
+    if r.returncode != 0:
+        return None, (r.stderr.strip() or r.stdout.strip())[-400:], cpu
+    out = r.stdout.strip()
+    for text in [out] + out.splitlines()[::-1]:
+        try:
+            rep = json.loads(text)
+            if isinstance(rep, dict):
+                return rep, "", cpu
+        except ValueError:
+            continue
+    return None, "no JSON in output: " + out[-400:], cpu
+
+
 def run_engine(engine, a, row, threads, info, env):
+    runs, warmup = str(a.runs), str(a.warmup)
     if engine == "pytorch":
         cmd = ["nice", sys.executable, os.path.join(HERE, "bench_models.py"), "time", "--dir", a.dir, "--row", row,
-               "--threads", str(threads), "--runs", str(a.runs), "--warmup", str(a.warmup)]
+               "--threads", str(threads), "--runs", runs, "--warmup", warmup]
     elif engine == "onnxruntime":
         cmd = ["nice", "node", os.path.join(HERE, "bench_ort.js"), "--dir", a.dir, "--row", row,
-               "--threads", str(threads), "--runs", str(a.runs), "--warmup", str(a.warmup)]
-    else:  # convlstm-go: the hook
-        cmd = ["nice", a.go, "bench", "--weights", info[row]["onnx"], "--shape", info[row]["go_shape"],
-               "--threads", str(threads), "--runs", str(a.runs), "--warmup", str(a.warmup), "--json"]
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if r.returncode != 0:
-        return None, r.stderr.strip()[-400:]
-    try:
-        rep = json.loads(r.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        return None, "no JSON in output: " + r.stdout[-400:]
-    return rep, ""
+               "--threads", str(threads), "--runs", runs, "--warmup", warmup]
+    else:  # convlstm-go, or convlstm-go:LABEL
+        cmd = ["nice", a.gobins[engine], "bench", "--weights", info[row]["onnx"], "--shape", info[row]["go_shape"],
+               "--threads", str(threads), "--runs", runs, "--warmup", warmup, "--json"]
+    rep, err, cpu = run_cmd(cmd, env)
+    if rep is None or not engine.startswith("convlstm-go") or not a.cpu or "cpu_ms" in rep:
+        return rep, err
+    # convlstm-go's CPU time per run: this process's CPU time less that of a
+    # run of the same bench with --runs 1, over the difference in runs.
+    i = cmd.index("--runs")
+    one = cmd[:i + 1] + ["1"] + cmd[i + 2:]
+    rep1, err1, cpu1 = run_cmd(one, env)
+    if rep1 is not None and a.runs > 1:
+        rep["cpu_ms"] = max(0.0, (cpu - cpu1) / (a.runs - 1))
+    return rep, err
 
 
 def cmd_compare(a):
@@ -203,16 +244,21 @@ def cmd_compare(a):
     with open(os.path.join(a.dir, "rows.json")) as f:
         info = json.load(f)
     env = ensure_ort()
-    engines = ["pytorch", "onnxruntime"] + (["convlstm-go"] if a.go else [])
+    a.gobins = {}
+    for spec in a.go or []:
+        label, _, path = spec.rpartition("=")
+        a.gobins["convlstm-go" + (":" + label if label else "")] = path
+    gos = list(a.gobins)
+    engines = ["pytorch", "onnxruntime"] + gos
     out = open(a.json, "w") if a.json else sys.stdout
-    cpu = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
+    cpu_name = "unknown"
+    with open("/proc/cpuinfo") as fh:
+        for line in fh:
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
+                cpu_name = line.split(":", 1)[1].strip()
                 break
     load0 = open("/proc/loadavg").read().split()[:3]
-    res = {}
+    res, cpu = {}, {}
     for rnd in range(a.rounds):
         cell = 0
         for row in rows:
@@ -222,15 +268,19 @@ def cmd_compare(a):
                     rep, err = run_engine(engine, a, row, t, info, env)
                     ms = rep["median_ms"] if rep else None
                     res.setdefault((row, t, engine), []).append(ms)
+                    cpu.setdefault((row, t, engine), []).append(rep.get("cpu_ms") if rep else None)
                     line = {"round": rnd + 1, "row": row, "threads": t, "engine": engine, "median_ms": ms,
                             "shape": info[row]["go_shape"], "weights": info[row]["onnx"]}
                     if rep:
                         line["times_ms"] = rep.get("times_ms")
+                        if rep.get("cpu_ms") is not None:
+                            line["cpu_ms"] = rep["cpu_ms"]
                     else:
                         line["error"] = err
                     print(json.dumps(line), file=out, flush=True)
-                    print("round %d/%d  %-15s threads=%d  %-12s %s" % (
-                        rnd + 1, a.rounds, row, t, engine, "%.1f ms" % ms if ms else "FAILED: " + err),
+                    print("round %d/%d  %-15s threads=%d  %-12s %s%s" % (
+                        rnd + 1, a.rounds, row, t, engine, "%.1f ms" % ms if ms else "FAILED: " + err,
+                        " (CPU %.1f ms)" % rep["cpu_ms"] if rep and rep.get("cpu_ms") is not None else ""),
                         file=sys.stderr, flush=True)
                 cell += 1
     if a.json:
@@ -240,35 +290,63 @@ def cmd_compare(a):
     def med(v):
         return None if not v or any(x is None for x in v) else statistics.median(v)
 
-    print("\n## Whole models: PyTorch vs ONNX Runtime%s\n" % (" vs convlstm-go" if a.go else ""))
-    print("- CPU: %s (%d cores); load average %s at start, %s at end; the machine was shared" % (
-        cpu, os.cpu_count(), " ".join(load0), " ".join(load1)))
-    print("- PyTorch %s (eager, inference_mode), ONNX Runtime %s (onnxruntime-node, CPU EP, opset-17 export)" % (
-        torch.__version__, ORT_VERSION))
-    print("- each cell: median over %d round(s) of [%d warm-up + median of %d runs], engines interleaved\n" % (
+    def f(x):
+        return "n/a" if x is None else ("%.1f" % x if x >= 10 else "%.2f" % x)
+
+    def speedup(anchors, go):
+        anchors = [x for x in anchors if x is not None]
+        return "n/a" if go is None or not anchors else "%.2fx" % (min(anchors) / go)
+
+    flags = [fl for fl in ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16")
+             if fl in cpuflags()]
+    print("\n## Whole models: PyTorch vs ONNX Runtime%s\n" % (" vs convlstm-go" if gos else ""))
+    print("- CPU: %s (%d cores; flags %s); load average %s at start, %s at end; the machine was shared" % (
+        cpu_name, os.cpu_count(), " ".join(flags), " ".join(load0), " ".join(load1)))
+    print("- PyTorch %s (eager, inference_mode), ONNX Runtime %s (onnxruntime-node, CPU EP, opset-17 export)%s" % (
+        torch.__version__, ORT_VERSION, "".join(", %s: %s" % (g, a.gobins[g]) for g in gos)))
+    print("- each cell: median over %d round(s) of [%d warm-up + median of %d runs], engines interleaved" % (
         a.rounds, a.warmup, a.runs))
+    if gos:
+        print("- speed-up: the faster anchor's time / convlstm-go's (issue 8's goal: 1.5x)")
+    if a.cpu:
+        print("- CPU ms: process CPU time per run (convlstm-go: from two runs of its bench, see --cpu)")
+    print()
     head = "| row | input | threads | PyTorch ms | ORT ms | ORT/PyTorch |"
     sep = "|---|---|---:|---:|---:|---:|"
-    if a.go:
-        head += " convlstm-go ms | speed-up vs faster |"
+    for g in gos:
+        head += " %s ms | speed-up |" % g
         sep += "---:|---:|"
+    if a.cpu:
+        head += " PyTorch CPU ms | ORT CPU ms |" + "".join(" %s CPU ms | CPU speed-up |" % g for g in gos)
+        sep += "---:|---:|" + "---:|---:|" * len(gos)
     print(head)
     print(sep)
     for row in rows:
         for t in threads:
             pt, ort = med(res[(row, t, "pytorch")]), med(res[(row, t, "onnxruntime")])
-            f = lambda x: "n/a" if x is None else ("%.1f" % x if x >= 10 else "%.2f" % x)  # noqa: E731
             ratio = "n/a" if pt is None or ort is None else "%.2f" % (ort / pt)
             line = "| %s | %s | %d | %s | %s | %s |" % (row, info[row]["go_shape"], t, f(pt), f(ort), ratio)
-            if a.go:
-                go = med(res[(row, t, "convlstm-go")])
-                anchors = [x for x in (pt, ort) if x is not None]
-                sp = "n/a" if go is None or not anchors else "%.2fx" % (min(anchors) / go)
-                line += " %s | %s |" % (f(go), sp)
+            for g in gos:
+                go = med(res[(row, t, g)])
+                line += " %s | %s |" % (f(go), speedup((pt, ort), go))
+            if a.cpu:
+                cpt, cort = med(cpu[(row, t, "pytorch")]), med(cpu[(row, t, "onnxruntime")])
+                line += " %s | %s |" % (f(cpt), f(cort))
+                for g in gos:
+                    cgo = med(cpu[(row, t, g)])
+                    line += " %s | %s |" % (f(cgo), speedup((cpt, cort), cgo))
             print(line)
     print()
     for row in rows:
         print("- %s: %s" % (row, ROWS[row][3]))
+
+
+def cpuflags():
+    with open("/proc/cpuinfo") as fh:
+        for line in fh:
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    return set()
 
 
 def main():
@@ -290,7 +368,8 @@ def main():
     c.add_argument("--rounds", type=int, default=3)
     c.add_argument("--runs", type=int, default=5)
     c.add_argument("--warmup", type=int, default=1)
-    c.add_argument("--go", default=None, help="convlstm-run binary (the hook; see the docstring)")
+    c.add_argument("--go", action="append", help="convlstm-run binary, or LABEL=BIN (repeatable): adds a convlstm-go column")
+    c.add_argument("--cpu", action="store_true", help="also CPU time per run (convlstm-go: two bench runs each)")
     c.add_argument("--json", default=None, help="write the JSON lines here instead of stdout")
     a = ap.parse_args()
     if a.dir is None:

@@ -4,7 +4,8 @@
 //   NODE_PATH=<dir>/node_modules node scripts/bench_ort.js --dir DIR --row ROW \
 //       --threads N [--runs 5] [--warmup 1]
 //
-// prints one JSON line: {"median_ms", "min_ms", "max_ms", "times_ms", ...}.
+// prints one JSON line: {"median_ms", "min_ms", "max_ms", "times_ms",
+// "cpu_ms" (median process CPU time per run), ...}.
 // Session: intraOpNumThreads N, interOpNumThreads 1, graphOptimizationLevel
 // 'all', executionMode 'sequential'.  Inputs are random normal (fixed seed);
 // shapes come from DIR/rows.json.
@@ -83,19 +84,28 @@ async function main() {
   }
   for (let i = 0; i < a.warmup; i++) await session.run(feeds);
   const times = [];
+  const cpu = [];
   for (let i = 0; i < a.runs; i++) {
+    const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     await session.run(feeds);
     times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1e3); // process CPU time of the run, ms
   }
+  const median = (v) => {
+    const s = v.slice().sort((x, y) => x - y);
+    const n = s.length;
+    return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+  };
   const s = times.slice().sort((x, y) => x - y);
   const n = s.length;
-  const med = n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+  const med = median(times);
   let version = '';
   try { version = require('onnxruntime-node/package.json').version; } catch (e) { /* not needed */ }
   console.log(JSON.stringify({
     engine: 'onnxruntime', version, row: a.row, threads: a.threads,
-    median_ms: med, min_ms: s[0], max_ms: s[n - 1], times_ms: times,
+    median_ms: med, min_ms: s[0], max_ms: s[n - 1], times_ms: times, cpu_ms: median(cpu),
   }));
   if (session.release) await session.release();
 }
