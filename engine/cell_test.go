@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	goruntime "runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -165,5 +166,31 @@ func TestPoolClaimsEveryPartOnce(t *testing.T) {
 				t.Fatalf("Do %d: part %d of %d ran %d times", i, p, parts, n)
 			}
 		}
+	}
+}
+
+type nopTask struct{}
+
+func (nopTask) Run(part, parts int) {}
+
+// A Do allocates nothing, from the first call, even when the workers are
+// always late: with one OS thread they run only when the caller yields,
+// and the states they will release pile up in the queue (CI saw
+// Stream.Step allocate once per call at 2 threads on a loaded machine:
+// a new pool allocated until enough states were in circulation).
+func TestPoolDoAllocatesNothing(t *testing.T) {
+	defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(1))
+	for _, n := range []int{2, 3, 8} {
+		pool := NewPool(n)
+		var before, after goruntime.MemStats
+		goruntime.ReadMemStats(&before)
+		for range 200 {
+			pool.Do(nopTask{}, n)
+		}
+		goruntime.ReadMemStats(&after)
+		if a := after.Mallocs - before.Mallocs; a != 0 {
+			t.Errorf("%d threads: 200 Dos on a new pool allocated %d times, want 0", n, a)
+		}
+		pool.Close()
 	}
 }

@@ -39,7 +39,7 @@ type Pool struct {
 	jobs chan *doState
 	mu   sync.Mutex // held by the Do that owns the workers
 	once sync.Once
-	free chan *doState // states no goroutine refers to any more
+	free chan *doState // states no goroutine refers to any more (5n of them)
 }
 
 // doState is one Do's parts: claimed by index, counted down as they finish.
@@ -62,9 +62,16 @@ func NewPool(n int) *Pool {
 	if n <= 0 {
 		n = goruntime.GOMAXPROCS(0)
 	}
-	p := &Pool{n: n, free: make(chan *doState, 4)}
+	p := &Pool{n: n}
 	if n > 1 {
 		p.jobs = make(chan *doState, 4*n)
+		// States not free are in the queue, held by a worker, or the
+		// caller's: at most 4n + n-1 when a Do takes one, so 5n states
+		// mean a Do never allocates, however late the workers run.
+		p.free = make(chan *doState, 5*n)
+		for range 5 * n {
+			p.free <- &doState{wake: make(chan struct{}, 1)}
+		}
 		for i := 1; i < n; i++ {
 			go p.work()
 		}
