@@ -316,10 +316,9 @@ func resampleRow(dst, src []float32, r *Resample) {
 			dst[o] = r.W[o] * src[r.Idx[o]]
 		}
 	case 2:
+		idx, w := r.Idx[:2*len(dst)], r.W[:2*len(dst)]
 		for o := range dst {
-			i := r.Idx[2*o : 2*o+2]
-			w := r.W[2*o : 2*o+2]
-			dst[o] = w[0]*src[i[0]] + w[1]*src[i[1]]
+			dst[o] = w[2*o]*src[idx[2*o]] + w[2*o+1]*src[idx[2*o+1]]
 		}
 	default:
 		for o := range dst {

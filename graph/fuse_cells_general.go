@@ -154,7 +154,8 @@ type gateCell struct {
 	hOut     string
 	cOut     string
 
-	planes *gatePlanes // constant leaves broadcast to a plane
+	planes  *gatePlanes // constant leaves broadcast to a plane
+	scratch sync.Pool   // register sets ([][]float32), one per worker
 }
 
 // gateCellFusion turns the pass off (tests compare against the unfused
@@ -613,21 +614,28 @@ func runGateCell(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error
 		}
 	}
 	// Program registers, then the discarded h of the peephole's first half
-	// and a constant pre-activation of each gate.
+	// and a constant pre-activation of each gate: one set per worker, kept
+	// between runs.
 	newRegs := func() [][]float32 {
+		if r, ok := gc.scratch.Get().(*[][]float32); ok {
+			return *r
+		}
 		regs := make([][]float32, gc.regs+5)
 		for r := range regs {
 			regs[r] = make([]float32, gateBlock)
 		}
 		return regs
 	}
+	done := func(regs [][]float32) { gc.scratch.Put(&regs) }
 	total := shape[0] * plane
 	parts := 1
 	if x.g.threads > 1 {
 		parts = min(x.g.threads, total/grainCostly)
 	}
 	if parts <= 1 {
-		span(0, total, newRegs())
+		regs := newRegs()
+		span(0, total, regs)
+		done(regs)
 		return []*tensor.Tensor{h, cn}, nil
 	}
 	// Split by image rows (axis 2), as the convolutions that wrote the
@@ -640,6 +648,7 @@ func runGateCell(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error
 	inner := numel(shape[2:])
 	parallel(parts, func(part int) {
 		regs := newRegs()
+		defer done(regs)
 		if rows < parts {
 			span(total*part/parts, total*(part+1)/parts, regs)
 			return
