@@ -41,28 +41,8 @@ type cellPlan struct {
 // intermediate value has exactly the consumers of the pattern and is not a
 // graph output, so nothing else can observe the difference.
 func fuseCells(p *program) {
-	producer := map[string]*node{}
-	uses := map[string]int{}
-	for _, n := range p.nodes {
-		for _, o := range n.out {
-			producer[o] = n
-		}
-		for _, in := range n.in {
-			uses[in]++
-		}
-		for _, in := range n.extra {
-			uses[in] += 2 // read by a subgraph: never fuse away
-		}
-	}
-	for _, o := range p.outputs {
-		uses[o] += 2
-	}
-	consumers := map[string][]*node{}
-	for _, n := range p.nodes {
-		for _, in := range n.in {
-			consumers[in] = append(consumers[in], n)
-		}
-	}
+	producer, uses := usage(p)
+	consumers, _ := consumersOf(p)
 	only := func(name string) *node { // the single consumer of name, or nil
 		if uses[name] != 1 || len(consumers[name]) != 1 {
 			return nil
@@ -198,6 +178,12 @@ func fuseCells(p *program) {
 	if len(removed) == 0 {
 		return
 	}
+	splice(p, replace, removed)
+}
+
+// splice rewrites p.nodes: each node in replace gives way to its
+// replacement, each removed one goes, the rest keep their order.
+func splice(p *program, replace map[*node]*node, removed map[*node]bool) {
 	var nodes []*node
 	for _, n := range p.nodes {
 		if f := replace[n]; f != nil {
@@ -411,26 +397,24 @@ func (cp *cellPlan) putPlan(key [3]int, p *engine.CellPlan) {
 }
 
 // unfused runs the original nodes of a fused cell and returns its two
-// outputs. The fused node's inputs keep their names, so the originals find
-// them; they are bound here too so that this does not depend on the scope.
+// outputs.
 func (x *exec) unfused(n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return x.runCellNodes(n, in, n.cell.original)
+}
+
+// runCellNodes runs the nodes a fused cell replaced and returns the fused
+// node's two outputs (h', c'). The fused node's inputs keep their names,
+// so the originals find them; they are bound here too so that this does
+// not depend on the scope.
+func (x *exec) runCellNodes(n *node, in []*tensor.Tensor, original []*node) ([]*tensor.Tensor, error) {
 	p, s := x.p, x.s
 	for i, name := range n.in {
 		if name != "" && in[i] != nil {
 			s.vals[name] = in[i]
 		}
 	}
-	for _, o := range n.cell.original {
-		in := make([]*tensor.Tensor, len(o.in))
-		for i, name := range o.in {
-			if name == "" {
-				continue
-			}
-			if in[i] = x.lookup(p, s, name); in[i] == nil {
-				return nil, x.errf(o, "input %q has no value", name)
-			}
-		}
-		outs, err := o.def.run(x, o, in)
+	for _, o := range original {
+		outs, err := x.runNode(o)
 		if err != nil {
 			return nil, err
 		}
@@ -441,6 +425,37 @@ func (x *exec) unfused(n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		}
 	}
 	return []*tensor.Tensor{x.lookup(p, s, n.out[0]), x.lookup(p, s, n.out[1])}, nil
+}
+
+// runNode runs one node of a fallback on its inputs, found in the scope by
+// name.
+func (x *exec) runNode(o *node) ([]*tensor.Tensor, error) {
+	in := make([]*tensor.Tensor, len(o.in))
+	for i, name := range o.in {
+		if name == "" {
+			continue
+		}
+		if in[i] = x.lookup(x.p, x.s, name); in[i] == nil {
+			return nil, x.errf(o, "input %q has no value", name)
+		}
+	}
+	return o.def.run(x, o, in)
+}
+
+// consumersOf maps each value to the nodes that read it (a node once,
+// however many of its inputs name the value), and each node to its place
+// in the program.
+func consumersOf(p *program) (consumers map[string][]*node, pos map[*node]int) {
+	consumers, pos = map[string][]*node{}, map[*node]int{}
+	for i, n := range p.nodes {
+		pos[n] = i
+		for _, in := range n.in {
+			if c := consumers[in]; in != "" && (len(c) == 0 || c[len(c)-1] != n) {
+				consumers[in] = append(c, n)
+			}
+		}
+	}
+	return consumers, pos
 }
 
 // CellGates reports, for every ConvLSTM cell update the graph computes (each

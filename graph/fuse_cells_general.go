@@ -167,18 +167,7 @@ func fuseGateCells(p *program) {
 		return
 	}
 	producer, uses := usage(p)
-	consumers := map[string][]*node{}
-	for _, n := range p.nodes {
-		for _, in := range n.in {
-			if c := consumers[in]; len(c) == 0 || c[len(c)-1] != n {
-				consumers[in] = append(c, n)
-			}
-		}
-	}
-	pos := map[*node]int{}
-	for i, n := range p.nodes {
-		pos[n] = i
-	}
+	consumers, pos := consumersOf(p)
 	claimed := map[*node]bool{}
 	replace := map[*node]*node{}
 	planes := &gatePlanes{}
@@ -212,15 +201,7 @@ func fuseGateCells(p *program) {
 	if len(replace) == 0 {
 		return
 	}
-	var nodes []*node
-	for _, n := range p.nodes {
-		if f := replace[n]; f != nil {
-			nodes = append(nodes, f)
-		} else if !claimed[n] {
-			nodes = append(nodes, n)
-		}
-	}
-	p.nodes = nodes
+	splice(p, replace, claimed)
 }
 
 // gateMatcher matches one cell around a candidate c' Add.
@@ -822,33 +803,7 @@ func (gp *gatePlanes) get(t *tensor.Tensor, shape []int) []float32 {
 // gateOriginal runs the replaced nodes (the fused node's inputs are in the
 // scope by name) and returns h' and c'.
 func (x *exec) gateOriginal(n *node, gc *gateCell, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	p, s := x.p, x.s
-	for i, name := range n.in {
-		if in[i] != nil {
-			s.vals[name] = in[i]
-		}
-	}
-	for _, o := range gc.original {
-		oin := make([]*tensor.Tensor, len(o.in))
-		for i, name := range o.in {
-			if name == "" {
-				continue
-			}
-			if oin[i] = x.lookup(p, s, name); oin[i] == nil {
-				return nil, x.errf(o, "input %q has no value", name)
-			}
-		}
-		outs, err := o.def.run(x, o, oin)
-		if err != nil {
-			return nil, err
-		}
-		for i, name := range o.out {
-			if name != "" && i < len(outs) {
-				s.vals[name] = outs[i]
-			}
-		}
-	}
-	return []*tensor.Tensor{x.lookup(p, s, n.out[0]), x.lookup(p, s, n.out[1])}, nil
+	return x.runCellNodes(n, in, gc.original)
 }
 
 // describe is the cell's programs in words (tests and debugging).

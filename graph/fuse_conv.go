@@ -47,19 +47,6 @@ func convFamily(n *node) bool {
 	return (n.op == "Conv" || n.op == "ConvTranspose" && n.conv != nil && n.conv.tr != nil) && n.conv != nil
 }
 
-// consumers lists the nodes reading each value.
-func consumersOf(p *program) map[string][]*node {
-	cons := map[string][]*node{}
-	for _, n := range p.nodes {
-		for _, in := range n.in {
-			if in != "" {
-				cons[in] = append(cons[in], n)
-			}
-		}
-	}
-	return cons
-}
-
 // floatConst is a constant float tensor of p (possibly behind Identity
 // nodes), or nil.
 func floatConst(p *program, name string) *tensor.Tensor {
@@ -187,7 +174,7 @@ func scaleOutputChannels(w []float32, cn *convNode, a []float32) []float32 {
 func fuseConvActivations(p *program) {
 	for {
 		producer, uses := usage(p)
-		cons := consumersOf(p)
+		cons, _ := consumersOf(p)
 		removed := map[*node]bool{}
 		for _, cv := range p.nodes {
 			if !convFamily(cv) || len(cv.out) != 1 || removed[cv] {

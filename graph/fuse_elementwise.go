@@ -76,18 +76,7 @@ func fuseElementwise(p *program) {
 		return
 	}
 	producer, uses := usage(p)
-	consumers := map[string][]*node{}
-	for _, n := range p.nodes {
-		for _, in := range n.in {
-			if c := consumers[in]; len(c) == 0 || c[len(c)-1] != n {
-				consumers[in] = append(c, n)
-			}
-		}
-	}
-	pos := map[*node]int{}
-	for i, n := range p.nodes {
-		pos[n] = i
-	}
+	consumers, pos := consumersOf(p)
 	claimed := map[*node]bool{}
 	replace := map[*node]*node{}
 	for _, head := range p.nodes {
@@ -132,15 +121,7 @@ func fuseElementwise(p *program) {
 	if len(replace) == 0 {
 		return
 	}
-	var nodes []*node
-	for _, n := range p.nodes {
-		if f := replace[n]; f != nil {
-			nodes = append(nodes, f)
-		} else if !claimed[n] {
-			nodes = append(nodes, n)
-		}
-	}
-	p.nodes = nodes
+	splice(p, replace, claimed)
 }
 
 // intSources are ops whose outputs are integers or bools (Cast unless to
@@ -464,24 +445,14 @@ func (ch *ewChain) shape(in []*tensor.Tensor) ([]int, bool) {
 // output. The intermediate values stay in the scope, unheld: they are few,
 // and collected with it.
 func (x *exec) runOriginal(nodes []*node) ([]*tensor.Tensor, error) {
-	p, s := x.p, x.s
 	var outs []*tensor.Tensor
 	for _, o := range nodes {
-		oin := make([]*tensor.Tensor, len(o.in))
-		for i, name := range o.in {
-			if name == "" {
-				continue
-			}
-			if oin[i] = x.lookup(p, s, name); oin[i] == nil {
-				return nil, x.errf(o, "input %q has no value", name)
-			}
-		}
 		var err error
-		if outs, err = o.def.run(x, o, oin); err != nil {
+		if outs, err = x.runNode(o); err != nil {
 			return nil, err
 		}
 		if o != nodes[len(nodes)-1] {
-			s.vals[o.out[0]] = outs[0]
+			x.s.vals[o.out[0]] = outs[0]
 		}
 	}
 	return outs[:1], nil

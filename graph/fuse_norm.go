@@ -111,15 +111,7 @@ func fuseGroupNorms(p *program) {
 	if len(replace) == 0 {
 		return
 	}
-	var nodes []*node
-	for _, n := range p.nodes {
-		if f := replace[n]; f != nil {
-			nodes = append(nodes, f)
-		} else if !removed[n] {
-			nodes = append(nodes, n)
-		}
-	}
-	p.nodes = nodes
+	splice(p, replace, removed)
 }
 
 func runGroupNorm(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
