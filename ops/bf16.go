@@ -325,3 +325,21 @@ func asWords(f []float32) []uint32 {
 	}
 	return unsafe.Slice((*uint32)(unsafe.Pointer(&f[0])), len(f))
 }
+
+var (
+	bf16PeakOnce sync.Once
+	bf16Peak     float64
+)
+
+// PeakBF16 measures, once per process, one core's peak of independent
+// VDPBF16PS chains in GFLOP/s (a bfloat16 product-add counted as two flops,
+// as a float32 FMA is), the yardstick of the native bfloat16 kernels; 0
+// where the CPU has no AVX512_BF16.
+func PeakBF16() float64 {
+	bf16PeakOnce.Do(func() {
+		if ps := bf16Probes(); len(ps) > 0 {
+			bf16Peak = measurePeaks(ps)[0].GFLOPS
+		}
+	})
+	return bf16Peak
+}

@@ -60,10 +60,17 @@ type Winograd3x3 struct {
 	u      [16]*PackedA
 	chunks [16][]PackedA // u[ξ] cut into row chunks of `rows` rows
 	offs   []int32       // offs[k] = k·ldv
+	// bf16 holds U in bfloat16 channel pairs for the native bfloat16
+	// GEMM (NewWinograd3x3BF16, native, where BF16Native); nil otherwise.
+	bf16 *winoBF16
 }
 
 // NewWinograd3x3 transforms w, an (m, c, 3, 3) row-major PyTorch weight.
 func NewWinograd3x3(w []float32, m, c int) *Winograd3x3 {
+	return newWinograd3x3(w, m, c, false, false)
+}
+
+func newWinograd3x3(w []float32, m, c int, bf16, native bool) *Winograd3x3 {
 	if m <= 0 || c <= 0 || len(w) < m*c*9 {
 		panic(fmt.Sprintf("ops.NewWinograd3x3: %d values for a (%d, %d, 3, 3) weight", len(w), m, c))
 	}
@@ -96,6 +103,14 @@ func NewWinograd3x3(w []float32, m, c int) *Winograd3x3 {
 		}
 	}
 	wg := &Winograd3x3{M: m, C: c, block: max(1, winoBlock), rows: min(max(panelRows, winoRows/panelRows*panelRows), (m+panelRows-1)/panelRows*panelRows), pad: max(0, winoPad)}
+	if bf16 {
+		if native && BF16Native() {
+			wg.bf16 = newWinoBF16(&u, m, c, wg.rows)
+		}
+		for x := range u {
+			RoundBF16(u[x], u[x])
+		}
+	}
 	for x := range u {
 		wg.u[x] = PackA(u[x], m, c)
 		for i0 := 0; i0 < m; i0 += wg.rows {
@@ -267,10 +282,16 @@ func (w *Winograd3x3) conv(out []float32, ldc int, bias []float32, srcs []WinoIn
 		}
 		// GEMMs and output transform, a chunk of output rows at a time.
 		n := 8 * nb
+		if w.bf16 != nil {
+			w.bf16.pairV(v, xsv, ldv, C, n)
+		}
 		for ci := range w.chunks[0] {
 			i0 := ci * w.rows
 			rows := w.chunks[0][ci].M
-			for x := 0; x < 16; x++ {
+			for x := 0; w.bf16 != nil && x < 16; x++ {
+				w.bf16.gemm(mb[x*xsm:], ldv, x, ci, v[x*xsv:x*xsv+C*ldv], w.offs, n)
+			}
+			for x := 0; w.bf16 == nil && x < 16; x++ {
 				// The kernel directly: ConvGemm's checks hold by
 				// construction (offs[k] = k·ldv, n ≤ ldv, each M plane
 				// xsm ≥ rows·ldv) and cost ~2% at C = 64.
