@@ -44,6 +44,21 @@ type Cell struct {
 // NewCell packs a layer whose weight rows are in the given gate order.
 // direct forbids Winograd.
 func NewCell(l convlstm.Layer, order convlstm.GateOrder, direct bool) (*Cell, error) {
+	return NewCellOptions(l, order, CellOptions{Direct: direct})
+}
+
+// CellOptions adjust NewCellOptions.
+type CellOptions struct {
+	// Direct forbids Winograd.
+	Direct bool
+	// Precision of the cell's convolutions (ConvOptions.Precision); the
+	// gates and the state stay float32.
+	Precision Precision
+}
+
+// NewCellOptions is NewCell with options.
+func NewCellOptions(l convlstm.Layer, order convlstm.GateOrder, o CellOptions) (*Cell, error) {
+	direct, prec := o.Direct, o.Precision
 	in, hd, kh, kw := l.InputDim, l.HiddenDim, l.KernelH, l.KernelW
 	if in < 1 || hd < 1 || kh%2 == 0 || kw%2 == 0 || len(l.Weight) != 4*hd*(in+hd)*kh*kw || l.HasBias && len(l.Bias) != 4*hd {
 		return nil, fmt.Errorf("engine: cell %d→%d, kernel %d×%d: inconsistent weights (%d values, bias %d)", in, hd, kh, kw, len(l.Weight), len(l.Bias))
@@ -80,20 +95,23 @@ func NewCell(l convlstm.Layer, order convlstm.GateOrder, direct bool) (*Cell, er
 	var err error
 	// The convolutions carry no bias: the step adds it once, in whichever
 	// convolution writes the gates first.
-	if cell.convX, err = NewConv2D(wx, nil, pad(in), ConvOptions{Direct: true}); err != nil {
+	if cell.convX, err = NewConv2D(wx, nil, pad(in), ConvOptions{Direct: true, Precision: prec}); err != nil {
 		return nil, err
 	}
-	if cell.convH, err = NewConv2D(wh, nil, pad(hd), ConvOptions{Direct: true}); err != nil {
+	if cell.convH, err = NewConv2D(wh, nil, pad(hd), ConvOptions{Direct: true, Precision: prec}); err != nil {
 		return nil, err
 	}
-	if xh, _ := NewConv2D(wxh, nil, pad(in+hd), ConvOptions{Direct: direct, Channels: hd, Parts: []int{in, hd}}); xh != nil && xh.Algo == Winograd {
+	if xh, _ := NewConv2D(wxh, nil, pad(in+hd), ConvOptions{Direct: direct, Channels: hd, Parts: []int{in, hd}, Precision: prec}); xh != nil && xh.Algo == Winograd {
 		cell.winoXH = xh
-		if x, _ := NewConv2D(wx, nil, pad(in), ConvOptions{Direct: direct}); x != nil && x.Algo == Winograd && kh == 3 && kw == 3 {
+		if x, _ := NewConv2D(wx, nil, pad(in), ConvOptions{Direct: direct, Precision: prec}); x != nil && x.Algo == Winograd && kh == 3 && kw == 3 {
 			cell.winoX = x
 		}
 	}
 	return cell, nil
 }
+
+// Precision reports the precision the cell's convolutions were packed for.
+func (c *Cell) Precision() Precision { return c.convX.Precision() }
 
 // Algo reports how the cell's step convolution runs.
 func (c *Cell) Algo() Algo {

@@ -60,8 +60,10 @@ type Conv2D struct {
 	Algo Algo
 	Bias []float32 // nil: none
 
-	a     []*ops.PackedA // Direct, Gather: per group, (M/G) × (C/G·KH·KW)
+	a     []*ops.PackedA    // Direct, Gather: per group, (M/G) × (C/G·KH·KW)
+	ab    []*ops.PackedBF16 // Direct with native bf16: per group, channel pairs (a is nil)
 	wino  *ops.Winograd3x3
+	prec  Precision
 	parts []int // Winograd: channels of each input source, in order
 	// nbh×nbw 3×3 blocks cover the kernel; the blocks read eh rows and ew
 	// columns of zeros past the padding.
@@ -79,12 +81,21 @@ type ConvOptions struct {
 	// means one source of C channels. Only a Winograd or single-source
 	// convolution can take several parts.
 	Parts []int
+	// Precision of the multiply-adds ("": Float32). BFloat16 packs the
+	// weights as bfloat16: the direct and Winograd GEMMs run VDPBF16PS
+	// where the CPU has it (BF16Native), with their input converted to
+	// bfloat16 pairs once per Run; a Gather convolution, and every one
+	// without native kernels, runs float32 kernels on the rounded weights.
+	Precision Precision
 }
 
 // NewConv2D packs w, an (M, C/G, KH, KW) row-major weight, and bias (M
 // values or nil).
 func NewConv2D(w, bias []float32, s ConvSpec, o ConvOptions) (*Conv2D, error) {
 	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	if err := o.Precision.check(); err != nil {
 		return nil, err
 	}
 	g := s.groups()
@@ -113,21 +124,50 @@ func NewConv2D(w, bias []float32, s ConvSpec, o ConvOptions) (*Conv2D, error) {
 	if ch == 0 {
 		ch = s.C
 	}
-	c := &Conv2D{Spec: s, Algo: chooseAlgo(s, ch, o.Direct), Bias: bias, parts: parts}
+	c := &Conv2D{Spec: s, Algo: chooseAlgo(s, ch, o.Direct), Bias: bias, parts: parts, prec: o.Precision}
 	if len(parts) > 1 && c.Algo != Winograd {
 		return nil, fmt.Errorf("engine: a %s convolution takes one input source, not %d", c.Algo, len(parts))
 	}
 	if c.Algo == Winograd {
 		c.nbh, c.nbw = (s.KH+2)/3, (s.KW+2)/3
 		c.eh, c.ew = 3*c.nbh-s.KH, 3*c.nbw-s.KW
-		c.wino = ops.NewWinograd3x3(c.blockWeights(w), s.M, c.nbh*c.nbw*s.C)
+		if o.Precision.bf16() {
+			c.wino = ops.NewWinograd3x3BF16(c.blockWeights(w), s.M, c.nbh*c.nbw*s.C, bf16Native())
+		} else {
+			c.wino = ops.NewWinograd3x3(c.blockWeights(w), s.M, c.nbh*c.nbw*s.C)
+		}
 		return c, nil
 	}
 	cg, mg := s.C/g, s.M/g
+	if o.Precision.bf16() && c.Algo == Direct && bf16Native() {
+		for gi := 0; gi < g; gi++ {
+			c.ab = append(c.ab, ops.PackBF16(w[gi*mg*cg*kk:(gi+1)*mg*cg*kk], mg, cg, kk))
+		}
+		return c, nil
+	}
+	if o.Precision.bf16() {
+		r := make([]float32, len(w))
+		ops.RoundBF16(r, w)
+		w = r
+	}
 	for gi := 0; gi < g; gi++ {
 		c.a = append(c.a, ops.PackA(w[gi*mg*cg*kk:(gi+1)*mg*cg*kk], mg, cg*kk))
 	}
 	return c, nil
+}
+
+// Precision reports the precision the convolution was packed for.
+func (c *Conv2D) Precision() Precision {
+	if c.prec == "" {
+		return Float32
+	}
+	return c.prec
+}
+
+// NativeBF16 reports whether the convolution's GEMMs run on native
+// bfloat16 arithmetic (bf16 precision on a CPU with AVX512_BF16).
+func (c *Conv2D) NativeBF16() bool {
+	return c.ab != nil || c.wino != nil && c.wino.BF16()
 }
 
 // WithPads returns the convolution with other zero padding, sharing the
@@ -231,6 +271,13 @@ type ConvPlan struct {
 	dense   []float32 // Apply: the padded input
 	outBuf  []float32 // Apply: the output rows
 	apply   applyTask
+	// Direct with native bf16: the input's channel pairs as bfloat16
+	// pair planes of pairLen words (PairPlanes), and the GEMM's offsets
+	// into them.
+	pairs   []uint32
+	pairLen int
+	offsB   [][]int32
+	pair    pairTask
 }
 
 // NewPlan prepares c for layout l (from Layout, or larger HP/WP/S with the
@@ -251,6 +298,10 @@ func (c *Conv2D) NewPlan(l Layout, strides []int, threads int) *ConvPlan {
 		}
 		p.srcs = make([]ops.WinoInput, 0, len(c.parts)*c.nbh*c.nbw)
 	case Direct:
+		if c.ab != nil {
+			p.newPairs()
+			break
+		}
 		for gi := 0; gi < g; gi++ {
 			o := make([]int32, 0, cg*kk)
 			for ch := gi * cg; ch < (gi+1)*cg; ch++ {
@@ -310,6 +361,10 @@ func (p *ConvPlan) RunFrames(pool *Pool, out []float32, ldc int, bias []float32,
 		p.wino = winoTask{p: p, out: out, ldc: ldc, bias: bias, frames: frames, acc: acc}
 		pool.Do(&p.wino, parts)
 	case Direct:
+		if c.ab != nil {
+			p.runBF16(pool, out, ldc, bias, srcs[0], frames, n, acc, parts)
+			break
+		}
 		p.gemm = gemmTask{p: p, out: out, ldc: ldc, bias: bias, b: srcs[0], n: n, acc: acc}
 		pool.Do(&p.gemm, parts)
 	case Gather:
@@ -387,6 +442,10 @@ type gemmTask struct {
 func (t *gemmTask) Run(part, parts int) {
 	j0, j1 := Split(t.n, part, parts, gemmAlign)
 	if j0 >= j1 {
+		return
+	}
+	if t.p.c.ab != nil {
+		t.runBF16(j0, j1)
 		return
 	}
 	mg := t.p.c.Spec.M / t.p.c.Spec.groups()
