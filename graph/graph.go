@@ -79,6 +79,11 @@ type Options struct {
 	// NoFuse keeps ConvLSTM cell updates as separate nodes instead of one
 	// ops.LSTMGates pass (for testing the fusion).
 	NoFuse bool
+	// Precision of the convolutions whose weights are initialisers (Conv
+	// nodes and fused ConvLSTM cells; engine.ConvOptions.Precision): ""
+	// or engine.Float32 exact, engine.BFloat16 bfloat16 weights. Weights
+	// computed at run time and every other op stay float32.
+	Precision engine.Precision
 }
 
 // ErrorKind classifies an Error.
@@ -153,7 +158,11 @@ func Load(path string, opts Options) (*Graph, error) {
 
 // Compile checks and prepares a loaded model.
 func Compile(m *loader.ONNXModel, opts Options) (g *Graph, err error) {
+	if _, err := engine.ParsePrecision(string(opts.Precision)); err != nil {
+		return nil, &Error{Kind: Invalid, File: m.File, Msg: err.Error()}
+	}
 	c := &compiler{file: m.File, opset: m.Opset, fuse: !opts.NoFuse}
+	c.shared.precision = opts.Precision
 	defer func() {
 		if r := recover(); r != nil {
 			g, err = nil, internalError(m.File, c.cur, "compiling", r)

@@ -19,9 +19,10 @@ import (
 
 // shared holds, for one compile, the packed weights by content.
 type shared struct {
-	seed  maphash.Seed
-	convs map[uint64][]*sharedConv
-	cells map[uint64][]*sharedCell
+	precision engine.Precision
+	seed      maphash.Seed
+	convs     map[uint64][]*sharedConv
+	cells     map[uint64][]*sharedCell
 }
 
 type sharedConv struct {
@@ -74,7 +75,7 @@ func (s *shared) conv(w, b []float32, spec engine.ConvSpec) (*engine.Conv2D, *pl
 			return e.conv, e.plans, nil
 		}
 	}
-	c, err := engine.NewConv2D(w, b, spec, engine.ConvOptions{})
+	c, err := engine.NewConv2D(w, b, spec, engine.ConvOptions{Precision: s.precision})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -98,7 +99,7 @@ func (s *shared) cell(l convlstm.Layer, order convlstm.GateOrder) (*engine.Cell,
 			return e.step, e.plans, nil
 		}
 	}
-	step, err := engine.NewCell(l, order, false)
+	step, err := engine.NewCellOptions(l, order, engine.CellOptions{Precision: s.precision})
 	if err != nil {
 		return nil, nil, err
 	}

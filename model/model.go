@@ -33,6 +33,7 @@ import (
 	"sync"
 
 	"github.com/convlstm-go/convlstm-go/convlstm"
+	"github.com/convlstm-go/convlstm-go/engine"
 	"github.com/convlstm-go/convlstm-go/graph"
 	"github.com/convlstm-go/convlstm-go/loader"
 	"github.com/convlstm-go/convlstm-go/runtime"
@@ -65,8 +66,14 @@ type Options struct {
 	// Direct runs every convolution as a direct convolution, never
 	// Winograd (runtime.Options.Direct), for comparison. Native only.
 	Direct bool
-	// (Precision will choose the arithmetic when there is more than
-	// float32 to choose from.)
+	// Precision is the convolutions' arithmetic: "" or "float32" (exact,
+	// the default) or "bf16": weights packed as bfloat16 and, where the
+	// CPU has AVX512_BF16, VDPBF16PS with float32 accumulation (faster;
+	// errors near 1e-3 of the outputs' scale); elsewhere float32 kernels
+	// on the rounded weights (same weights, not faster). See
+	// engine.BFloat16 and Model.PrecisionPath. Native ConvLSTMs and
+	// graphs (their initialiser-weight Conv nodes and fused cells).
+	Precision engine.Precision
 }
 
 // RunOptions tune one Run.
@@ -172,6 +179,11 @@ func detect(name string, data []byte) (string, error) {
 }
 
 func open(name string, data []byte, opts Options) (*Model, error) {
+	prec, err := engine.ParsePrecision(string(opts.Precision))
+	if err != nil {
+		return nil, fmt.Errorf("model: Precision: %w", err)
+	}
+	opts.Precision = prec
 	format, err := detect(name, data)
 	if err != nil {
 		return nil, err
@@ -204,6 +216,11 @@ func FromConvLSTM(cm *convlstm.Model, metadata map[string]string, opts Options) 
 	if err := cm.Validate(); err != nil {
 		return nil, err
 	}
+	prec, err := engine.ParsePrecision(string(opts.Precision))
+	if err != nil {
+		return nil, fmt.Errorf("model: Precision: %w", err)
+	}
+	opts.Precision = prec
 	m := &Model{File: cm.Source.File, Format: cm.Source.Format, Kind: KindConvLSTM, Native: cm, Metadata: metadata, opts: opts}
 	m.inputs, m.outputs = nativeIO(cm.Config())
 	return m, nil
@@ -279,7 +296,7 @@ func openGraph(name string, data []byte, opts Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	g, err := graph.Compile(om, graph.Options{Threads: opts.Threads})
+	g, err := graph.Compile(om, graph.Options{Threads: opts.Threads, Precision: opts.Precision})
 	if err != nil {
 		return nil, err
 	}
@@ -341,6 +358,15 @@ func (m *Model) Inputs() []IO { return m.inputs }
 // output_l only with RunOptions.AllLayers).
 func (m *Model) Outputs() []IO { return m.outputs }
 
+// Precision reports the convolutions' precision (engine.Float32 or
+// engine.BFloat16).
+func (m *Model) Precision() engine.Precision { return m.opts.Precision }
+
+// PrecisionPath says how the precision runs on this machine
+// (engine.PrecisionPath): "float32", "bf16 (avx512bf16: VDPBF16PS)" or
+// "bf16 (converted to float32: ...)".
+func (m *Model) PrecisionPath() string { return engine.PrecisionPath(m.opts.Precision) }
+
 // Threads reports the worker threads runs use.
 func (m *Model) Threads() int { return threadCount(m.opts.Threads) }
 
@@ -367,7 +393,7 @@ func (m *Model) nativeRunner() (*runtime.Runner, error) {
 		return nil, errClosed
 	}
 	if m.runner == nil {
-		r, err := runtime.New(m.Native, runtime.Options{Threads: m.opts.Threads, Direct: m.opts.Direct})
+		r, err := runtime.New(m.Native, runtime.Options{Threads: m.opts.Threads, Direct: m.opts.Direct, Precision: m.opts.Precision})
 		if err != nil {
 			return nil, err
 		}

@@ -5,6 +5,7 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/convlstm-go/convlstm-go/engine"
 	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
@@ -68,5 +69,36 @@ func BenchmarkStreamStep(b *testing.B) {
 				s.Step(f)
 			}
 		})
+	}
+}
+
+// BenchmarkForwardBF16 is BenchmarkForward's rows with the bf16 precision
+// beside float32.
+func BenchmarkForwardBF16(b *testing.B) {
+	for _, bc := range []struct {
+		name          string
+		hidden        []int
+		kernels       [][2]int
+		B, T, C, H, W int
+	}{
+		{"mnist", []int{64, 64}, [][2]int{{3, 3}, {3, 3}}, 1, 10, 1, 64, 64},
+		{"radar", []int{32, 64}, [][2]int{{5, 5}, {3, 3}}, 1, 12, 1, 128, 128},
+	} {
+		for _, threads := range []int{1, 2} {
+			for _, prec := range []engine.Precision{engine.Float32, engine.BFloat16} {
+				b.Run(fmt.Sprintf("%s/threads=%d/%s", bc.name, threads, prec), func(b *testing.B) {
+					rng := rand.New(rand.NewSource(1))
+					m := randomModel(rng, bc.C, bc.hidden, bc.kernels, true, "ifog")
+					x := randomTensor(rng, bc.B, bc.T, bc.C, bc.H, bc.W)
+					r, _ := New(m, Options{Threads: threads, Precision: prec})
+					defer r.Close()
+					r.Forward(x, ForwardOptions{})
+					b.ResetTimer()
+					for i := 0; i < b.N; i++ {
+						r.Forward(x, ForwardOptions{})
+					}
+				})
+			}
+		}
 	}
 }

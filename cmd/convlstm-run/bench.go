@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/convlstm-go/convlstm-go/convlstm"
+	"github.com/convlstm-go/convlstm-go/engine"
 	"github.com/convlstm-go/convlstm-go/loader"
 	"github.com/convlstm-go/convlstm-go/model"
 	"github.com/convlstm-go/convlstm-go/ops"
@@ -23,6 +24,7 @@ import (
 
 type benchFlags struct {
 	weights, shape, prefix, gates string
+	precision                     string
 	inputs                        []string
 	threads, runs, warmup         int
 	asJSON, randomState, direct   bool
@@ -42,7 +44,9 @@ For a ConvLSTM, --shape is B,T,C,H,W and the report adds the model's GFLOP/s
 multiply-adds per pixel, layer and step). --random-state starts every layer
 from a random non-zero state, as a streaming step does; --stream times
 Stream.Step, the streaming API, where the state stays inside the runtime from
-one call to the next; --direct disables Winograd.
+one call to the next; --direct disables Winograd. --precision bf16 times the
+bfloat16 option; the report says which path ran (VDPBF16PS, or float32
+kernels on rounded weights where the CPU has no AVX512_BF16).
 
 For an ONNX graph, --shape is the shape of its input (any rank; with several
 inputs, give each as --input NAME=D1,D2,... or NAME=FILE.npy). Float inputs
@@ -66,30 +70,36 @@ file for anything else). GFLOP is not counted for graphs (reported as 0).`,
 	fl.BoolVar(&f.asJSON, "json", false, "print JSON")
 	fl.BoolVar(&f.randomState, "random-state", false, "ConvLSTM: start from a random non-zero state")
 	fl.BoolVar(&f.direct, "direct", false, "ConvLSTM: direct convolution only (no Winograd), for comparison")
+	fl.StringVar(&f.precision, "precision", "float32", precisionFlagHelp)
 	fl.BoolVar(&f.stream, "stream", false, "ConvLSTM: time streaming steps (Stream.Step, state carried inside the runtime) on frames of the shape's B,C,H,W; needs T=1")
 	rootCmd.AddCommand(cmd)
 }
 
 type benchReport struct {
-	Weights  string           `json:"weights"`
-	Shape    []int            `json:"shape"`
-	Inputs   map[string][]int `json:"inputs,omitempty"` // graphs: every input's shape
-	Threads  int              `json:"threads"`
-	Kernel   string           `json:"kernel"`
-	Runs     int              `json:"runs"`
-	Mode     string           `json:"mode"` // "forward", "stream-step" or "graph"
-	MedianMS float64          `json:"median_ms"`
-	MinMS    float64          `json:"min_ms"`
-	MaxMS    float64          `json:"max_ms"`
-	TimesMS  []float64        `json:"times_ms"`
-	GFLOP    float64          `json:"gflop"`
-	GFLOPS   float64          `json:"gflops"`
+	Weights string           `json:"weights"`
+	Shape   []int            `json:"shape"`
+	Inputs  map[string][]int `json:"inputs,omitempty"` // graphs: every input's shape
+	Threads int              `json:"threads"`
+	Kernel  string           `json:"kernel"`
+	// Precision is the convolutions' precision ("float32" or "bf16");
+	// PrecisionPath how it ran here (engine.PrecisionPath).
+	Precision     string    `json:"precision"`
+	PrecisionPath string    `json:"precision_path"`
+	Runs          int       `json:"runs"`
+	Mode          string    `json:"mode"` // "forward", "stream-step" or "graph"
+	MedianMS      float64   `json:"median_ms"`
+	MinMS         float64   `json:"min_ms"`
+	MaxMS         float64   `json:"max_ms"`
+	TimesMS       []float64 `json:"times_ms"`
+	GFLOP         float64   `json:"gflop"`
+	GFLOPS        float64   `json:"gflops"`
 	// PeakGFLOPS is this CPU's measured FMA peak per core at the register
 	// width of Kernel (ops.Peak); PeakFraction is GFLOPS over the peak of
 	// the threads used. GFLOP counts a direct convolution's work, so with
 	// Winograd (fewer multiplications) the fraction can pass 1.
 	PeakGFLOPS   float64 `json:"peak_gflops_per_core"`
 	PeakBits     int     `json:"peak_bits"`
+	PeakOf       string  `json:"peak_of"` // the kernel set, or VDPBF16PS for native bf16
 	PeakFraction float64 `json:"peak_fraction,omitempty"`
 }
 
@@ -141,12 +151,17 @@ func runBench(out io.Writer, f benchFlags) error {
 	if f.runs < 1 {
 		return fmt.Errorf("--runs %d: need at least 1", f.runs)
 	}
-	m, err := openModel(f.weights, model.Options{Prefix: f.prefix, Gates: f.gates, Threads: f.threads, Direct: f.direct})
+	prec, err := parsePrecision(f.precision)
+	if err != nil {
+		return err
+	}
+	m, err := openModel(f.weights, model.Options{Prefix: f.prefix, Gates: f.gates, Threads: f.threads, Direct: f.direct, Precision: prec})
 	if err != nil {
 		return flagError(err)
 	}
 	defer m.Close()
-	rep := benchReport{Weights: m.File, Threads: m.Threads(), Kernel: ops.KernelName(), Runs: f.runs}
+	rep := benchReport{Weights: m.File, Threads: m.Threads(), Kernel: ops.KernelName(), Runs: f.runs,
+		Precision: string(m.Precision()), PrecisionPath: m.PrecisionPath()}
 	var run func() error
 	if m.Kind == model.KindConvLSTM {
 		var done func()
@@ -180,11 +195,15 @@ func runBench(out io.Writer, f benchFlags) error {
 		rep.MedianMS = (sorted[len(sorted)/2-1] + sorted[len(sorted)/2]) / 2
 	}
 	peak := ops.Peak()
-	rep.PeakGFLOPS, rep.PeakBits = peak.GFLOPS, peak.Bits
+	rep.PeakGFLOPS, rep.PeakBits, rep.PeakOf = peak.GFLOPS, peak.Bits, rep.Kernel
+	if m.Precision() == engine.BFloat16 && engine.BF16Native() {
+		// The yardstick of the bfloat16 GEMMs is VDPBF16PS's rate.
+		rep.PeakGFLOPS, rep.PeakBits, rep.PeakOf = ops.PeakBF16(), 512, "VDPBF16PS"
+	}
 	if rep.GFLOP > 0 {
 		rep.GFLOPS = rep.GFLOP / (rep.MedianMS / 1e3)
-		if peak.GFLOPS > 0 {
-			rep.PeakFraction = rep.GFLOPS / (peak.GFLOPS * float64(rep.Threads))
+		if rep.PeakGFLOPS > 0 {
+			rep.PeakFraction = rep.GFLOPS / (rep.PeakGFLOPS * float64(rep.Threads))
 		}
 	}
 	if f.asJSON {
@@ -200,14 +219,14 @@ func runBench(out io.Writer, f benchFlags) error {
 		}
 		shapes = strings.Join(parts, ", ")
 	}
-	fmt.Fprintf(out, "model %s, input %s, %d thread(s), kernel %s\n", rep.Weights, shapes, rep.Threads, rep.Kernel)
+	fmt.Fprintf(out, "model %s, input %s, %d thread(s), kernel %s, precision %s\n", rep.Weights, shapes, rep.Threads, rep.Kernel, rep.PrecisionPath)
 	fmt.Fprintf(out, "median %.2f ms  min %.2f  max %.2f  (%d runs)", rep.MedianMS, rep.MinMS, rep.MaxMS, rep.Runs)
 	if rep.GFLOPS > 0 {
 		fmt.Fprintf(out, "  %.1f GFLOP/s", rep.GFLOPS)
 	}
 	fmt.Fprintln(out)
 	if rep.PeakGFLOPS > 0 {
-		fmt.Fprintf(out, "peak   %.1f GFLOP/s per core measured at %d bits (%s)", rep.PeakGFLOPS, rep.PeakBits, rep.Kernel)
+		fmt.Fprintf(out, "peak   %.1f GFLOP/s per core measured at %d bits (%s)", rep.PeakGFLOPS, rep.PeakBits, rep.PeakOf)
 		if rep.PeakFraction > 0 {
 			fmt.Fprintf(out, "; this run %.0f%% of %d core(s), counted as direct-convolution work", 100*rep.PeakFraction, rep.Threads)
 		}
@@ -253,7 +272,7 @@ func benchNative(m *model.Model, f benchFlags, rep *benchReport) (run func() err
 		return nil, nil, fmt.Errorf("--stream times one step at a time: give --shape B,1,C,H,W")
 	}
 	// The streaming API belongs to the runtime: time it there.
-	r, err := runtime.New(cm, runtime.Options{Threads: f.threads, Direct: f.direct})
+	r, err := runtime.New(cm, runtime.Options{Threads: f.threads, Direct: f.direct, Precision: m.Precision()})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/convlstm-go/convlstm-go/demo"
+	"github.com/convlstm-go/convlstm-go/engine"
 	"github.com/convlstm-go/convlstm-go/frames"
 	"github.com/convlstm-go/convlstm-go/model"
 	"github.com/convlstm-go/convlstm-go/movingmnist"
@@ -28,6 +29,7 @@ type demoFlags struct {
 	sequences, show, threads int
 	seed                     uint64
 	output, frames           string
+	precision                string
 }
 
 func init() {
@@ -67,6 +69,7 @@ stderr when it is a terminal.`,
 	fl.IntVar(&f.show, "show", 3, "sequences drawn in the GIF (at most --sequences)")
 	fl.StringVar(&f.frames, "frames", "", "also write the input and true frames as PNGs in DIR/input/ and DIR/truth/")
 	fl.IntVar(&f.threads, "threads", 0, "worker threads (0: all cores)")
+	fl.StringVar(&f.precision, "precision", "float32", precisionFlagHelp)
 	rootCmd.AddCommand(cmd)
 }
 
@@ -114,8 +117,12 @@ func runDemo(out io.Writer, f demoFlags) error {
 			frameDirs = append(frameDirs, p+string(filepath.Separator))
 		}
 	}
+	prec, err := parsePrecision(f.precision)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
-	m, err := model.OpenBytes(demoModelName, demoModel, model.Options{Threads: f.threads})
+	m, err := model.OpenBytes(demoModelName, demoModel, model.Options{Threads: f.threads, Precision: prec})
 	if err != nil {
 		return err
 	}
@@ -153,6 +160,9 @@ func runDemo(out io.Writer, f demoFlags) error {
 	ms := float64(res.ModelTime.Microseconds()) / 1000
 	fmt.Fprintf(out, "time:      model %.1f ms on %d thread(s) (%.1f ms a sequence); %.1f ms in all\n",
 		ms, m.Threads(), ms/float64(res.Sequences), float64(total.Microseconds())/1000)
+	if m.Precision() != engine.Float32 {
+		fmt.Fprintf(out, "precision: %s\n", m.PrecisionPath())
+	}
 	if res.GIF != "" {
 		fmt.Fprintf(out, "wrote:     %s (%d sequence(s): the input frames, then prediction left, truth right)\n", res.GIF, res.Shown)
 	}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/convlstm-go/convlstm-go/engine"
 	"github.com/convlstm-go/convlstm-go/loader"
 	"github.com/convlstm-go/convlstm-go/model"
 	"github.com/convlstm-go/convlstm-go/tensor"
@@ -34,6 +35,18 @@ func openModel(path string, opts model.Options) (*model.Model, error) {
 	}
 	return model.Open(path, opts)
 }
+
+// parsePrecision reads --precision.
+func parsePrecision(s string) (engine.Precision, error) {
+	p, err := engine.ParsePrecision(s)
+	if err != nil {
+		return "", fmt.Errorf("--precision %q: want float32 (exact, the default) or bf16 (bfloat16 weights: faster on CPUs with AVX512_BF16, errors near 1e-3)", s)
+	}
+	return p, nil
+}
+
+// precisionFlagHelp is the --precision flag's help.
+const precisionFlagHelp = "float32 (exact, default) or bf16: bfloat16 weights, and VDPBF16PS on CPUs with AVX512_BF16 (faster; errors near 1e-3 of the outputs' scale); elsewhere float32 kernels on the rounded weights (not faster)"
 
 // optionFlags names the flag behind each model option.
 var optionFlags = map[string]string{

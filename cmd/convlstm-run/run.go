@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/convlstm-go/convlstm-go/engine"
 	"github.com/convlstm-go/convlstm-go/frames"
 	"github.com/convlstm-go/convlstm-go/loader"
 	"github.com/convlstm-go/convlstm-go/model"
@@ -21,6 +22,7 @@ type runFlags struct {
 	weights, output        string
 	inputs                 []string
 	gates, prefix, stateIn string
+	precision              string
 	timeFirst, allLayers   bool
 	threads                int
 	pics                   pictureFlags
@@ -111,6 +113,7 @@ With neither --weights nor --input it runs a small bundled example.`,
 	fl.StringVar(&f.stateIn, "state-in", "", "ConvLSTM: initial state .npz with h_l and c_l (B,hidden,H,W) for every layer")
 	fl.StringVar(&f.prefix, "prefix", "", "ConvLSTM: which one in the file: the key prefix before cell_list. or before .conv.weight")
 	fl.IntVar(&f.threads, "threads", 0, "worker threads (0: all cores)")
+	fl.StringVar(&f.precision, "precision", "float32", precisionFlagHelp)
 	fl.Float64Var(&f.pics.pixelMax, "pixel-max", 1, "pictures: the model's value for white (1; 255 for models on raw pixels)")
 	fl.IntVar(&f.pics.channel, "channel", 0, "pictures: write this output channel (from 0) as grey, for outputs with neither 1 nor 3 channels")
 	fl.StringVar(&f.pics.strip, "strip", "", "pictures: lay input | prediction (| truth) side by side: aligned (default) or future")
@@ -136,7 +139,11 @@ func runRun(out io.Writer, f runFlags) error {
 	if err := checkPictureFlags(f, picturesIn); err != nil {
 		return err
 	}
-	opts := model.Options{Prefix: f.prefix, Gates: f.gates, Threads: f.threads}
+	prec, err := parsePrecision(f.precision)
+	if err != nil {
+		return err
+	}
+	opts := model.Options{Prefix: f.prefix, Gates: f.gates, Threads: f.threads, Precision: prec}
 	ropts := model.RunOptions{TimeFirst: f.timeFirst, AllLayers: f.allLayers}
 	m, err := openModel(f.weights, opts)
 	if oe := (*model.OptionError)(nil); errors.As(err, &oe) {
@@ -254,6 +261,9 @@ func printSummary(out io.Writer, m *model.Model, f runFlags, in *inputSet, res m
 		}
 	}
 	fmt.Fprintf(out, "time:   %.2f ms on %d thread(s)\n", float64(elapsed.Microseconds())/1000, m.Threads())
+	if m.Precision() != engine.Float32 {
+		fmt.Fprintf(out, "precision: %s\n", m.PrecisionPath())
+	}
 	if f.output != "" {
 		fmt.Fprintf(out, "wrote:  %s (%s)\n", f.output, wrote)
 	}
