@@ -69,7 +69,7 @@ type Options struct {
 	// Precision is the convolutions' arithmetic: "" or "float32" (exact,
 	// the default) or "bf16": weights packed as bfloat16 and, where the
 	// CPU has AVX512_BF16, VDPBF16PS with float32 accumulation (faster;
-	// errors near 1e-3 of the outputs' scale); elsewhere float32 kernels
+	// errors up to ~1e-2 of the outputs' scale); elsewhere float32 kernels
 	// on the rounded weights (same weights, not faster). See
 	// engine.BFloat16 and Model.PrecisionPath. Native ConvLSTMs and
 	// graphs (their initialiser-weight Conv nodes and fused cells).

@@ -40,13 +40,13 @@ func openModel(path string, opts model.Options) (*model.Model, error) {
 func parsePrecision(s string) (engine.Precision, error) {
 	p, err := engine.ParsePrecision(s)
 	if err != nil {
-		return "", fmt.Errorf("--precision %q: want float32 (exact, the default) or bf16 (bfloat16 weights: faster on CPUs with AVX512_BF16, errors near 1e-3)", s)
+		return "", fmt.Errorf("--precision %q: want float32 (also fp32: exact, the default) or bf16 (bfloat16 weights: faster on CPUs with AVX512_BF16, errors up to ~1e-2 of the outputs' scale)", s)
 	}
 	return p, nil
 }
 
 // precisionFlagHelp is the --precision flag's help.
-const precisionFlagHelp = "float32 (exact, default) or bf16: bfloat16 weights, and VDPBF16PS on CPUs with AVX512_BF16 (faster; errors near 1e-3 of the outputs' scale); elsewhere float32 kernels on the rounded weights (not faster)"
+const precisionFlagHelp = "float32 (or fp32: exact, default) or bf16: bfloat16 weights, and VDPBF16PS on CPUs with AVX512_BF16 (faster; errors up to ~1e-2 of the outputs' scale); elsewhere float32 kernels on the rounded weights (not faster)"
 
 // optionFlags names the flag behind each model option.
 var optionFlags = map[string]string{
