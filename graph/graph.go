@@ -158,11 +158,12 @@ func Load(path string, opts Options) (*Graph, error) {
 
 // Compile checks and prepares a loaded model.
 func Compile(m *loader.ONNXModel, opts Options) (g *Graph, err error) {
-	if _, err := engine.ParsePrecision(string(opts.Precision)); err != nil {
+	prec, err := engine.ParsePrecision(string(opts.Precision))
+	if err != nil {
 		return nil, &Error{Kind: Invalid, File: m.File, Msg: err.Error()}
 	}
 	c := &compiler{file: m.File, opset: m.Opset, fuse: !opts.NoFuse}
-	c.shared.precision = opts.Precision
+	c.shared.precision = prec
 	defer func() {
 		if r := recover(); r != nil {
 			g, err = nil, internalError(m.File, c.cur, "compiling", r)

@@ -5,10 +5,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/convlstm-go/convlstm-go/engine"
 	"github.com/convlstm-go/convlstm-go/graph"
+	"github.com/convlstm-go/convlstm-go/loader"
+	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
 // bf16ModelBound bounds the bf16 option's error on the whole-model fixtures:
@@ -105,4 +108,44 @@ func TestWholeModelsBF16(t *testing.T) {
 		})
 	}
 	t.Logf("worst bf16 error over the whole-model fixtures: %.2e of the output scale", worstAll)
+}
+
+// graph.Options.Precision takes ParsePrecision's names: "FP32" runs the
+// default float32 bit for bit, "BF16" the bf16 option, "fp8" is refused.
+func TestOptionsPrecisionNames(t *testing.T) {
+	x, err := loader.ReadNPY("../fixtures/onnx/static_op13.input.npy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(p engine.Precision) []float32 {
+		g, err := graph.Load("../fixtures/onnx/static_op13.onnx", graph.Options{Precision: p, Threads: 1})
+		if err != nil {
+			t.Fatalf("precision %q: %v", p, err)
+		}
+		in := g.Inputs()
+		out, err := g.Run(map[string]*tensor.Tensor{in[0].Name: x})
+		if err != nil {
+			t.Fatalf("precision %q: %v", p, err)
+		}
+		o := g.Outputs()
+		return out[o[0].Name].Data
+	}
+	same := func(a, b []float32) bool {
+		for i := range a {
+			if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+				return false
+			}
+		}
+		return len(a) == len(b)
+	}
+	def, f32, b16, B16 := run(""), run("FP32"), run("bf16"), run("BF16")
+	if !same(def, f32) {
+		t.Errorf("Precision FP32 differs from the default")
+	}
+	if !same(b16, B16) || same(b16, def) {
+		t.Errorf("Precision BF16: same as bf16 %v, as float32 %v; want true, false", same(b16, B16), same(b16, def))
+	}
+	if _, err := graph.Load("../fixtures/onnx/static_op13.onnx", graph.Options{Precision: "fp8"}); err == nil || !strings.Contains(err.Error(), "fp8") {
+		t.Errorf("Precision fp8: error %v", err)
+	}
 }
