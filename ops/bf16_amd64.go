@@ -35,39 +35,11 @@ func bf16PairsAVX512Slices(dst []uint32, lo, hi []float32) {
 // convGemmAsm does (k here counts pairs: a pair row is as many bytes as a
 // float32 row, so the same blocking keeps the same footprint).
 func convGemmBF16AVX512(c []float32, ldc int, a *PackedBF16, bias []float32, b []uint32, offs []int32, n int, accumulate bool) {
-	K := a.K
-	if K == 0 || n <= 0 {
+	if a.K == 0 || n <= 0 {
 		convGemmBF16Generic(c, ldc, a, bias, b, offs, n, accumulate)
 		return
 	}
-	mode := 0
-	if accumulate {
-		mode = 2
-	} else if bias != nil {
-		mode = 1
-	}
-	var bp *float32
-	kc := K
-	if gemmBlockK > 0 {
-		blocks := (K + gemmBlockK - 1) / gemmBlockK
-		kc = (K + blocks - 1) / blocks
-	}
-	for j0, nb := 0, 0; j0 < n; j0 += nb {
-		nb = min(gemmBlockCols, n-j0)
-		if n-j0-nb < gemmBlockCols/2 {
-			nb = n - j0
-		}
-		for i0 := 0; i0 < a.M; i0 += panelRows {
-			rows := min(panelRows, a.M-i0)
-			if mode == 1 {
-				bp = &bias[i0]
-			}
-			md := mode
-			for k0 := 0; k0 < K; k0 += kc {
-				kn := min(kc, K-k0)
-				gemmPanelBF16AVX512(&c[i0*ldc+j0], ldc, &a.Data[i0*K+k0*panelRows], bp, &b[j0], &offs[k0], kn, nb, rows, md)
-				md = 2
-			}
-		}
-	}
+	walkPanels(a.M, a.K, n, bias, accumulate, func(i0, j0, k0, kn, nb, rows int, bp *float32, mode int) {
+		gemmPanelBF16AVX512(&c[i0*ldc+j0], ldc, &a.Data[i0*a.K+k0*panelRows], bp, &b[j0], &offs[k0], kn, nb, rows, mode)
+	})
 }

@@ -12,12 +12,22 @@ type gemmPanelFunc func(c *float32, ldc int, a *float32, bias *float32, b *float
 // convGemmAsm walks column blocks and, inside each, the packed panels; the
 // kernel covers one panel's rows over the block's columns.
 func convGemmAsm(c []float32, ldc int, a *PackedA, bias []float32, b []float32, offs []int32, n int, accumulate bool, kern gemmPanelFunc) {
-	K := a.K
-	if K == 0 || n <= 0 {
+	if a.K == 0 || n <= 0 {
 		// Nothing to sum; the kernels assume at least one k.
 		convGemmGeneric(c, ldc, a, bias, b, offs, n, accumulate)
 		return
 	}
+	walkPanels(a.M, a.K, n, bias, accumulate, func(i0, j0, k0, kn, nb, rows int, bp *float32, mode int) {
+		kern(&c[i0*ldc+j0], ldc, &a.Data[i0*a.K+k0*panelRows], bp, &b[j0], &offs[k0], kn, nb, rows, mode)
+	})
+}
+
+// walkPanels is the blocking of the convolution GEMMs (float32 and
+// bfloat16): column blocks of gemmBlockCols, inside each the row panels,
+// inside each the k blocks of gemmBlockK. visit gets a kernel call's
+// rows i0.., columns j0..j0+nb, k range k0..k0+kn, the bias pointer (mode
+// 1) and the kernel mode: 0 store, 1 bias then store, 2 accumulate. K ≥ 1.
+func walkPanels(M, K, n int, bias []float32, accumulate bool, visit func(i0, j0, k0, kn, nb, rows int, bp *float32, mode int)) {
 	mode := 0
 	if accumulate {
 		mode = 2
@@ -38,8 +48,8 @@ func convGemmAsm(c []float32, ldc int, a *PackedA, bias []float32, b []float32, 
 			// for few columns: fold it into this one.
 			nb = n - j0
 		}
-		for i0 := 0; i0 < a.M; i0 += panelRows {
-			rows := min(panelRows, a.M-i0)
+		for i0 := 0; i0 < M; i0 += panelRows {
+			rows := min(panelRows, M-i0)
 			if mode == 1 {
 				bp = &bias[i0]
 			}
@@ -49,7 +59,7 @@ func convGemmAsm(c []float32, ldc int, a *PackedA, bias []float32, b []float32, 
 			md := mode
 			for k0 := 0; k0 < K; k0 += kc {
 				kn := min(kc, K-k0)
-				kern(&c[i0*ldc+j0], ldc, &a.Data[i0*K+k0*panelRows], bp, &b[j0], &offs[k0], kn, nb, rows, md)
+				visit(i0, j0, k0, kn, nb, rows, bp, md)
 				md = 2
 			}
 		}
