@@ -447,3 +447,43 @@ func TestConcurrentRuns(t *testing.T) {
 		m.Close()
 	}
 }
+
+// Outputs handed back by Recycle are written over by the next Run, which
+// gives the same values as before.
+func TestRecycle(t *testing.T) {
+	m, err := Open(fx+"forward/one-layer-3x3/weights.pt", Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	x := readNPY(t, fx+"forward/one-layer-3x3/input.npy")
+	first, err := m.Run(map[string]*tensor.Tensor{"input": x}, RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]float32{}
+	buf := map[string]*float32{}
+	for k, v := range first {
+		want[k] = append([]float32(nil), v.Data...)
+		buf[k] = &v.Data[0]
+	}
+	m.Recycle(first)
+	second, err := m.Run(map[string]*tensor.Tensor{"input": x}, RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reused := 0
+	for k, v := range second {
+		if !slices.Equal(v.Data, want[k]) {
+			t.Errorf("%s differs after Recycle", k)
+		}
+		for _, p := range buf {
+			if &v.Data[0] == p {
+				reused++
+			}
+		}
+	}
+	if reused != len(second) {
+		t.Errorf("%d of %d outputs written into recycled buffers", reused, len(second))
+	}
+}

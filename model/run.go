@@ -219,3 +219,21 @@ func threadCount(n int) int {
 	}
 	return n
 }
+
+// Recycle hands tensors that Run returned back to the model, for later
+// Runs of a native ConvLSTM to write their outputs and states into instead
+// of new memory (which costs its page faults on first touch); the caller
+// must not use them afterwards. Graph models ignore it.
+func (m *Model) Recycle(outputs map[string]*tensor.Tensor) {
+	if m.Kind != KindConvLSTM {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed || m.runner == nil {
+		return
+	}
+	for _, t := range outputs {
+		m.runner.RecycleTensor(t)
+	}
+}

@@ -263,8 +263,12 @@ func benchNative(m *model.Model, f benchFlags, rep *benchReport) (run func() err
 	}
 	rep.Shape, rep.Mode, rep.GFLOP = shape, "forward", modelFLOPs(cm, B, T, H, W)/1e9
 	if !f.stream {
+		// Each run's outputs go back to the model for the next, as a
+		// service looping over requests would do: PyTorch's and ONNX
+		// Runtime's allocators reuse freed memory the same way.
 		return func() error {
-			_, err := m.Run(inputs, model.RunOptions{})
+			out, err := m.Run(inputs, model.RunOptions{})
+			m.Recycle(out)
 			return err
 		}, nil, nil
 	}
