@@ -238,26 +238,56 @@ func (p *CellPlan) Run(pool *Pool, in, out Seq, steps int, zeroState bool) {
 		for tt := 0; tt < tc; tt++ {
 			t := t0 + tt
 			col := tt * p.B * S
-			hZero := t == 0 && zeroState
-			switch {
-			case c.winoXH != nil && hZero && p.planWinoX != nil:
-				p.planWinoX.RunFrames(pool, p.gx[col:], p.ldg, c.bias, [][]float32{p.xpad[col:]}, p.B, false)
-			case c.winoXH != nil && hZero:
-				p.planX.RunFrames(pool, p.gx[col:], p.ldg, c.bias, [][]float32{p.xpad[col:]}, p.B, false)
-			case c.winoXH != nil:
-				// gates = bias + W * cat(x[t], h)
-				p.srcs = [2][]float32{p.xpad[col:], p.hpad}
-				p.planXH.RunFrames(pool, p.gx[col:], p.ldg, c.bias, p.srcs[:], p.B, false)
-			case !hZero:
-				// gates[t] += Wh * h
-				p.planH.RunFrames(pool, p.gx[col:], p.ldg, nil, [][]float32{p.hpad}, p.B, true)
-			}
-			// i, f, o, g = σ, σ, σ, tanh; c = f*c + i*g; h = o*tanh(c)
-			p.gates.set(p, col, out, t)
-			p.gates.cDense = p.stepC
-			pool.Do(&p.gates, pool.PartsFor(c.Cfg.HiddenDim*p.B*p.H*p.W*64))
+			p.step(pool, p.xpad[col:], col, out, t, t == 0 && zeroState)
 		}
 	}
+}
+
+// step runs time step t, whose padded input frames are x (the gates of a
+// direct cell's input half already in gx from column col on).
+func (p *CellPlan) step(pool *Pool, x []float32, col int, out Seq, t int, hZero bool) {
+	c := p.c
+	switch {
+	case c.winoXH != nil && hZero && p.planWinoX != nil:
+		p.planWinoX.RunFrames(pool, p.gx[col:], p.ldg, c.bias, [][]float32{x}, p.B, false)
+	case c.winoXH != nil && hZero:
+		p.planX.RunFrames(pool, p.gx[col:], p.ldg, c.bias, [][]float32{x}, p.B, false)
+	case c.winoXH != nil:
+		// gates = bias + W * cat(x[t], h)
+		p.srcs = [2][]float32{x, p.hpad}
+		p.planXH.RunFrames(pool, p.gx[col:], p.ldg, c.bias, p.srcs[:], p.B, false)
+	case !hZero:
+		// gates[t] += Wh * h
+		p.planH.RunFrames(pool, p.gx[col:], p.ldg, nil, [][]float32{p.hpad}, p.B, true)
+	}
+	// i, f, o, g = σ, σ, σ, tanh; c = f*c + i*g; h = o*tanh(c)
+	p.gates.set(p, col, out, t)
+	p.gates.cDense = p.stepC
+	pool.Do(&p.gates, pool.PartsFor(c.Cfg.HiddenDim*p.B*p.H*p.W*64))
+}
+
+// ChainsTo reports whether q, the next layer's plan, can take this plan's
+// padded h as its input frames (StepAfter): q's input is p's hidden state,
+// for the same batch and image, in the same padded layout, one step at a
+// time.
+func (p *CellPlan) ChainsTo(q *CellPlan) bool {
+	return q.c.Cfg.InputDim == p.c.Cfg.HiddenDim && q.B == p.B && q.L == p.L && q.ldg == q.B*q.L.S && len(p.hpad) >= len(q.xpad)
+}
+
+// StepAfter is Run over one step whose input is the h that prev (a plan
+// for which prev.ChainsTo(p)) has just computed, read where prev keeps it:
+// a stack of layers streaming a frame does not copy each layer's output
+// into the next one's input. out may be Seq{} (no Data): h is then kept in
+// the plan only.
+func (p *CellPlan) StepAfter(pool *Pool, prev *CellPlan, out Seq, zeroState bool) {
+	if !prev.ChainsTo(p) {
+		panic(fmt.Sprintf("engine: StepAfter a plan of %d hidden channels for (%d, %d, %d) into one of %d input channels for (%d, %d, %d)", prev.c.Cfg.HiddenDim, prev.B, prev.H, prev.W, p.c.Cfg.InputDim, p.B, p.H, p.W))
+	}
+	if p.c.winoXH == nil {
+		// gates = bias + Wx * x
+		p.planX.RunFrames(pool, p.gx, p.ldg, p.c.bias, [][]float32{prev.hpad}, p.B, false)
+	}
+	p.step(pool, prev.hpad, 0, out, 0, zeroState)
 }
 
 // fillInput copies frames t0..t0+tc-1 of in into the interior of the padded
@@ -280,7 +310,8 @@ func (p *CellPlan) fillInput(in Seq, t0, tc int) {
 
 // gateTask applies the cell update of one step, split over hidden channels:
 // it reads the step's gate columns, updates c, writes h into the padded
-// hidden buffer (the next step's recurrent input) and into out.
+// hidden buffer (the next step's recurrent input) and into out (unless
+// out.Data is nil).
 type gateTask struct {
 	p   *CellPlan
 	col int
@@ -305,7 +336,10 @@ func (g *gateTask) Run(part, parts int) {
 	y0, y1 := Split(p.H, part, parts, 1)
 	for ch := 0; ch < hd; ch++ {
 		for b := 0; b < p.B; b++ {
-			dst := g.out.At(g.t, b, ch)
+			var dst []float32
+			if g.out.Data != nil {
+				dst = g.out.At(g.t, b, ch)
+			}
 			for y := y0; y < y1; y++ {
 				j := g.col + b*S + y*WP
 				gi := p.gx[(0*hd+ch)*p.ldg+j:][:wd]
@@ -320,7 +354,9 @@ func (g *gateTask) Run(part, parts int) {
 				c := p.cstate[((ch*p.B+b)*p.H+y)*wd:][:wd]
 				h := p.hpad[ch*p.B*S+b*S+(y+p.ph)*WP+p.pw:][:wd]
 				ops.LSTMGates(gi, gf, gO, gg, c, h)
-				copy(dst[y*wd:(y+1)*wd], h)
+				if dst != nil {
+					copy(dst[y*wd:(y+1)*wd], h)
+				}
 			}
 		}
 	}

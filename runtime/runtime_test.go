@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/convlstm-go/convlstm-go/convlstm"
+	"github.com/convlstm-go/convlstm-go/engine"
 	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
@@ -184,19 +185,39 @@ func TestForwardMatchesNaive(t *testing.T) {
 
 // A sequence run at once, run frame by frame through a Stream, run as two
 // halves with the state carried, and run time-first must all agree exactly,
-// and so must every thread count.
+// and so must every thread count. In the second model every layer's
+// stream step reads the previous layer's h where its plan keeps it
+// (CellPlan.StepAfter), also with bf16 convolutions; in the first, the
+// kernels differ and the layers copy.
 func TestStreamingAndLayoutsAgree(t *testing.T) {
+	for _, tc := range []struct {
+		hidden  []int
+		kernels [][2]int
+		chained []bool
+		prec    engine.Precision
+	}{
+		{[]int{16, 8}, [][2]int{{3, 3}, {5, 3}}, []bool{false, false}, engine.Float32},
+		{[]int{16, 16, 8}, [][2]int{{3, 3}, {3, 3}, {3, 3}}, []bool{true, true, false}, engine.Float32},
+		{[]int{16, 16, 8}, [][2]int{{3, 3}, {3, 3}, {3, 3}}, []bool{true, true, false}, engine.BFloat16},
+	} {
+		t.Run(fmt.Sprint(tc.hidden, tc.prec), func(t *testing.T) {
+			testStreamingAndLayouts(t, tc.hidden, tc.kernels, tc.chained, tc.prec)
+		})
+	}
+}
+
+func testStreamingAndLayouts(t *testing.T, hidden []int, kernels [][2]int, chained []bool, prec engine.Precision) {
 	rng := rand.New(rand.NewSource(2))
-	m := randomModel(rng, 3, []int{16, 8}, [][2]int{{3, 3}, {5, 3}}, true, "ifog")
+	m := randomModel(rng, 3, hidden, kernels, true, "ifog")
 	B, T, C, H, W := 2, 5, 3, 12, 10
 	x := randomTensor(rng, B, T, C, H, W)
-	r1, _ := New(m, Options{Threads: 1})
+	r1, _ := New(m, Options{Threads: 1, Precision: prec})
 	defer r1.Close()
 	full, err := r1.Forward(x, ForwardOptions{AllLayers: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r2, _ := New(m, Options{Threads: 2})
+	r2, _ := New(m, Options{Threads: 2, Precision: prec})
 	defer r2.Close()
 	full2, _ := r2.Forward(x, ForwardOptions{})
 	assertSame(t, "threads 2 vs 1: output", full2.Output.Data, full.Output.Data)
@@ -212,7 +233,10 @@ func TestStreamingAndLayoutsAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hd := m.Layers[1].HiddenDim
+	if fmt.Sprint(s.chained) != fmt.Sprint(chained) {
+		t.Fatalf("stream layers chained %v, want %v", s.chained, chained)
+	}
+	hd := m.Layers[len(m.Layers)-1].HiddenDim
 	for step := 0; step < T; step++ {
 		h, err := s.Step(frame(step))
 		if err != nil {

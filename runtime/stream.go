@@ -13,10 +13,13 @@ import (
 // sequence frame by frame gives the same numbers as Forward on the whole
 // sequence.
 type Stream struct {
-	r       *Runner
-	plans   []*engine.CellPlan
-	outs    [][]float32 // each layer's h of the last step, (B, hidden, H, W)
-	zero    bool        // the state is known to be zero (no initial state yet)
+	r     *Runner
+	plans []*engine.CellPlan
+	outs  [][]float32 // each layer's h of the last step, (B, hidden, H, W); nil when chained
+	// chained[l]: layer l+1 reads layer l's h where its plan keeps it
+	// (engine.CellPlan.StepAfter), so layer l's output is not copied out.
+	chained []bool
+	zero    bool // the state is known to be zero (no initial state yet)
 	b, h, w int
 	last    tensor.Tensor
 }
@@ -28,9 +31,17 @@ func (r *Runner) NewStream(batch, height, width int, initial []LayerState) (*Str
 		return nil, fmt.Errorf("runtime: stream of batch %d and image %d×%d: all must be at least 1", batch, height, width)
 	}
 	s := &Stream{r: r, b: batch, h: height, w: width}
-	for i, c := range r.cells {
+	for _, c := range r.cells {
 		s.plans = append(s.plans, c.NewPlan(batch, height, width, 1, r.threads))
-		s.outs = append(s.outs, make([]float32, batch*r.model.Layers[i].HiddenDim*height*width))
+	}
+	for i := range s.plans {
+		chained := i+1 < len(s.plans) && s.plans[i].ChainsTo(s.plans[i+1])
+		s.chained = append(s.chained, chained)
+		var out []float32
+		if !chained {
+			out = make([]float32, batch*r.model.Layers[i].HiddenDim*height*width)
+		}
+		s.outs = append(s.outs, out)
 	}
 	if err := s.Reset(initial); err != nil {
 		return nil, err
@@ -60,8 +71,15 @@ func (s *Stream) Step(frame *tensor.Tensor) (*tensor.Tensor, error) {
 	}
 	in := engine.SeqLayout(frame.Data, s.b, 1, c, s.h*s.w, false)
 	for l, p := range s.plans {
-		out := engine.SeqLayout(s.outs[l], s.b, 1, s.r.model.Layers[l].HiddenDim, s.h*s.w, false)
-		p.Run(s.r.pool, in, out, 1, s.zero)
+		var out engine.Seq
+		if !s.chained[l] {
+			out = engine.SeqLayout(s.outs[l], s.b, 1, s.r.model.Layers[l].HiddenDim, s.h*s.w, false)
+		}
+		if l > 0 && s.chained[l-1] {
+			p.StepAfter(s.r.pool, s.plans[l-1], out, s.zero)
+		} else {
+			p.Run(s.r.pool, in, out, 1, s.zero)
+		}
 		in = out
 	}
 	s.zero = false
