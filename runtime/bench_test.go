@@ -48,27 +48,35 @@ func BenchmarkForward(b *testing.B) {
 }
 
 // BenchmarkStreamStep is one step of the stream row: a 64×64 frame through
-// [64, 64] 3×3 layers with a carried state.
+// [64, 64] 3×3 layers with a carried state; B > 1 steps B streams at once
+// (ms/frame is the time per stream).
 func BenchmarkStreamStep(b *testing.B) {
-	for _, threads := range []int{1, 2} {
-		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
-			rng := rand.New(rand.NewSource(1))
-			m := randomModel(rng, 1, []int{64, 64}, [][2]int{{3, 3}, {3, 3}}, true, "ifog")
-			r, _ := New(m, Options{Threads: threads})
-			defer r.Close()
-			var st []LayerState
-			for range m.Layers {
-				st = append(st, LayerState{H: randomTensor(rng, 1, 64, 64, 64), C: randomTensor(rng, 1, 64, 64, 64)})
+	for _, B := range []int{1, 2, 4} {
+		for _, threads := range []int{1, 2} {
+			name := fmt.Sprintf("threads=%d", threads)
+			if B > 1 {
+				name = fmt.Sprintf("B=%d/threads=%d", B, threads)
 			}
-			s, _ := r.NewStream(1, 64, 64, st)
-			f := &tensor.Tensor{Shape: []int{1, 1, 64, 64}, Data: randomTensor(rng, 1, 1, 64, 64).Data}
-			s.Step(f)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
+			b.Run(name, func(b *testing.B) {
+				rng := rand.New(rand.NewSource(1))
+				m := randomModel(rng, 1, []int{64, 64}, [][2]int{{3, 3}, {3, 3}}, true, "ifog")
+				r, _ := New(m, Options{Threads: threads})
+				defer r.Close()
+				var st []LayerState
+				for range m.Layers {
+					st = append(st, LayerState{H: randomTensor(rng, B, 64, 64, 64), C: randomTensor(rng, B, 64, 64, 64)})
+				}
+				s, _ := r.NewStream(B, 64, 64, st)
+				f := &tensor.Tensor{Shape: []int{B, 1, 64, 64}, Data: randomTensor(rng, B, 1, 1, 64, 64).Data}
 				s.Step(f)
-			}
-		})
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					s.Step(f)
+				}
+				b.ReportMetric(b.Elapsed().Seconds()*1000/float64(b.N*B), "ms/frame")
+			})
+		}
 	}
 }
 
