@@ -128,12 +128,12 @@ const emptyMax = -math.MaxFloat32
 
 // scalarWork converts a count of scalar (not vectorised) operations of the
 // memory-bound kernels here into the flops of Pool.PartsFor, whose
-// threshold is set for the vectorised GEMM. A scalar operation costs more
-// than a GEMM flop, but splitting these kernels finely costs wake-ups: on
-// the shared 2-core test machine, U-Net and encoder-forecaster runs at 2
-// threads used less CPU with 2 than with 16 (about 25-30 vs 33-42 CPU ms
-// per U-Net run, noisy).
-const scalarWork = 2
+// threshold is set for the vectorised GEMM: a scalar operation costs more
+// than a GEMM flop. 16 measured best of {2, 16} on the 2-core test VM (Zen
+// 5, quiet, interleaved, 2 threads, wall ms per run): U-Net 23.7 -> 19.8,
+// OpenSTL 67-73 -> 59-63, encoder-forecaster 54 -> 49-50, peephole 40-41
+// -> 37-45 (with convolutions kept whole below minConvWorkPerPart).
+const scalarWork = 16
 
 // PoolAxis pools src, viewed as (outer, w.In, inner), along its middle axis
 // into dst, (outer, w.Out, inner): the maximum over each window's taps when
