@@ -358,7 +358,10 @@ func (p *ConvPlan) RunFrames(pool *Pool, out []float32, ldc int, bias []float32,
 				}
 			}
 		}
-		p.wino = winoTask{p: p, out: out, ldc: ldc, bias: bias, frames: frames, acc: acc}
+		// Few tiles for each part: split the output channels instead, so
+		// that each core reads only its share of the transformed weights.
+		byM := parts > 1 && ops.Groups(frames, l.HO, l.WO) < winoMinGroupsPerPart*parts && c.wino.Chunks() >= parts
+		p.wino = winoTask{p: p, out: out, ldc: ldc, bias: bias, frames: frames, acc: acc, byM: byM}
 		pool.Do(&p.wino, parts)
 	case Direct:
 		if c.ab != nil {
@@ -385,6 +388,11 @@ func (p *ConvPlan) RunFrames(pool *Pool, out []float32, ldc int, bias []float32,
 // 1.6×, 1.2 GFLOP 1.76×: below this the second core's cache misses on data
 // the first wrote cost more than it computes.
 var minConvWorkPerPart = 16 << 20
+
+// winoMinGroupsPerPart: a Winograd convolution run by RunFrames whose parts
+// would get fewer tile groups (8 tiles of 2×2 each) than this splits its
+// output channels between the parts instead of its tiles.
+var winoMinGroupsPerPart = 16
 
 // runParts is how many parts RunFrames splits frames frames into.
 func (p *ConvPlan) runParts(pool *Pool, frames int) int {
@@ -471,12 +479,13 @@ type winoTask struct {
 	out, bias   []float32
 	ldc, frames int
 	acc         bool
+	byM         bool // parts take output channels, not tiles
 }
 
 func (t *winoTask) Run(part, parts int) {
 	p := t.p
 	l := p.L
-	p.c.wino.ConvMulti(t.out, t.ldc, t.bias, p.srcs, t.frames, l.HO, l.WO, l.WP, l.S, t.acc, p.ws[part], part, parts)
+	p.c.wino.ConvMulti(t.out, t.ldc, t.bias, p.srcs, t.frames, l.HO, l.WO, l.WP, l.S, t.acc, p.ws[part], part, parts, t.byM)
 }
 
 // gatherTask fills the im2col matrix: row (channel, ky, kx), column (frame,

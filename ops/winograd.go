@@ -169,7 +169,7 @@ const (
 // parts.
 func (w *Winograd3x3) Conv(out []float32, ldc int, bias []float32, in []float32, chanStride, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int) {
 	srcs := [1]WinoInput{{in, chanStride, w.C}}
-	w.conv(out, ldc, bias, srcs[:], frames, h, wd, wp, s, accumulate, ws, part, parts)
+	w.conv(out, ldc, bias, srcs[:], frames, h, wd, wp, s, accumulate, ws, part, parts, false)
 }
 
 // WinoInput is one zero-padded input of ConvMulti: Channels channels laid
@@ -186,7 +186,14 @@ type WinoInput struct {
 // and one output transform replace the two of separate convolutions), and a
 // larger kernel as a sum of 3×3 blocks: each block is an input whose Data
 // starts at the block's offset in the padded image.
-func (w *Winograd3x3) ConvMulti(out []float32, ldc int, bias []float32, srcs []WinoInput, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int) {
+//
+// Parts split the tiles between them, or with byM the output channels (in
+// chunks; Chunks says how many): each such part transforms the whole input
+// itself and reads only its chunks of the transformed weights, which pays
+// when the image has few tiles and the weights are large (a 16×16 step
+// with 128 → 256 channels: 2 MB of weights for 64 tiles). Either way every
+// output value is computed the same way: the same bits.
+func (w *Winograd3x3) ConvMulti(out []float32, ldc int, bias []float32, srcs []WinoInput, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int, byM bool) {
 	total := 0
 	for _, src := range srcs {
 		if src.Channels < 0 {
@@ -197,10 +204,18 @@ func (w *Winograd3x3) ConvMulti(out []float32, ldc int, bias []float32, srcs []W
 	if total != w.C {
 		panic(fmt.Sprintf("ops.Winograd3x3.ConvMulti: inputs have %d channels, C=%d", total, w.C))
 	}
-	w.conv(out, ldc, bias, srcs, frames, h, wd, wp, s, accumulate, ws, part, parts)
+	w.conv(out, ldc, bias, srcs, frames, h, wd, wp, s, accumulate, ws, part, parts, byM)
 }
 
-func (w *Winograd3x3) conv(out []float32, ldc int, bias []float32, srcs []WinoInput, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int) {
+// Chunks is how many parts ConvMulti can split the output channels into
+// with byM.
+func (w *Winograd3x3) Chunks() int { return len(w.chunks[0]) }
+
+// Groups is how many tile groups (the unit a part of ConvMulti takes
+// without byM) an image of frames frames of h×wd has.
+func Groups(frames, h, wd int) int { return frames * (h + 1) / 2 * (((wd+1)/2 + 7) / 8) }
+
+func (w *Winograd3x3) conv(out []float32, ldc int, bias []float32, srcs []WinoInput, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int, byM bool) {
 	if frames <= 0 || h <= 0 || wd <= 0 {
 		return
 	}
@@ -238,6 +253,11 @@ func (w *Winograd3x3) conv(out []float32, ldc int, bias []float32, srcs []WinoIn
 	perFrame := nty * ngx
 	total := frames * perFrame
 	g0, g1 := total*part/parts, total*(part+1)/parts
+	c0, c1 := 0, len(w.chunks[0])
+	if byM {
+		g0, g1 = 0, total
+		c0, c1 = c1*part/parts, c1*(part+1)/parts
+	}
 
 	ldv := w.ldv()
 	xsv, xsm := w.strides() // ξ strides of V and of the M buffer
@@ -285,7 +305,7 @@ func (w *Winograd3x3) conv(out []float32, ldc int, bias []float32, srcs []WinoIn
 		if w.bf16 != nil {
 			w.bf16.pairV(v, xsv, ldv, C, n)
 		}
-		for ci := range w.chunks[0] {
+		for ci := c0; ci < c1; ci++ {
 			i0 := ci * w.rows
 			rows := w.chunks[0][ci].M
 			for x := 0; w.bf16 != nil && x < 16; x++ {
