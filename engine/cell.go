@@ -370,14 +370,10 @@ func (p *CellPlan) ZeroState() {
 
 // SetState copies h and c, each (B, hidden, H, W), into the plan.
 func (p *CellPlan) SetState(h, c []float32) {
-	hd, plane, S, WP := p.c.Cfg.HiddenDim, p.H*p.W, p.L.S, p.L.WP
+	p.setH(h)
+	hd, plane := p.c.Cfg.HiddenDim, p.H*p.W
 	for b := 0; b < p.B; b++ {
 		for ch := 0; ch < hd; ch++ {
-			src := h[(b*hd+ch)*plane:][:plane]
-			dst := p.hpad[(ch*p.B+b)*S:]
-			for y := 0; y < p.H; y++ {
-				copy(dst[(y+p.ph)*WP+p.pw:][:p.W], src[y*p.W:][:p.W])
-			}
 			copy(p.cstate[(ch*p.B+b)*plane:][:plane], c[(b*hd+ch)*plane:][:plane])
 		}
 	}
