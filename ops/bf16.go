@@ -104,20 +104,7 @@ func ConvGemmBF16(c []float32, ldc int, a *PackedBF16, bias []float32, b []uint3
 	if n <= 0 || a.M == 0 {
 		return
 	}
-	if len(offs) != a.K {
-		panic(fmt.Sprintf("ops.ConvGemmBF16: %d offsets for K=%d", len(offs), a.K))
-	}
-	if ldc < n || len(c) < (a.M-1)*ldc+n {
-		panic(fmt.Sprintf("ops.ConvGemmBF16: c has %d values, need %d rows of stride %d and width %d", len(c), a.M, ldc, n))
-	}
-	if bias != nil && len(bias) < a.M {
-		panic("ops.ConvGemmBF16: bias shorter than M")
-	}
-	for _, o := range offs {
-		if o < 0 || int(o)+n > len(b) {
-			panic(fmt.Sprintf("ops.ConvGemmBF16: offset %d + width %d exceeds input of %d pairs", o, n, len(b)))
-		}
-	}
+	checkGemmArgs("ops.ConvGemmBF16", "pairs", c, ldc, a.M, a.K, bias, len(b), offs, n)
 	bf16Impl().gemm(c, ldc, a, bias, b, offs, n, accumulate)
 }
 

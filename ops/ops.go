@@ -69,18 +69,24 @@ func ConvGemm(c []float32, ldc int, a *PackedA, bias []float32, b []float32, off
 }
 
 func checkGemm(c []float32, ldc int, a *PackedA, bias []float32, b []float32, offs []int32, n int) {
-	if len(offs) != a.K {
-		panic(fmt.Sprintf("ops.ConvGemm: %d offsets for K=%d", len(offs), a.K))
+	checkGemmArgs("ops.ConvGemm", "values", c, ldc, a.M, a.K, bias, len(b), offs, n)
+}
+
+// checkGemmArgs checks the arguments of a convolution GEMM (float32 or
+// bfloat16: b holds nb elements, named unit) against an M×K left operand.
+func checkGemmArgs(op, unit string, c []float32, ldc, M, K int, bias []float32, nb int, offs []int32, n int) {
+	if len(offs) != K {
+		panic(fmt.Sprintf("%s: %d offsets for K=%d", op, len(offs), K))
 	}
-	if ldc < n || len(c) < (a.M-1)*ldc+n {
-		panic(fmt.Sprintf("ops.ConvGemm: c has %d values, need %d rows of stride %d and width %d", len(c), a.M, ldc, n))
+	if ldc < n || len(c) < (M-1)*ldc+n {
+		panic(fmt.Sprintf("%s: c has %d values, need %d rows of stride %d and width %d", op, len(c), M, ldc, n))
 	}
-	if bias != nil && len(bias) < a.M {
-		panic("ops.ConvGemm: bias shorter than M")
+	if bias != nil && len(bias) < M {
+		panic(op + ": bias shorter than M")
 	}
 	for _, o := range offs {
-		if o < 0 || int(o)+n > len(b) {
-			panic(fmt.Sprintf("ops.ConvGemm: offset %d + width %d exceeds input of %d values", o, n, len(b)))
+		if o < 0 || int(o)+n > nb {
+			panic(fmt.Sprintf("%s: offset %d + width %d exceeds input of %d %s", op, o, n, nb, unit))
 		}
 	}
 }
