@@ -17,29 +17,14 @@ import (
 
 const demoModel = "../cmd/convlstm-run/demo/moving-mnist.onnx"
 
-// graphModel runs an ONNX graph as a Model, laying the frames out for its
-// first input as the CLI does (frames.ForGraph).
+// graphModel opens an ONNX graph and runs it as the CLI does (GraphModel).
 func graphModel(t *testing.T, path string) Model {
 	m, err := model.Open(path, model.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	in, out := m.Inputs()[0], m.Outputs()[0]
-	return func(x *tensor.Tensor) (*tensor.Tensor, error) {
-		if len(x.Shape) == 4 { // Run's (B, T, H, W) as frames (B, T, 1, H, W)
-			x = tensor.FromFloats(x.Data, x.Shape[0], x.Shape[1], 1, x.Shape[2], x.Shape[3])
-		}
-		xin, layout, err := frames.ForGraph(x, in.Dims)
-		if err != nil {
-			return nil, err
-		}
-		res, err := m.Run(map[string]*tensor.Tensor{in.Name: xin}, model.RunOptions{})
-		if err != nil {
-			return nil, err
-		}
-		return frames.FromLayout(res[out.Name], layout)
-	}
+	return GraphModel(m)
 }
 
 // Issue 10's proof: frames written as pictures, decoded by us and fed to

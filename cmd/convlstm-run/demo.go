@@ -73,27 +73,6 @@ stderr when it is a terminal.`,
 	rootCmd.AddCommand(cmd)
 }
 
-// graphPredictor runs graph m as a demo.Model: the demo's (B, T, H, W)
-// frames laid out for the graph's first input (frames.ForGraph), the first
-// output brought back from that layout.
-func graphPredictor(m *model.Model) demo.Model {
-	in, out := m.Inputs()[0], m.Outputs()[0]
-	return func(x *tensor.Tensor) (*tensor.Tensor, error) {
-		if len(x.Shape) == 4 {
-			x = tensor.FromFloats(x.Data, x.Shape[0], x.Shape[1], 1, x.Shape[2], x.Shape[3])
-		}
-		xin, layout, err := frames.ForGraph(x, in.Dims)
-		if err != nil {
-			return nil, err
-		}
-		res, err := m.Run(map[string]*tensor.Tensor{in.Name: xin}, model.RunOptions{})
-		if err != nil {
-			return nil, err
-		}
-		return frames.FromLayout(res[out.Name], layout)
-	}
-}
-
 func runDemo(out io.Writer, f demoFlags) error {
 	if f.sequences < 1 || f.sequences > movingmnist.MaxSequences {
 		return fmt.Errorf("--sequences %d: want 1 to %d", f.sequences, movingmnist.MaxSequences)
@@ -128,7 +107,7 @@ func runDemo(out io.Writer, f demoFlags) error {
 	}
 	defer m.Close()
 	bar := newProgress("predicting")
-	res, err := demo.Run(graphPredictor(m), demo.Options{
+	res, err := demo.Run(demo.GraphModel(m), demo.Options{
 		Sequences: f.sequences, Seed: f.seed, PixelMax: 255, GIF: f.output, Show: show,
 		Progress: bar.Update,
 	})
