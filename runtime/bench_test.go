@@ -9,19 +9,23 @@ import (
 	"github.com/convlstm-go/convlstm-go/tensor"
 )
 
+// forwardRows are the forward-pass rows of the comparison table
+// (scripts/bench_compare.sh): mnist and radar.
+var forwardRows = []struct {
+	name          string
+	hidden        []int
+	kernels       [][2]int
+	B, T, C, H, W int
+}{
+	{"mnist", []int{64, 64}, [][2]int{{3, 3}, {3, 3}}, 1, 10, 1, 64, 64},
+	{"radar", []int{32, 64}, [][2]int{{5, 5}, {3, 3}}, 1, 12, 1, 128, 128},
+}
+
 // The rows of the comparison table (scripts/bench_compare.sh) with random
 // weights of PyTorch's default scale: mnist (1,10,1,64,64; [64,64]; 3×3),
 // radar (1,12,1,128,128; [32,64]; 5×5, 3×3) and one streaming step.
 func BenchmarkForward(b *testing.B) {
-	for _, bc := range []struct {
-		name          string
-		hidden        []int
-		kernels       [][2]int
-		B, T, C, H, W int
-	}{
-		{"mnist", []int{64, 64}, [][2]int{{3, 3}, {3, 3}}, 1, 10, 1, 64, 64},
-		{"radar", []int{32, 64}, [][2]int{{5, 5}, {3, 3}}, 1, 12, 1, 128, 128},
-	} {
+	for _, bc := range forwardRows {
 		for _, threads := range []int{1, 2} {
 			for _, direct := range []bool{false, true} {
 				name := fmt.Sprintf("%s/threads=%d/direct=%v", bc.name, threads, direct)
@@ -83,15 +87,7 @@ func BenchmarkStreamStep(b *testing.B) {
 // BenchmarkForwardBF16 is BenchmarkForward's rows with the bf16 precision
 // beside float32.
 func BenchmarkForwardBF16(b *testing.B) {
-	for _, bc := range []struct {
-		name          string
-		hidden        []int
-		kernels       [][2]int
-		B, T, C, H, W int
-	}{
-		{"mnist", []int{64, 64}, [][2]int{{3, 3}, {3, 3}}, 1, 10, 1, 64, 64},
-		{"radar", []int{32, 64}, [][2]int{{5, 5}, {3, 3}}, 1, 12, 1, 128, 128},
-	} {
+	for _, bc := range forwardRows {
 		for _, threads := range []int{1, 2} {
 			for _, prec := range []engine.Precision{engine.Float32, engine.BFloat16} {
 				b.Run(fmt.Sprintf("%s/threads=%d/%s", bc.name, threads, prec), func(b *testing.B) {
