@@ -107,16 +107,26 @@ func ForGraph(x *tensor.Tensor, dims []int) (*tensor.Tensor, Layout, error) {
 		copy(y.Data, x.Data)
 		return y, l, nil
 	}
-	plane := H * W
-	for s := 0; s < B*T; s++ {
-		src, dst := x.Data[s*C*plane:][:C*plane], y.Data[s*C*plane:][:C*plane]
-		for c := 0; c < C; c++ {
+	channelsLast(y.Data, x.Data, B*T, C, H*W, true)
+	return y, l, nil
+}
+
+// channelsLast converts n frames of c channels of plane values each between
+// channels-first (C, H, W) and channels-last (H, W, C): to channels-last
+// when toLast, else back.
+func channelsLast(dst, src []float32, n, c, plane int, toLast bool) {
+	for s := 0; s < n; s++ {
+		f, t := src[s*c*plane:][:c*plane], dst[s*c*plane:][:c*plane]
+		for ch := 0; ch < c; ch++ {
 			for i := 0; i < plane; i++ {
-				dst[i*C+c] = src[c*plane+i]
+				if toLast {
+					t[i*c+ch] = f[ch*plane+i]
+				} else {
+					t[ch*plane+i] = f[i*c+ch]
+				}
 			}
 		}
 	}
-	return y, l, nil
 }
 
 // FromLayout is ForGraph's inverse for a model's output in layout l: it
@@ -134,15 +144,7 @@ func FromLayout(y *tensor.Tensor, l Layout) (*tensor.Tensor, error) {
 		return nil, fmt.Errorf("frames: an output of shape %s holds %d float values", tensor.ShapeString(y.Shape), len(y.Data))
 	}
 	x := tensor.New(B, T, C, H, W)
-	plane := H * W
-	for s := 0; s < B*T; s++ {
-		src, dst := y.Data[s*C*plane:][:C*plane], x.Data[s*C*plane:][:C*plane]
-		for c := 0; c < C; c++ {
-			for i := 0; i < plane; i++ {
-				dst[c*plane+i] = src[i*C+c]
-			}
-		}
-	}
+	channelsLast(x.Data, y.Data, B*T, C, H*W, false)
 	return x, nil
 }
 
