@@ -23,6 +23,10 @@ type kernelSet struct {
 	// bit-identical across sets.
 	winoIn  func(dst []float32, xs int, src []float32, rs, ng int)
 	winoOut func(out []float32, ldc, wp int, m []float32, xs, ldm int, bias []float32, rows, mode, ng int)
+	// winoIn5 and winoOut5 are those of F(2×2, 5×5) (winoIn5Go,
+	// winoOut5Go), under the same rule.
+	winoIn5  func(dst []float32, xs int, src []float32, rs, ng int)
+	winoOut5 func(out []float32, ldc, wp int, m []float32, xs, ldm int, bias []float32, rows, mode, ng int)
 	// unverified sets are offered only if agreesWithGeneric passes.
 	unverified bool
 }
@@ -34,6 +38,8 @@ var genericKernels = kernelSet{
 	lstmGates: lstmGatesGeneric,
 	winoIn:    winoInGo,
 	winoOut:   winoOutGo,
+	winoIn5:   winoIn5Go,
+	winoOut5:  winoOut5Go,
 }
 
 // availableKernels is cpuKernels less any unverified set that disagrees
@@ -141,6 +147,25 @@ func agreesWithGeneric(k kernelSet) bool {
 		out[1] = append([]float32(nil), out[0]...)
 		k.winoOut(out[0], ldo, wp, mIn, 3*xs, ldm, bias, rows, mode, ng)
 		genericKernels.winoOut(out[1], ldo, wp, mIn, 3*xs, ldm, bias, rows, mode, ng)
+		if !same(out[0], out[1], 0) {
+			return false
+		}
+	}
+	// The same for F(2×2, 5×5): 6 input rows, 36 ξ planes.
+	src = fill(5*rs+16*ng+4, 1)
+	vIn = [2][]float32{fill(35*xs+8*ng, 1), nil}
+	vIn[1] = append([]float32(nil), vIn[0]...)
+	k.winoIn5(vIn[0], xs, src, rs, ng)
+	genericKernels.winoIn5(vIn[1], xs, src, rs, ng)
+	if !same(vIn[0], vIn[1], 0) {
+		return false
+	}
+	mIn = fill(35*xs*3+(rows-1)*ldm+8*ng, 1)
+	for mode := 0; mode < 3; mode++ {
+		out := [2][]float32{fill((rows-1)*ldo+wp+16*ng, 1), nil}
+		out[1] = append([]float32(nil), out[0]...)
+		k.winoOut5(out[0], ldo, wp, mIn, 3*xs, ldm, bias, rows, mode, ng)
+		genericKernels.winoOut5(out[1], ldo, wp, mIn, 3*xs, ldm, bias, rows, mode, ng)
 		if !same(out[0], out[1], 0) {
 			return false
 		}

@@ -82,24 +82,24 @@ var gemmBlockK = 192
 // of the row.
 var gemmBlockCols = 480
 
-// checkWinoIn panics if an input transform would read or write past its
-// slices; it reports whether there is anything to do.
-func checkWinoIn(dst []float32, xs int, src []float32, rs, ng int) bool {
+// checkWinoIn panics if an input transform of F(2×2, r×r) would read or
+// write past its slices; it reports whether there is anything to do.
+func checkWinoIn(r int, dst []float32, xs int, src []float32, rs, ng int) bool {
 	if ng <= 0 {
 		return false
 	}
-	if len(dst) < 15*xs+8*ng || len(src) < 3*rs+16*ng+2 {
+	if len(dst) < ((r+1)*(r+1)-1)*xs+8*ng || len(src) < r*rs+16*ng+r-1 {
 		panic("ops.winoIn: slices too short")
 	}
 	return true
 }
 
 // checkWinoOut is checkWinoIn for the output transform.
-func checkWinoOut(out []float32, ldc, wp int, m []float32, xs, ldm int, bias []float32, rows, mode, ng int) bool {
+func checkWinoOut(r int, out []float32, ldc, wp int, m []float32, xs, ldm int, bias []float32, rows, mode, ng int) bool {
 	if rows <= 0 || ng <= 0 {
 		return false
 	}
-	if len(out) < (rows-1)*ldc+wp+16*ng || len(m) < 15*xs+(rows-1)*ldm+8*ng {
+	if len(out) < (rows-1)*ldc+wp+16*ng || len(m) < ((r+1)*(r+1)-1)*xs+(rows-1)*ldm+8*ng {
 		panic("ops.winoOut: slices too short")
 	}
 	if mode == 1 && len(bias) < rows {

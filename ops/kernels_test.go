@@ -333,21 +333,41 @@ func TestSelfCheck(t *testing.T) {
 		}
 	}
 	g := genericKernels
-	for name, broken := range map[string]kernelSet{
-		"skips the last column": {convGemm: func(c []float32, ldc int, a *PackedA, bias []float32, b []float32, offs []int32, n int, accumulate bool) {
-			g.convGemm(c, ldc, a, bias, b, offs, n-1, accumulate)
-		}, lstmGates: g.lstmGates, winoIn: g.winoIn, winoOut: g.winoOut},
-		"drops the last gate": {convGemm: g.convGemm, lstmGates: func(gi, gf, gO, gg, c, h []float32) {
-			g.lstmGates(gi, gf, gO, gg, c[:len(c)-1], h)
-		}, winoIn: g.winoIn, winoOut: g.winoOut},
-		"rounds the input transform": {convGemm: g.convGemm, lstmGates: g.lstmGates, winoIn: func(dst []float32, xs int, src []float32, rs, ng int) {
-			g.winoIn(dst, xs, src, rs, ng)
-			dst[xs] = math.Nextafter32(dst[xs], 0)
-		}, winoOut: g.winoOut},
-		"ignores bias and old values in the output transform": {convGemm: g.convGemm, lstmGates: g.lstmGates, winoIn: g.winoIn, winoOut: func(out []float32, ldc, wp int, m []float32, xs, ldm int, bias []float32, rows, mode, ng int) {
-			g.winoOut(out, ldc, wp, m, xs, ldm, bias, rows, mode%1, ng)
-		}},
+	// Each entry breaks one kernel of an otherwise generic set.
+	for name, brk := range map[string]func(k *kernelSet){
+		"skips the last column": func(k *kernelSet) {
+			k.convGemm = func(c []float32, ldc int, a *PackedA, bias []float32, b []float32, offs []int32, n int, accumulate bool) {
+				g.convGemm(c, ldc, a, bias, b, offs, n-1, accumulate)
+			}
+		},
+		"drops the last gate": func(k *kernelSet) {
+			k.lstmGates = func(gi, gf, gO, gg, c, h []float32) { g.lstmGates(gi, gf, gO, gg, c[:len(c)-1], h) }
+		},
+		"rounds the input transform": func(k *kernelSet) {
+			k.winoIn = func(dst []float32, xs int, src []float32, rs, ng int) {
+				g.winoIn(dst, xs, src, rs, ng)
+				dst[xs] = math.Nextafter32(dst[xs], 0)
+			}
+		},
+		"ignores bias and old values in the output transform": func(k *kernelSet) {
+			k.winoOut = func(out []float32, ldc, wp int, m []float32, xs, ldm int, bias []float32, rows, mode, ng int) {
+				g.winoOut(out, ldc, wp, m, xs, ldm, bias, rows, mode%1, ng)
+			}
+		},
+		"rounds the last plane of the 5×5 input transform": func(k *kernelSet) {
+			k.winoIn5 = func(dst []float32, xs int, src []float32, rs, ng int) {
+				g.winoIn5(dst, xs, src, rs, ng)
+				dst[35*xs+8*ng-1] = math.Nextafter32(dst[35*xs+8*ng-1], 0)
+			}
+		},
+		"ignores bias in the 5×5 output transform": func(k *kernelSet) {
+			k.winoOut5 = func(out []float32, ldc, wp int, m []float32, xs, ldm int, bias []float32, rows, mode, ng int) {
+				g.winoOut5(out, ldc, wp, m, xs, ldm, bias, rows, mode&2, ng)
+			}
+		},
 	} {
+		broken := g
+		brk(&broken)
 		if agreesWithGeneric(broken) {
 			t.Errorf("the start-up check accepts a kernel set that %s", name)
 		}

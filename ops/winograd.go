@@ -36,9 +36,10 @@ var (
 	winoRows  = 64 // multiple of panelRows
 )
 
-// Winograd3x3 is a 3×3 convolution's weights in the Winograd domain, ready
-// to compute the convolution with 16/36 of the direct method's multiplies.
-// It is read-only after NewWinograd3x3: Conv may run concurrently, each call
+// Winograd is a 3×3 or 5×5 convolution's weights in the Winograd domain,
+// F(2×2, 3×3) or F(2×2, 5×5), ready to compute the convolution with 16/36
+// or 36/100 of the direct method's multiplies. It is read-only after
+// NewWinograd3x3 or NewWinograd5x5: Conv may run concurrently, each call
 // with its own workspace.
 //
 // Speed (one Zen 3 core, AVX2, vs the direct ConvGemm on the same layout):
@@ -51,66 +52,105 @@ var (
 // adds, so its float32 rounding error is smaller than the direct offset
 // GEMM's (a chain of 9·C FMAs): at the runtime's scales (weights
 // U(±1/√(9C)), inputs N(0,1) or in (-1, 1)) the max error against float64 is
-// 4–9e-7 where the direct conv has 3–4e-6 (TestWinograd3x3Error).
-type Winograd3x3 struct {
+// 4–9e-7 where the direct conv has 3–4e-6 (TestWinograd3x3Error). F(2×2,
+// 5×5)'s transforms have larger coefficients (up to 5 in Bᵀ, 1/24 in G):
+// TestWinograd5x5Error bounds its error against float64.
+type Winograd struct {
 	M, C   int
+	r      int // kernel side: 3 or 5
+	nx     int // ξ planes: (r+1)²
 	block  int // groups per block
 	rows   int // output rows per GEMM chunk
 	pad    int // floats after each ξ plane of the scratch
-	u      [16]*PackedA
-	chunks [16][]PackedA // u[ξ] cut into row chunks of `rows` rows
-	offs   []int32       // offs[k] = k·ldv
+	u      []*PackedA
+	chunks [][]PackedA // u[ξ] cut into row chunks of `rows` rows
+	offs   []int32     // offs[k] = k·ldv
 	// bf16 holds U in bfloat16 channel pairs for the native bfloat16
 	// GEMM (NewWinograd3x3BF16, native, where BF16Native); nil otherwise.
 	bf16 *winoBF16
 }
 
 // NewWinograd3x3 transforms w, an (m, c, 3, 3) row-major PyTorch weight.
-func NewWinograd3x3(w []float32, m, c int) *Winograd3x3 {
-	return newWinograd3x3(w, m, c, false, false)
+func NewWinograd3x3(w []float32, m, c int) *Winograd {
+	return newWinograd(w, m, c, 3, false, false)
 }
 
-func newWinograd3x3(w []float32, m, c int, bf16, native bool) *Winograd3x3 {
-	if m <= 0 || c <= 0 || len(w) < m*c*9 {
-		panic(fmt.Sprintf("ops.NewWinograd3x3: %d values for a (%d, %d, 3, 3) weight", len(w), m, c))
+// NewWinograd5x5 transforms w, an (m, c, 5, 5) row-major PyTorch weight,
+// for F(2×2, 5×5): 36 GEMMs over C channels, where 5×5 run as four
+// zero-padded 3×3 blocks of F(2×2, 3×3) takes 16 over 4·C (1.78× the
+// multiplies).
+func NewWinograd5x5(w []float32, m, c int) *Winograd {
+	return newWinograd(w, m, c, 5, false, false)
+}
+
+// winoG is the G matrix of F(2×2, r×r), r+1 rows of r: for r = 3 with the
+// interpolation points 0, 1, -1, ∞; for r = 5 with 0, 1, -1, ½, -2, ∞ and
+// the row scales that make winoIn5Go's Bᵀ and winoOut5Go's Aᵀ integers.
+func winoG(r int) [][]float64 {
+	if r == 3 {
+		return [][]float64{{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}}
 	}
-	var u [16][]float32
+	return [][]float64{
+		{1.0 / 2, 0, 0, 0, 0},
+		{1.0 / 6, 1.0 / 6, 1.0 / 6, 1.0 / 6, 1.0 / 6},
+		{-1.0 / 6, 1.0 / 6, -1.0 / 6, 1.0 / 6, -1.0 / 6},
+		{-8.0 / 15, -4.0 / 15, -2.0 / 15, -1.0 / 15, -1.0 / 30},
+		{1.0 / 30, -1.0 / 15, 2.0 / 15, -4.0 / 15, 8.0 / 15},
+		{0, 0, 0, 0, 1.0 / 2},
+	}
+}
+
+func newWinograd(w []float32, m, c, r int, bf16, native bool) *Winograd {
+	kk := r * r
+	if m <= 0 || c <= 0 || len(w) < m*c*kk {
+		panic(fmt.Sprintf("ops.NewWinograd%dx%d: %d values for a (%d, %d, %d, %d) weight", r, r, len(w), m, c, r, r))
+	}
+	a := r + 1
+	nx := a * a
+	u := make([][]float32, nx)
 	for x := range u {
 		u[x] = make([]float32, m*c)
 	}
-	gm := [4][3]float64{{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}}
+	gm := winoG(r)
+	t := make([][]float64, a)
+	for i := range t {
+		t[i] = make([]float64, r)
+	}
 	for i := 0; i < m; i++ {
 		for ch := 0; ch < c; ch++ {
-			g := w[(i*c+ch)*9 : (i*c+ch)*9+9]
-			// t = G g (4×3), then U = t Gᵀ (4×4), in float64.
-			var t [4][3]float64
-			for a := 0; a < 4; a++ {
-				for q := 0; q < 3; q++ {
-					for k := 0; k < 3; k++ {
-						t[a][q] += gm[a][k] * float64(g[k*3+q])
+			g := w[(i*c+ch)*kk : (i*c+ch)*kk+kk]
+			// t = G g (α×r), then U = t Gᵀ (α×α), in float64.
+			for p := 0; p < a; p++ {
+				for q := 0; q < r; q++ {
+					var v float64
+					for k := 0; k < r; k++ {
+						v += gm[p][k] * float64(g[k*r+q])
 					}
+					t[p][q] = v
 				}
 			}
-			for a := 0; a < 4; a++ {
-				for b := 0; b < 4; b++ {
+			for p := 0; p < a; p++ {
+				for b := 0; b < a; b++ {
 					var v float64
-					for q := 0; q < 3; q++ {
-						v += t[a][q] * gm[b][q]
+					for q := 0; q < r; q++ {
+						v += t[p][q] * gm[b][q]
 					}
-					u[a*4+b][i*c+ch] = float32(v)
+					u[p*a+b][i*c+ch] = float32(v)
 				}
 			}
 		}
 	}
-	wg := &Winograd3x3{M: m, C: c, block: max(1, winoBlock), rows: min(max(panelRows, winoRows/panelRows*panelRows), (m+panelRows-1)/panelRows*panelRows), pad: max(0, winoPad)}
+	wg := &Winograd{M: m, C: c, r: r, nx: nx, block: max(1, winoBlock), rows: min(max(panelRows, winoRows/panelRows*panelRows), (m+panelRows-1)/panelRows*panelRows), pad: max(0, winoPad)}
 	if bf16 {
 		if native && BF16Native() {
-			wg.bf16 = newWinoBF16(&u, m, c, wg.rows)
+			wg.bf16 = newWinoBF16(u, m, c, wg.rows)
 		}
 		for x := range u {
 			RoundBF16(u[x], u[x])
 		}
 	}
+	wg.u = make([]*PackedA, nx)
+	wg.chunks = make([][]PackedA, nx)
 	for x := range u {
 		wg.u[x] = PackA(u[x], m, c)
 		for i0 := 0; i0 < m; i0 += wg.rows {
@@ -126,21 +166,24 @@ func newWinograd3x3(w []float32, m, c int, bf16, native bool) *Winograd3x3 {
 	return wg
 }
 
-func (w *Winograd3x3) ldv() int { return 8 * w.block }
+// R is the kernel side the convolution was made for: 3 or 5.
+func (w *Winograd) R() int { return w.r }
+
+func (w *Winograd) ldv() int { return 8 * w.block }
 
 // Workspace returns the number of float32s of scratch one part of Conv needs.
 // It depends only on M and C, not on the image: about 16·48·(C+64) floats,
 // 420 KB for C = 64, so one part's working set stays in a core's L2.
-func (w *Winograd3x3) Workspace() int {
+func (w *Winograd) Workspace() int {
 	xsv, xsm := w.strides()
-	return 16*xsv + 16*xsm + w.C*winoInEdge + w.rows*winoOutEdge
+	return w.nx*xsv + w.nx*xsm + w.C*w.inEdge() + w.rows*winoOutEdge
 }
 
 // strides returns the ξ strides of V and of the GEMM output buffer. A plane
 // is padded by one cache line so that the 16 planes' same rows fall in
 // different L1 sets (plain C·ldv is a multiple of 4 KiB for C = 64, ldv = 48·k
 // and would make all 16 ξ of a row contend for one set in the transforms).
-func (w *Winograd3x3) strides() (xsv, xsm int) {
+func (w *Winograd) strides() (xsv, xsm int) {
 	ldv := w.ldv()
 	return w.C*ldv + w.pad, w.rows*ldv + w.pad
 }
@@ -148,10 +191,29 @@ func (w *Winograd3x3) strides() (xsv, xsm int) {
 // winoPad is the cache line of padding after each ξ plane.
 var winoPad = 16
 
-const (
-	winoInEdge  = 4 * 18 // one channel's 4×18 window of a group
-	winoOutEdge = 2 * 16 // one row's 2×16 output of a group
-)
+// winoOutEdge is one row's 2×16 output of a group.
+const winoOutEdge = 2 * 16
+
+// inCols is the width of a group's input window: 16 + r - 1 columns.
+func (w *Winograd) inCols() int { return 15 + w.r }
+
+// inEdge is one channel's (r+1)×inCols input window of a group.
+func (w *Winograd) inEdge() int { return (w.r + 1) * w.inCols() }
+
+// in and out are the transforms for the kernel size, in the kernel set.
+func (w *Winograd) in(k *kernelSet) func(dst []float32, xs int, src []float32, rs, ng int) {
+	if w.r == 5 {
+		return k.winoIn5
+	}
+	return k.winoIn
+}
+
+func (w *Winograd) out(k *kernelSet) func(out []float32, ldc, wp int, m []float32, xs, ldm int, bias []float32, rows, mode, ng int) {
+	if w.r == 5 {
+		return k.winoOut5
+	}
+	return k.winoOut
+}
 
 // Conv computes, for i < M, f < frames, y < h, x < wd,
 //
@@ -167,7 +229,7 @@ const (
 // for part < parts may run concurrently (each with its own ws of at least
 // Workspace() floats). Every output's value is independent of
 // parts.
-func (w *Winograd3x3) Conv(out []float32, ldc int, bias []float32, in []float32, chanStride, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int) {
+func (w *Winograd) Conv(out []float32, ldc int, bias []float32, in []float32, chanStride, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int) {
 	srcs := [1]WinoInput{{in, chanStride, w.C}}
 	w.conv(out, ldc, bias, srcs[:], frames, h, wd, wp, s, accumulate, ws, part, parts, false)
 }
@@ -193,53 +255,53 @@ type WinoInput struct {
 // when the image has few tiles and the weights are large (a 16×16 step
 // with 128 → 256 channels: 2 MB of weights for 64 tiles). Either way every
 // output value is computed the same way: the same bits.
-func (w *Winograd3x3) ConvMulti(out []float32, ldc int, bias []float32, srcs []WinoInput, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int, byM bool) {
+func (w *Winograd) ConvMulti(out []float32, ldc int, bias []float32, srcs []WinoInput, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int, byM bool) {
 	total := 0
 	for _, src := range srcs {
 		if src.Channels < 0 {
-			panic(fmt.Sprintf("ops.Winograd3x3.ConvMulti: %d channels", src.Channels))
+			panic(fmt.Sprintf("ops.Winograd.ConvMulti: %d channels", src.Channels))
 		}
 		total += src.Channels
 	}
 	if total != w.C {
-		panic(fmt.Sprintf("ops.Winograd3x3.ConvMulti: inputs have %d channels, C=%d", total, w.C))
+		panic(fmt.Sprintf("ops.Winograd.ConvMulti: inputs have %d channels, C=%d", total, w.C))
 	}
 	w.conv(out, ldc, bias, srcs, frames, h, wd, wp, s, accumulate, ws, part, parts, byM)
 }
 
 // Chunks is how many parts ConvMulti can split the output channels into
 // with byM.
-func (w *Winograd3x3) Chunks() int { return len(w.chunks[0]) }
+func (w *Winograd) Chunks() int { return len(w.chunks[0]) }
 
 // Groups is how many tile groups (the unit a part of ConvMulti takes
 // without byM) an image of frames frames of h×wd has.
 func Groups(frames, h, wd int) int { return frames * (h + 1) / 2 * (((wd+1)/2 + 7) / 8) }
 
-func (w *Winograd3x3) conv(out []float32, ldc int, bias []float32, srcs []WinoInput, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int, byM bool) {
+func (w *Winograd) conv(out []float32, ldc int, bias []float32, srcs []WinoInput, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int, byM bool) {
 	if frames <= 0 || h <= 0 || wd <= 0 {
 		return
 	}
 	M, C := w.M, w.C
-	hp := h + 2
+	hp := h + w.r - 1
 	for _, src := range srcs {
-		if wp < wd+2 || s < hp*wp || src.ChanStride < (frames-1)*s+hp*wp && src.Channels > 1 {
-			panic(fmt.Sprintf("ops.Winograd3x3.Conv: bad layout wp=%d s=%d chanStride=%d for %d frames of %d×%d", wp, s, src.ChanStride, frames, h, wd))
+		if wp < wd+w.r-1 || s < hp*wp || src.ChanStride < (frames-1)*s+hp*wp && src.Channels > 1 {
+			panic(fmt.Sprintf("ops.Winograd.Conv: bad layout wp=%d s=%d chanStride=%d for %d frames of %d×%d", wp, s, src.ChanStride, frames, h, wd))
 		}
 		if need := (src.Channels-1)*src.ChanStride + (frames-1)*s + hp*wp; src.Channels > 0 && len(src.Data) < need {
-			panic(fmt.Sprintf("ops.Winograd3x3.Conv: input has %d values, need %d", len(src.Data), need))
+			panic(fmt.Sprintf("ops.Winograd.Conv: input has %d values, need %d", len(src.Data), need))
 		}
 	}
 	if ldc < (frames-1)*s+(h-1)*wp+wd || len(out) < (M-1)*ldc+(frames-1)*s+(h-1)*wp+wd {
-		panic(fmt.Sprintf("ops.Winograd3x3.Conv: output has %d values (ldc %d), too small", len(out), ldc))
+		panic(fmt.Sprintf("ops.Winograd.Conv: output has %d values (ldc %d), too small", len(out), ldc))
 	}
 	if bias != nil && len(bias) < M {
-		panic("ops.Winograd3x3.Conv: bias shorter than M")
+		panic("ops.Winograd.Conv: bias shorter than M")
 	}
 	if need := w.Workspace(); len(ws) < need {
-		panic(fmt.Sprintf("ops.Winograd3x3.Conv: workspace has %d floats, need %d", len(ws), need))
+		panic(fmt.Sprintf("ops.Winograd.Conv: workspace has %d floats, need %d", len(ws), need))
 	}
 	if parts <= 0 || part < 0 || part >= parts {
-		panic(fmt.Sprintf("ops.Winograd3x3.Conv: part %d of %d", part, parts))
+		panic(fmt.Sprintf("ops.Winograd.Conv: part %d of %d", part, parts))
 	}
 	mode := 0
 	if accumulate {
@@ -261,10 +323,12 @@ func (w *Winograd3x3) conv(out []float32, ldc int, bias []float32, srcs []WinoIn
 
 	ldv := w.ldv()
 	xsv, xsm := w.strides() // ξ strides of V and of the M buffer
-	v := ws[:16*xsv]
-	mb := ws[16*xsv : 16*xsv+16*xsm]
-	edgeIn := ws[16*xsv+16*xsm : 16*xsv+16*xsm+C*winoInEdge]
-	edgeOut := ws[16*xsv+16*xsm+C*winoInEdge : 16*xsv+16*xsm+C*winoInEdge+w.rows*winoOutEdge]
+	nx, ie, ic := w.nx, w.inEdge(), w.inCols()
+	v := ws[:nx*xsv]
+	mb := ws[nx*xsv : nx*xsv+nx*xsm]
+	edgeIn := ws[nx*xsv+nx*xsm : nx*xsv+nx*xsm+C*ie]
+	edgeOut := ws[nx*xsv+nx*xsm+C*ie : nx*xsv+nx*xsm+C*ie+w.rows*winoOutEdge]
+	winoIn, winoOut := w.in(&kernels), w.out(&kernels)
 
 	for b0 := g0; b0 < g1; b0 += w.block {
 		nb := min(w.block, g1-b0)
@@ -276,25 +340,25 @@ func (w *Winograd3x3) conv(out []float32, ldc int, bias []float32, srcs []WinoIn
 				ch0 := 0
 				for _, src := range srcs {
 					for ch := 0; ch < src.Channels; ch++ {
-						kernels.winoIn(v[8*q+(ch0+ch)*ldv:], xsv, src.Data[base+ch*src.ChanStride:], wp, run)
+						winoIn(v[8*q+(ch0+ch)*ldv:], xsv, src.Data[base+ch*src.ChanStride:], wp, run)
 					}
 					ch0 += src.Channels
 				}
 				q += run
 				continue
 			}
-			rowsIn := min(4, hp-2*ty)
-			colsIn := min(18, wd+2-16*gx)
+			rowsIn := min(w.r+1, hp-2*ty)
+			colsIn := min(ic, wd+w.r-1-16*gx)
 			clear(edgeIn)
 			ch0 := 0
 			for _, src := range srcs {
 				for ch := 0; ch < src.Channels; ch++ {
-					e := (ch0 + ch) * winoInEdge
+					e := (ch0 + ch) * ie
 					for r := 0; r < rowsIn; r++ {
 						o := ch*src.ChanStride + base + r*wp
-						copy(edgeIn[e+r*18:e+r*18+colsIn], src.Data[o:o+colsIn])
+						copy(edgeIn[e+r*ic:e+r*ic+colsIn], src.Data[o:o+colsIn])
 					}
-					kernels.winoIn(v[8*q+(ch0+ch)*ldv:], xsv, edgeIn[e:], 18, 1)
+					winoIn(v[8*q+(ch0+ch)*ldv:], xsv, edgeIn[e:], ic, 1)
 				}
 				ch0 += src.Channels
 			}
@@ -308,10 +372,10 @@ func (w *Winograd3x3) conv(out []float32, ldc int, bias []float32, srcs []WinoIn
 		for ci := c0; ci < c1; ci++ {
 			i0 := ci * w.rows
 			rows := w.chunks[0][ci].M
-			for x := 0; w.bf16 != nil && x < 16; x++ {
+			for x := 0; w.bf16 != nil && x < nx; x++ {
 				w.bf16.gemm(mb[x*xsm:], ldv, x, ci, v[x*xsv:x*xsv+C*ldv], w.offs, n)
 			}
-			for x := 0; w.bf16 == nil && x < 16; x++ {
+			for x := 0; w.bf16 == nil && x < nx; x++ {
 				// The kernel directly: ConvGemm's checks hold by
 				// construction (offs[k] = k·ldv, n ≤ ldv, each M plane
 				// xsm ≥ rows·ldv) and cost ~2% at C = 64.
@@ -325,11 +389,11 @@ func (w *Winograd3x3) conv(out []float32, ldc int, bias []float32, srcs []WinoIn
 				f, ty, gx := w.group(b0+q, perFrame, ngx)
 				base := i0*ldc + f*s + 2*ty*wp + 16*gx
 				if run := w.fullRun(q, nb, gx, ty, ngx, h, wd); run > 0 {
-					kernels.winoOut(out[base:], ldc, wp, mb[8*q:], xsm, ldv, bs, rows, mode, run)
+					winoOut(out[base:], ldc, wp, mb[8*q:], xsm, ldv, bs, rows, mode, run)
 					q += run
 					continue
 				}
-				kernels.winoOut(edgeOut, winoOutEdge, 16, mb[8*q:], xsm, ldv, nil, rows, 0, 1)
+				winoOut(edgeOut, winoOutEdge, 16, mb[8*q:], xsm, ldv, nil, rows, 0, 1)
 				rowsOut := min(2, h-2*ty)
 				colsOut := min(16, wd-16*gx)
 				for r := 0; r < rows; r++ {
@@ -360,7 +424,7 @@ func (w *Winograd3x3) conv(out []float32, ldc int, bias []float32, srcs []WinoIn
 // fullRun returns how many groups from block position q on (q < nb; the
 // group is gx in tile row ty) are full (all 8 tiles inside the image) and
 // in the same tile row, or 0 if group q itself is not full.
-func (w *Winograd3x3) fullRun(q, nb, gx, ty, ngx, h, wd int) int {
+func (w *Winograd) fullRun(q, nb, gx, ty, ngx, h, wd int) int {
 	if 2*ty+2 > h {
 		return 0
 	}
@@ -369,7 +433,7 @@ func (w *Winograd3x3) fullRun(q, nb, gx, ty, ngx, h, wd int) int {
 }
 
 // group returns the frame, tile row and group column of tile group g.
-func (w *Winograd3x3) group(g, perFrame, ngx int) (f, ty, gx int) {
+func (w *Winograd) group(g, perFrame, ngx int) (f, ty, gx int) {
 	f, r := g/perFrame, g%perFrame
 	return f, r / ngx, r % ngx
 }

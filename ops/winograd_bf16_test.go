@@ -17,7 +17,7 @@ func withBF16(s *bf16Set, f func()) {
 
 // winoBF16Out runs wg on p into a fresh output (sentinels outside the
 // image's columns, init values inside for accumulate) split in parts.
-func winoBF16Out(p *winoCase, wg *Winograd3x3, bias []float32, acc bool, parts int) (out []float32, valid []bool, ldc int) {
+func winoBF16Out(p *winoCase, wg *Winograd, bias []float32, acc bool, parts int) (out []float32, valid []bool, ldc int) {
 	ldc = p.width() + 3
 	out = make([]float32, p.m*ldc+5)
 	valid = make([]bool, len(out))
@@ -50,7 +50,7 @@ func TestWinograd3x3BF16Twin(t *testing.T) {
 	for _, sz := range [][5]int{{13, 1, 1, 5, 7}, {40, 7, 2, 17, 35}, {24, 33, 1, 9, 64}, {64, 65, 1, 16, 16}, {9, 16, 3, 3, 3}} {
 		m, c, frames, h, wd := sz[0], sz[1], sz[2], sz[3], sz[4]
 		p := newWinoCase(rng, m, c, frames, h, wd, 1, 2, 3, 1/math.Sqrt(9*float64(c)), func() float32 { return float32(rng.NormFloat64()) })
-		var wg *Winograd3x3
+		var wg *Winograd
 		withBF16(&native, func() { wg = NewWinograd3x3BF16(p.w, m, c, true) })
 		if !wg.BF16() {
 			t.Fatal("NewWinograd3x3BF16 did not pack for the native kernels")
@@ -154,7 +154,7 @@ func TestWinograd3x3BF16Converted(t *testing.T) {
 	for i := range w {
 		w[i] = float32(rng.NormFloat64())
 	}
-	var wb *Winograd3x3
+	var wb *Winograd
 	withBF16(nil, func() { wb = NewWinograd3x3BF16(w, 21, 10, true) })
 	wf := NewWinograd3x3(w, 21, 10)
 	if wb.BF16() {

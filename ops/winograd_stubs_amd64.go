@@ -29,3 +29,29 @@ func winoOutAVX2(out *float32, ldc int, wp int, m *float32, xs int, ldm int, bia
 //
 //go:noescape
 func winoOutAVX512(out *float32, ldc int, wp int, m *float32, xs int, ldm int, bias *float32, rows int, mode int, ng int)
+
+// winoIn5AVX2 is winoIn5Go: for g < ng it reads src[16g + r*rs + 0..19] (r < 6)
+// and writes dst[ξ*xs + 8g + lane] (ξ < 36, lane < 8); ng must be ≥ 1.
+//
+//go:noescape
+func winoIn5AVX2(dst *float32, xs int, src *float32, rs int, ng int)
+
+// winoIn5AVX512 is winoIn5Go: for g < ng it reads src[16g + r*rs + 0..19] (r < 6)
+// and writes dst[ξ*xs + 8g + lane] (ξ < 36, lane < 8); ng must be ≥ 1.
+//
+//go:noescape
+func winoIn5AVX512(dst *float32, xs int, src *float32, rs int, ng int)
+
+// winoOut5AVX2 is winoOut5Go: for r < rows and g < ng it reads m[ξ*xs + r*ldm + 8g + lane]
+// (ξ < 36) and writes out[r*ldc + dy*wp + 16g + 0..15] (dy < 2), adding bias[r]
+// (mode 1) or the old out value (mode 2); rows and ng must be ≥ 1.
+//
+//go:noescape
+func winoOut5AVX2(out *float32, ldc int, wp int, m *float32, xs int, ldm int, bias *float32, rows int, mode int, ng int)
+
+// winoOut5AVX512 is winoOut5Go: for r < rows and g < ng it reads m[ξ*xs + r*ldm + 8g + lane]
+// (ξ < 36) and writes out[r*ldc + dy*wp + 16g + 0..15] (dy < 2), adding bias[r]
+// (mode 1) or the old out value (mode 2); rows and ng must be ≥ 1.
+//
+//go:noescape
+func winoOut5AVX512(out *float32, ldc int, wp int, m *float32, xs int, ldm int, bias *float32, rows int, mode int, ng int)
