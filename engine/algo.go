@@ -11,7 +11,9 @@ const (
 	// (stride 1, any dilation, groups).
 	Direct Algo = iota
 	// Winograd is F(2×2, 3×3): 16 multiplications per 2×2 output tile and
-	// input channel instead of 36; a 5-wide kernel side runs as 3×3 blocks.
+	// input channel instead of 36, or for a 5×5 kernel F(2×2, 5×5): 36
+	// instead of 100 (bf16 precision: as four 3×3 blocks, 64); other
+	// kernels with sides of 3 and 5 run as 3×3 blocks.
 	Winograd
 	// Gather copies the taps of each output pixel into a dense matrix
 	// first (im2col): strided convolutions, where the offset GEMM would
