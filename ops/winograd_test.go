@@ -820,3 +820,37 @@ func TestWinograd5x5Error(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkWinograd5x5 compares F(2×2, 5×5) with the direct offset GEMM
+// for the 5×5 convolutions of the models (16×16 cells of OpenSTL, 64×64
+// encoders), down to where it stops paying (few input channels), with the
+// selected kernels. GFLOP/s count the direct method's flops.
+func BenchmarkWinograd5x5(b *testing.B) {
+	for _, sz := range []struct{ m, c, h, w int }{
+		{256, 64, 16, 16}, {256, 16, 16, 16},
+		{128, 32, 64, 64}, {32, 16, 64, 64}, {32, 8, 64, 64}, {32, 4, 64, 64},
+	} {
+		rng := rand.New(rand.NewPCG(5, 7))
+		p := newWinoCaseK(rng, 5, sz.m, sz.c, 1, sz.h, sz.w, 0, 0, 0, 1/math.Sqrt(float64(25*sz.c)), func() float32 { return float32(rng.NormFloat64()) })
+		n := p.width()
+		out := make([]float32, p.m*n)
+		flops := 2 * float64(sz.m*sz.c*25*sz.h*sz.w)
+		name := fmt.Sprintf("M=%d,C=%d,%dx%d", sz.m, sz.c, sz.h, sz.w)
+		b.Run("direct/"+name, func(b *testing.B) {
+			a := PackA(p.w, p.m, p.c*25)
+			offs := p.offsets()
+			for b.Loop() {
+				ConvGemm(out, n, a, p.bias, p.in, offs, n, false)
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+		b.Run("winograd/"+name, func(b *testing.B) {
+			wg := NewWinograd5x5(p.w, p.m, p.c)
+			ws := make([]float32, wg.Workspace())
+			for b.Loop() {
+				wg.Conv(out, n, p.bias, p.in, p.cs, 1, p.h, p.wd, p.wp, p.s, false, ws, 0, 1)
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
