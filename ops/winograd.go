@@ -2,7 +2,8 @@ package ops
 
 import "fmt"
 
-// Winograd F(2×2, 3×3) for the 3×3, pad-1, stride-1 convolutions.
+// Winograd F(2×2, 3×3) for the 3×3, pad-1, stride-1 convolutions (and
+// F(2×2, 5×5) for the 5×5, pad-2 ones: winograd5.go).
 //
 // Each frame's output is cut into 2×2 tiles; tile (ty, tx) reads the 4×4
 // input window at padded rows 2ty.., columns 2tx... With the usual
