@@ -27,6 +27,8 @@ type kernelSet struct {
 	// winoOut5Go), under the same rule.
 	winoIn5  func(dst []float32, xs int, src []float32, rs, ng int)
 	winoOut5 func(out []float32, ldc, wp int, m []float32, xs, ldm int, bias []float32, rows, mode, ng int)
+	// relu is Relu's loop (reluGeneric), bit-identical across sets.
+	relu func(d []float32)
 	// unverified sets are offered only if agreesWithGeneric passes.
 	unverified bool
 }
@@ -40,6 +42,7 @@ var genericKernels = kernelSet{
 	winoOut:   winoOutGo,
 	winoIn5:   winoIn5Go,
 	winoOut5:  winoOut5Go,
+	relu:      reluGeneric,
 }
 
 // availableKernels is cpuKernels less any unverified set that disagrees
@@ -149,6 +152,21 @@ func agreesWithGeneric(k kernelSet) bool {
 		genericKernels.winoOut(out[1], ldo, wp, mIn, 3*xs, ldm, bias, rows, mode, ng)
 		if !same(out[0], out[1], 0) {
 			return false
+		}
+	}
+	// Relu over every tail length, with −0 and NaN among the values.
+	for n := 0; n <= 37; n++ {
+		d := [2][]float32{fill(n+1, 1), nil}
+		if n > 2 {
+			d[0][1], d[0][2] = float32(math.Copysign(0, -1)), float32(math.NaN())
+		}
+		d[1] = append([]float32(nil), d[0]...)
+		k.relu(d[0][:n])
+		genericKernels.relu(d[1][:n])
+		for i := range d[0] {
+			if math.Float32bits(d[0][i]) != math.Float32bits(d[1][i]) {
+				return false
+			}
 		}
 	}
 	// The same for F(2×2, 5×5): 6 input rows, 36 ξ planes.

@@ -57,3 +57,16 @@ func lstmGatesAsm(gi, gf, gO, gg, c, h []float32, wide bool) {
 	copy(c[full:n], buf[4][:])
 	copy(h[full:n], buf[5][:])
 }
+
+// reluAVX2Slices and reluAVX512Slices run the vector Relu over d.
+func reluAVX2Slices(d []float32) {
+	if len(d) > 0 {
+		reluAVX2(&d[0], len(d))
+	}
+}
+
+func reluAVX512Slices(d []float32) {
+	if len(d) > 0 {
+		reluAVX512(&d[0], len(d))
+	}
+}

@@ -2406,6 +2406,108 @@ doneAVX512:
 	VZEROUPPER
 	RET
 
+// func reluAVX2(d *float32, n int)
+// Requires: AVX
+TEXT ·reluAVX2(SB), NOSPLIT, $0-16
+	MOVQ   d+0(FP), AX
+	MOVQ   n+8(FP), CX
+	VXORPS Y0, Y0, Y0
+
+reluAVX2Loop:
+	CMPQ    CX, $0x00000020
+	JL      reluAVX2One
+	VMAXPS  (AX), Y0, Y1
+	VADDPS  Y0, Y1, Y1
+	VMOVUPS Y1, (AX)
+	VMAXPS  32(AX), Y0, Y2
+	VADDPS  Y0, Y2, Y2
+	VMOVUPS Y2, 32(AX)
+	VMAXPS  64(AX), Y0, Y3
+	VADDPS  Y0, Y3, Y3
+	VMOVUPS Y3, 64(AX)
+	VMAXPS  96(AX), Y0, Y4
+	VADDPS  Y0, Y4, Y4
+	VMOVUPS Y4, 96(AX)
+	ADDQ    $0x00000080, AX
+	SUBQ    $0x00000020, CX
+	JMP     reluAVX2Loop
+
+reluAVX2One:
+	CMPQ    CX, $0x00000008
+	JL      reluAVX2Tail
+	VMAXPS  (AX), Y0, Y1
+	VADDPS  Y0, Y1, Y1
+	VMOVUPS Y1, (AX)
+	ADDQ    $0x00000020, AX
+	SUBQ    $0x00000008, CX
+	JMP     reluAVX2One
+
+reluAVX2Tail:
+	CMPQ       CX, $0x00
+	JLE        reluAVX2Done
+	LEAQ       tailmask<>+0(SB), DX
+	NEGQ       CX
+	VMOVDQU    32(DX)(CX*4), Y2
+	VMASKMOVPS (AX), Y2, Y1
+	VMAXPS     Y1, Y0, Y1
+	VADDPS     Y0, Y1, Y1
+	VMASKMOVPS Y1, Y2, (AX)
+
+reluAVX2Done:
+	VZEROUPPER
+	RET
+
+// func reluAVX512(d *float32, n int)
+// Requires: AVX, AVX512DQ, AVX512F, BMI2
+TEXT ·reluAVX512(SB), NOSPLIT, $0-16
+	MOVQ   d+0(FP), AX
+	MOVQ   n+8(FP), CX
+	VXORPS Z0, Z0, Z0
+
+reluAVX512Loop:
+	CMPQ    CX, $0x00000040
+	JL      reluAVX512One
+	VMAXPS  (AX), Z0, Z1
+	VADDPS  Z0, Z1, Z1
+	VMOVUPS Z1, (AX)
+	VMAXPS  64(AX), Z0, Z2
+	VADDPS  Z0, Z2, Z2
+	VMOVUPS Z2, 64(AX)
+	VMAXPS  128(AX), Z0, Z3
+	VADDPS  Z0, Z3, Z3
+	VMOVUPS Z3, 128(AX)
+	VMAXPS  192(AX), Z0, Z4
+	VADDPS  Z0, Z4, Z4
+	VMOVUPS Z4, 192(AX)
+	ADDQ    $0x00000100, AX
+	SUBQ    $0x00000040, CX
+	JMP     reluAVX512Loop
+
+reluAVX512One:
+	CMPQ    CX, $0x00000010
+	JL      reluAVX512Tail
+	VMAXPS  (AX), Z0, Z1
+	VADDPS  Z0, Z1, Z1
+	VMOVUPS Z1, (AX)
+	ADDQ    $0x00000040, AX
+	SUBQ    $0x00000010, CX
+	JMP     reluAVX512One
+
+reluAVX512Tail:
+	CMPQ      CX, $0x00
+	JLE       reluAVX512Done
+	MOVL      $0x0000ffff, DX
+	BZHIL     CX, DX, DX
+	KMOVW     DX, K1
+	VMOVUPS.Z (AX), K1, Z1
+	VMAXPS    Z1, Z0, Z1
+	VADDPS    Z0, Z1, Z1
+	VMOVUPS   Z1, K1, (AX)
+
+reluAVX512Done:
+	VZEROUPPER
+	RET
+
 DATA probeone<>+0(SB)/4, $0x3f800000
 GLOBL probeone<>(SB), RODATA|NOPTR, $4
 

@@ -360,6 +360,9 @@ func TestSelfCheck(t *testing.T) {
 				dst[35*xs+8*ng-1] = math.Nextafter32(dst[35*xs+8*ng-1], 0)
 			}
 		},
+		"leaves the last value of a Relu": func(k *kernelSet) {
+			k.relu = func(d []float32) { g.relu(d[:max(0, len(d)-1)]) }
+		},
 		"ignores bias in the 5×5 output transform": func(k *kernelSet) {
 			k.winoOut5 = func(out []float32, ldc, wp int, m []float32, xs, ldm int, bias []float32, rows, mode, ng int) {
 				g.winoOut5(out, ldc, wp, m, xs, ldm, bias, rows, mode&2, ng)
@@ -460,6 +463,40 @@ func TestVectorSetsBitIdentical(t *testing.T) {
 			for j := range c1 {
 				if math.Float32bits(c1[j]) != math.Float32bits(c2[j]) || math.Float32bits(h1[j]) != math.Float32bits(h2[j]) {
 					t.Fatalf("%s vs %s n=%d j=%d: c %v/%v h %v/%v", impl.name, ref.name, n, j, c2[j], c1[j], h2[j], h1[j])
+				}
+			}
+		}
+	}
+}
+
+// TestReluTwin checks every kernel set's Relu against reluGeneric bit for
+// bit, over every length up to 100 (tails of both widths) and at offsets
+// that leave the values around the slice untouched.
+func TestReluTwin(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, k := range cpuKernels() {
+		for n := 0; n <= 100; n++ {
+			for _, off := range []int{0, 3} {
+				src := make([]float32, n+off+5)
+				for i := range src {
+					switch rng.IntN(10) {
+					case 0:
+						src[i] = float32(math.Copysign(0, -1))
+					case 1:
+						src[i] = float32(math.NaN())
+					case 2:
+						src[i] = float32(math.Inf(-1 + 2*rng.IntN(2)))
+					default:
+						src[i] = float32(rng.NormFloat64())
+					}
+				}
+				got, want := append([]float32(nil), src...), append([]float32(nil), src...)
+				k.relu(got[off : off+n])
+				reluGeneric(want[off : off+n])
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s n=%d off=%d: [%d] = %g (%#x), generic %g (%#x), input %g", k.name, n, off, i, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]), src[i])
+					}
 				}
 			}
 		}

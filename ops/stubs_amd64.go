@@ -28,6 +28,16 @@ func gatesAVX2(gi *float32, gf *float32, gO *float32, gg *float32, c *float32, h
 //go:noescape
 func gatesAVX512(gi *float32, gf *float32, gO *float32, gg *float32, c *float32, h *float32, n int)
 
+// reluAVX2 is reluGeneric over d[0..n-1] (n ≥ 0).
+//
+//go:noescape
+func reluAVX2(d *float32, n int)
+
+// reluAVX512 is reluGeneric over d[0..n-1] (n ≥ 0).
+//
+//go:noescape
+func reluAVX512(d *float32, n int)
+
 // fmaProbeAVX2 runs n iterations of 48 independent 256-bit FMAs (12 chains).
 func fmaProbeAVX2(n int)
 

@@ -75,6 +75,8 @@ func main() {
 	gemm(avx512, tailMask)
 	gates(avx2)
 	gates(avx512)
+	relu(avx2, tailMask)
+	relu(avx512, tailMask)
 	one := GLOBL("probeone", RODATA|NOPTR)
 	DATA(0, U32(math.Float32bits(1)))
 	fmaProbe(avx2, one)
@@ -613,6 +615,75 @@ func fmaProbe(s isa, one Mem) {
 	}
 	DECQ(n)
 	JNZ(LabelRef("probe" + s.name))
+	VZEROUPPER()
+	RET()
+}
+
+// relu emits relu<ISA>: d[i] = max(0, d[i]) + 0 for i < n, in place. VMAXPS
+// returns its second operand when either is NaN, so a NaN stays NaN; the
+// +0 turns −0 into +0. That is reluGeneric's result, bit for bit, for every
+// input but a signalling NaN (which the add quiets).
+func relu(s isa, tailMask Mem) {
+	name := "relu" + s.name
+	TEXT(name, NOSPLIT, "func(d *float32, n int)")
+	Pragma("noescape")
+	Doc(name+" is reluGeneric over d[0..n-1] (n ≥ 0).")
+	d := Load(Param("d"), GP64())
+	n := GP64()
+	Load(Param("n"), n)
+	zero := s.vec(0)
+	VXORPS(zero, zero, zero)
+	const unroll = 4
+	Label(name + "Loop")
+	CMPQ(n, U32(unroll*s.width))
+	JL(LabelRef(name + "One"))
+	for i := 0; i < unroll; i++ {
+		v := s.vec(1 + i)
+		m := Mem{Base: d}.Offset(i * s.bytes())
+		VMAXPS(m, zero, v)
+		VADDPS(zero, v, v)
+		VMOVUPS(v, m)
+	}
+	ADDQ(U32(unroll*s.bytes()), d)
+	SUBQ(U32(unroll*s.width), n)
+	JMP(LabelRef(name + "Loop"))
+
+	Label(name + "One")
+	CMPQ(n, U32(s.width))
+	JL(LabelRef(name + "Tail"))
+	v := s.vec(1)
+	VMAXPS(Mem{Base: d}, zero, v)
+	VADDPS(zero, v, v)
+	VMOVUPS(v, Mem{Base: d})
+	ADDQ(U32(s.bytes()), d)
+	SUBQ(U32(s.width), n)
+	JMP(LabelRef(name + "One"))
+
+	// The last n < width values, masked.
+	Label(name + "Tail")
+	CMPQ(n, Imm(0))
+	JLE(LabelRef(name + "Done"))
+	if s.width == 16 {
+		bits := GP32()
+		MOVL(U32(0xffff), bits)
+		BZHIL(n.As32(), bits, bits)
+		KMOVW(bits, K1)
+		VMOVUPS_Z(Mem{Base: d}, K1, v)
+		VMAXPS(v, zero, v)
+		VADDPS(zero, v, v)
+		VMOVUPS(v, K1, Mem{Base: d})
+	} else {
+		mask := s.vec(2)
+		mp := GP64()
+		LEAQ(tailMask, mp)
+		NEGQ(n)
+		VMOVDQU(Mem{Base: mp, Index: n, Scale: 4, Disp: 4 * 8}, mask)
+		VMASKMOVPS(Mem{Base: d}, mask, v)
+		VMAXPS(v, zero, v)
+		VADDPS(zero, v, v)
+		VMASKMOVPS(v, mask, Mem{Base: d})
+	}
+	Label(name + "Done")
 	VZEROUPPER()
 	RET()
 }
