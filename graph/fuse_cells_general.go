@@ -684,16 +684,8 @@ func (g *gProg) run(regs, leaf [][]float32, cNew, fill []float32, L int) []float
 func mulAdd(d, a, b, c []float32, sa, sb, sc int, left bool) {
 	n := len(d)
 	if sa == 1 && sb == 1 && sc == 1 {
-		a, b, c := a[:n], b[:n], c[:n]
-		if left {
-			for i := range d {
-				d[i] = c[i] + float32(a[i]*b[i])
-			}
-			return
-		}
-		for i := range d {
-			d[i] = float32(a[i]*b[i]) + c[i]
-		}
+		// c + p and p + c are the same sum (IEEE addition commutes).
+		ops.MulAdd(d, a[:n], b[:n], c[:n])
 		return
 	}
 	for i := range d {

@@ -27,8 +27,10 @@ type kernelSet struct {
 	// winoOut5Go), under the same rule.
 	winoIn5  func(dst []float32, xs int, src []float32, rs, ng int)
 	winoOut5 func(out []float32, ldc, wp int, m []float32, xs, ldm int, bias []float32, rows, mode, ng int)
-	// relu is Relu's loop (reluGeneric), bit-identical across sets.
-	relu func(d []float32)
+	// relu and mulAdd are Relu's and MulAdd's loops (reluGeneric,
+	// mulAddGeneric), bit-identical across sets.
+	relu   func(d []float32)
+	mulAdd func(d, a, b, c []float32)
 	// unverified sets are offered only if agreesWithGeneric passes.
 	unverified bool
 }
@@ -43,6 +45,7 @@ var genericKernels = kernelSet{
 	winoIn5:   winoIn5Go,
 	winoOut5:  winoOut5Go,
 	relu:      reluGeneric,
+	mulAdd:    mulAddGeneric,
 }
 
 // availableKernels is cpuKernels less any unverified set that disagrees
@@ -167,6 +170,17 @@ func agreesWithGeneric(k kernelSet) bool {
 			if math.Float32bits(d[0][i]) != math.Float32bits(d[1][i]) {
 				return false
 			}
+		}
+	}
+	// MulAdd likewise.
+	for n := 0; n <= 37; n++ {
+		a, b, c := fill(n, 2), fill(n, 2), fill(n, 2)
+		d := [2][]float32{fill(n+1, 1), nil}
+		d[1] = append([]float32(nil), d[0]...)
+		k.mulAdd(d[0][:n], a, b, c)
+		genericKernels.mulAdd(d[1][:n], a, b, c)
+		if !same(d[0], d[1], 0) {
+			return false
 		}
 	}
 	// The same for F(2×2, 5×5): 6 input rows, 36 ξ planes.

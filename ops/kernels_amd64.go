@@ -70,3 +70,17 @@ func reluAVX512Slices(d []float32) {
 		reluAVX512(&d[0], len(d))
 	}
 }
+
+// mulAddAVX2Slices and mulAddAVX512Slices run the vector MulAdd over d
+// (a, b and c at least as long: checked by MulAdd).
+func mulAddAVX2Slices(d, a, b, c []float32) {
+	if len(d) > 0 {
+		mulAddAVX2(&d[0], &a[0], &b[0], &c[0], len(d))
+	}
+}
+
+func mulAddAVX512Slices(d, a, b, c []float32) {
+	if len(d) > 0 {
+		mulAddAVX512(&d[0], &a[0], &b[0], &c[0], len(d))
+	}
+}

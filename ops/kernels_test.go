@@ -360,6 +360,13 @@ func TestSelfCheck(t *testing.T) {
 				dst[35*xs+8*ng-1] = math.Nextafter32(dst[35*xs+8*ng-1], 0)
 			}
 		},
+		"adds before rounding the product": func(k *kernelSet) {
+			k.mulAdd = func(d, a, b, c []float32) {
+				for i := range d {
+					d[i] = float32(math.FMA(float64(a[i]), float64(b[i]), float64(c[i])))
+				}
+			}
+		},
 		"leaves the last value of a Relu": func(k *kernelSet) {
 			k.relu = func(d []float32) { g.relu(d[:max(0, len(d)-1)]) }
 		},
@@ -497,6 +504,33 @@ func TestReluTwin(t *testing.T) {
 					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 						t.Fatalf("%s n=%d off=%d: [%d] = %g (%#x), generic %g (%#x), input %g", k.name, n, off, i, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]), src[i])
 					}
+				}
+			}
+		}
+	}
+}
+
+// TestMulAddTwin checks every kernel set's MulAdd against mulAddGeneric bit
+// for bit over every length up to 100, in place too (d = c).
+func TestMulAddTwin(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	for _, k := range cpuKernels() {
+		for n := 0; n <= 100; n++ {
+			a, b, c := make([]float32, n), make([]float32, n), make([]float32, n)
+			for i := range a {
+				a[i], b[i], c[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64()), float32(rng.NormFloat64())
+			}
+			got, want := make([]float32, n+3), make([]float32, n+3)
+			k.mulAdd(got[:n], a, b, c)
+			mulAddGeneric(want[:n], a, b, c)
+			inPlace := append([]float32(nil), c...)
+			k.mulAdd(inPlace, a, b, inPlace)
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%s n=%d: [%d] = %g, generic %g", k.name, n, i, got[i], want[i])
+				}
+				if i < n && math.Float32bits(inPlace[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%s n=%d in place: [%d] = %g, generic %g", k.name, n, i, inPlace[i], want[i])
 				}
 			}
 		}

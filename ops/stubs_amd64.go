@@ -38,6 +38,16 @@ func reluAVX2(d *float32, n int)
 //go:noescape
 func reluAVX512(d *float32, n int)
 
+// mulAddAVX2 is mulAddGeneric over n values (n ≥ 0).
+//
+//go:noescape
+func mulAddAVX2(d *float32, a *float32, b *float32, c *float32, n int)
+
+// mulAddAVX512 is mulAddGeneric over n values (n ≥ 0).
+//
+//go:noescape
+func mulAddAVX512(d *float32, a *float32, b *float32, c *float32, n int)
+
 // fmaProbeAVX2 runs n iterations of 48 independent 256-bit FMAs (12 chains).
 func fmaProbeAVX2(n int)
 

@@ -77,6 +77,8 @@ func main() {
 	gates(avx512)
 	relu(avx2, tailMask)
 	relu(avx512, tailMask)
+	mulAdd(avx2, tailMask)
+	mulAdd(avx512, tailMask)
 	one := GLOBL("probeone", RODATA|NOPTR)
 	DATA(0, U32(math.Float32bits(1)))
 	fmaProbe(avx2, one)
@@ -681,6 +683,88 @@ func relu(s isa, tailMask Mem) {
 		VMASKMOVPS(Mem{Base: d}, mask, v)
 		VMAXPS(v, zero, v)
 		VADDPS(zero, v, v)
+		VMASKMOVPS(v, mask, Mem{Base: d})
+	}
+	Label(name + "Done")
+	VZEROUPPER()
+	RET()
+}
+
+// mulAdd emits mulAdd<ISA>: d[i] = a[i]·b[i] + c[i] for i < n, the product
+// rounded before the add (VMULPS then VADDPS, no FMA): mulAddGeneric's
+// bits.
+func mulAdd(s isa, tailMask Mem) {
+	name := "mulAdd" + s.name
+	TEXT(name, NOSPLIT, "func(d *float32, a *float32, b *float32, c *float32, n int)")
+	Pragma("noescape")
+	Doc(name+" is mulAddGeneric over n values (n ≥ 0).")
+	var p [4]Register
+	for i, nm := range []string{"d", "a", "b", "c"} {
+		p[i] = Load(Param(nm), GP64())
+	}
+	d, a, b, c := p[0], p[1], p[2], p[3]
+	n := GP64()
+	Load(Param("n"), n)
+	step := func(bytes int) {
+		for _, r := range p {
+			ADDQ(U32(bytes), r)
+		}
+	}
+	const unroll = 4
+	Label(name + "Loop")
+	CMPQ(n, U32(unroll*s.width))
+	JL(LabelRef(name + "One"))
+	for i := 0; i < unroll; i++ {
+		v := s.vec(i)
+		off := i * s.bytes()
+		VMOVUPS(Mem{Base: a}.Offset(off), v)
+		VMULPS(Mem{Base: b}.Offset(off), v, v)
+		VADDPS(Mem{Base: c}.Offset(off), v, v)
+		VMOVUPS(v, Mem{Base: d}.Offset(off))
+	}
+	step(unroll * s.bytes())
+	SUBQ(U32(unroll*s.width), n)
+	JMP(LabelRef(name + "Loop"))
+
+	Label(name + "One")
+	CMPQ(n, U32(s.width))
+	JL(LabelRef(name + "Tail"))
+	v := s.vec(0)
+	VMOVUPS(Mem{Base: a}, v)
+	VMULPS(Mem{Base: b}, v, v)
+	VADDPS(Mem{Base: c}, v, v)
+	VMOVUPS(v, Mem{Base: d})
+	step(s.bytes())
+	SUBQ(U32(s.width), n)
+	JMP(LabelRef(name + "One"))
+
+	// The last n < width values, masked.
+	Label(name + "Tail")
+	CMPQ(n, Imm(0))
+	JLE(LabelRef(name + "Done"))
+	x, y := s.vec(1), s.vec(2)
+	if s.width == 16 {
+		bits := GP32()
+		MOVL(U32(0xffff), bits)
+		BZHIL(n.As32(), bits, bits)
+		KMOVW(bits, K1)
+		VMOVUPS_Z(Mem{Base: a}, K1, v)
+		VMOVUPS_Z(Mem{Base: b}, K1, x)
+		VMOVUPS_Z(Mem{Base: c}, K1, y)
+		VMULPS(x, v, v)
+		VADDPS(y, v, v)
+		VMOVUPS(v, K1, Mem{Base: d})
+	} else {
+		mask := s.vec(3)
+		mp := GP64()
+		LEAQ(tailMask, mp)
+		NEGQ(n)
+		VMOVDQU(Mem{Base: mp, Index: n, Scale: 4, Disp: 4 * 8}, mask)
+		VMASKMOVPS(Mem{Base: a}, mask, v)
+		VMASKMOVPS(Mem{Base: b}, mask, x)
+		VMASKMOVPS(Mem{Base: c}, mask, y)
+		VMULPS(x, v, v)
+		VADDPS(y, v, v)
 		VMASKMOVPS(v, mask, Mem{Base: d})
 	}
 	Label(name + "Done")
