@@ -3,6 +3,8 @@ package engine
 import (
 	"fmt"
 	"math"
+
+	"github.com/convlstm-go/convlstm-go/ops"
 )
 
 // Resizing (ONNX Resize, Upsample) is separable too: every mode
@@ -284,11 +286,7 @@ func (t *resampleTask) Run(part, parts int) {
 			case taps == 2 || w[2] == 0:
 				q := int(idx[1])
 				s1 := src[q*inner : (q+1)*inner]
-				w0, w1 := w[0], w[1]
-				s0, s1 = s0[:len(d)], s1[:len(d)]
-				for i := range d {
-					d[i] = w0*s0[i] + w1*s1[i]
-				}
+				ops.Blend(d, s0, s1, w[0], w[1])
 			default:
 				w0 := w[0]
 				for i, v := range s0[:len(d)] {
@@ -296,11 +294,7 @@ func (t *resampleTask) Run(part, parts int) {
 				}
 				for k := 1; k < taps && w[k] != 0; k++ {
 					q := int(idx[k])
-					s := src[q*inner : (q+1)*inner]
-					wk := w[k]
-					for i, v := range s[:len(d)] {
-						d[i] += wk * v
-					}
+					ops.Blend(d, d, src[q*inner:(q+1)*inner], 1, w[k]) // d + w_k·s
 				}
 			}
 		}

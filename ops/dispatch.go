@@ -27,10 +27,12 @@ type kernelSet struct {
 	// winoOut5Go), under the same rule.
 	winoIn5  func(dst []float32, xs int, src []float32, rs, ng int)
 	winoOut5 func(out []float32, ldc, wp int, m []float32, xs, ldm int, bias []float32, rows, mode, ng int)
-	// relu and mulAdd are Relu's and MulAdd's loops (reluGeneric,
-	// mulAddGeneric), bit-identical across sets.
+	// relu, mulAdd and blend are Relu's, MulAdd's and Blend's loops
+	// (reluGeneric, mulAddGeneric, blendGeneric), bit-identical across
+	// sets.
 	relu   func(d []float32)
 	mulAdd func(d, a, b, c []float32)
+	blend  func(d, a, b []float32, wa, wb float32)
 	// unverified sets are offered only if agreesWithGeneric passes.
 	unverified bool
 }
@@ -46,6 +48,7 @@ var genericKernels = kernelSet{
 	winoOut5:  winoOut5Go,
 	relu:      reluGeneric,
 	mulAdd:    mulAddGeneric,
+	blend:     blendGeneric,
 }
 
 // availableKernels is cpuKernels less any unverified set that disagrees
@@ -179,6 +182,17 @@ func agreesWithGeneric(k kernelSet) bool {
 		d[1] = append([]float32(nil), d[0]...)
 		k.mulAdd(d[0][:n], a, b, c)
 		genericKernels.mulAdd(d[1][:n], a, b, c)
+		if !same(d[0], d[1], 0) {
+			return false
+		}
+	}
+	// Blend likewise.
+	for n := 0; n <= 37; n++ {
+		a, b := fill(n, 2), fill(n, 2)
+		d := [2][]float32{fill(n+1, 1), nil}
+		d[1] = append([]float32(nil), d[0]...)
+		k.blend(d[0][:n], a, b, 0.3, -1.7)
+		genericKernels.blend(d[1][:n], a, b, 0.3, -1.7)
 		if !same(d[0], d[1], 0) {
 			return false
 		}

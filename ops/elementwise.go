@@ -49,3 +49,25 @@ func mulAddGeneric(d, a, b, c []float32) {
 		d[i] = float32(a[i]*b[i]) + c[i]
 	}
 }
+
+// Blend sets d[i] = wa·a[i] + wb·b[i] for i < len(d), each product rounded
+// to float32 before the add (a linear resampling step between two rows).
+// a and b must hold at least len(d) values; d may be one of them.
+func Blend(d, a, b []float32, wa, wb float32) {
+	n := len(d)
+	if len(a) < n || len(b) < n {
+		panic("ops.Blend: inputs shorter than the output")
+	}
+	if n > 0 {
+		kernels.blend(d, a[:n], b[:n], wa, wb)
+	}
+}
+
+// blendGeneric is Blend's loop; the conversions keep Go from fusing a
+// product into the add.
+func blendGeneric(d, a, b []float32, wa, wb float32) {
+	a, b = a[:len(d)], b[:len(d)]
+	for i := range d {
+		d[i] = float32(wa*a[i]) + float32(wb*b[i])
+	}
+}

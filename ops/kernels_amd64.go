@@ -84,3 +84,17 @@ func mulAddAVX512Slices(d, a, b, c []float32) {
 		mulAddAVX512(&d[0], &a[0], &b[0], &c[0], len(d))
 	}
 }
+
+// blendAVX2Slices and blendAVX512Slices run the vector Blend over d (a
+// and b at least as long: checked by Blend).
+func blendAVX2Slices(d, a, b []float32, wa, wb float32) {
+	if len(d) > 0 {
+		blendAVX2(&d[0], &a[0], &b[0], wa, wb, len(d))
+	}
+}
+
+func blendAVX512Slices(d, a, b []float32, wa, wb float32) {
+	if len(d) > 0 {
+		blendAVX512(&d[0], &a[0], &b[0], wa, wb, len(d))
+	}
+}

@@ -2640,6 +2640,136 @@ mulAddAVX512Done:
 	VZEROUPPER
 	RET
 
+// func blendAVX2(d *float32, a *float32, b *float32, wa float32, wb float32, n int)
+// Requires: AVX
+TEXT ·blendAVX2(SB), NOSPLIT, $0-40
+	MOVQ         d+0(FP), AX
+	MOVQ         a+8(FP), CX
+	MOVQ         b+16(FP), DX
+	MOVQ         n+32(FP), BX
+	VBROADCASTSS wa+24(FP), Y8
+	VBROADCASTSS wb+28(FP), Y9
+
+blendAVX2Loop:
+	CMPQ    BX, $0x00000020
+	JL      blendAVX2One
+	VMULPS  (CX), Y8, Y0
+	VMULPS  (DX), Y9, Y4
+	VADDPS  Y4, Y0, Y0
+	VMOVUPS Y0, (AX)
+	VMULPS  32(CX), Y8, Y1
+	VMULPS  32(DX), Y9, Y5
+	VADDPS  Y5, Y1, Y1
+	VMOVUPS Y1, 32(AX)
+	VMULPS  64(CX), Y8, Y2
+	VMULPS  64(DX), Y9, Y6
+	VADDPS  Y6, Y2, Y2
+	VMOVUPS Y2, 64(AX)
+	VMULPS  96(CX), Y8, Y3
+	VMULPS  96(DX), Y9, Y7
+	VADDPS  Y7, Y3, Y3
+	VMOVUPS Y3, 96(AX)
+	ADDQ    $0x00000080, AX
+	ADDQ    $0x00000080, CX
+	ADDQ    $0x00000080, DX
+	SUBQ    $0x00000020, BX
+	JMP     blendAVX2Loop
+
+blendAVX2One:
+	CMPQ    BX, $0x00000008
+	JL      blendAVX2Tail
+	VMULPS  (CX), Y8, Y0
+	VMULPS  (DX), Y9, Y4
+	VADDPS  Y4, Y0, Y0
+	VMOVUPS Y0, (AX)
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	SUBQ    $0x00000008, BX
+	JMP     blendAVX2One
+
+blendAVX2Tail:
+	CMPQ       BX, $0x00
+	JLE        blendAVX2Done
+	LEAQ       tailmask<>+0(SB), SI
+	NEGQ       BX
+	VMOVDQU    32(SI)(BX*4), Y3
+	VMASKMOVPS (CX), Y3, Y0
+	VMASKMOVPS (DX), Y3, Y4
+	VMULPS     Y0, Y8, Y0
+	VMULPS     Y4, Y9, Y4
+	VADDPS     Y4, Y0, Y0
+	VMASKMOVPS Y0, Y3, (AX)
+
+blendAVX2Done:
+	VZEROUPPER
+	RET
+
+// func blendAVX512(d *float32, a *float32, b *float32, wa float32, wb float32, n int)
+// Requires: AVX, AVX512F, BMI2
+TEXT ·blendAVX512(SB), NOSPLIT, $0-40
+	MOVQ         d+0(FP), AX
+	MOVQ         a+8(FP), CX
+	MOVQ         b+16(FP), DX
+	MOVQ         n+32(FP), BX
+	VBROADCASTSS wa+24(FP), Z8
+	VBROADCASTSS wb+28(FP), Z9
+
+blendAVX512Loop:
+	CMPQ    BX, $0x00000040
+	JL      blendAVX512One
+	VMULPS  (CX), Z8, Z0
+	VMULPS  (DX), Z9, Z4
+	VADDPS  Z4, Z0, Z0
+	VMOVUPS Z0, (AX)
+	VMULPS  64(CX), Z8, Z1
+	VMULPS  64(DX), Z9, Z5
+	VADDPS  Z5, Z1, Z1
+	VMOVUPS Z1, 64(AX)
+	VMULPS  128(CX), Z8, Z2
+	VMULPS  128(DX), Z9, Z6
+	VADDPS  Z6, Z2, Z2
+	VMOVUPS Z2, 128(AX)
+	VMULPS  192(CX), Z8, Z3
+	VMULPS  192(DX), Z9, Z7
+	VADDPS  Z7, Z3, Z3
+	VMOVUPS Z3, 192(AX)
+	ADDQ    $0x00000100, AX
+	ADDQ    $0x00000100, CX
+	ADDQ    $0x00000100, DX
+	SUBQ    $0x00000040, BX
+	JMP     blendAVX512Loop
+
+blendAVX512One:
+	CMPQ    BX, $0x00000010
+	JL      blendAVX512Tail
+	VMULPS  (CX), Z8, Z0
+	VMULPS  (DX), Z9, Z4
+	VADDPS  Z4, Z0, Z0
+	VMOVUPS Z0, (AX)
+	ADDQ    $0x00000040, AX
+	ADDQ    $0x00000040, CX
+	ADDQ    $0x00000040, DX
+	SUBQ    $0x00000010, BX
+	JMP     blendAVX512One
+
+blendAVX512Tail:
+	CMPQ      BX, $0x00
+	JLE       blendAVX512Done
+	MOVL      $0x0000ffff, SI
+	BZHIL     BX, SI, SI
+	KMOVW     SI, K1
+	VMOVUPS.Z (CX), K1, Z0
+	VMOVUPS.Z (DX), K1, Z4
+	VMULPS    Z0, Z8, Z0
+	VMULPS    Z4, Z9, Z4
+	VADDPS    Z4, Z0, Z0
+	VMOVUPS   Z0, K1, (AX)
+
+blendAVX512Done:
+	VZEROUPPER
+	RET
+
 DATA probeone<>+0(SB)/4, $0x3f800000
 GLOBL probeone<>(SB), RODATA|NOPTR, $4
 

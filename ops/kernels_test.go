@@ -367,6 +367,13 @@ func TestSelfCheck(t *testing.T) {
 				}
 			}
 		},
+		"fuses a product in Blend": func(k *kernelSet) {
+			k.blend = func(d, a, b []float32, wa, wb float32) {
+				for i := range d {
+					d[i] = float32(math.FMA(float64(wa), float64(a[i]), float64(float32(wb*b[i]))))
+				}
+			}
+		},
 		"leaves the last value of a Relu": func(k *kernelSet) {
 			k.relu = func(d []float32) { g.relu(d[:max(0, len(d)-1)]) }
 		},
@@ -525,6 +532,34 @@ func TestMulAddTwin(t *testing.T) {
 			mulAddGeneric(want[:n], a, b, c)
 			inPlace := append([]float32(nil), c...)
 			k.mulAdd(inPlace, a, b, inPlace)
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%s n=%d: [%d] = %g, generic %g", k.name, n, i, got[i], want[i])
+				}
+				if i < n && math.Float32bits(inPlace[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%s n=%d in place: [%d] = %g, generic %g", k.name, n, i, inPlace[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+// TestBlendTwin checks every kernel set's Blend against blendGeneric bit
+// for bit over every length up to 100, in place too (d = a).
+func TestBlendTwin(t *testing.T) {
+	rng := rand.New(rand.NewPCG(25, 26))
+	for _, k := range cpuKernels() {
+		for n := 0; n <= 100; n++ {
+			a, b := make([]float32, n), make([]float32, n)
+			for i := range a {
+				a[i], b[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+			}
+			wa, wb := float32(rng.Float64()), float32(rng.NormFloat64())
+			got, want := make([]float32, n+3), make([]float32, n+3)
+			k.blend(got[:n], a, b, wa, wb)
+			blendGeneric(want[:n], a, b, wa, wb)
+			inPlace := append([]float32(nil), a...)
+			k.blend(inPlace, inPlace, b, wa, wb)
 			for i := range got {
 				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 					t.Fatalf("%s n=%d: [%d] = %g, generic %g", k.name, n, i, got[i], want[i])

@@ -48,6 +48,16 @@ func mulAddAVX2(d *float32, a *float32, b *float32, c *float32, n int)
 //go:noescape
 func mulAddAVX512(d *float32, a *float32, b *float32, c *float32, n int)
 
+// blendAVX2 is blendGeneric over n values (n ≥ 0).
+//
+//go:noescape
+func blendAVX2(d *float32, a *float32, b *float32, wa float32, wb float32, n int)
+
+// blendAVX512 is blendGeneric over n values (n ≥ 0).
+//
+//go:noescape
+func blendAVX512(d *float32, a *float32, b *float32, wa float32, wb float32, n int)
+
 // fmaProbeAVX2 runs n iterations of 48 independent 256-bit FMAs (12 chains).
 func fmaProbeAVX2(n int)
 

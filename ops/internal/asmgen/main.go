@@ -79,6 +79,8 @@ func main() {
 	relu(avx512, tailMask)
 	mulAdd(avx2, tailMask)
 	mulAdd(avx512, tailMask)
+	blend(avx2, tailMask)
+	blend(avx512, tailMask)
 	one := GLOBL("probeone", RODATA|NOPTR)
 	DATA(0, U32(math.Float32bits(1)))
 	fmaProbe(avx2, one)
@@ -629,7 +631,7 @@ func relu(s isa, tailMask Mem) {
 	name := "relu" + s.name
 	TEXT(name, NOSPLIT, "func(d *float32, n int)")
 	Pragma("noescape")
-	Doc(name+" is reluGeneric over d[0..n-1] (n ≥ 0).")
+	Doc(name + " is reluGeneric over d[0..n-1] (n ≥ 0).")
 	d := Load(Param("d"), GP64())
 	n := GP64()
 	Load(Param("n"), n)
@@ -697,7 +699,7 @@ func mulAdd(s isa, tailMask Mem) {
 	name := "mulAdd" + s.name
 	TEXT(name, NOSPLIT, "func(d *float32, a *float32, b *float32, c *float32, n int)")
 	Pragma("noescape")
-	Doc(name+" is mulAddGeneric over n values (n ≥ 0).")
+	Doc(name + " is mulAddGeneric over n values (n ≥ 0).")
 	var p [4]Register
 	for i, nm := range []string{"d", "a", "b", "c"} {
 		p[i] = Load(Param(nm), GP64())
@@ -765,6 +767,89 @@ func mulAdd(s isa, tailMask Mem) {
 		VMASKMOVPS(Mem{Base: c}, mask, y)
 		VMULPS(x, v, v)
 		VADDPS(y, v, v)
+		VMASKMOVPS(v, mask, Mem{Base: d})
+	}
+	Label(name + "Done")
+	VZEROUPPER()
+	RET()
+}
+
+// blend emits blend<ISA>: d[i] = wa·a[i] + wb·b[i] for i < n, each product
+// rounded before the add (VMULPS, VMULPS, VADDPS): blendGeneric's bits.
+func blend(s isa, tailMask Mem) {
+	name := "blend" + s.name
+	TEXT(name, NOSPLIT, "func(d *float32, a *float32, b *float32, wa float32, wb float32, n int)")
+	Pragma("noescape")
+	Doc(name + " is blendGeneric over n values (n ≥ 0).")
+	var p [3]Register
+	for i, nm := range []string{"d", "a", "b"} {
+		p[i] = Load(Param(nm), GP64())
+	}
+	d, a, b := p[0], p[1], p[2]
+	n := GP64()
+	Load(Param("n"), n)
+	wa, wb := s.vec(8), s.vec(9)
+	VBROADCASTSS(NewParamAddr("wa", 24), wa)
+	VBROADCASTSS(NewParamAddr("wb", 28), wb)
+	step := func(bytes int) {
+		for _, r := range p {
+			ADDQ(U32(bytes), r)
+		}
+	}
+	const unroll = 4
+	Label(name + "Loop")
+	CMPQ(n, U32(unroll*s.width))
+	JL(LabelRef(name + "One"))
+	for i := 0; i < unroll; i++ {
+		v, u := s.vec(i), s.vec(4+i)
+		off := i * s.bytes()
+		VMULPS(Mem{Base: a}.Offset(off), wa, v)
+		VMULPS(Mem{Base: b}.Offset(off), wb, u)
+		VADDPS(u, v, v)
+		VMOVUPS(v, Mem{Base: d}.Offset(off))
+	}
+	step(unroll * s.bytes())
+	SUBQ(U32(unroll*s.width), n)
+	JMP(LabelRef(name + "Loop"))
+
+	Label(name + "One")
+	CMPQ(n, U32(s.width))
+	JL(LabelRef(name + "Tail"))
+	v, u := s.vec(0), s.vec(4)
+	VMULPS(Mem{Base: a}, wa, v)
+	VMULPS(Mem{Base: b}, wb, u)
+	VADDPS(u, v, v)
+	VMOVUPS(v, Mem{Base: d})
+	step(s.bytes())
+	SUBQ(U32(s.width), n)
+	JMP(LabelRef(name + "One"))
+
+	// The last n < width values, masked.
+	Label(name + "Tail")
+	CMPQ(n, Imm(0))
+	JLE(LabelRef(name + "Done"))
+	if s.width == 16 {
+		bits := GP32()
+		MOVL(U32(0xffff), bits)
+		BZHIL(n.As32(), bits, bits)
+		KMOVW(bits, K1)
+		VMOVUPS_Z(Mem{Base: a}, K1, v)
+		VMOVUPS_Z(Mem{Base: b}, K1, u)
+		VMULPS(v, wa, v)
+		VMULPS(u, wb, u)
+		VADDPS(u, v, v)
+		VMOVUPS(v, K1, Mem{Base: d})
+	} else {
+		mask := s.vec(3)
+		mp := GP64()
+		LEAQ(tailMask, mp)
+		NEGQ(n)
+		VMOVDQU(Mem{Base: mp, Index: n, Scale: 4, Disp: 4 * 8}, mask)
+		VMASKMOVPS(Mem{Base: a}, mask, v)
+		VMASKMOVPS(Mem{Base: b}, mask, u)
+		VMULPS(v, wa, v)
+		VMULPS(u, wb, u)
+		VADDPS(u, v, v)
 		VMASKMOVPS(v, mask, Mem{Base: d})
 	}
 	Label(name + "Done")
