@@ -39,6 +39,9 @@ type Resample struct {
 	W             []float32
 	Outside       []bool // nil when no position maps outside the input
 	Fill          float32
+	// taps2 is the two-tap table in vector-gather form (Taps 2), for
+	// rows along the innermost axis.
+	taps2 *ops.Taps2
 }
 
 // ResampleGeom is one axis to tabulate: In and Out positions; Scale is the
@@ -184,6 +187,18 @@ func NewResample(g ResampleGeom, s ResizeSpec) (*Resample, error) {
 		}
 	}
 	r.merge()
+	if taps == 2 {
+		i0, i1 := make([]int32, g.Out), make([]int32, g.Out)
+		w0, w1 := make([]float32, g.Out), make([]float32, g.Out)
+		for o := range i0 {
+			i0[o], i1[o], w0[o], w1[o] = r.Idx[2*o], r.Idx[2*o+1], r.W[2*o], r.W[2*o+1]
+		}
+		t, err := ops.NewTaps2(i0, i1, w0, w1)
+		if err != nil {
+			return nil, fmt.Errorf("engine: resize table: %v", err)
+		}
+		r.taps2 = t
+	}
 	return r, nil
 }
 
@@ -310,10 +325,7 @@ func resampleRow(dst, src []float32, r *Resample) {
 			dst[o] = r.W[o] * src[r.Idx[o]]
 		}
 	case 2:
-		idx, w := r.Idx[:2*len(dst)], r.W[:2*len(dst)]
-		for o := range dst {
-			dst[o] = w[2*o]*src[idx[2*o]] + w[2*o+1]*src[idx[2*o+1]]
-		}
+		r.taps2.Apply(dst, src)
 	default:
 		for o := range dst {
 			i := r.Idx[o*taps : (o+1)*taps]

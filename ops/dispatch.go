@@ -33,6 +33,9 @@ type kernelSet struct {
 	relu   func(d []float32)
 	mulAdd func(d, a, b, c []float32)
 	blend  func(d, a, b []float32, wa, wb float32)
+	// gather2 is Taps2.Apply's loop (gather2Generic), bit-identical
+	// across sets; its indices are already checked.
+	gather2 func(d, src []float32, i0, i1 []int32, w0, w1 []float32)
 	// unverified sets are offered only if agreesWithGeneric passes.
 	unverified bool
 }
@@ -49,6 +52,7 @@ var genericKernels = kernelSet{
 	relu:      reluGeneric,
 	mulAdd:    mulAddGeneric,
 	blend:     blendGeneric,
+	gather2:   gather2Generic,
 }
 
 // availableKernels is cpuKernels less any unverified set that disagrees
@@ -193,6 +197,23 @@ func agreesWithGeneric(k kernelSet) bool {
 		d[1] = append([]float32(nil), d[0]...)
 		k.blend(d[0][:n], a, b, 0.3, -1.7)
 		genericKernels.blend(d[1][:n], a, b, 0.3, -1.7)
+		if !same(d[0], d[1], 0) {
+			return false
+		}
+	}
+	// Two-tap gathers likewise, reading a source in any order.
+	for n := 0; n <= 37; n++ {
+		src := fill(29, 2)
+		i0, i1 := make([]int32, n), make([]int32, n)
+		for o := range i0 {
+			i0[o], i1[o] = int32(seed>>9)%29, int32(o*7%29)
+			rnd()
+		}
+		w0, w1 := fill(n, 1), fill(n, 1)
+		d := [2][]float32{fill(n+1, 1), nil}
+		d[1] = append([]float32(nil), d[0]...)
+		k.gather2(d[0][:n], src, i0, i1, w0, w1)
+		genericKernels.gather2(d[1][:n], src, i0, i1, w0, w1)
 		if !same(d[0], d[1], 0) {
 			return false
 		}

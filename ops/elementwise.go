@@ -1,6 +1,9 @@
 package ops
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // Elementwise kernels on float32 slices, vectorised in every kernel set.
 
@@ -69,5 +72,51 @@ func blendGeneric(d, a, b []float32, wa, wb float32) {
 	a, b = a[:len(d)], b[:len(d)]
 	for i := range d {
 		d[i] = float32(wa*a[i]) + float32(wb*b[i])
+	}
+}
+
+// Taps2 is a table of two-tap gathers, a linear resampling along the
+// innermost axis: output o is W0[o]·src[I0[o]] + W1[o]·src[I1[o]], each
+// product rounded to float32 before the add. The indices are checked once,
+// by NewTaps2; Apply then gathers with vector instructions.
+type Taps2 struct {
+	i0, i1 []int32
+	w0, w1 []float32
+	need   int // the smallest source length the indices allow
+}
+
+// NewTaps2 makes the table of len(i0) outputs; the four slices must have
+// the same length and the indices must be non-negative.
+func NewTaps2(i0, i1 []int32, w0, w1 []float32) (*Taps2, error) {
+	n := len(i0)
+	if len(i1) != n || len(w0) != n || len(w1) != n {
+		return nil, fmt.Errorf("ops.NewTaps2: tables of %d, %d, %d and %d entries", len(i0), len(i1), len(w0), len(w1))
+	}
+	t := &Taps2{i0: i0, i1: i1, w0: w0, w1: w1}
+	for o := range i0 {
+		if i0[o] < 0 || i1[o] < 0 {
+			return nil, fmt.Errorf("ops.NewTaps2: negative index at output %d", o)
+		}
+		t.need = max(t.need, int(i0[o])+1, int(i1[o])+1)
+	}
+	return t, nil
+}
+
+// Apply writes the table's outputs into d (len(d) must be the table's
+// length) from src, which must hold every index the table reads.
+func (t *Taps2) Apply(d, src []float32) {
+	if len(d) != len(t.i0) || len(src) < t.need {
+		panic(fmt.Sprintf("ops.Taps2.Apply: %d outputs from %d values, the table has %d outputs reading %d", len(d), len(src), len(t.i0), t.need))
+	}
+	if len(d) > 0 {
+		kernels.gather2(d, src, t.i0, t.i1, t.w0, t.w1)
+	}
+}
+
+// gather2Generic is Taps2.Apply's loop.
+func gather2Generic(d, src []float32, i0, i1 []int32, w0, w1 []float32) {
+	i0, i1, w0, w1 = i0[:len(d)], i1[:len(d)], w0[:len(d)], w1[:len(d)]
+	for o := range d {
+		d[o] = float32(w0[o]*src[i0[o]]) + float32(w1[o]*src[i1[o]])
 	}
 }

@@ -98,3 +98,22 @@ func blendAVX512Slices(d, a, b []float32, wa, wb float32) {
 		blendAVX512(&d[0], &a[0], &b[0], wa, wb, len(d))
 	}
 }
+
+// gather2AVX2Slices and gather2AVX512Slices run the vector two-tap gather
+// over whole vectors of d and the Go loop over the rest (indices checked
+// by NewTaps2, lengths by Taps2.Apply).
+func gather2AVX2Slices(d, src []float32, i0, i1 []int32, w0, w1 []float32) {
+	gather2Vec(gather2AVX2, 8, d, src, i0, i1, w0, w1)
+}
+
+func gather2AVX512Slices(d, src []float32, i0, i1 []int32, w0, w1 []float32) {
+	gather2Vec(gather2AVX512, 16, d, src, i0, i1, w0, w1)
+}
+
+func gather2Vec(k func(d, src *float32, i0, i1 *int32, w0, w1 *float32, n int), width int, d, src []float32, i0, i1 []int32, w0, w1 []float32) {
+	v := len(d) / width * width
+	if v > 0 {
+		k(&d[0], &src[0], &i0[0], &i1[0], &w0[0], &w1[0], v)
+	}
+	gather2Generic(d[v:], src, i0[v:], i1[v:], w0[v:], w1[v:])
+}

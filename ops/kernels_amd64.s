@@ -2770,6 +2770,78 @@ blendAVX512Done:
 	VZEROUPPER
 	RET
 
+// func gather2AVX2(d *float32, src *float32, i0 *int32, i1 *int32, w0 *float32, w1 *float32, n int)
+// Requires: AVX, AVX2
+TEXT ·gather2AVX2(SB), NOSPLIT, $0-56
+	MOVQ src+8(FP), AX
+	MOVQ d+0(FP), CX
+	MOVQ i0+16(FP), DX
+	MOVQ i1+24(FP), BX
+	MOVQ w0+32(FP), SI
+	MOVQ w1+40(FP), DI
+	MOVQ n+48(FP), R8
+
+gather2AVX2Loop:
+	CMPQ       R8, $0x00000008
+	JL         gather2AVX2Done
+	VMOVDQU    (DX), Y2
+	VMOVDQU    (BX), Y3
+	VPCMPEQD   Y4, Y4, Y4
+	VPCMPEQD   Y5, Y5, Y5
+	VGATHERDPS Y4, (AX)(Y2*4), Y0
+	VGATHERDPS Y5, (AX)(Y3*4), Y1
+	VMULPS     (SI), Y0, Y0
+	VMULPS     (DI), Y1, Y1
+	VADDPS     Y1, Y0, Y0
+	VMOVUPS    Y0, (CX)
+	ADDQ       $0x00000020, CX
+	ADDQ       $0x00000020, DX
+	ADDQ       $0x00000020, BX
+	ADDQ       $0x00000020, SI
+	ADDQ       $0x00000020, DI
+	SUBQ       $0x00000008, R8
+	JMP        gather2AVX2Loop
+
+gather2AVX2Done:
+	VZEROUPPER
+	RET
+
+// func gather2AVX512(d *float32, src *float32, i0 *int32, i1 *int32, w0 *float32, w1 *float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·gather2AVX512(SB), NOSPLIT, $0-56
+	MOVQ src+8(FP), AX
+	MOVQ d+0(FP), CX
+	MOVQ i0+16(FP), DX
+	MOVQ i1+24(FP), BX
+	MOVQ w0+32(FP), SI
+	MOVQ w1+40(FP), DI
+	MOVQ n+48(FP), R8
+
+gather2AVX512Loop:
+	CMPQ       R8, $0x00000010
+	JL         gather2AVX512Done
+	VMOVDQU32  (DX), Z2
+	VMOVDQU32  (BX), Z3
+	KXNORW     K1, K1, K1
+	KXNORW     K2, K2, K2
+	VGATHERDPS (AX)(Z2*4), K1, Z0
+	VGATHERDPS (AX)(Z3*4), K2, Z1
+	VMULPS     (SI), Z0, Z0
+	VMULPS     (DI), Z1, Z1
+	VADDPS     Z1, Z0, Z0
+	VMOVUPS    Z0, (CX)
+	ADDQ       $0x00000040, CX
+	ADDQ       $0x00000040, DX
+	ADDQ       $0x00000040, BX
+	ADDQ       $0x00000040, SI
+	ADDQ       $0x00000040, DI
+	SUBQ       $0x00000010, R8
+	JMP        gather2AVX512Loop
+
+gather2AVX512Done:
+	VZEROUPPER
+	RET
+
 DATA probeone<>+0(SB)/4, $0x3f800000
 GLOBL probeone<>(SB), RODATA|NOPTR, $4
 

@@ -374,6 +374,9 @@ func TestSelfCheck(t *testing.T) {
 				}
 			}
 		},
+		"gathers the first tap twice": func(k *kernelSet) {
+			k.gather2 = func(d, src []float32, i0, i1 []int32, w0, w1 []float32) { g.gather2(d, src, i0, i0, w0, w1) }
+		},
 		"leaves the last value of a Relu": func(k *kernelSet) {
 			k.relu = func(d []float32) { g.relu(d[:max(0, len(d)-1)]) }
 		},
@@ -570,4 +573,52 @@ func TestBlendTwin(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestTaps2Twin checks every kernel set's two-tap gather against
+// gather2Generic bit for bit over every length up to 100 (vector bodies
+// and the Go tail), and NewTaps2's and Apply's checks.
+func TestTaps2Twin(t *testing.T) {
+	rng := rand.New(rand.NewPCG(27, 28))
+	defer func(k kernelSet) { kernels = k }(kernels)
+	for _, k := range cpuKernels() {
+		kernels = k
+		for n := 0; n <= 100; n++ {
+			src := make([]float32, 2*n+7)
+			for i := range src {
+				src[i] = float32(rng.NormFloat64())
+			}
+			i0, i1 := make([]int32, n), make([]int32, n)
+			w0, w1 := make([]float32, n), make([]float32, n)
+			for o := range i0 {
+				i0[o], i1[o] = int32(rng.IntN(len(src))), int32(rng.IntN(len(src)))
+				w0[o], w1[o] = float32(rng.Float64()), float32(rng.NormFloat64())
+			}
+			tab, err := NewTaps2(i0, i1, w0, w1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, want := make([]float32, n), make([]float32, n)
+			tab.Apply(got, src)
+			gather2Generic(want, src, i0, i1, w0, w1)
+			for o := range got {
+				if math.Float32bits(got[o]) != math.Float32bits(want[o]) {
+					t.Fatalf("%s n=%d: [%d] = %g, generic %g", k.name, n, o, got[o], want[o])
+				}
+			}
+		}
+	}
+	if _, err := NewTaps2([]int32{0, -1}, []int32{0, 0}, []float32{1, 1}, []float32{0, 0}); err == nil {
+		t.Error("NewTaps2 accepts a negative index")
+	}
+	if _, err := NewTaps2([]int32{0}, []int32{0, 0}, []float32{1}, []float32{0}); err == nil {
+		t.Error("NewTaps2 accepts tables of different lengths")
+	}
+	tab, _ := NewTaps2([]int32{0, 9}, []int32{1, 2}, []float32{1, 1}, []float32{0, 0})
+	defer func() {
+		if recover() == nil {
+			t.Error("Apply reads past a 9-value source")
+		}
+	}()
+	tab.Apply(make([]float32, 2), make([]float32, 9))
 }

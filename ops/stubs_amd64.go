@@ -58,6 +58,16 @@ func blendAVX2(d *float32, a *float32, b *float32, wa float32, wb float32, n int
 //go:noescape
 func blendAVX512(d *float32, a *float32, b *float32, wa float32, wb float32, n int)
 
+// gather2AVX2 is gather2Generic over n values (n a multiple of 8).
+//
+//go:noescape
+func gather2AVX2(d *float32, src *float32, i0 *int32, i1 *int32, w0 *float32, w1 *float32, n int)
+
+// gather2AVX512 is gather2Generic over n values (n a multiple of 16).
+//
+//go:noescape
+func gather2AVX512(d *float32, src *float32, i0 *int32, i1 *int32, w0 *float32, w1 *float32, n int)
+
 // fmaProbeAVX2 runs n iterations of 48 independent 256-bit FMAs (12 chains).
 func fmaProbeAVX2(n int)
 

@@ -81,6 +81,8 @@ func main() {
 	mulAdd(avx512, tailMask)
 	blend(avx2, tailMask)
 	blend(avx512, tailMask)
+	gather2(avx2)
+	gather2(avx512)
 	one := GLOBL("probeone", RODATA|NOPTR)
 	DATA(0, U32(math.Float32bits(1)))
 	fmaProbe(avx2, one)
@@ -852,6 +854,57 @@ func blend(s isa, tailMask Mem) {
 		VADDPS(u, v, v)
 		VMASKMOVPS(v, mask, Mem{Base: d})
 	}
+	Label(name + "Done")
+	VZEROUPPER()
+	RET()
+}
+
+// gather2 emits gather2<ISA>: d[o] = w0[o]·src[i0[o]] + w1[o]·src[i1[o]]
+// for o < n, n a multiple of the vector width (the Go wrapper does the
+// rest), each product rounded before the add: gather2Generic's bits. The
+// indices are trusted: Taps2 checks them against the source length once.
+func gather2(s isa) {
+	name := "gather2" + s.name
+	TEXT(name, NOSPLIT, "func(d *float32, src *float32, i0 *int32, i1 *int32, w0 *float32, w1 *float32, n int)")
+	Pragma("noescape")
+	Doc(name+" is gather2Generic over n values (n a multiple of "+fmt.Sprint(s.width)+").")
+	src := Load(Param("src"), GP64())
+	var p [5]Register
+	for i, nm := range []string{"d", "i0", "i1", "w0", "w1"} {
+		p[i] = Load(Param(nm), GP64())
+	}
+	d, i0, i1, w0, w1 := p[0], p[1], p[2], p[3], p[4]
+	n := GP64()
+	Load(Param("n"), n)
+	Label(name + "Loop")
+	CMPQ(n, U32(s.width))
+	JL(LabelRef(name + "Done"))
+	a, b, ia, ib := s.vec(0), s.vec(1), s.vec(2), s.vec(3)
+	if s.width == 16 {
+		VMOVDQU32(Mem{Base: i0}, ia)
+		VMOVDQU32(Mem{Base: i1}, ib)
+		KXNORW(K1, K1, K1)
+		KXNORW(K2, K2, K2)
+		VGATHERDPS(Mem{Base: src, Index: ia, Scale: 4}, K1, a)
+		VGATHERDPS(Mem{Base: src, Index: ib, Scale: 4}, K2, b)
+	} else {
+		ma, mb := s.vec(4), s.vec(5)
+		VMOVDQU(Mem{Base: i0}, ia)
+		VMOVDQU(Mem{Base: i1}, ib)
+		VPCMPEQD(ma, ma, ma)
+		VPCMPEQD(mb, mb, mb)
+		VGATHERDPS(ma, Mem{Base: src, Index: ia, Scale: 4}, a)
+		VGATHERDPS(mb, Mem{Base: src, Index: ib, Scale: 4}, b)
+	}
+	VMULPS(Mem{Base: w0}, a, a)
+	VMULPS(Mem{Base: w1}, b, b)
+	VADDPS(b, a, a)
+	VMOVUPS(a, Mem{Base: d})
+	for _, r := range p {
+		ADDQ(U32(s.bytes()), r)
+	}
+	SUBQ(U32(s.width), n)
+	JMP(LabelRef(name + "Loop"))
 	Label(name + "Done")
 	VZEROUPPER()
 	RET()
