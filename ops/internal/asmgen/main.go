@@ -867,7 +867,7 @@ func gather2(s isa) {
 	name := "gather2" + s.name
 	TEXT(name, NOSPLIT, "func(d *float32, src *float32, i0 *int32, i1 *int32, w0 *float32, w1 *float32, n int)")
 	Pragma("noescape")
-	Doc(name+" is gather2Generic over n values (n a multiple of "+fmt.Sprint(s.width)+").")
+	Doc(name + " is gather2Generic over n values (n a multiple of " + fmt.Sprint(s.width) + ").")
 	src := Load(Param("src"), GP64())
 	var p [5]Register
 	for i, nm := range []string{"d", "i0", "i1", "w0", "w1"} {
