@@ -3,6 +3,8 @@ package engine
 import (
 	"fmt"
 	"math"
+
+	"github.com/convlstm-go/convlstm-go/ops"
 )
 
 // Normalisations (ONNX InstanceNormalization, LayerNormalization, and
@@ -117,31 +119,14 @@ func (m moment) stats() (mean, variance float64) {
 	return m.k + ms, variance
 }
 
-// chunkMoment sums a chunk.
+// chunkMoment sums a chunk (ops.Moments: float64, vectorised).
 func chunkMoment(x []float32) moment {
 	if len(x) == 0 {
 		return moment{}
 	}
 	k := float64(x[0])
-	var s0, s1, s2, s3, q0, q1, q2, q3 float64
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		a, b, c, d := float64(x[i])-k, float64(x[i+1])-k, float64(x[i+2])-k, float64(x[i+3])-k
-		s0 += a
-		s1 += b
-		s2 += c
-		s3 += d
-		q0 += a * a
-		q1 += b * b
-		q2 += c * c
-		q3 += d * d
-	}
-	for ; i < len(x); i++ {
-		a := float64(x[i]) - k
-		s0 += a
-		q0 += a * a
-	}
-	return moment{n: float64(len(x)), k: k, s: s0 + s1 + s2 + s3, q: q0 + q1 + q2 + q3}
+	s, q := ops.Moments(x, k)
+	return moment{n: float64(len(x)), k: k, s: s, q: q}
 }
 
 type normTask struct {
@@ -180,9 +165,7 @@ func (t *normTask) Run(part, parts int) {
 				t.post(dst, src, r, j0, mf, af, bf)
 				continue
 			}
-			for i, v := range src {
-				dst[i] = (v-mf)*af + bf
-			}
+			ops.ScaleShift(dst, src, mf, af, bf)
 			continue
 		}
 		// Per element: y = ((x − mean)·inv)·scale + bias, as the ONNX
@@ -196,11 +179,7 @@ func (t *normTask) Run(part, parts int) {
 			}
 			continue
 		}
-		bs := nr.Bias[j0:j1]
-		bs = bs[:len(src)]
-		for i, v := range src {
-			dst[i] = (v-mf)*invf*sc[i] + bs[i]
-		}
+		ops.NormElem(dst, src, sc, nr.Bias[j0:j1], mf, invf)
 	}
 }
 
@@ -216,12 +195,9 @@ func (t *normTask) post(dst, src []float32, r, j0 int, mf, af, bf float32) {
 		j := j0 + i
 		ch := ch0 + j/plane
 		end := min(len(src), i+plane-j%plane)
-		g, b := nr.PostScale[ch], nr.PostBias[ch]
-		d, x := dst[i:end], src[i:end]
-		for k, v := range x {
-			y := (v-mf)*af + bf
-			d[k] = float32(y*g) + b
-		}
+		d := dst[i:end]
+		ops.ScaleShift(d, src[i:end], mf, af, bf)
+		ops.ScaleShift(d, d, 0, nr.PostScale[ch], nr.PostBias[ch]) // y·γ + β: y − 0 is y
 		i = end
 	}
 }

@@ -36,23 +36,31 @@ type kernelSet struct {
 	// gather2 is Taps2.Apply's loop (gather2Generic), bit-identical
 	// across sets; its indices are already checked.
 	gather2 func(d, src []float32, i0, i1 []int32, w0, w1 []float32)
+	// scaleShift, normElem and moments are ScaleShift's, NormElem's and
+	// Moments' loops (…Generic), bit-identical across sets.
+	scaleShift func(d, x []float32, sub, mul, add float32)
+	normElem   func(d, x, sc, bs []float32, sub, mul float32)
+	moments    func(acc *[32]float64, x []float32, k float64)
 	// unverified sets are offered only if agreesWithGeneric passes.
 	unverified bool
 }
 
 var genericKernels = kernelSet{
-	name:      "generic",
-	bits:      32,
-	convGemm:  convGemmGeneric,
-	lstmGates: lstmGatesGeneric,
-	winoIn:    winoInGo,
-	winoOut:   winoOutGo,
-	winoIn5:   winoIn5Go,
-	winoOut5:  winoOut5Go,
-	relu:      reluGeneric,
-	mulAdd:    mulAddGeneric,
-	blend:     blendGeneric,
-	gather2:   gather2Generic,
+	name:       "generic",
+	bits:       32,
+	convGemm:   convGemmGeneric,
+	lstmGates:  lstmGatesGeneric,
+	winoIn:     winoInGo,
+	winoOut:    winoOutGo,
+	winoIn5:    winoIn5Go,
+	winoOut5:   winoOut5Go,
+	relu:       reluGeneric,
+	mulAdd:     mulAddGeneric,
+	blend:      blendGeneric,
+	gather2:    gather2Generic,
+	scaleShift: scaleShiftGeneric,
+	normElem:   normElemGeneric,
+	moments:    momentsGeneric,
 }
 
 // availableKernels is cpuKernels less any unverified set that disagrees
@@ -215,6 +223,28 @@ func agreesWithGeneric(k kernelSet) bool {
 		k.gather2(d[0][:n], src, i0, i1, w0, w1)
 		genericKernels.gather2(d[1][:n], src, i0, i1, w0, w1)
 		if !same(d[0], d[1], 0) {
+			return false
+		}
+	}
+	// The normalisation kernels likewise.
+	for n := 0; n <= 37; n++ {
+		x, sc, bs := fill(n, 3), fill(n, 1), fill(n, 1)
+		d := [2][]float32{fill(n+1, 1), nil}
+		d[1] = append([]float32(nil), d[0]...)
+		k.scaleShift(d[0][:n], x, 0.25, 1.7, -0.3)
+		genericKernels.scaleShift(d[1][:n], x, 0.25, 1.7, -0.3)
+		if !same(d[0], d[1], 0) {
+			return false
+		}
+		k.normElem(d[0][:n], x, sc, bs, 0.25, 1.7)
+		genericKernels.normElem(d[1][:n], x, sc, bs, 0.25, 1.7)
+		if !same(d[0], d[1], 0) {
+			return false
+		}
+		var acc [2][32]float64
+		k.moments(&acc[0], x, 0.5)
+		genericKernels.moments(&acc[1], x, 0.5)
+		if acc[0] != acc[1] {
 			return false
 		}
 	}

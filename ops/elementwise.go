@@ -120,3 +120,65 @@ func gather2Generic(d, src []float32, i0, i1 []int32, w0, w1 []float32) {
 		d[o] = float32(w0[o]*src[i0[o]]) + float32(w1[o]*src[i1[o]])
 	}
 }
+
+// ScaleShift sets d[i] = (x[i] − sub)·mul + add for i < len(d), each
+// operation rounded to float32 (a normalisation's per-row affine step).
+// x must hold at least len(d) values; d may be x.
+func ScaleShift(d, x []float32, sub, mul, add float32) {
+	if len(x) < len(d) {
+		panic("ops.ScaleShift: input shorter than the output")
+	}
+	if len(d) > 0 {
+		kernels.scaleShift(d, x[:len(d)], sub, mul, add)
+	}
+}
+
+func scaleShiftGeneric(d, x []float32, sub, mul, add float32) {
+	x = x[:len(d)]
+	for i, v := range x {
+		d[i] = float32(float32(v-sub)*mul) + add
+	}
+}
+
+// NormElem sets d[i] = ((x[i] − sub)·mul)·sc[i] + bs[i] for i < len(d),
+// each operation rounded to float32 (LayerNormalization's per-element
+// scale and bias, in the ONNX reference's order). x, sc and bs must hold at
+// least len(d) values; d may be x.
+func NormElem(d, x, sc, bs []float32, sub, mul float32) {
+	n := len(d)
+	if len(x) < n || len(sc) < n || len(bs) < n {
+		panic("ops.NormElem: inputs shorter than the output")
+	}
+	if n > 0 {
+		kernels.normElem(d, x[:n], sc[:n], bs[:n], sub, mul)
+	}
+}
+
+func normElemGeneric(d, x, sc, bs []float32, sub, mul float32) {
+	x, sc, bs = x[:len(d)], sc[:len(d)], bs[:len(d)]
+	for i, v := range x {
+		d[i] = float32(float32(float32(v-sub)*mul)*sc[i]) + bs[i]
+	}
+}
+
+// Moments returns Σ(x[i]−k) and Σ(x[i]−k)² in float64 (each square
+// rounded, then added), summed in 16 interleaved partial sums (value i
+// into sum i%16) that are then added in order: the same bits on every
+// kernel set.
+func Moments(x []float32, k float64) (s, q float64) {
+	var acc [32]float64
+	kernels.moments(&acc, x, k)
+	for j := 0; j < 16; j++ {
+		s += acc[j]
+		q += acc[16+j]
+	}
+	return s, q
+}
+
+func momentsGeneric(acc *[32]float64, x []float32, k float64) {
+	for i, v := range x {
+		a := float64(v) - k
+		acc[i%16] += a
+		acc[16+i%16] += float64(a * a)
+	}
+}

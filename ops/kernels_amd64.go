@@ -117,3 +117,53 @@ func gather2Vec(k func(d, src *float32, i0, i1 *int32, w0, w1 *float32, n int), 
 	}
 	gather2Generic(d[v:], src, i0[v:], i1[v:], w0[v:], w1[v:])
 }
+
+// The normalisation kernels: the vector loop over whole vectors (whole
+// groups of 16 for moments), the Go loop over the rest.
+func scaleShiftAVX2Slices(d, x []float32, sub, mul, add float32) {
+	v := len(d) / 8 * 8
+	if v > 0 {
+		scaleShiftAVX2(&d[0], &x[0], sub, mul, add, v)
+	}
+	scaleShiftGeneric(d[v:], x[v:], sub, mul, add)
+}
+
+func scaleShiftAVX512Slices(d, x []float32, sub, mul, add float32) {
+	v := len(d) / 16 * 16
+	if v > 0 {
+		scaleShiftAVX512(&d[0], &x[0], sub, mul, add, v)
+	}
+	scaleShiftGeneric(d[v:], x[v:], sub, mul, add)
+}
+
+func normElemAVX2Slices(d, x, sc, bs []float32, sub, mul float32) {
+	v := len(d) / 8 * 8
+	if v > 0 {
+		normElemAVX2(&d[0], &x[0], &sc[0], &bs[0], sub, mul, v)
+	}
+	normElemGeneric(d[v:], x[v:], sc[v:], bs[v:], sub, mul)
+}
+
+func normElemAVX512Slices(d, x, sc, bs []float32, sub, mul float32) {
+	v := len(d) / 16 * 16
+	if v > 0 {
+		normElemAVX512(&d[0], &x[0], &sc[0], &bs[0], sub, mul, v)
+	}
+	normElemGeneric(d[v:], x[v:], sc[v:], bs[v:], sub, mul)
+}
+
+func momentsAVX2Slices(acc *[32]float64, x []float32, k float64) {
+	momentsVec(momentsAVX2, acc, x, k)
+}
+
+func momentsAVX512Slices(acc *[32]float64, x []float32, k float64) {
+	momentsVec(momentsAVX512, acc, x, k)
+}
+
+func momentsVec(kern func(acc *float64, x *float32, k float64, n int), acc *[32]float64, x []float32, k float64) {
+	v := len(x) / 16 * 16
+	if v > 0 {
+		kern(&acc[0], &x[0], k, v)
+	}
+	momentsGeneric(acc, x[v:], k) // v is a multiple of 16: the same lanes
+}

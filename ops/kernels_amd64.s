@@ -2842,6 +2842,338 @@ gather2AVX512Done:
 	VZEROUPPER
 	RET
 
+// func scaleShiftAVX2(d *float32, x *float32, sub float32, mul float32, add float32, n int)
+// Requires: AVX
+TEXT ·scaleShiftAVX2(SB), NOSPLIT, $0-40
+	MOVQ         d+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         n+32(FP), DX
+	VBROADCASTSS sub+16(FP), Y0
+	VBROADCASTSS mul+20(FP), Y1
+	VBROADCASTSS add+24(FP), Y2
+
+scaleShiftAVX2Loop:
+	CMPQ    DX, $0x00000020
+	JL      scaleShiftAVX2One
+	VMOVUPS (CX), Y3
+	VSUBPS  Y0, Y3, Y3
+	VMULPS  Y1, Y3, Y3
+	VADDPS  Y2, Y3, Y3
+	VMOVUPS Y3, (AX)
+	VMOVUPS 32(CX), Y4
+	VSUBPS  Y0, Y4, Y4
+	VMULPS  Y1, Y4, Y4
+	VADDPS  Y2, Y4, Y4
+	VMOVUPS Y4, 32(AX)
+	VMOVUPS 64(CX), Y5
+	VSUBPS  Y0, Y5, Y5
+	VMULPS  Y1, Y5, Y5
+	VADDPS  Y2, Y5, Y5
+	VMOVUPS Y5, 64(AX)
+	VMOVUPS 96(CX), Y6
+	VSUBPS  Y0, Y6, Y6
+	VMULPS  Y1, Y6, Y6
+	VADDPS  Y2, Y6, Y6
+	VMOVUPS Y6, 96(AX)
+	ADDQ    $0x00000080, AX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x00000020, DX
+	JMP     scaleShiftAVX2Loop
+
+scaleShiftAVX2One:
+	CMPQ    DX, $0x00000008
+	JL      scaleShiftAVX2Done
+	VMOVUPS (CX), Y3
+	VSUBPS  Y0, Y3, Y3
+	VMULPS  Y1, Y3, Y3
+	VADDPS  Y2, Y3, Y3
+	VMOVUPS Y3, (AX)
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
+	SUBQ    $0x00000008, DX
+	JMP     scaleShiftAVX2One
+
+scaleShiftAVX2Done:
+	VZEROUPPER
+	RET
+
+// func scaleShiftAVX512(d *float32, x *float32, sub float32, mul float32, add float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·scaleShiftAVX512(SB), NOSPLIT, $0-40
+	MOVQ         d+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         n+32(FP), DX
+	VBROADCASTSS sub+16(FP), Z0
+	VBROADCASTSS mul+20(FP), Z1
+	VBROADCASTSS add+24(FP), Z2
+
+scaleShiftAVX512Loop:
+	CMPQ    DX, $0x00000040
+	JL      scaleShiftAVX512One
+	VMOVUPS (CX), Z3
+	VSUBPS  Z0, Z3, Z3
+	VMULPS  Z1, Z3, Z3
+	VADDPS  Z2, Z3, Z3
+	VMOVUPS Z3, (AX)
+	VMOVUPS 64(CX), Z4
+	VSUBPS  Z0, Z4, Z4
+	VMULPS  Z1, Z4, Z4
+	VADDPS  Z2, Z4, Z4
+	VMOVUPS Z4, 64(AX)
+	VMOVUPS 128(CX), Z5
+	VSUBPS  Z0, Z5, Z5
+	VMULPS  Z1, Z5, Z5
+	VADDPS  Z2, Z5, Z5
+	VMOVUPS Z5, 128(AX)
+	VMOVUPS 192(CX), Z6
+	VSUBPS  Z0, Z6, Z6
+	VMULPS  Z1, Z6, Z6
+	VADDPS  Z2, Z6, Z6
+	VMOVUPS Z6, 192(AX)
+	ADDQ    $0x00000100, AX
+	ADDQ    $0x00000100, CX
+	SUBQ    $0x00000040, DX
+	JMP     scaleShiftAVX512Loop
+
+scaleShiftAVX512One:
+	CMPQ    DX, $0x00000010
+	JL      scaleShiftAVX512Done
+	VMOVUPS (CX), Z3
+	VSUBPS  Z0, Z3, Z3
+	VMULPS  Z1, Z3, Z3
+	VADDPS  Z2, Z3, Z3
+	VMOVUPS Z3, (AX)
+	ADDQ    $0x00000040, AX
+	ADDQ    $0x00000040, CX
+	SUBQ    $0x00000010, DX
+	JMP     scaleShiftAVX512One
+
+scaleShiftAVX512Done:
+	VZEROUPPER
+	RET
+
+// func normElemAVX2(d *float32, x *float32, sc *float32, bs *float32, sub float32, mul float32, n int)
+// Requires: AVX
+TEXT ·normElemAVX2(SB), NOSPLIT, $0-48
+	MOVQ         d+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         sc+16(FP), DX
+	MOVQ         bs+24(FP), BX
+	MOVQ         n+40(FP), SI
+	VBROADCASTSS sub+32(FP), Y0
+	VBROADCASTSS mul+36(FP), Y1
+
+normElemAVX2Loop:
+	CMPQ    SI, $0x00000020
+	JL      normElemAVX2One
+	VMOVUPS (CX), Y2
+	VSUBPS  Y0, Y2, Y2
+	VMULPS  Y1, Y2, Y2
+	VMULPS  (DX), Y2, Y2
+	VADDPS  (BX), Y2, Y2
+	VMOVUPS Y2, (AX)
+	VMOVUPS 32(CX), Y3
+	VSUBPS  Y0, Y3, Y3
+	VMULPS  Y1, Y3, Y3
+	VMULPS  32(DX), Y3, Y3
+	VADDPS  32(BX), Y3, Y3
+	VMOVUPS Y3, 32(AX)
+	VMOVUPS 64(CX), Y4
+	VSUBPS  Y0, Y4, Y4
+	VMULPS  Y1, Y4, Y4
+	VMULPS  64(DX), Y4, Y4
+	VADDPS  64(BX), Y4, Y4
+	VMOVUPS Y4, 64(AX)
+	VMOVUPS 96(CX), Y5
+	VSUBPS  Y0, Y5, Y5
+	VMULPS  Y1, Y5, Y5
+	VMULPS  96(DX), Y5, Y5
+	VADDPS  96(BX), Y5, Y5
+	VMOVUPS Y5, 96(AX)
+	ADDQ    $0x00000080, AX
+	ADDQ    $0x00000080, CX
+	ADDQ    $0x00000080, DX
+	ADDQ    $0x00000080, BX
+	SUBQ    $0x00000020, SI
+	JMP     normElemAVX2Loop
+
+normElemAVX2One:
+	CMPQ    SI, $0x00000008
+	JL      normElemAVX2Done
+	VMOVUPS (CX), Y2
+	VSUBPS  Y0, Y2, Y2
+	VMULPS  Y1, Y2, Y2
+	VMULPS  (DX), Y2, Y2
+	VADDPS  (BX), Y2, Y2
+	VMOVUPS Y2, (AX)
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, BX
+	SUBQ    $0x00000008, SI
+	JMP     normElemAVX2One
+
+normElemAVX2Done:
+	VZEROUPPER
+	RET
+
+// func normElemAVX512(d *float32, x *float32, sc *float32, bs *float32, sub float32, mul float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·normElemAVX512(SB), NOSPLIT, $0-48
+	MOVQ         d+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         sc+16(FP), DX
+	MOVQ         bs+24(FP), BX
+	MOVQ         n+40(FP), SI
+	VBROADCASTSS sub+32(FP), Z0
+	VBROADCASTSS mul+36(FP), Z1
+
+normElemAVX512Loop:
+	CMPQ    SI, $0x00000040
+	JL      normElemAVX512One
+	VMOVUPS (CX), Z2
+	VSUBPS  Z0, Z2, Z2
+	VMULPS  Z1, Z2, Z2
+	VMULPS  (DX), Z2, Z2
+	VADDPS  (BX), Z2, Z2
+	VMOVUPS Z2, (AX)
+	VMOVUPS 64(CX), Z3
+	VSUBPS  Z0, Z3, Z3
+	VMULPS  Z1, Z3, Z3
+	VMULPS  64(DX), Z3, Z3
+	VADDPS  64(BX), Z3, Z3
+	VMOVUPS Z3, 64(AX)
+	VMOVUPS 128(CX), Z4
+	VSUBPS  Z0, Z4, Z4
+	VMULPS  Z1, Z4, Z4
+	VMULPS  128(DX), Z4, Z4
+	VADDPS  128(BX), Z4, Z4
+	VMOVUPS Z4, 128(AX)
+	VMOVUPS 192(CX), Z5
+	VSUBPS  Z0, Z5, Z5
+	VMULPS  Z1, Z5, Z5
+	VMULPS  192(DX), Z5, Z5
+	VADDPS  192(BX), Z5, Z5
+	VMOVUPS Z5, 192(AX)
+	ADDQ    $0x00000100, AX
+	ADDQ    $0x00000100, CX
+	ADDQ    $0x00000100, DX
+	ADDQ    $0x00000100, BX
+	SUBQ    $0x00000040, SI
+	JMP     normElemAVX512Loop
+
+normElemAVX512One:
+	CMPQ    SI, $0x00000010
+	JL      normElemAVX512Done
+	VMOVUPS (CX), Z2
+	VSUBPS  Z0, Z2, Z2
+	VMULPS  Z1, Z2, Z2
+	VMULPS  (DX), Z2, Z2
+	VADDPS  (BX), Z2, Z2
+	VMOVUPS Z2, (AX)
+	ADDQ    $0x00000040, AX
+	ADDQ    $0x00000040, CX
+	ADDQ    $0x00000040, DX
+	ADDQ    $0x00000040, BX
+	SUBQ    $0x00000010, SI
+	JMP     normElemAVX512One
+
+normElemAVX512Done:
+	VZEROUPPER
+	RET
+
+// func momentsAVX2(acc *float64, x *float32, k float64, n int)
+// Requires: AVX
+TEXT ·momentsAVX2(SB), NOSPLIT, $0-32
+	MOVQ         acc+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         n+24(FP), DX
+	VMOVUPD      (AX), Y0
+	VMOVUPD      128(AX), Y4
+	VMOVUPD      32(AX), Y1
+	VMOVUPD      160(AX), Y5
+	VMOVUPD      64(AX), Y2
+	VMOVUPD      192(AX), Y6
+	VMOVUPD      96(AX), Y3
+	VMOVUPD      224(AX), Y7
+	VBROADCASTSD k+16(FP), Y8
+
+momentsAVX2Loop:
+	CMPQ      DX, $0x00000010
+	JL        momentsAVX2Done
+	VCVTPS2PD (CX), Y9
+	VSUBPD    Y8, Y9, Y9
+	VADDPD    Y9, Y0, Y0
+	VMULPD    Y9, Y9, Y10
+	VADDPD    Y10, Y4, Y4
+	VCVTPS2PD 16(CX), Y9
+	VSUBPD    Y8, Y9, Y9
+	VADDPD    Y9, Y1, Y1
+	VMULPD    Y9, Y9, Y10
+	VADDPD    Y10, Y5, Y5
+	VCVTPS2PD 32(CX), Y9
+	VSUBPD    Y8, Y9, Y9
+	VADDPD    Y9, Y2, Y2
+	VMULPD    Y9, Y9, Y10
+	VADDPD    Y10, Y6, Y6
+	VCVTPS2PD 48(CX), Y9
+	VSUBPD    Y8, Y9, Y9
+	VADDPD    Y9, Y3, Y3
+	VMULPD    Y9, Y9, Y10
+	VADDPD    Y10, Y7, Y7
+	ADDQ      $0x00000040, CX
+	SUBQ      $0x00000010, DX
+	JMP       momentsAVX2Loop
+
+momentsAVX2Done:
+	VMOVUPD Y0, (AX)
+	VMOVUPD Y4, 128(AX)
+	VMOVUPD Y1, 32(AX)
+	VMOVUPD Y5, 160(AX)
+	VMOVUPD Y2, 64(AX)
+	VMOVUPD Y6, 192(AX)
+	VMOVUPD Y3, 96(AX)
+	VMOVUPD Y7, 224(AX)
+	VZEROUPPER
+	RET
+
+// func momentsAVX512(acc *float64, x *float32, k float64, n int)
+// Requires: AVX, AVX512F
+TEXT ·momentsAVX512(SB), NOSPLIT, $0-32
+	MOVQ         acc+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         n+24(FP), DX
+	VMOVUPD      (AX), Z0
+	VMOVUPD      128(AX), Z2
+	VMOVUPD      64(AX), Z1
+	VMOVUPD      192(AX), Z3
+	VBROADCASTSD k+16(FP), Z4
+
+momentsAVX512Loop:
+	CMPQ      DX, $0x00000010
+	JL        momentsAVX512Done
+	VCVTPS2PD (CX), Z5
+	VSUBPD    Z4, Z5, Z5
+	VADDPD    Z5, Z0, Z0
+	VMULPD    Z5, Z5, Z6
+	VADDPD    Z6, Z2, Z2
+	VCVTPS2PD 32(CX), Z5
+	VSUBPD    Z4, Z5, Z5
+	VADDPD    Z5, Z1, Z1
+	VMULPD    Z5, Z5, Z6
+	VADDPD    Z6, Z3, Z3
+	ADDQ      $0x00000040, CX
+	SUBQ      $0x00000010, DX
+	JMP       momentsAVX512Loop
+
+momentsAVX512Done:
+	VMOVUPD Z0, (AX)
+	VMOVUPD Z2, 128(AX)
+	VMOVUPD Z1, 64(AX)
+	VMOVUPD Z3, 192(AX)
+	VZEROUPPER
+	RET
+
 DATA probeone<>+0(SB)/4, $0x3f800000
 GLOBL probeone<>(SB), RODATA|NOPTR, $4
 

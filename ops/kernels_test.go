@@ -377,6 +377,30 @@ func TestSelfCheck(t *testing.T) {
 		"gathers the first tap twice": func(k *kernelSet) {
 			k.gather2 = func(d, src []float32, i0, i1 []int32, w0, w1 []float32) { g.gather2(d, src, i0, i0, w0, w1) }
 		},
+		"fuses the scale and shift": func(k *kernelSet) {
+			k.scaleShift = func(d, x []float32, sub, mul, add float32) {
+				for i, v := range x[:len(d)] {
+					d[i] = float32(math.FMA(float64(v-sub), float64(mul), float64(add)))
+				}
+			}
+		},
+		"drops the last bias of NormElem": func(k *kernelSet) {
+			k.normElem = func(d, x, sc, bs []float32, sub, mul float32) {
+				g.normElem(d, x, sc, bs, sub, mul)
+				if n := len(d); n > 0 {
+					d[n-1] -= bs[n-1]
+				}
+			}
+		},
+		"sums the moments in other lanes": func(k *kernelSet) {
+			k.moments = func(acc *[32]float64, x []float32, c float64) {
+				for i, v := range x {
+					a := float64(v) - c
+					acc[(i+1)%16] += a
+					acc[16+(i+1)%16] += float64(a * a)
+				}
+			}
+		},
 		"leaves the last value of a Relu": func(k *kernelSet) {
 			k.relu = func(d []float32) { g.relu(d[:max(0, len(d)-1)]) }
 		},
@@ -621,4 +645,40 @@ func TestTaps2Twin(t *testing.T) {
 		}
 	}()
 	tab.Apply(make([]float32, 2), make([]float32, 9))
+}
+
+// TestNormKernelsTwin checks every kernel set's ScaleShift, NormElem and
+// Moments against the Go loops bit for bit, over every length up to 100.
+func TestNormKernelsTwin(t *testing.T) {
+	rng := rand.New(rand.NewPCG(29, 30))
+	for _, k := range cpuKernels() {
+		for n := 0; n <= 100; n++ {
+			x, sc, bs := make([]float32, n), make([]float32, n), make([]float32, n)
+			for i := range x {
+				x[i], sc[i], bs[i] = float32(3+rng.NormFloat64()), float32(rng.NormFloat64()), float32(rng.NormFloat64())
+			}
+			sub, mul, add := float32(rng.NormFloat64()), float32(rng.Float64()), float32(rng.NormFloat64())
+			check := func(what string, got, want []float32) {
+				t.Helper()
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s %s n=%d: [%d] = %g, generic %g", k.name, what, n, i, got[i], want[i])
+					}
+				}
+			}
+			got, want := make([]float32, n), make([]float32, n)
+			k.scaleShift(got, x, sub, mul, add)
+			scaleShiftGeneric(want, x, sub, mul, add)
+			check("scaleShift", got, want)
+			k.normElem(got, x, sc, bs, sub, mul)
+			normElemGeneric(want, x, sc, bs, sub, mul)
+			check("normElem", got, want)
+			var acc [2][32]float64
+			k.moments(&acc[0], x, 2.5)
+			momentsGeneric(&acc[1], x, 2.5)
+			if acc[0] != acc[1] {
+				t.Fatalf("%s moments n=%d: %v, generic %v", k.name, n, acc[0], acc[1])
+			}
+		}
+	}
 }

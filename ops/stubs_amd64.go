@@ -68,6 +68,36 @@ func gather2AVX2(d *float32, src *float32, i0 *int32, i1 *int32, w0 *float32, w1
 //go:noescape
 func gather2AVX512(d *float32, src *float32, i0 *int32, i1 *int32, w0 *float32, w1 *float32, n int)
 
+// scaleShiftAVX2 is scaleShiftGeneric over n values (n a multiple of 8).
+//
+//go:noescape
+func scaleShiftAVX2(d *float32, x *float32, sub float32, mul float32, add float32, n int)
+
+// scaleShiftAVX512 is scaleShiftGeneric over n values (n a multiple of 16).
+//
+//go:noescape
+func scaleShiftAVX512(d *float32, x *float32, sub float32, mul float32, add float32, n int)
+
+// normElemAVX2 is normElemGeneric over n values (n a multiple of 8).
+//
+//go:noescape
+func normElemAVX2(d *float32, x *float32, sc *float32, bs *float32, sub float32, mul float32, n int)
+
+// normElemAVX512 is normElemGeneric over n values (n a multiple of 16).
+//
+//go:noescape
+func normElemAVX512(d *float32, x *float32, sc *float32, bs *float32, sub float32, mul float32, n int)
+
+// momentsAVX2 is momentsGeneric over n values (n a multiple of 16).
+//
+//go:noescape
+func momentsAVX2(acc *float64, x *float32, k float64, n int)
+
+// momentsAVX512 is momentsGeneric over n values (n a multiple of 16).
+//
+//go:noescape
+func momentsAVX512(acc *float64, x *float32, k float64, n int)
+
 // fmaProbeAVX2 runs n iterations of 48 independent 256-bit FMAs (12 chains).
 func fmaProbeAVX2(n int)
 

@@ -83,6 +83,12 @@ func main() {
 	blend(avx512, tailMask)
 	gather2(avx2)
 	gather2(avx512)
+	scaleShift(avx2)
+	scaleShift(avx512)
+	normElem(avx2)
+	normElem(avx512)
+	moments(avx2)
+	moments(avx512)
 	one := GLOBL("probeone", RODATA|NOPTR)
 	DATA(0, U32(math.Float32bits(1)))
 	fmaProbe(avx2, one)
@@ -906,6 +912,137 @@ func gather2(s isa) {
 	SUBQ(U32(s.width), n)
 	JMP(LabelRef(name + "Loop"))
 	Label(name + "Done")
+	VZEROUPPER()
+	RET()
+}
+
+// stream emits the loop of a streaming kernel over n values, n a multiple
+// of the vector width (the Go wrapper does the rest): body computes the
+// vector at byte offset off into v (registers from first on are its to
+// use); every pointer in ptrs advances past the vectors done.
+func stream(s isa, name string, ptrs []Register, n Register, first int, body func(off int, v VecPhysical, tmp func(int) VecPhysical)) {
+	const unroll = 4
+	Label(name + "Loop")
+	CMPQ(n, U32(unroll*s.width))
+	JL(LabelRef(name + "One"))
+	for i := 0; i < unroll; i++ {
+		body(i*s.bytes(), s.vec(first+i), func(j int) VecPhysical { return s.vec(first + unroll + 2*i + j) })
+	}
+	for _, r := range ptrs {
+		ADDQ(U32(unroll*s.bytes()), r)
+	}
+	SUBQ(U32(unroll*s.width), n)
+	JMP(LabelRef(name + "Loop"))
+	Label(name + "One")
+	CMPQ(n, U32(s.width))
+	JL(LabelRef(name + "Done"))
+	body(0, s.vec(first), func(j int) VecPhysical { return s.vec(first + unroll + j) })
+	for _, r := range ptrs {
+		ADDQ(U32(s.bytes()), r)
+	}
+	SUBQ(U32(s.width), n)
+	JMP(LabelRef(name + "One"))
+	Label(name + "Done")
+	VZEROUPPER()
+	RET()
+}
+
+// scaleShift emits scaleShift<ISA>: d[i] = (x[i] − sub)·mul + add, each
+// operation rounded (scaleShiftGeneric's bits), n a multiple of the width.
+func scaleShift(s isa) {
+	name := "scaleShift" + s.name
+	TEXT(name, NOSPLIT, "func(d *float32, x *float32, sub float32, mul float32, add float32, n int)")
+	Pragma("noescape")
+	Doc(name + " is scaleShiftGeneric over n values (n a multiple of " + fmt.Sprint(s.width) + ").")
+	d, x := Load(Param("d"), GP64()), Load(Param("x"), GP64())
+	n := GP64()
+	Load(Param("n"), n)
+	sub, mul, add := s.vec(0), s.vec(1), s.vec(2)
+	VBROADCASTSS(NewParamAddr("sub", 16), sub)
+	VBROADCASTSS(NewParamAddr("mul", 20), mul)
+	VBROADCASTSS(NewParamAddr("add", 24), add)
+	stream(s, name, []Register{d, x}, n, 3, func(off int, v VecPhysical, _ func(int) VecPhysical) {
+		VMOVUPS(Mem{Base: x}.Offset(off), v)
+		VSUBPS(sub, v, v)
+		VMULPS(mul, v, v)
+		VADDPS(add, v, v)
+		VMOVUPS(v, Mem{Base: d}.Offset(off))
+	})
+}
+
+// normElem emits normElem<ISA>: d[i] = ((x[i] − sub)·mul)·sc[i] + bs[i],
+// each operation rounded (normElemGeneric's bits), n a multiple of the
+// width.
+func normElem(s isa) {
+	name := "normElem" + s.name
+	TEXT(name, NOSPLIT, "func(d *float32, x *float32, sc *float32, bs *float32, sub float32, mul float32, n int)")
+	Pragma("noescape")
+	Doc(name + " is normElemGeneric over n values (n a multiple of " + fmt.Sprint(s.width) + ").")
+	d, x, sc, bs := Load(Param("d"), GP64()), Load(Param("x"), GP64()), Load(Param("sc"), GP64()), Load(Param("bs"), GP64())
+	n := GP64()
+	Load(Param("n"), n)
+	sub, mul := s.vec(0), s.vec(1)
+	VBROADCASTSS(NewParamAddr("sub", 32), sub)
+	VBROADCASTSS(NewParamAddr("mul", 36), mul)
+	stream(s, name, []Register{d, x, sc, bs}, n, 2, func(off int, v VecPhysical, _ func(int) VecPhysical) {
+		VMOVUPS(Mem{Base: x}.Offset(off), v)
+		VSUBPS(sub, v, v)
+		VMULPS(mul, v, v)
+		VMULPS(Mem{Base: sc}.Offset(off), v, v)
+		VADDPS(Mem{Base: bs}.Offset(off), v, v)
+		VMOVUPS(v, Mem{Base: d}.Offset(off))
+	})
+}
+
+// moments emits moments<ISA>: for i < n (a multiple of 16) it adds
+// x[i]−k to acc[i%16] and its square (rounded, then added) to acc[16 +
+// i%16], in float64: momentsGeneric's bits, whatever the vector width.
+func moments(s isa) {
+	name := "moments" + s.name
+	TEXT(name, NOSPLIT, "func(acc *float64, x *float32, k float64, n int)")
+	Pragma("noescape")
+	Doc(name + " is momentsGeneric over n values (n a multiple of 16).")
+	acc, x := Load(Param("acc"), GP64()), Load(Param("x"), GP64())
+	n := GP64()
+	Load(Param("n"), n)
+	// Accumulators: 16 sums then 16 sums of squares, 8 (ZMM) or 4 (YMM)
+	// float64 lanes each.
+	per := s.width / 2 // float64 lanes per register
+	na := 16 / per
+	sum := make([]VecPhysical, na)
+	sq := make([]VecPhysical, na)
+	for j := 0; j < na; j++ {
+		sum[j], sq[j] = s.vec(j), s.vec(na+j)
+		VMOVUPD(Mem{Base: acc}.Offset(8*per*j), sum[j])
+		VMOVUPD(Mem{Base: acc}.Offset(128+8*per*j), sq[j])
+	}
+	k := s.vec(2 * na)
+	VBROADCASTSD(NewParamAddr("k", 16), k)
+	a, b := s.vec(2*na+1), s.vec(2*na+2)
+	Label(name + "Loop")
+	CMPQ(n, U32(16))
+	JL(LabelRef(name + "Done"))
+	for j := 0; j < na; j++ {
+		// per floats -> per doubles.
+		half := a
+		if s.width == 16 {
+			VCVTPS2PD(Mem{Base: x}.Offset(4*per*j), half)
+		} else {
+			VCVTPS2PD(Mem{Base: x}.Offset(4*per*j), half)
+		}
+		VSUBPD(k, half, half)
+		VADDPD(half, sum[j], sum[j])
+		VMULPD(half, half, b)
+		VADDPD(b, sq[j], sq[j])
+	}
+	ADDQ(U32(64), x)
+	SUBQ(U32(16), n)
+	JMP(LabelRef(name + "Loop"))
+	Label(name + "Done")
+	for j := 0; j < na; j++ {
+		VMOVUPD(sum[j], Mem{Base: acc}.Offset(8*per*j))
+		VMOVUPD(sq[j], Mem{Base: acc}.Offset(128+8*per*j))
+	}
 	VZEROUPPER()
 	RET()
 }
