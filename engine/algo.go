@@ -27,19 +27,20 @@ func (a Algo) String() string {
 
 // WinogradMinChannels is the fewest channels for which a convolution with
 // kernel sides of 3 and 5 (other than 5×5) runs as Winograd F(2×2, 3×3)
-// blocks: below it the transforms cost
-// more than the 2.25× fewer multiplications save (measured on Zen 3: break
-// even at 8, 1.34× at 16, about 1.6× at 32). For a plain convolution the
-// channels are its input channels; for a ConvLSTM cell they are its hidden
-// channels, since the recurrent half is what every step must recompute (its
-// input half may then be a single channel: it adds one row to the GEMM).
+// blocks: below it the transforms cost more than the 2.25× fewer
+// multiplications save (measured on Zen 3: break even at 8, 1.34× at 16,
+// about 1.6× at 32). For a plain convolution the channels are its input
+// channels; for a ConvLSTM cell they are its hidden channels, since the
+// recurrent half is what every step must recompute (its input half may then
+// be a single channel: it adds one row to the GEMM).
 const WinogradMinChannels = 16
 
 // WinogradMinChannels5x5 is WinogradMinChannels for a 5×5 kernel, which
-// runs F(2×2, 5×5) (36 multiplications per tile and channel for the direct
-// method's 100; in bf16 precision four 3×3 blocks, about even with direct
-// from 8 to 16 channels). BenchmarkWinograd5x5 on Zen 5 (AVX-512), 64×64, against the
+// runs F(2×2, 5×5): 36 multiplications per tile and channel for the direct
+// method's 100. BenchmarkWinograd5x5 on Zen 5 (AVX-512), 64×64, against the
 // direct offset GEMM: 1.70× at 16 input channels, 1.42× at 8, 0.94× at 4.
+// (In bf16 precision a 5×5 kernel runs as four 3×3 blocks, about even with
+// direct from 8 to 16 channels.)
 const WinogradMinChannels5x5 = 8
 
 // winogradMinChannels is the threshold for the spec's kernel.
