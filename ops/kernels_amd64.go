@@ -58,50 +58,48 @@ func lstmGatesAsm(gi, gf, gO, gg, c, h []float32, wide bool) {
 	copy(h[full:n], buf[5][:])
 }
 
-// reluAVX2Slices and reluAVX512Slices run the vector Relu over d.
-func reluAVX2Slices(d []float32) {
-	if len(d) > 0 {
-		reluAVX2(&d[0], len(d))
+// The streaming kernels below run the vector loop over whole vectors of d
+// (whole groups of 16 for moments) and the Go loop over the rest: the same
+// operations per value, so the same bits. Lengths are checked by the
+// exported functions (Relu, MulAdd, Blend, Taps2.Apply, ScaleShift,
+// NormElem, Moments).
+
+func reluAVX2Slices(d []float32)   { reluVec(reluAVX2, 8, d) }
+func reluAVX512Slices(d []float32) { reluVec(reluAVX512, 16, d) }
+
+func reluVec(k func(d *float32, n int), width int, d []float32) {
+	v := len(d) / width * width
+	if v > 0 {
+		k(&d[0], v)
 	}
+	reluGeneric(d[v:])
 }
 
-func reluAVX512Slices(d []float32) {
-	if len(d) > 0 {
-		reluAVX512(&d[0], len(d))
+func mulAddAVX2Slices(d, a, b, c []float32)   { mulAddVec(mulAddAVX2, 8, d, a, b, c) }
+func mulAddAVX512Slices(d, a, b, c []float32) { mulAddVec(mulAddAVX512, 16, d, a, b, c) }
+
+func mulAddVec(k func(d, a, b, c *float32, n int), width int, d, a, b, c []float32) {
+	v := len(d) / width * width
+	if v > 0 {
+		k(&d[0], &a[0], &b[0], &c[0], v)
 	}
+	mulAddGeneric(d[v:], a[v:], b[v:], c[v:])
 }
 
-// mulAddAVX2Slices and mulAddAVX512Slices run the vector MulAdd over d
-// (a, b and c at least as long: checked by MulAdd).
-func mulAddAVX2Slices(d, a, b, c []float32) {
-	if len(d) > 0 {
-		mulAddAVX2(&d[0], &a[0], &b[0], &c[0], len(d))
-	}
-}
-
-func mulAddAVX512Slices(d, a, b, c []float32) {
-	if len(d) > 0 {
-		mulAddAVX512(&d[0], &a[0], &b[0], &c[0], len(d))
-	}
-}
-
-// blendAVX2Slices and blendAVX512Slices run the vector Blend over d (a
-// and b at least as long: checked by Blend).
-func blendAVX2Slices(d, a, b []float32, wa, wb float32) {
-	if len(d) > 0 {
-		blendAVX2(&d[0], &a[0], &b[0], wa, wb, len(d))
-	}
-}
-
+func blendAVX2Slices(d, a, b []float32, wa, wb float32) { blendVec(blendAVX2, 8, d, a, b, wa, wb) }
 func blendAVX512Slices(d, a, b []float32, wa, wb float32) {
-	if len(d) > 0 {
-		blendAVX512(&d[0], &a[0], &b[0], wa, wb, len(d))
-	}
+	blendVec(blendAVX512, 16, d, a, b, wa, wb)
 }
 
-// gather2AVX2Slices and gather2AVX512Slices run the vector two-tap gather
-// over whole vectors of d and the Go loop over the rest (indices checked
-// by NewTaps2, lengths by Taps2.Apply).
+func blendVec(k func(d, a, b *float32, wa, wb float32, n int), width int, d, a, b []float32, wa, wb float32) {
+	v := len(d) / width * width
+	if v > 0 {
+		k(&d[0], &a[0], &b[0], wa, wb, v)
+	}
+	blendGeneric(d[v:], a[v:], b[v:], wa, wb)
+}
+
+// The indices of gather2 are checked by NewTaps2.
 func gather2AVX2Slices(d, src []float32, i0, i1 []int32, w0, w1 []float32) {
 	gather2Vec(gather2AVX2, 8, d, src, i0, i1, w0, w1)
 }
@@ -118,36 +116,34 @@ func gather2Vec(k func(d, src *float32, i0, i1 *int32, w0, w1 *float32, n int), 
 	gather2Generic(d[v:], src, i0[v:], i1[v:], w0[v:], w1[v:])
 }
 
-// The normalisation kernels: the vector loop over whole vectors (whole
-// groups of 16 for moments), the Go loop over the rest.
 func scaleShiftAVX2Slices(d, x []float32, sub, mul, add float32) {
-	v := len(d) / 8 * 8
-	if v > 0 {
-		scaleShiftAVX2(&d[0], &x[0], sub, mul, add, v)
-	}
-	scaleShiftGeneric(d[v:], x[v:], sub, mul, add)
+	scaleShiftVec(scaleShiftAVX2, 8, d, x, sub, mul, add)
 }
 
 func scaleShiftAVX512Slices(d, x []float32, sub, mul, add float32) {
-	v := len(d) / 16 * 16
+	scaleShiftVec(scaleShiftAVX512, 16, d, x, sub, mul, add)
+}
+
+func scaleShiftVec(k func(d, x *float32, sub, mul, add float32, n int), width int, d, x []float32, sub, mul, add float32) {
+	v := len(d) / width * width
 	if v > 0 {
-		scaleShiftAVX512(&d[0], &x[0], sub, mul, add, v)
+		k(&d[0], &x[0], sub, mul, add, v)
 	}
 	scaleShiftGeneric(d[v:], x[v:], sub, mul, add)
 }
 
 func normElemAVX2Slices(d, x, sc, bs []float32, sub, mul float32) {
-	v := len(d) / 8 * 8
-	if v > 0 {
-		normElemAVX2(&d[0], &x[0], &sc[0], &bs[0], sub, mul, v)
-	}
-	normElemGeneric(d[v:], x[v:], sc[v:], bs[v:], sub, mul)
+	normElemVec(normElemAVX2, 8, d, x, sc, bs, sub, mul)
 }
 
 func normElemAVX512Slices(d, x, sc, bs []float32, sub, mul float32) {
-	v := len(d) / 16 * 16
+	normElemVec(normElemAVX512, 16, d, x, sc, bs, sub, mul)
+}
+
+func normElemVec(k func(d, x, sc, bs *float32, sub, mul float32, n int), width int, d, x, sc, bs []float32, sub, mul float32) {
+	v := len(d) / width * width
 	if v > 0 {
-		normElemAVX512(&d[0], &x[0], &sc[0], &bs[0], sub, mul, v)
+		k(&d[0], &x[0], &sc[0], &bs[0], sub, mul, v)
 	}
 	normElemGeneric(d[v:], x[v:], sc[v:], bs[v:], sub, mul)
 }

@@ -2434,7 +2434,7 @@ reluAVX2Loop:
 
 reluAVX2One:
 	CMPQ    CX, $0x00000008
-	JL      reluAVX2Tail
+	JL      reluAVX2Done
 	VMAXPS  (AX), Y0, Y1
 	VADDPS  Y0, Y1, Y1
 	VMOVUPS Y1, (AX)
@@ -2442,23 +2442,12 @@ reluAVX2One:
 	SUBQ    $0x00000008, CX
 	JMP     reluAVX2One
 
-reluAVX2Tail:
-	CMPQ       CX, $0x00
-	JLE        reluAVX2Done
-	LEAQ       tailmask<>+0(SB), DX
-	NEGQ       CX
-	VMOVDQU    32(DX)(CX*4), Y2
-	VMASKMOVPS (AX), Y2, Y1
-	VMAXPS     Y1, Y0, Y1
-	VADDPS     Y0, Y1, Y1
-	VMASKMOVPS Y1, Y2, (AX)
-
 reluAVX2Done:
 	VZEROUPPER
 	RET
 
 // func reluAVX512(d *float32, n int)
-// Requires: AVX, AVX512DQ, AVX512F, BMI2
+// Requires: AVX, AVX512DQ, AVX512F
 TEXT ·reluAVX512(SB), NOSPLIT, $0-16
 	MOVQ   d+0(FP), AX
 	MOVQ   n+8(FP), CX
@@ -2485,24 +2474,13 @@ reluAVX512Loop:
 
 reluAVX512One:
 	CMPQ    CX, $0x00000010
-	JL      reluAVX512Tail
+	JL      reluAVX512Done
 	VMAXPS  (AX), Z0, Z1
 	VADDPS  Z0, Z1, Z1
 	VMOVUPS Z1, (AX)
 	ADDQ    $0x00000040, AX
 	SUBQ    $0x00000010, CX
 	JMP     reluAVX512One
-
-reluAVX512Tail:
-	CMPQ      CX, $0x00
-	JLE       reluAVX512Done
-	MOVL      $0x0000ffff, DX
-	BZHIL     CX, DX, DX
-	KMOVW     DX, K1
-	VMOVUPS.Z (AX), K1, Z1
-	VMAXPS    Z1, Z0, Z1
-	VADDPS    Z0, Z1, Z1
-	VMOVUPS   Z1, K1, (AX)
 
 reluAVX512Done:
 	VZEROUPPER
@@ -2545,7 +2523,7 @@ mulAddAVX2Loop:
 
 mulAddAVX2One:
 	CMPQ    SI, $0x00000008
-	JL      mulAddAVX2Tail
+	JL      mulAddAVX2Done
 	VMOVUPS (CX), Y0
 	VMULPS  (DX), Y0, Y0
 	VADDPS  (BX), Y0, Y0
@@ -2557,25 +2535,12 @@ mulAddAVX2One:
 	SUBQ    $0x00000008, SI
 	JMP     mulAddAVX2One
 
-mulAddAVX2Tail:
-	CMPQ       SI, $0x00
-	JLE        mulAddAVX2Done
-	LEAQ       tailmask<>+0(SB), DI
-	NEGQ       SI
-	VMOVDQU    32(DI)(SI*4), Y3
-	VMASKMOVPS (CX), Y3, Y0
-	VMASKMOVPS (DX), Y3, Y1
-	VMASKMOVPS (BX), Y3, Y2
-	VMULPS     Y1, Y0, Y0
-	VADDPS     Y2, Y0, Y0
-	VMASKMOVPS Y0, Y3, (AX)
-
 mulAddAVX2Done:
 	VZEROUPPER
 	RET
 
 // func mulAddAVX512(d *float32, a *float32, b *float32, c *float32, n int)
-// Requires: AVX, AVX512F, BMI2
+// Requires: AVX, AVX512F
 TEXT ·mulAddAVX512(SB), NOSPLIT, $0-40
 	MOVQ d+0(FP), AX
 	MOVQ a+8(FP), CX
@@ -2611,7 +2576,7 @@ mulAddAVX512Loop:
 
 mulAddAVX512One:
 	CMPQ    SI, $0x00000010
-	JL      mulAddAVX512Tail
+	JL      mulAddAVX512Done
 	VMOVUPS (CX), Z0
 	VMULPS  (DX), Z0, Z0
 	VADDPS  (BX), Z0, Z0
@@ -2622,19 +2587,6 @@ mulAddAVX512One:
 	ADDQ    $0x00000040, BX
 	SUBQ    $0x00000010, SI
 	JMP     mulAddAVX512One
-
-mulAddAVX512Tail:
-	CMPQ      SI, $0x00
-	JLE       mulAddAVX512Done
-	MOVL      $0x0000ffff, DI
-	BZHIL     SI, DI, DI
-	KMOVW     DI, K1
-	VMOVUPS.Z (CX), K1, Z0
-	VMOVUPS.Z (DX), K1, Z1
-	VMOVUPS.Z (BX), K1, Z2
-	VMULPS    Z1, Z0, Z0
-	VADDPS    Z2, Z0, Z0
-	VMOVUPS   Z0, K1, (AX)
 
 mulAddAVX512Done:
 	VZEROUPPER
@@ -2647,28 +2599,28 @@ TEXT ·blendAVX2(SB), NOSPLIT, $0-40
 	MOVQ         a+8(FP), CX
 	MOVQ         b+16(FP), DX
 	MOVQ         n+32(FP), BX
-	VBROADCASTSS wa+24(FP), Y8
-	VBROADCASTSS wb+28(FP), Y9
+	VBROADCASTSS wa+24(FP), Y0
+	VBROADCASTSS wb+28(FP), Y1
 
 blendAVX2Loop:
 	CMPQ    BX, $0x00000020
 	JL      blendAVX2One
-	VMULPS  (CX), Y8, Y0
-	VMULPS  (DX), Y9, Y4
-	VADDPS  Y4, Y0, Y0
-	VMOVUPS Y0, (AX)
-	VMULPS  32(CX), Y8, Y1
-	VMULPS  32(DX), Y9, Y5
-	VADDPS  Y5, Y1, Y1
-	VMOVUPS Y1, 32(AX)
-	VMULPS  64(CX), Y8, Y2
-	VMULPS  64(DX), Y9, Y6
+	VMULPS  (CX), Y0, Y2
+	VMULPS  (DX), Y1, Y6
 	VADDPS  Y6, Y2, Y2
-	VMOVUPS Y2, 64(AX)
-	VMULPS  96(CX), Y8, Y3
-	VMULPS  96(DX), Y9, Y7
-	VADDPS  Y7, Y3, Y3
-	VMOVUPS Y3, 96(AX)
+	VMOVUPS Y2, (AX)
+	VMULPS  32(CX), Y0, Y3
+	VMULPS  32(DX), Y1, Y8
+	VADDPS  Y8, Y3, Y3
+	VMOVUPS Y3, 32(AX)
+	VMULPS  64(CX), Y0, Y4
+	VMULPS  64(DX), Y1, Y10
+	VADDPS  Y10, Y4, Y4
+	VMOVUPS Y4, 64(AX)
+	VMULPS  96(CX), Y0, Y5
+	VMULPS  96(DX), Y1, Y12
+	VADDPS  Y12, Y5, Y5
+	VMOVUPS Y5, 96(AX)
 	ADDQ    $0x00000080, AX
 	ADDQ    $0x00000080, CX
 	ADDQ    $0x00000080, DX
@@ -2677,63 +2629,50 @@ blendAVX2Loop:
 
 blendAVX2One:
 	CMPQ    BX, $0x00000008
-	JL      blendAVX2Tail
-	VMULPS  (CX), Y8, Y0
-	VMULPS  (DX), Y9, Y4
-	VADDPS  Y4, Y0, Y0
-	VMOVUPS Y0, (AX)
+	JL      blendAVX2Done
+	VMULPS  (CX), Y0, Y2
+	VMULPS  (DX), Y1, Y6
+	VADDPS  Y6, Y2, Y2
+	VMOVUPS Y2, (AX)
 	ADDQ    $0x00000020, AX
 	ADDQ    $0x00000020, CX
 	ADDQ    $0x00000020, DX
 	SUBQ    $0x00000008, BX
 	JMP     blendAVX2One
 
-blendAVX2Tail:
-	CMPQ       BX, $0x00
-	JLE        blendAVX2Done
-	LEAQ       tailmask<>+0(SB), SI
-	NEGQ       BX
-	VMOVDQU    32(SI)(BX*4), Y3
-	VMASKMOVPS (CX), Y3, Y0
-	VMASKMOVPS (DX), Y3, Y4
-	VMULPS     Y0, Y8, Y0
-	VMULPS     Y4, Y9, Y4
-	VADDPS     Y4, Y0, Y0
-	VMASKMOVPS Y0, Y3, (AX)
-
 blendAVX2Done:
 	VZEROUPPER
 	RET
 
 // func blendAVX512(d *float32, a *float32, b *float32, wa float32, wb float32, n int)
-// Requires: AVX, AVX512F, BMI2
+// Requires: AVX, AVX512F
 TEXT ·blendAVX512(SB), NOSPLIT, $0-40
 	MOVQ         d+0(FP), AX
 	MOVQ         a+8(FP), CX
 	MOVQ         b+16(FP), DX
 	MOVQ         n+32(FP), BX
-	VBROADCASTSS wa+24(FP), Z8
-	VBROADCASTSS wb+28(FP), Z9
+	VBROADCASTSS wa+24(FP), Z0
+	VBROADCASTSS wb+28(FP), Z1
 
 blendAVX512Loop:
 	CMPQ    BX, $0x00000040
 	JL      blendAVX512One
-	VMULPS  (CX), Z8, Z0
-	VMULPS  (DX), Z9, Z4
-	VADDPS  Z4, Z0, Z0
-	VMOVUPS Z0, (AX)
-	VMULPS  64(CX), Z8, Z1
-	VMULPS  64(DX), Z9, Z5
-	VADDPS  Z5, Z1, Z1
-	VMOVUPS Z1, 64(AX)
-	VMULPS  128(CX), Z8, Z2
-	VMULPS  128(DX), Z9, Z6
+	VMULPS  (CX), Z0, Z2
+	VMULPS  (DX), Z1, Z6
 	VADDPS  Z6, Z2, Z2
-	VMOVUPS Z2, 128(AX)
-	VMULPS  192(CX), Z8, Z3
-	VMULPS  192(DX), Z9, Z7
-	VADDPS  Z7, Z3, Z3
-	VMOVUPS Z3, 192(AX)
+	VMOVUPS Z2, (AX)
+	VMULPS  64(CX), Z0, Z3
+	VMULPS  64(DX), Z1, Z8
+	VADDPS  Z8, Z3, Z3
+	VMOVUPS Z3, 64(AX)
+	VMULPS  128(CX), Z0, Z4
+	VMULPS  128(DX), Z1, Z10
+	VADDPS  Z10, Z4, Z4
+	VMOVUPS Z4, 128(AX)
+	VMULPS  192(CX), Z0, Z5
+	VMULPS  192(DX), Z1, Z12
+	VADDPS  Z12, Z5, Z5
+	VMOVUPS Z5, 192(AX)
 	ADDQ    $0x00000100, AX
 	ADDQ    $0x00000100, CX
 	ADDQ    $0x00000100, DX
@@ -2742,29 +2681,16 @@ blendAVX512Loop:
 
 blendAVX512One:
 	CMPQ    BX, $0x00000010
-	JL      blendAVX512Tail
-	VMULPS  (CX), Z8, Z0
-	VMULPS  (DX), Z9, Z4
-	VADDPS  Z4, Z0, Z0
-	VMOVUPS Z0, (AX)
+	JL      blendAVX512Done
+	VMULPS  (CX), Z0, Z2
+	VMULPS  (DX), Z1, Z6
+	VADDPS  Z6, Z2, Z2
+	VMOVUPS Z2, (AX)
 	ADDQ    $0x00000040, AX
 	ADDQ    $0x00000040, CX
 	ADDQ    $0x00000040, DX
 	SUBQ    $0x00000010, BX
 	JMP     blendAVX512One
-
-blendAVX512Tail:
-	CMPQ      BX, $0x00
-	JLE       blendAVX512Done
-	MOVL      $0x0000ffff, SI
-	BZHIL     BX, SI, SI
-	KMOVW     SI, K1
-	VMOVUPS.Z (CX), K1, Z0
-	VMOVUPS.Z (DX), K1, Z4
-	VMULPS    Z0, Z8, Z0
-	VMULPS    Z4, Z9, Z4
-	VADDPS    Z4, Z0, Z0
-	VMOVUPS   Z0, K1, (AX)
 
 blendAVX512Done:
 	VZEROUPPER

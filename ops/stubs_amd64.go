@@ -28,32 +28,32 @@ func gatesAVX2(gi *float32, gf *float32, gO *float32, gg *float32, c *float32, h
 //go:noescape
 func gatesAVX512(gi *float32, gf *float32, gO *float32, gg *float32, c *float32, h *float32, n int)
 
-// reluAVX2 is reluGeneric over d[0..n-1] (n ≥ 0).
+// reluAVX2 is reluGeneric over n values (n a multiple of 8).
 //
 //go:noescape
 func reluAVX2(d *float32, n int)
 
-// reluAVX512 is reluGeneric over d[0..n-1] (n ≥ 0).
+// reluAVX512 is reluGeneric over n values (n a multiple of 16).
 //
 //go:noescape
 func reluAVX512(d *float32, n int)
 
-// mulAddAVX2 is mulAddGeneric over n values (n ≥ 0).
+// mulAddAVX2 is mulAddGeneric over n values (n a multiple of 8).
 //
 //go:noescape
 func mulAddAVX2(d *float32, a *float32, b *float32, c *float32, n int)
 
-// mulAddAVX512 is mulAddGeneric over n values (n ≥ 0).
+// mulAddAVX512 is mulAddGeneric over n values (n a multiple of 16).
 //
 //go:noescape
 func mulAddAVX512(d *float32, a *float32, b *float32, c *float32, n int)
 
-// blendAVX2 is blendGeneric over n values (n ≥ 0).
+// blendAVX2 is blendGeneric over n values (n a multiple of 8).
 //
 //go:noescape
 func blendAVX2(d *float32, a *float32, b *float32, wa float32, wb float32, n int)
 
-// blendAVX512 is blendGeneric over n values (n ≥ 0).
+// blendAVX512 is blendGeneric over n values (n a multiple of 16).
 //
 //go:noescape
 func blendAVX512(d *float32, a *float32, b *float32, wa float32, wb float32, n int)

@@ -493,18 +493,22 @@ func winoOutGo(out []float32, ldc, wp int, m []float32, xs, ldm int, bias []floa
 				a2, b2 := m[p]+m[p+xs]+m[p+2*xs], m[p+xs]-m[p+2*xs]-m[p+3*xs]
 				p += 4 * xs
 				a3, b3 := m[p]+m[p+xs]+m[p+2*xs], m[p+xs]-m[p+2*xs]-m[p+3*xs]
-				v00, v01 := a0+a1+a2, b0+b1+b2
-				v10, v11 := a1-a2-a3, b1-b2-b3
-				q := 2 * tile
-				switch mode {
-				case 0:
-					y0[q], y0[q+1], y1[q], y1[q+1] = v00, v01, v10, v11
-				case 1:
-					y0[q], y0[q+1], y1[q], y1[q+1] = bv+v00, bv+v01, bv+v10, bv+v11
-				default:
-					y0[q], y0[q+1], y1[q], y1[q+1] = y0[q]+v00, y0[q+1]+v01, y1[q]+v10, y1[q+1]+v11
-				}
+				winoStore(y0, y1, 2*tile, mode, bv, a0+a1+a2, b0+b1+b2, a1-a2-a3, b1-b2-b3)
 			}
 		}
+	}
+}
+
+// winoStore writes a 2×2 output tile at columns q, q+1 of output rows y0
+// (dy = 0: v00, v01) and y1 (dy = 1: v10, v11): as they are (mode 0), plus
+// bv (mode 1) or plus the old values (mode 2).
+func winoStore(y0, y1 []float32, q, mode int, bv, v00, v01, v10, v11 float32) {
+	switch mode {
+	case 0:
+		y0[q], y0[q+1], y1[q], y1[q+1] = v00, v01, v10, v11
+	case 1:
+		y0[q], y0[q+1], y1[q], y1[q+1] = bv+v00, bv+v01, bv+v10, bv+v11
+	default:
+		y0[q], y0[q+1], y1[q], y1[q+1] = y0[q]+v00, y0[q+1]+v01, y1[q]+v10, y1[q+1]+v11
 	}
 }

@@ -95,15 +95,7 @@ func winoOut5Go(out []float32, ldc, wp int, m []float32, xs, ldm int, bias []flo
 				}
 				v00, v10 := winoCol5(s[0], s[1], s[2], s[3], s[4], s[5])
 				v01, v11 := winoCol5(t[0], t[1], t[2], t[3], t[4], t[5])
-				q := 2 * tile
-				switch mode {
-				case 0:
-					y0[q], y0[q+1], y1[q], y1[q+1] = v00, v01, v10, v11
-				case 1:
-					y0[q], y0[q+1], y1[q], y1[q+1] = bv+v00, bv+v01, bv+v10, bv+v11
-				default:
-					y0[q], y0[q+1], y1[q], y1[q+1] = y0[q]+v00, y0[q+1]+v01, y1[q]+v10, y1[q+1]+v11
-				}
+				winoStore(y0, y1, 2*tile, mode, bv, v00, v01, v10, v11)
 			}
 		}
 	}

@@ -105,6 +105,33 @@ func (p *winoCase) offsets() []int32 {
 	return offs
 }
 
+// eachOutput calls f with the index of every output value of frame f in
+// an output of rows width() apart.
+func (p *winoCase) eachOutput(f int, fn func(j int)) {
+	n := p.width()
+	for i := 0; i < p.m; i++ {
+		for y := 0; y < p.h; y++ {
+			for x := 0; x < p.wd; x++ {
+				fn(i*n + p.col(f, y, x))
+			}
+		}
+	}
+}
+
+// errors compares a one-frame direct and Winograd output (rows width()
+// apart) with the float64 reference: the max abs errors, Winograd's max
+// error relative to 1 + |ref|, and the max |ref|.
+func (p *winoCase) errors(ref []float64, direct, wino []float32) (eD, eW, eRel, big float64) {
+	p.eachOutput(0, func(j int) {
+		r := ref[j]
+		big = max(big, math.Abs(r))
+		eD = max(eD, math.Abs(float64(direct[j])-r))
+		eW = max(eW, math.Abs(float64(wino[j])-r))
+		eRel = max(eRel, math.Abs(float64(wino[j])-r)/(1+math.Abs(r)))
+	})
+	return
+}
+
 // winograd is the case's weights for NewWinograd3x3 or NewWinograd5x5.
 func (p *winoCase) winograd() *Winograd {
 	if p.k == 5 {
@@ -539,20 +566,13 @@ func TestWinograd3x3Error(t *testing.T) {
 			wino := make([]float32, p.m*n)
 			p.run(wg, wino, n, p.bias, false, 1)
 			f43 := winoSim(p, 4, bt4, g4, at4)
-			var eD, eW, e4, eRel, big float64
-			for i := 0; i < p.m; i++ {
-				for y := 0; y < p.h; y++ {
-					for x := 0; x < p.wd; x++ {
-						j := i*n + p.col(0, y, x)
-						r := ref[j]
-						big = max(big, math.Abs(r))
-						eD = max(eD, math.Abs(float64(direct[j])-r))
-						eW = max(eW, math.Abs(float64(wino[j])-r))
-						e4 = max(e4, math.Abs(f43[j]+float64(p.bias[i])-r))
-						eRel = max(eRel, math.Abs(float64(wino[j])-r)/(1+math.Abs(r)))
-					}
-				}
+			f43b := make([]float64, len(f43))
+			for j := range f43 {
+				f43b[j] = f43[j] + float64(p.bias[j/n])
 			}
+			eD, eW, eRel, big := p.errors(ref, direct, wino)
+			var e4 float64
+			p.eachOutput(0, func(j int) { e4 = max(e4, math.Abs(f43b[j]-ref[j])) })
 			t.Logf("input %s C=%d (max |out| %.2f): max abs error vs float64: direct %.2e, F(2,3) %.2e, F(4,3) %.2e", in, c, big, eD, eW, e4)
 			if eW > 4*eD+1e-6 || eRel > 2e-6 {
 				t.Errorf("F(2,3) error %g (rel %g) vs direct %g", eW, eRel, eD)
@@ -800,19 +820,7 @@ func TestWinograd5x5Error(t *testing.T) {
 			ConvGemm(direct, n, PackA(p.w, p.m, p.c*25), p.bias, p.in, p.offsets(), n, false)
 			wino := make([]float32, p.m*n)
 			p.run(p.winograd(), wino, n, p.bias, false, 1)
-			var eD, eW, eRel, big float64
-			for i := 0; i < p.m; i++ {
-				for y := 0; y < p.h; y++ {
-					for x := 0; x < p.wd; x++ {
-						j := i*n + p.col(0, y, x)
-						r := ref[j]
-						big = max(big, math.Abs(r))
-						eD = max(eD, math.Abs(float64(direct[j])-r))
-						eW = max(eW, math.Abs(float64(wino[j])-r))
-						eRel = max(eRel, math.Abs(float64(wino[j])-r)/(1+math.Abs(r)))
-					}
-				}
-			}
+			eD, eW, eRel, big := p.errors(ref, direct, wino)
 			t.Logf("input %s C=%d (max |out| %.2f): max abs error vs float64: direct %.2e, F(2,5) %.2e", in, c, big, eD, eW)
 			if eW > 1.5*eD+1e-7 || eRel > 5e-6 {
 				t.Errorf("F(2,5) error %g (rel %g) vs direct %g", eW, eRel, eD)

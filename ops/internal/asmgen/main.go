@@ -75,12 +75,12 @@ func main() {
 	gemm(avx512, tailMask)
 	gates(avx2)
 	gates(avx512)
-	relu(avx2, tailMask)
-	relu(avx512, tailMask)
-	mulAdd(avx2, tailMask)
-	mulAdd(avx512, tailMask)
-	blend(avx2, tailMask)
-	blend(avx512, tailMask)
+	relu(avx2)
+	relu(avx512)
+	mulAdd(avx2)
+	mulAdd(avx512)
+	blend(avx2)
+	blend(avx512)
 	gather2(avx2)
 	gather2(avx512)
 	scaleShift(avx2)
@@ -631,240 +631,6 @@ func fmaProbe(s isa, one Mem) {
 	RET()
 }
 
-// relu emits relu<ISA>: d[i] = max(0, d[i]) + 0 for i < n, in place. VMAXPS
-// returns its second operand when either is NaN, so a NaN stays NaN; the
-// +0 turns −0 into +0. That is reluGeneric's result, bit for bit, for every
-// input but a signalling NaN (which the add quiets).
-func relu(s isa, tailMask Mem) {
-	name := "relu" + s.name
-	TEXT(name, NOSPLIT, "func(d *float32, n int)")
-	Pragma("noescape")
-	Doc(name + " is reluGeneric over d[0..n-1] (n ≥ 0).")
-	d := Load(Param("d"), GP64())
-	n := GP64()
-	Load(Param("n"), n)
-	zero := s.vec(0)
-	VXORPS(zero, zero, zero)
-	const unroll = 4
-	Label(name + "Loop")
-	CMPQ(n, U32(unroll*s.width))
-	JL(LabelRef(name + "One"))
-	for i := 0; i < unroll; i++ {
-		v := s.vec(1 + i)
-		m := Mem{Base: d}.Offset(i * s.bytes())
-		VMAXPS(m, zero, v)
-		VADDPS(zero, v, v)
-		VMOVUPS(v, m)
-	}
-	ADDQ(U32(unroll*s.bytes()), d)
-	SUBQ(U32(unroll*s.width), n)
-	JMP(LabelRef(name + "Loop"))
-
-	Label(name + "One")
-	CMPQ(n, U32(s.width))
-	JL(LabelRef(name + "Tail"))
-	v := s.vec(1)
-	VMAXPS(Mem{Base: d}, zero, v)
-	VADDPS(zero, v, v)
-	VMOVUPS(v, Mem{Base: d})
-	ADDQ(U32(s.bytes()), d)
-	SUBQ(U32(s.width), n)
-	JMP(LabelRef(name + "One"))
-
-	// The last n < width values, masked.
-	Label(name + "Tail")
-	CMPQ(n, Imm(0))
-	JLE(LabelRef(name + "Done"))
-	if s.width == 16 {
-		bits := GP32()
-		MOVL(U32(0xffff), bits)
-		BZHIL(n.As32(), bits, bits)
-		KMOVW(bits, K1)
-		VMOVUPS_Z(Mem{Base: d}, K1, v)
-		VMAXPS(v, zero, v)
-		VADDPS(zero, v, v)
-		VMOVUPS(v, K1, Mem{Base: d})
-	} else {
-		mask := s.vec(2)
-		mp := GP64()
-		LEAQ(tailMask, mp)
-		NEGQ(n)
-		VMOVDQU(Mem{Base: mp, Index: n, Scale: 4, Disp: 4 * 8}, mask)
-		VMASKMOVPS(Mem{Base: d}, mask, v)
-		VMAXPS(v, zero, v)
-		VADDPS(zero, v, v)
-		VMASKMOVPS(v, mask, Mem{Base: d})
-	}
-	Label(name + "Done")
-	VZEROUPPER()
-	RET()
-}
-
-// mulAdd emits mulAdd<ISA>: d[i] = a[i]·b[i] + c[i] for i < n, the product
-// rounded before the add (VMULPS then VADDPS, no FMA): mulAddGeneric's
-// bits.
-func mulAdd(s isa, tailMask Mem) {
-	name := "mulAdd" + s.name
-	TEXT(name, NOSPLIT, "func(d *float32, a *float32, b *float32, c *float32, n int)")
-	Pragma("noescape")
-	Doc(name + " is mulAddGeneric over n values (n ≥ 0).")
-	var p [4]Register
-	for i, nm := range []string{"d", "a", "b", "c"} {
-		p[i] = Load(Param(nm), GP64())
-	}
-	d, a, b, c := p[0], p[1], p[2], p[3]
-	n := GP64()
-	Load(Param("n"), n)
-	step := func(bytes int) {
-		for _, r := range p {
-			ADDQ(U32(bytes), r)
-		}
-	}
-	const unroll = 4
-	Label(name + "Loop")
-	CMPQ(n, U32(unroll*s.width))
-	JL(LabelRef(name + "One"))
-	for i := 0; i < unroll; i++ {
-		v := s.vec(i)
-		off := i * s.bytes()
-		VMOVUPS(Mem{Base: a}.Offset(off), v)
-		VMULPS(Mem{Base: b}.Offset(off), v, v)
-		VADDPS(Mem{Base: c}.Offset(off), v, v)
-		VMOVUPS(v, Mem{Base: d}.Offset(off))
-	}
-	step(unroll * s.bytes())
-	SUBQ(U32(unroll*s.width), n)
-	JMP(LabelRef(name + "Loop"))
-
-	Label(name + "One")
-	CMPQ(n, U32(s.width))
-	JL(LabelRef(name + "Tail"))
-	v := s.vec(0)
-	VMOVUPS(Mem{Base: a}, v)
-	VMULPS(Mem{Base: b}, v, v)
-	VADDPS(Mem{Base: c}, v, v)
-	VMOVUPS(v, Mem{Base: d})
-	step(s.bytes())
-	SUBQ(U32(s.width), n)
-	JMP(LabelRef(name + "One"))
-
-	// The last n < width values, masked.
-	Label(name + "Tail")
-	CMPQ(n, Imm(0))
-	JLE(LabelRef(name + "Done"))
-	x, y := s.vec(1), s.vec(2)
-	if s.width == 16 {
-		bits := GP32()
-		MOVL(U32(0xffff), bits)
-		BZHIL(n.As32(), bits, bits)
-		KMOVW(bits, K1)
-		VMOVUPS_Z(Mem{Base: a}, K1, v)
-		VMOVUPS_Z(Mem{Base: b}, K1, x)
-		VMOVUPS_Z(Mem{Base: c}, K1, y)
-		VMULPS(x, v, v)
-		VADDPS(y, v, v)
-		VMOVUPS(v, K1, Mem{Base: d})
-	} else {
-		mask := s.vec(3)
-		mp := GP64()
-		LEAQ(tailMask, mp)
-		NEGQ(n)
-		VMOVDQU(Mem{Base: mp, Index: n, Scale: 4, Disp: 4 * 8}, mask)
-		VMASKMOVPS(Mem{Base: a}, mask, v)
-		VMASKMOVPS(Mem{Base: b}, mask, x)
-		VMASKMOVPS(Mem{Base: c}, mask, y)
-		VMULPS(x, v, v)
-		VADDPS(y, v, v)
-		VMASKMOVPS(v, mask, Mem{Base: d})
-	}
-	Label(name + "Done")
-	VZEROUPPER()
-	RET()
-}
-
-// blend emits blend<ISA>: d[i] = wa·a[i] + wb·b[i] for i < n, each product
-// rounded before the add (VMULPS, VMULPS, VADDPS): blendGeneric's bits.
-func blend(s isa, tailMask Mem) {
-	name := "blend" + s.name
-	TEXT(name, NOSPLIT, "func(d *float32, a *float32, b *float32, wa float32, wb float32, n int)")
-	Pragma("noescape")
-	Doc(name + " is blendGeneric over n values (n ≥ 0).")
-	var p [3]Register
-	for i, nm := range []string{"d", "a", "b"} {
-		p[i] = Load(Param(nm), GP64())
-	}
-	d, a, b := p[0], p[1], p[2]
-	n := GP64()
-	Load(Param("n"), n)
-	wa, wb := s.vec(8), s.vec(9)
-	VBROADCASTSS(NewParamAddr("wa", 24), wa)
-	VBROADCASTSS(NewParamAddr("wb", 28), wb)
-	step := func(bytes int) {
-		for _, r := range p {
-			ADDQ(U32(bytes), r)
-		}
-	}
-	const unroll = 4
-	Label(name + "Loop")
-	CMPQ(n, U32(unroll*s.width))
-	JL(LabelRef(name + "One"))
-	for i := 0; i < unroll; i++ {
-		v, u := s.vec(i), s.vec(4+i)
-		off := i * s.bytes()
-		VMULPS(Mem{Base: a}.Offset(off), wa, v)
-		VMULPS(Mem{Base: b}.Offset(off), wb, u)
-		VADDPS(u, v, v)
-		VMOVUPS(v, Mem{Base: d}.Offset(off))
-	}
-	step(unroll * s.bytes())
-	SUBQ(U32(unroll*s.width), n)
-	JMP(LabelRef(name + "Loop"))
-
-	Label(name + "One")
-	CMPQ(n, U32(s.width))
-	JL(LabelRef(name + "Tail"))
-	v, u := s.vec(0), s.vec(4)
-	VMULPS(Mem{Base: a}, wa, v)
-	VMULPS(Mem{Base: b}, wb, u)
-	VADDPS(u, v, v)
-	VMOVUPS(v, Mem{Base: d})
-	step(s.bytes())
-	SUBQ(U32(s.width), n)
-	JMP(LabelRef(name + "One"))
-
-	// The last n < width values, masked.
-	Label(name + "Tail")
-	CMPQ(n, Imm(0))
-	JLE(LabelRef(name + "Done"))
-	if s.width == 16 {
-		bits := GP32()
-		MOVL(U32(0xffff), bits)
-		BZHIL(n.As32(), bits, bits)
-		KMOVW(bits, K1)
-		VMOVUPS_Z(Mem{Base: a}, K1, v)
-		VMOVUPS_Z(Mem{Base: b}, K1, u)
-		VMULPS(v, wa, v)
-		VMULPS(u, wb, u)
-		VADDPS(u, v, v)
-		VMOVUPS(v, K1, Mem{Base: d})
-	} else {
-		mask := s.vec(3)
-		mp := GP64()
-		LEAQ(tailMask, mp)
-		NEGQ(n)
-		VMOVDQU(Mem{Base: mp, Index: n, Scale: 4, Disp: 4 * 8}, mask)
-		VMASKMOVPS(Mem{Base: a}, mask, v)
-		VMASKMOVPS(Mem{Base: b}, mask, u)
-		VMULPS(v, wa, v)
-		VMULPS(u, wb, u)
-		VADDPS(u, v, v)
-		VMASKMOVPS(v, mask, Mem{Base: d})
-	}
-	Label(name + "Done")
-	VZEROUPPER()
-	RET()
-}
-
 // gather2 emits gather2<ISA>: d[o] = w0[o]·src[i0[o]] + w1[o]·src[i1[o]]
 // for o < n, n a multiple of the vector width (the Go wrapper does the
 // rest), each product rounded before the add: gather2Generic's bits. The
@@ -1045,4 +811,68 @@ func moments(s isa) {
 	}
 	VZEROUPPER()
 	RET()
+}
+
+// relu emits relu<ISA>: d[i] = max(0, d[i]) + 0 for i < n, in place, n a
+// multiple of the width. VMAXPS returns its second operand when either is
+// NaN, so a NaN stays NaN; the +0 turns −0 into +0. That is reluGeneric's
+// result, bit for bit, for every input but a signalling NaN (which the add
+// quiets).
+func relu(s isa) {
+	name := "relu" + s.name
+	TEXT(name, NOSPLIT, "func(d *float32, n int)")
+	Pragma("noescape")
+	Doc(name + " is reluGeneric over n values (n a multiple of " + fmt.Sprint(s.width) + ").")
+	d := Load(Param("d"), GP64())
+	n := GP64()
+	Load(Param("n"), n)
+	zero := s.vec(0)
+	VXORPS(zero, zero, zero)
+	stream(s, name, []Register{d}, n, 1, func(off int, v VecPhysical, _ func(int) VecPhysical) {
+		m := Mem{Base: d}.Offset(off)
+		VMAXPS(m, zero, v)
+		VADDPS(zero, v, v)
+		VMOVUPS(v, m)
+	})
+}
+
+// mulAdd emits mulAdd<ISA>: d[i] = a[i]·b[i] + c[i] for i < n (a multiple
+// of the width), the product rounded before the add (VMULPS then VADDPS,
+// no FMA): mulAddGeneric's bits.
+func mulAdd(s isa) {
+	name := "mulAdd" + s.name
+	TEXT(name, NOSPLIT, "func(d *float32, a *float32, b *float32, c *float32, n int)")
+	Pragma("noescape")
+	Doc(name + " is mulAddGeneric over n values (n a multiple of " + fmt.Sprint(s.width) + ").")
+	d, a, b, c := Load(Param("d"), GP64()), Load(Param("a"), GP64()), Load(Param("b"), GP64()), Load(Param("c"), GP64())
+	n := GP64()
+	Load(Param("n"), n)
+	stream(s, name, []Register{d, a, b, c}, n, 0, func(off int, v VecPhysical, _ func(int) VecPhysical) {
+		VMOVUPS(Mem{Base: a}.Offset(off), v)
+		VMULPS(Mem{Base: b}.Offset(off), v, v)
+		VADDPS(Mem{Base: c}.Offset(off), v, v)
+		VMOVUPS(v, Mem{Base: d}.Offset(off))
+	})
+}
+
+// blend emits blend<ISA>: d[i] = wa·a[i] + wb·b[i] for i < n (a multiple
+// of the width), each product rounded before the add: blendGeneric's bits.
+func blend(s isa) {
+	name := "blend" + s.name
+	TEXT(name, NOSPLIT, "func(d *float32, a *float32, b *float32, wa float32, wb float32, n int)")
+	Pragma("noescape")
+	Doc(name + " is blendGeneric over n values (n a multiple of " + fmt.Sprint(s.width) + ").")
+	d, a, b := Load(Param("d"), GP64()), Load(Param("a"), GP64()), Load(Param("b"), GP64())
+	n := GP64()
+	Load(Param("n"), n)
+	wa, wb := s.vec(0), s.vec(1)
+	VBROADCASTSS(NewParamAddr("wa", 24), wa)
+	VBROADCASTSS(NewParamAddr("wb", 28), wb)
+	stream(s, name, []Register{d, a, b}, n, 2, func(off int, v VecPhysical, tmp func(int) VecPhysical) {
+		u := tmp(0)
+		VMULPS(Mem{Base: a}.Offset(off), wa, v)
+		VMULPS(Mem{Base: b}.Offset(off), wb, u)
+		VADDPS(u, v, v)
+		VMOVUPS(v, Mem{Base: d}.Offset(off))
+	})
 }
