@@ -474,6 +474,24 @@ func winoInGo(dst []float32, xs int, src []float32, rs, ng int) {
 // writes out[r*ldc + dy*wp + 16g + 0..15] (dy < 2), adding bias[r] (mode 1)
 // or the old out value (mode 2).
 func winoOutGo(out []float32, ldc, wp int, m []float32, xs, ldm int, bias []float32, rows, mode, ng int) {
+	winoOutTiles(out, ldc, wp, ldm, bias, rows, mode, ng, func(p int) (v00, v01, v10, v11 float32) {
+		// a_i = m0 + m1 + m2, b_i = m1 - m2 - m3 over ξ = 4i..4i+3.
+		a0, b0 := m[p]+m[p+xs]+m[p+2*xs], m[p+xs]-m[p+2*xs]-m[p+3*xs]
+		p += 4 * xs
+		a1, b1 := m[p]+m[p+xs]+m[p+2*xs], m[p+xs]-m[p+2*xs]-m[p+3*xs]
+		p += 4 * xs
+		a2, b2 := m[p]+m[p+xs]+m[p+2*xs], m[p+xs]-m[p+2*xs]-m[p+3*xs]
+		p += 4 * xs
+		a3, b3 := m[p]+m[p+xs]+m[p+2*xs], m[p+xs]-m[p+2*xs]-m[p+3*xs]
+		return a0 + a1 + a2, b0 + b1 + b2, a1 - a2 - a3, b1 - b2 - b3
+	})
+}
+
+// winoOutTiles is the loop of both output transforms' Go twins: for every
+// row r < rows, group g < ng and lane, tile(p) computes the 2×2 tile from
+// the ξ values at m[p + ξ·xs] (p = r·ldm + 8g + lane), which winoStore
+// writes at out[r·ldc + dy·wp + 16g + 2·tile…].
+func winoOutTiles(out []float32, ldc, wp, ldm int, bias []float32, rows, mode, ng int, tile func(p int) (v00, v01, v10, v11 float32)) {
 	for r := 0; r < rows; r++ {
 		var bv float32
 		if mode == 1 {
@@ -483,17 +501,9 @@ func winoOutGo(out []float32, ldc, wp int, m []float32, xs, ldm int, bias []floa
 			o := r*ldc + 16*g
 			y0 := out[o : o+16 : o+16]          // output row dy = 0
 			y1 := out[o+wp : o+wp+16 : o+wp+16] // dy = 1
-			for lane, tile := range winoLane {
-				// a_i = m0 + m1 + m2, b_i = m1 - m2 - m3 over ξ = 4i..4i+3.
-				p := r*ldm + 8*g + lane
-				a0, b0 := m[p]+m[p+xs]+m[p+2*xs], m[p+xs]-m[p+2*xs]-m[p+3*xs]
-				p += 4 * xs
-				a1, b1 := m[p]+m[p+xs]+m[p+2*xs], m[p+xs]-m[p+2*xs]-m[p+3*xs]
-				p += 4 * xs
-				a2, b2 := m[p]+m[p+xs]+m[p+2*xs], m[p+xs]-m[p+2*xs]-m[p+3*xs]
-				p += 4 * xs
-				a3, b3 := m[p]+m[p+xs]+m[p+2*xs], m[p+xs]-m[p+2*xs]-m[p+3*xs]
-				winoStore(y0, y1, 2*tile, mode, bv, a0+a1+a2, b0+b1+b2, a1-a2-a3, b1-b2-b3)
+			for lane, t := range winoLane {
+				v00, v01, v10, v11 := tile(r*ldm + 8*g + lane)
+				winoStore(y0, y1, 2*t, mode, bv, v00, v01, v10, v11)
 			}
 		}
 	}

@@ -77,26 +77,14 @@ func winoCol5(m0, m1, m2, m3, m4, m5 float32) (y0, y1 float32) {
 // adding bias[r] (mode 1) or the old out value (mode 2).
 func winoOut5Go(out []float32, ldc, wp int, m []float32, xs, ldm int, bias []float32, rows, mode, ng int) {
 	var s, t [6]float32
-	for r := 0; r < rows; r++ {
-		var bv float32
-		if mode == 1 {
-			bv = bias[r]
+	winoOutTiles(out, ldc, wp, ldm, bias, rows, mode, ng, func(p int) (v00, v01, v10, v11 float32) {
+		// (s_a, t_a) = Aᵀ over ξ = 6a..6a+5, then the same down a.
+		for a := 0; a < 6; a++ {
+			b := p + 6*a*xs
+			s[a], t[a] = winoCol5(m[b], m[b+xs], m[b+2*xs], m[b+3*xs], m[b+4*xs], m[b+5*xs])
 		}
-		for g := 0; g < ng; g++ {
-			o := r*ldc + 16*g
-			y0 := out[o : o+16 : o+16]          // output row dy = 0
-			y1 := out[o+wp : o+wp+16 : o+wp+16] // dy = 1
-			for lane, tile := range winoLane {
-				p := r*ldm + 8*g + lane
-				// (s_a, t_a) = Aᵀ over ξ = 6a..6a+5, then the same down a.
-				for a := 0; a < 6; a++ {
-					b := p + 6*a*xs
-					s[a], t[a] = winoCol5(m[b], m[b+xs], m[b+2*xs], m[b+3*xs], m[b+4*xs], m[b+5*xs])
-				}
-				v00, v10 := winoCol5(s[0], s[1], s[2], s[3], s[4], s[5])
-				v01, v11 := winoCol5(t[0], t[1], t[2], t[3], t[4], t[5])
-				winoStore(y0, y1, 2*tile, mode, bv, v00, v01, v10, v11)
-			}
-		}
-	}
+		v00, v10 = winoCol5(s[0], s[1], s[2], s[3], s[4], s[5])
+		v01, v11 = winoCol5(t[0], t[1], t[2], t[3], t[4], t[5])
+		return
+	})
 }

@@ -17,15 +17,15 @@ func winoInAVX2(dst *float32, xs int, src *float32, rs int, ng int)
 func winoInAVX512(dst *float32, xs int, src *float32, rs int, ng int)
 
 // winoOutAVX2 is winoOutGo: for r < rows and g < ng it reads m[ξ*xs + r*ldm + 8g + lane]
-// and writes out[r*ldc + dy*wp + 16g + 0..15] (dy < 2), adding bias[r] (mode 1)
-// or the old out value (mode 2); rows and ng must be ≥ 1.
+// (ξ < 16) and writes out[r*ldc + dy*wp + 16g + 0..15] (dy < 2), adding bias[r]
+// (mode 1) or the old out value (mode 2); rows and ng must be ≥ 1.
 //
 //go:noescape
 func winoOutAVX2(out *float32, ldc int, wp int, m *float32, xs int, ldm int, bias *float32, rows int, mode int, ng int)
 
 // winoOutAVX512 is winoOutGo: for r < rows and g < ng it reads m[ξ*xs + r*ldm + 8g + lane]
-// and writes out[r*ldc + dy*wp + 16g + 0..15] (dy < 2), adding bias[r] (mode 1)
-// or the old out value (mode 2); rows and ng must be ≥ 1.
+// (ξ < 16) and writes out[r*ldc + dy*wp + 16g + 0..15] (dy < 2), adding bias[r]
+// (mode 1) or the old out value (mode 2); rows and ng must be ≥ 1.
 //
 //go:noescape
 func winoOutAVX512(out *float32, ldc int, wp int, m *float32, xs int, ldm int, bias *float32, rows int, mode int, ng int)

@@ -180,31 +180,8 @@ func winoOut(wide bool) {
 	if wide {
 		name = "winoOutAVX512"
 	}
-	TEXT(name, NOSPLIT, "func(out *float32, ldc int, wp int, m *float32, xs int, ldm int, bias *float32, rows int, mode int, ng int)")
-	Pragma("noescape")
-	Doc(name+" is winoOutGo: for r < rows and g < ng it reads m[ξ*xs + r*ldm + 8g + lane]",
-		"and writes out[r*ldc + dy*wp + 16g + 0..15] (dy < 2), adding bias[r] (mode 1)",
-		"or the old out value (mode 2); rows and ng must be ≥ 1.")
-
-	out := Load(Param("out"), GP64())
-	wp := Load(Param("wp"), GP64())
-	SHLQ(U8(2), wp)
-	mp := Load(Param("m"), GP64())
-	xs := Load(Param("xs"), GP64())
-	SHLQ(U8(2), xs)
-	bias := Load(Param("bias"), GP64())
-	// After a row's ng groups, out and m step to the next row.
-	ng := Load(Param("ng"), GP64())
-	outStep := Load(Param("ldc"), GP64())
-	SHLQ(U8(2), outStep)
-	mStep := Load(Param("ldm"), GP64())
-	SHLQ(U8(2), mStep)
-	t := GP64()
-	MOVQ(ng, t)
-	SHLQ(U8(5), t)
-	SUBQ(t, mStep)
-	SHLQ(U8(1), t)
-	SUBQ(t, outStep)
+	o := outHeader(name, "winoOutGo", 16)
+	out, wp, mp, xs, bias := o.out, o.wp, o.m, o.xs, o.bias
 
 	xs3 := GP64()
 	LEAQ(Mem{Base: xs, Index: xs, Scale: 2}, xs3)
@@ -214,7 +191,7 @@ func winoOut(wide bool) {
 		p[a] = GP64()
 		LEAQ(Mem{Base: p[a-1], Index: xs, Scale: 4}, p[a])
 	}
-	mode := NewParamAddr("mode", 64)
+	mode := o.mode
 
 	// body emits one group (8 lanes, YMM) or two (16 lanes, ZMM) of one
 	// row, then advances out and p past them.
@@ -255,15 +232,57 @@ func winoOut(wide bool) {
 		}
 	}
 
+	o.rows(name, wide, p[:], body)
+}
+
+// outRegs are an output transform's arguments in registers: out, wp, m,
+// xs and bias, with wp and xs in bytes; outStep and mStep take out and m
+// from the end of a row's groups to the next row.
+type outRegs struct {
+	out, wp, m, xs, bias, outStep, mStep Register
+	mode                                 Mem
+}
+
+// outHeader emits the TEXT, the documentation and the argument loads of
+// an output transform with nx ξ planes whose Go twin is twin.
+func outHeader(name, twin string, nx int) outRegs {
+	TEXT(name, NOSPLIT, "func(out *float32, ldc int, wp int, m *float32, xs int, ldm int, bias *float32, rows int, mode int, ng int)")
+	Pragma("noescape")
+	Doc(name+" is "+twin+": for r < rows and g < ng it reads m[ξ*xs + r*ldm + 8g + lane]",
+		fmt.Sprintf("(ξ < %d) and writes out[r*ldc + dy*wp + 16g + 0..15] (dy < 2), adding bias[r]", nx),
+		"(mode 1) or the old out value (mode 2); rows and ng must be ≥ 1.")
+	var o outRegs
+	o.out = Load(Param("out"), GP64())
+	o.wp = Load(Param("wp"), GP64())
+	SHLQ(U8(2), o.wp)
+	o.m = Load(Param("m"), GP64())
+	o.xs = Load(Param("xs"), GP64())
+	SHLQ(U8(2), o.xs)
+	o.bias = Load(Param("bias"), GP64())
+	o.outStep = Load(Param("ldc"), GP64())
+	SHLQ(U8(2), o.outStep)
+	o.mStep = Load(Param("ldm"), GP64())
+	SHLQ(U8(2), o.mStep)
+	t := Load(Param("ng"), GP64())
+	SHLQ(U8(5), t) // 8 floats of m a group
+	SUBQ(t, o.mStep)
+	SHLQ(U8(1), t) // 16 floats of out a group
+	SUBQ(t, o.outStep)
+	o.mode = NewParamAddr("mode", 64)
+	return o
+}
+
+// rows emits the row loop of an output transform: body over the row's ng
+// groups, then out, the m pointers in ms and bias step to the next row.
+func (o outRegs) rows(name string, wide bool, ms []Register, body func(lanes int)) {
 	Label(name + "Row")
-	g := GP64()
-	MOVQ(ng, g)
+	g := Load(Param("ng"), GP64())
 	eachGroup(name, g, wide, body)
-	ADDQ(outStep, out)
-	for i := 0; i < 4; i++ {
-		ADDQ(mStep, p[i])
+	ADDQ(o.outStep, o.out)
+	for _, m := range ms {
+		ADDQ(o.mStep, m)
 	}
-	ADDQ(U8(4), bias)
+	ADDQ(U8(4), o.bias)
 	DECQ(NewParamAddr("rows", 56))
 	JNZ(LabelRef(name + "Row"))
 	VZEROUPPER()
@@ -549,36 +568,15 @@ func winoOut5(wide bool) {
 	if wide {
 		name = "winoOut5AVX512"
 	}
-	TEXT(name, NOSPLIT, "func(out *float32, ldc int, wp int, m *float32, xs int, ldm int, bias *float32, rows int, mode int, ng int)")
-	Pragma("noescape")
-	Doc(name+" is winoOut5Go: for r < rows and g < ng it reads m[ξ*xs + r*ldm + 8g + lane]",
-		"(ξ < 36) and writes out[r*ldc + dy*wp + 16g + 0..15] (dy < 2), adding bias[r]",
-		"(mode 1) or the old out value (mode 2); rows and ng must be ≥ 1.")
-
-	out := Load(Param("out"), GP64())
-	wp := Load(Param("wp"), GP64())
-	SHLQ(U8(2), wp)
-	mp := Load(Param("m"), GP64())
-	xs := Load(Param("xs"), GP64())
-	SHLQ(U8(2), xs)
-	bias := Load(Param("bias"), GP64())
-	// After a row's ng groups, out and m step to the next row.
-	outStep := Load(Param("ldc"), GP64())
-	SHLQ(U8(2), outStep)
-	mStep := Load(Param("ldm"), GP64())
-	SHLQ(U8(2), mStep)
-	t := Load(Param("ng"), GP64())
-	SHLQ(U8(5), t)
-	SUBQ(t, mStep)
-	SHLQ(U8(1), t)
-	SUBQ(t, outStep)
+	o := outHeader(name, "winoOut5Go", 36)
+	out, wp, mp, xs, bias := o.out, o.wp, o.m, o.xs, o.bias
 	xs3, xs5 := GP64(), GP64()
 	LEAQ(Mem{Base: xs, Index: xs, Scale: 2}, xs3)
 	LEAQ(Mem{Base: xs, Index: xs, Scale: 4}, xs5)
 	m18 := GP64()
 	LEAQ(Mem{Base: mp, Index: xs3, Scale: 4}, m18)
 	LEAQ(Mem{Base: m18, Index: xs3, Scale: 2}, m18)
-	mode := NewParamAddr("mode", 64)
+	mode := o.mode
 
 	body := func(lanes int) {
 		vec := YMM
@@ -644,15 +642,5 @@ func winoOut5(wide bool) {
 		ADDQ(U32(4*lanes), m18)
 	}
 
-	Label(name + "Row")
-	g := Load(Param("ng"), GP64())
-	eachGroup(name, g, wide, body)
-	ADDQ(outStep, out)
-	ADDQ(mStep, mp)
-	ADDQ(mStep, m18)
-	ADDQ(U8(4), bias)
-	DECQ(NewParamAddr("rows", 56))
-	JNZ(LabelRef(name + "Row"))
-	VZEROUPPER()
-	RET()
+	o.rows(name, wide, []Register{mp, m18}, body)
 }
