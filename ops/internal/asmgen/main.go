@@ -636,10 +636,7 @@ func fmaProbe(s isa, one Mem) {
 // rest), each product rounded before the add: gather2Generic's bits. The
 // indices are trusted: Taps2 checks them against the source length once.
 func gather2(s isa) {
-	name := "gather2" + s.name
-	TEXT(name, NOSPLIT, "func(d *float32, src *float32, i0 *int32, i1 *int32, w0 *float32, w1 *float32, n int)")
-	Pragma("noescape")
-	Doc(name + " is gather2Generic over n values (n a multiple of " + fmt.Sprint(s.width) + ").")
+	name := streamHeader(s, "gather2", "func(d *float32, src *float32, i0 *int32, i1 *int32, w0 *float32, w1 *float32, n int)", "gather2Generic")
 	src := Load(Param("src"), GP64())
 	var p [5]Register
 	for i, nm := range []string{"d", "i0", "i1", "w0", "w1"} {
@@ -682,6 +679,17 @@ func gather2(s isa) {
 	RET()
 }
 
+// streamHeader emits the TEXT, pragma and documentation of the streaming
+// kernel base<ISA> with Go signature sig and Go twin twin, whose n must be
+// a multiple of the vector width; it returns the kernel's name.
+func streamHeader(s isa, base, sig, twin string) string {
+	name := base + s.name
+	TEXT(name, NOSPLIT, sig)
+	Pragma("noescape")
+	Doc(name + " is " + twin + " over n values (n a multiple of " + fmt.Sprint(s.width) + ").")
+	return name
+}
+
 // stream emits the loop of a streaming kernel over n values, n a multiple
 // of the vector width (the Go wrapper does the rest): body computes the
 // vector at byte offset off into v (registers from first on are its to
@@ -716,10 +724,7 @@ func stream(s isa, name string, ptrs []Register, n Register, first int, body fun
 // scaleShift emits scaleShift<ISA>: d[i] = (x[i] − sub)·mul + add, each
 // operation rounded (scaleShiftGeneric's bits), n a multiple of the width.
 func scaleShift(s isa) {
-	name := "scaleShift" + s.name
-	TEXT(name, NOSPLIT, "func(d *float32, x *float32, sub float32, mul float32, add float32, n int)")
-	Pragma("noescape")
-	Doc(name + " is scaleShiftGeneric over n values (n a multiple of " + fmt.Sprint(s.width) + ").")
+	name := streamHeader(s, "scaleShift", "func(d *float32, x *float32, sub float32, mul float32, add float32, n int)", "scaleShiftGeneric")
 	d, x := Load(Param("d"), GP64()), Load(Param("x"), GP64())
 	n := GP64()
 	Load(Param("n"), n)
@@ -740,10 +745,7 @@ func scaleShift(s isa) {
 // each operation rounded (normElemGeneric's bits), n a multiple of the
 // width.
 func normElem(s isa) {
-	name := "normElem" + s.name
-	TEXT(name, NOSPLIT, "func(d *float32, x *float32, sc *float32, bs *float32, sub float32, mul float32, n int)")
-	Pragma("noescape")
-	Doc(name + " is normElemGeneric over n values (n a multiple of " + fmt.Sprint(s.width) + ").")
+	name := streamHeader(s, "normElem", "func(d *float32, x *float32, sc *float32, bs *float32, sub float32, mul float32, n int)", "normElemGeneric")
 	d, x, sc, bs := Load(Param("d"), GP64()), Load(Param("x"), GP64()), Load(Param("sc"), GP64()), Load(Param("bs"), GP64())
 	n := GP64()
 	Load(Param("n"), n)
@@ -819,10 +821,7 @@ func moments(s isa) {
 // result, bit for bit, for every input but a signalling NaN (which the add
 // quiets).
 func relu(s isa) {
-	name := "relu" + s.name
-	TEXT(name, NOSPLIT, "func(d *float32, n int)")
-	Pragma("noescape")
-	Doc(name + " is reluGeneric over n values (n a multiple of " + fmt.Sprint(s.width) + ").")
+	name := streamHeader(s, "relu", "func(d *float32, n int)", "reluGeneric")
 	d := Load(Param("d"), GP64())
 	n := GP64()
 	Load(Param("n"), n)
@@ -840,10 +839,7 @@ func relu(s isa) {
 // of the width), the product rounded before the add (VMULPS then VADDPS,
 // no FMA): mulAddGeneric's bits.
 func mulAdd(s isa) {
-	name := "mulAdd" + s.name
-	TEXT(name, NOSPLIT, "func(d *float32, a *float32, b *float32, c *float32, n int)")
-	Pragma("noescape")
-	Doc(name + " is mulAddGeneric over n values (n a multiple of " + fmt.Sprint(s.width) + ").")
+	name := streamHeader(s, "mulAdd", "func(d *float32, a *float32, b *float32, c *float32, n int)", "mulAddGeneric")
 	d, a, b, c := Load(Param("d"), GP64()), Load(Param("a"), GP64()), Load(Param("b"), GP64()), Load(Param("c"), GP64())
 	n := GP64()
 	Load(Param("n"), n)
@@ -858,10 +854,7 @@ func mulAdd(s isa) {
 // blend emits blend<ISA>: d[i] = wa·a[i] + wb·b[i] for i < n (a multiple
 // of the width), each product rounded before the add: blendGeneric's bits.
 func blend(s isa) {
-	name := "blend" + s.name
-	TEXT(name, NOSPLIT, "func(d *float32, a *float32, b *float32, wa float32, wb float32, n int)")
-	Pragma("noescape")
-	Doc(name + " is blendGeneric over n values (n a multiple of " + fmt.Sprint(s.width) + ").")
+	name := streamHeader(s, "blend", "func(d *float32, a *float32, b *float32, wa float32, wb float32, n int)", "blendGeneric")
 	d, a, b := Load(Param("d"), GP64()), Load(Param("a"), GP64()), Load(Param("b"), GP64())
 	n := GP64()
 	Load(Param("n"), n)

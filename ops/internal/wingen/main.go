@@ -57,6 +57,24 @@ func strided(base, stride, stride3 Register, q int) Mem {
 	return Mem{Base: base, Index: stride3, Scale: 1}
 }
 
+// inHeader emits the TEXT, documentation and argument loads of an input
+// transform reading rows input rows of cols+1 values a group into nx ξ
+// planes (Go twin twin); xs and rs come back in bytes.
+func inHeader(name, twin string, rows, cols, nx int) (dst, xs, src, rs, ng Register) {
+	TEXT(name, NOSPLIT, "func(dst *float32, xs int, src *float32, rs int, ng int)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s is %s: for g < ng it reads src[16g + r*rs + 0..%d] (r < %d)", name, twin, cols, rows),
+		fmt.Sprintf("and writes dst[ξ*xs + 8g + lane] (ξ < %d, lane < 8); ng must be ≥ 1.", nx))
+	dst = Load(Param("dst"), GP64())
+	xs = Load(Param("xs"), GP64())
+	SHLQ(U8(2), xs)
+	src = Load(Param("src"), GP64())
+	rs = Load(Param("rs"), GP64())
+	SHLQ(U8(2), rs)
+	ng = Load(Param("ng"), GP64())
+	return
+}
+
 // winoIn emits winoInAVX2 or winoInAVX512: V = Bᵀ d B for ng consecutive
 // groups of 8 tiles of one channel.
 func winoIn(wide bool) {
@@ -64,18 +82,7 @@ func winoIn(wide bool) {
 	if wide {
 		name = "winoInAVX512"
 	}
-	TEXT(name, NOSPLIT, "func(dst *float32, xs int, src *float32, rs int, ng int)")
-	Pragma("noescape")
-	Doc(name+" is winoInGo: for g < ng it reads src[16g + r*rs + 0..17] (r < 4)",
-		"and writes dst[ξ*xs + 8g + lane] (ξ < 16, lane < 8); ng must be ≥ 1.")
-
-	dst := Load(Param("dst"), GP64())
-	xs := Load(Param("xs"), GP64())
-	SHLQ(U8(2), xs)
-	src := Load(Param("src"), GP64())
-	rs := Load(Param("rs"), GP64())
-	SHLQ(U8(2), rs)
-	ng := Load(Param("ng"), GP64())
+	dst, xs, src, rs, ng := inHeader(name, "winoInGo", 4, 17, 16)
 
 	xs3 := GP64()
 	LEAQ(Mem{Base: xs, Index: xs, Scale: 2}, xs3)
@@ -479,18 +486,7 @@ func winoIn5(wide bool) {
 	if wide {
 		name = "winoIn5AVX512"
 	}
-	TEXT(name, NOSPLIT, "func(dst *float32, xs int, src *float32, rs int, ng int)")
-	Pragma("noescape")
-	Doc(name+" is winoIn5Go: for g < ng it reads src[16g + r*rs + 0..19] (r < 6)",
-		"and writes dst[ξ*xs + 8g + lane] (ξ < 36, lane < 8); ng must be ≥ 1.")
-
-	dst := Load(Param("dst"), GP64())
-	xs := Load(Param("xs"), GP64())
-	SHLQ(U8(2), xs)
-	src := Load(Param("src"), GP64())
-	rs := Load(Param("rs"), GP64())
-	SHLQ(U8(2), rs)
-	ng := Load(Param("ng"), GP64())
+	dst, xs, src, rs, ng := inHeader(name, "winoIn5Go", 6, 19, 36)
 	xs3, xs5 := GP64(), GP64()
 	LEAQ(Mem{Base: xs, Index: xs, Scale: 2}, xs3)
 	LEAQ(Mem{Base: xs, Index: xs, Scale: 4}, xs5)
