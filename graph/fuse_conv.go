@@ -231,14 +231,7 @@ func matchActivation(p *program, y string, uses map[string]int, cons map[string]
 		return ops.Relu, a.op, group
 	case "LeakyRelu":
 		alpha := attrFloat(a, "alpha", 0.01)
-		return func(d []float32) {
-			// alpha·v where the sign bit is set, else v, chosen by a mask:
-			// a branch on the sign mispredicts on real data.
-			for i, v := range d {
-				m := uint32(int32(math.Float32bits(v)) >> 31)
-				d[i] = math.Float32frombits(math.Float32bits(v)&^m | math.Float32bits(alpha*v)&m)
-			}
-		}, fmt.Sprintf("LeakyRelu(%g)", alpha), group
+		return func(d []float32) { ops.LeakyRelu(d, alpha) }, fmt.Sprintf("LeakyRelu(%g)", alpha), group
 	case "Clip":
 		// Bounds as runClip reads them: attributes before opset 11 (absent:
 		// ±FLT_MAX from opset 6), constant scalar inputs from 11.

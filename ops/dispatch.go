@@ -30,9 +30,12 @@ type kernelSet struct {
 	// relu, mulAdd and blend are Relu's, MulAdd's and Blend's loops
 	// (reluGeneric, mulAddGeneric, blendGeneric), bit-identical across
 	// sets.
-	relu   func(d []float32)
-	mulAdd func(d, a, b, c []float32)
-	blend  func(d, a, b []float32, wa, wb float32)
+	relu func(d []float32)
+	// leakyRelu is LeakyRelu's (leakyReluGeneric), bit-identical across
+	// sets.
+	leakyRelu func(d []float32, alpha float32)
+	mulAdd    func(d, a, b, c []float32)
+	blend     func(d, a, b []float32, wa, wb float32)
 	// gather2 is Taps2.Apply's loop (gather2Generic), bit-identical
 	// across sets; its indices are already checked.
 	gather2 func(d, src []float32, i0, i1 []int32, w0, w1 []float32)
@@ -55,6 +58,7 @@ var genericKernels = kernelSet{
 	winoIn5:    winoIn5Go,
 	winoOut5:   winoOut5Go,
 	relu:       reluGeneric,
+	leakyRelu:  leakyReluGeneric,
 	mulAdd:     mulAddGeneric,
 	blend:      blendGeneric,
 	gather2:    gather2Generic,
@@ -181,6 +185,21 @@ func agreesWithGeneric(k kernelSet) bool {
 		d[1] = append([]float32(nil), d[0]...)
 		k.relu(d[0][:n])
 		genericKernels.relu(d[1][:n])
+		for i := range d[0] {
+			if math.Float32bits(d[0][i]) != math.Float32bits(d[1][i]) {
+				return false
+			}
+		}
+	}
+	// LeakyRelu likewise.
+	for n := 0; n <= 37; n++ {
+		d := [2][]float32{fill(n+1, 1), nil}
+		if n > 2 {
+			d[0][1], d[0][2] = float32(math.Copysign(0, -1)), float32(math.NaN())
+		}
+		d[1] = append([]float32(nil), d[0]...)
+		k.leakyRelu(d[0][:n], 0.1)
+		genericKernels.leakyRelu(d[1][:n], 0.1)
 		for i := range d[0] {
 			if math.Float32bits(d[0][i]) != math.Float32bits(d[1][i]) {
 				return false

@@ -30,6 +30,23 @@ func reluGeneric(d []float32) {
 	}
 }
 
+// LeakyRelu sets d[i] = alpha·d[i] where d[i] is negative (its sign bit
+// set: −0 and negative NaNs too), in place; other values stay.
+func LeakyRelu(d []float32, alpha float32) {
+	if len(d) > 0 {
+		kernels.leakyRelu(d, alpha)
+	}
+}
+
+// leakyReluGeneric chooses by a mask of the sign bit: a branch on the sign
+// mispredicts on real data.
+func leakyReluGeneric(d []float32, alpha float32) {
+	for i, v := range d {
+		m := uint32(int32(math.Float32bits(v)) >> 31)
+		d[i] = math.Float32frombits(math.Float32bits(v)&^m | math.Float32bits(alpha*v)&m)
+	}
+}
+
 // MulAdd sets d[i] = a[i]·b[i] + c[i] for i < len(d), the product rounded
 // to float32 before the add (ONNX Mul then Add, as PyTorch computes
 // `w * c + x`). a, b and c must hold at least len(d) values; d may be one

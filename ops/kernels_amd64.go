@@ -75,6 +75,17 @@ func reluVec(k func(d *float32, n int), width int, d []float32) {
 	reluGeneric(d[v:])
 }
 
+func leakyReluAVX2Slices(d []float32, alpha float32)   { leakyReluVec(leakyReluAVX2, 8, d, alpha) }
+func leakyReluAVX512Slices(d []float32, alpha float32) { leakyReluVec(leakyReluAVX512, 16, d, alpha) }
+
+func leakyReluVec(k func(d *float32, alpha float32, n int), width int, d []float32, alpha float32) {
+	v := len(d) / width * width
+	if v > 0 {
+		k(&d[0], alpha, v)
+	}
+	leakyReluGeneric(d[v:], alpha)
+}
+
 func mulAddAVX2Slices(d, a, b, c []float32)   { mulAddVec(mulAddAVX2, 8, d, a, b, c) }
 func mulAddAVX512Slices(d, a, b, c []float32) { mulAddVec(mulAddAVX512, 16, d, a, b, c) }
 

@@ -2486,6 +2486,98 @@ reluAVX512Done:
 	VZEROUPPER
 	RET
 
+// func leakyReluAVX2(d *float32, alpha float32, n int)
+// Requires: AVX
+TEXT ·leakyReluAVX2(SB), NOSPLIT, $0-24
+	MOVQ         d+0(FP), AX
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS alpha+8(FP), Y0
+	VXORPS       Y1, Y1, Y1
+
+leakyReluAVX2Loop:
+	CMPQ      CX, $0x00000020
+	JL        leakyReluAVX2One
+	VMOVUPS   (AX), Y2
+	VMULPS    Y0, Y2, Y6
+	VBLENDVPS Y2, Y6, Y2, Y2
+	VMOVUPS   Y2, (AX)
+	VMOVUPS   32(AX), Y3
+	VMULPS    Y0, Y3, Y8
+	VBLENDVPS Y3, Y8, Y3, Y3
+	VMOVUPS   Y3, 32(AX)
+	VMOVUPS   64(AX), Y4
+	VMULPS    Y0, Y4, Y10
+	VBLENDVPS Y4, Y10, Y4, Y4
+	VMOVUPS   Y4, 64(AX)
+	VMOVUPS   96(AX), Y5
+	VMULPS    Y0, Y5, Y12
+	VBLENDVPS Y5, Y12, Y5, Y5
+	VMOVUPS   Y5, 96(AX)
+	ADDQ      $0x00000080, AX
+	SUBQ      $0x00000020, CX
+	JMP       leakyReluAVX2Loop
+
+leakyReluAVX2One:
+	CMPQ      CX, $0x00000008
+	JL        leakyReluAVX2Done
+	VMOVUPS   (AX), Y2
+	VMULPS    Y0, Y2, Y6
+	VBLENDVPS Y2, Y6, Y2, Y2
+	VMOVUPS   Y2, (AX)
+	ADDQ      $0x00000020, AX
+	SUBQ      $0x00000008, CX
+	JMP       leakyReluAVX2One
+
+leakyReluAVX2Done:
+	VZEROUPPER
+	RET
+
+// func leakyReluAVX512(d *float32, alpha float32, n int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·leakyReluAVX512(SB), NOSPLIT, $0-24
+	MOVQ         d+0(FP), AX
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS alpha+8(FP), Z0
+	VXORPS       Z1, Z1, Z1
+
+leakyReluAVX512Loop:
+	CMPQ     CX, $0x00000040
+	JL       leakyReluAVX512One
+	VMOVUPS  (AX), Z2
+	VPCMPGTD Z2, Z1, K1
+	VMULPS   Z0, Z2, K1, Z2
+	VMOVUPS  Z2, (AX)
+	VMOVUPS  64(AX), Z3
+	VPCMPGTD Z3, Z1, K1
+	VMULPS   Z0, Z3, K1, Z3
+	VMOVUPS  Z3, 64(AX)
+	VMOVUPS  128(AX), Z4
+	VPCMPGTD Z4, Z1, K1
+	VMULPS   Z0, Z4, K1, Z4
+	VMOVUPS  Z4, 128(AX)
+	VMOVUPS  192(AX), Z5
+	VPCMPGTD Z5, Z1, K1
+	VMULPS   Z0, Z5, K1, Z5
+	VMOVUPS  Z5, 192(AX)
+	ADDQ     $0x00000100, AX
+	SUBQ     $0x00000040, CX
+	JMP      leakyReluAVX512Loop
+
+leakyReluAVX512One:
+	CMPQ     CX, $0x00000010
+	JL       leakyReluAVX512Done
+	VMOVUPS  (AX), Z2
+	VPCMPGTD Z2, Z1, K1
+	VMULPS   Z0, Z2, K1, Z2
+	VMOVUPS  Z2, (AX)
+	ADDQ     $0x00000040, AX
+	SUBQ     $0x00000010, CX
+	JMP      leakyReluAVX512One
+
+leakyReluAVX512Done:
+	VZEROUPPER
+	RET
+
 // func mulAddAVX2(d *float32, a *float32, b *float32, c *float32, n int)
 // Requires: AVX
 TEXT ·mulAddAVX2(SB), NOSPLIT, $0-40

@@ -401,6 +401,9 @@ func TestSelfCheck(t *testing.T) {
 				}
 			}
 		},
+		"leaves the last value of a LeakyRelu": func(k *kernelSet) {
+			k.leakyRelu = func(d []float32, alpha float32) { g.leakyRelu(d[:max(0, len(d)-1)], alpha) }
+		},
 		"leaves the last value of a Relu": func(k *kernelSet) {
 			k.relu = func(d []float32) { g.relu(d[:max(0, len(d)-1)]) }
 		},
@@ -510,9 +513,9 @@ func TestVectorSetsBitIdentical(t *testing.T) {
 	}
 }
 
-// TestReluTwin checks every kernel set's Relu against reluGeneric bit for
-// bit, over every length up to 100 (tails of both widths) and at offsets
-// that leave the values around the slice untouched.
+// TestReluTwin checks every kernel set's Relu and LeakyRelu against the Go
+// loops bit for bit, over every length up to 100 (tails of both widths)
+// and at offsets that leave the values around the slice untouched.
 func TestReluTwin(t *testing.T) {
 	rng := rand.New(rand.NewPCG(21, 22))
 	for _, k := range cpuKernels() {
@@ -531,12 +534,19 @@ func TestReluTwin(t *testing.T) {
 						src[i] = float32(rng.NormFloat64())
 					}
 				}
-				got, want := append([]float32(nil), src...), append([]float32(nil), src...)
-				k.relu(got[off : off+n])
-				reluGeneric(want[off : off+n])
-				for i := range got {
-					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-						t.Fatalf("%s n=%d off=%d: [%d] = %g (%#x), generic %g (%#x), input %g", k.name, n, off, i, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]), src[i])
+				for _, leaky := range []bool{false, true} {
+					got, want := append([]float32(nil), src...), append([]float32(nil), src...)
+					if leaky {
+						k.leakyRelu(got[off:off+n], 0.01)
+						leakyReluGeneric(want[off:off+n], 0.01)
+					} else {
+						k.relu(got[off : off+n])
+						reluGeneric(want[off : off+n])
+					}
+					for i := range got {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("%s leaky=%v n=%d off=%d: [%d] = %g (%#x), generic %g (%#x), input %g", k.name, leaky, n, off, i, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]), src[i])
+						}
 					}
 				}
 			}

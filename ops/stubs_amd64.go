@@ -38,6 +38,16 @@ func reluAVX2(d *float32, n int)
 //go:noescape
 func reluAVX512(d *float32, n int)
 
+// leakyReluAVX2 is leakyReluGeneric over n values (n a multiple of 8).
+//
+//go:noescape
+func leakyReluAVX2(d *float32, alpha float32, n int)
+
+// leakyReluAVX512 is leakyReluGeneric over n values (n a multiple of 16).
+//
+//go:noescape
+func leakyReluAVX512(d *float32, alpha float32, n int)
+
 // mulAddAVX2 is mulAddGeneric over n values (n a multiple of 8).
 //
 //go:noescape

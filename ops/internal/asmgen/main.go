@@ -77,6 +77,8 @@ func main() {
 	gates(avx512)
 	relu(avx2)
 	relu(avx512)
+	leakyRelu(avx2)
+	leakyRelu(avx512)
 	mulAdd(avx2)
 	mulAdd(avx512)
 	blend(avx2)
@@ -867,5 +869,33 @@ func blend(s isa) {
 		VMULPS(Mem{Base: b}.Offset(off), wb, u)
 		VADDPS(u, v, v)
 		VMOVUPS(v, Mem{Base: d}.Offset(off))
+	})
+}
+
+// leakyRelu emits leakyRelu<ISA>: d[i] = alpha·d[i] where d[i]'s sign bit
+// is set (−0 and negative NaNs included), else d[i], in place, n a multiple
+// of the width: leakyReluGeneric's bits. AVX2 blends on the sign bit;
+// AVX-512 compares the bits as integers with 0 and multiplies under the
+// mask.
+func leakyRelu(s isa) {
+	name := streamHeader(s, "leakyRelu", "func(d *float32, alpha float32, n int)", "leakyReluGeneric")
+	d := Load(Param("d"), GP64())
+	n := GP64()
+	Load(Param("n"), n)
+	alpha, zero := s.vec(0), s.vec(1)
+	VBROADCASTSS(NewParamAddr("alpha", 8), alpha)
+	VXORPS(zero, zero, zero)
+	stream(s, name, []Register{d}, n, 2, func(off int, v VecPhysical, tmp func(int) VecPhysical) {
+		m := Mem{Base: d}.Offset(off)
+		VMOVUPS(m, v)
+		if s.width == 16 {
+			VPCMPGTD(v, zero, K1) // 0 > bits(v): the sign bit is set
+			VMULPS(alpha, v, K1, v)
+		} else {
+			t := tmp(0)
+			VMULPS(alpha, v, t)
+			VBLENDVPS(v, t, v, v) // t where v's sign bit is set
+		}
+		VMOVUPS(v, m)
 	})
 }
