@@ -247,6 +247,18 @@ func (p *Pool) Do(t Task, parts int) {
 	}
 }
 
+// Reserve takes the workers away from Do, if no Do owns them: until
+// Unreserve, every Do runs its parts itself, in order, on its caller (the
+// results are the same: they do not depend on the split). A scheduler
+// that runs several kernels at once on their own goroutines reserves the
+// pool so that none of them also splits its work among the cores, which
+// would put three threads on two cores. Reports false when the workers
+// are busy; the caller then goes on without the reservation.
+func (p *Pool) Reserve() bool { return p.mu.TryLock() }
+
+// Unreserve ends a Reserve that returned true; any goroutine may call it.
+func (p *Pool) Unreserve() { p.mu.Unlock() }
+
 // Close stops the workers. The Pool must not be used afterwards.
 func (p *Pool) Close() {
 	p.once.Do(func() {

@@ -3,6 +3,7 @@ package graph
 import (
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/convlstm-go/convlstm-go/loader"
 	"github.com/convlstm-go/convlstm-go/loader/onnxpb"
@@ -40,6 +41,10 @@ type program struct {
 	outInfo []ValueInfo    // declared type and shape of each output
 	lastUse map[string]int // node index after which a value can be dropped
 	free    []string       // names read from enclosing scopes
+	// The dependencies between nodes, for running them concurrently
+	// (schedule.go), made on first use.
+	depsOnce sync.Once
+	sched    *deps
 }
 
 func (p *program) constant(name string) *tensor.Tensor {

@@ -48,9 +48,14 @@ type exec struct {
 	// are held by its scope: a subgraph's values, which live on as the
 	// node's outputs or die with it (settled by run).
 	deferred []*tensor.Tensor
-	seqs     []*sequence      // the sequences made in this pass
-	res      []*tensor.Tensor // graph outputs
-	stopped  *node            // where the dry pass stopped (errUnknown)
+	seqs     []*sequence // the sequences made in this pass
+	// mu, when set, guards owned, counted and the main scope while the
+	// main program's nodes run concurrently (schedule.go); left counts
+	// the readers of each of its values yet to run.
+	mu      *sync.Mutex
+	left    map[string]int
+	res     []*tensor.Tensor // graph outputs
+	stopped *node            // where the dry pass stopped (errUnknown)
 }
 
 type ownedBuf struct {
@@ -104,6 +109,13 @@ func (x *exec) lookup(p *program, s *scope, name string) *tensor.Tensor {
 func (x *exec) run(p *program, s *scope) ([]*tensor.Tensor, error) {
 	// The caller's frame is restored on return; cur only on a normal
 	// return, so that a recovered panic names the innermost node.
+	if p == x.g.main && !x.dry && x.g.threads > 1 && x.mu == nil {
+		if res, err := x.runConcurrent(p, s); err == nil {
+			return res, nil
+		}
+		// Report the error a run in order meets: run again in order.
+		x.owned, x.counted = map[*float32]*ownedBuf{}, map[*tensor.Tensor]int{}
+	}
 	saveP, saveS, saveCur := x.p, x.s, x.cur
 	defer func() { x.p, x.s = saveP, saveS }()
 	for _, n := range p.nodes {
@@ -160,6 +172,12 @@ func (x *exec) run(p *program, s *scope) ([]*tensor.Tensor, error) {
 			}
 		}
 	}
+	x.cur = saveCur
+	return x.outputs(p, s)
+}
+
+// outputs looks up the outputs of program p, run in scope s.
+func (x *exec) outputs(p *program, s *scope) ([]*tensor.Tensor, error) {
 	res := make([]*tensor.Tensor, len(p.outputs))
 	for i, name := range p.outputs {
 		if res[i] = x.lookup(p, s, name); res[i] == nil {
@@ -169,24 +187,47 @@ func (x *exec) run(p *program, s *scope) ([]*tensor.Tensor, error) {
 			return nil, &Error{File: x.g.File, Kind: Unsupported, Msg: fmt.Sprintf("graph output %q is a sequence; only tensors can be returned", name)}
 		}
 	}
-	x.cur = saveCur
 	return res, nil
 }
 
 // drop forgets a value of this scope whose last reader has run, and gives
 // its buffer back when no other value holds it.
 func (x *exec) drop(s *scope, name string) {
+	x.lock()
+	defer x.unlock()
+	x.dropLocked(s, name)
+}
+
+func (x *exec) dropLocked(s *scope, name string) {
 	v, ok := s.vals[name]
 	if !ok {
 		return // a graph input of an enclosing scope, or already dropped
 	}
 	delete(s.vals, name)
-	x.release(v)
+	x.releaseLocked(v)
+}
+
+func (x *exec) lock() {
+	if x.mu != nil {
+		x.mu.Lock()
+	}
+}
+
+func (x *exec) unlock() {
+	if x.mu != nil {
+		x.mu.Unlock()
+	}
 }
 
 // hold counts one more live value holding t's buffer, if the buffer is one
 // of this pass's.
 func (x *exec) hold(t *tensor.Tensor) {
+	x.lock()
+	defer x.unlock()
+	x.holdLocked(t)
+}
+
+func (x *exec) holdLocked(t *tensor.Tensor) {
 	if t == nil || len(t.Data) == 0 {
 		return
 	}
@@ -221,6 +262,12 @@ func (x *exec) deferScope(p *program, s *scope) {
 
 // release undoes one hold of t.
 func (x *exec) release(t *tensor.Tensor) {
+	x.lock()
+	defer x.unlock()
+	x.releaseLocked(t)
+}
+
+func (x *exec) releaseLocked(t *tensor.Tensor) {
 	if t == nil || x.counted[t] == 0 {
 		return
 	}
@@ -245,7 +292,9 @@ func (x *exec) alloc(n int) []float32 {
 		return []float32{}
 	}
 	b := x.g.arena.get(n)
+	x.lock()
 	x.owned[&b[0]] = &ownedBuf{buf: b}
+	x.unlock()
 	return b
 }
 
@@ -259,7 +308,18 @@ func (x *exec) reusable(n *node, i int, t *tensor.Tensor) bool {
 	if x.dry || x.cur != n || x.p == nil || len(t.Data) == 0 || n.in[i] == "" {
 		return false
 	}
-	if x.p.lastUse[n.in[i]] != n.idx || x.s.vals[n.in[i]] != t || x.counted[t] != 1 {
+	x.lock()
+	defer x.unlock()
+	if x.left != nil && x.p == x.g.main {
+		// Run concurrently: the readers of a value run in any order, so
+		// n must be the last one left, not the last one in the list.
+		if last, ok := x.p.lastUse[n.in[i]]; !ok || last == len(x.p.nodes) || x.left[n.in[i]] != 1 {
+			return false
+		}
+	} else if x.p.lastUse[n.in[i]] != n.idx {
+		return false
+	}
+	if x.s.vals[n.in[i]] != t || x.counted[t] != 1 {
 		return false
 	}
 	b := x.owned[&t.Data[0]]

@@ -1,0 +1,104 @@
+package graph
+
+import (
+	"math/rand"
+	"slices"
+	"testing"
+
+	"github.com/convlstm-go/convlstm-go/loader/onnxpb"
+	"github.com/convlstm-go/convlstm-go/tensor"
+)
+
+// Independent branches that share inputs, write in place, end in outputs
+// that other nodes read too, and meet again: a run on several threads,
+// which takes the ready nodes concurrently (schedule.go), must give the
+// bits of a run on one, run after run (the arena recycles buffers between
+// runs).
+func TestScheduleMatchesOneThread(t *testing.T) {
+	shape := []int{2, 3, 8, 8}
+	rng := rand.New(rand.NewSource(1))
+	x := &tensor.Tensor{Shape: shape, Data: make([]float32, 2*3*8*8)}
+	for i := range x.Data {
+		x.Data[i] = rng.Float32()*2 - 1
+	}
+	feeds := map[string]*tensor.Tensor{"x": x}
+	mp := modelProto(17, graphProto(scheduleNodes(), feeds, nil, "a3", "b2", "m", "out"))
+	var want map[string]*tensor.Tensor
+	for _, threads := range []int{1, 2, 3} {
+		g, err := Compile(parseModel(t, mp), Options{Threads: threads})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for run := 0; run < 4; run++ {
+			got, err := g.Run(feeds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want == nil {
+				want = got
+				continue
+			}
+			for _, name := range []string{"a3", "b2", "m", "out"} {
+				if !slices.Equal(got[name].Shape, want[name].Shape) {
+					t.Fatalf("%d threads, run %d: output %s has shape %v, one thread gave %v", threads, run, name, got[name].Shape, want[name].Shape)
+				}
+				for i := range want[name].Data {
+					if got[name].Data[i] != want[name].Data[i] {
+						t.Fatalf("%d threads, run %d: output %s[%d] = %v, one thread gave %v", threads, run, name, i, got[name].Data[i], want[name].Data[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+// A run that fails reports the error a run in order meets first, however
+// its nodes were scheduled.
+func TestScheduleError(t *testing.T) {
+	x := &tensor.Tensor{Shape: []int{4, 3}, Data: make([]float32, 12)}
+	feeds := map[string]*tensor.Tensor{"x": x, "i": ints64([]int{2}, 1, 7), "j": ints64([]int{2}, 9, 0)}
+	nodes := []*onnxpb.NodeProto{
+		nodeProto("Relu", []string{"x"}, []string{"r"}),
+		nodeProto("Gather", []string{"r", "i"}, []string{"g1"}),
+		nodeProto("Sigmoid", []string{"x"}, []string{"s"}),
+		nodeProto("Gather", []string{"s", "j"}, []string{"g2"}),
+		nodeProto("Concat", []string{"g1", "g2"}, []string{"out"}, attrI("axis", 0)),
+	}
+	mp := modelProto(17, graphProto(nodes, feeds, nil, "out"))
+	var first string
+	for _, threads := range []int{1, 2, 3} {
+		g, err := Compile(parseModel(t, mp), Options{Threads: threads})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for run := 0; run < 3; run++ {
+			_, err := g.Run(feeds)
+			if err == nil {
+				t.Fatalf("%d threads: indices out of range ran", threads)
+			}
+			if first == "" {
+				first = err.Error()
+			} else if err.Error() != first {
+				t.Fatalf("%d threads: error %q, one thread said %q", threads, err, first)
+			}
+		}
+	}
+}
+
+// scheduleNodes: two branches from x, one of them twice as long, a value
+// (a1) read by both and written over in place by its last reader, graph
+// outputs (a3, b2) that other nodes read, joined by a Concat.
+func scheduleNodes() []*onnxpb.NodeProto {
+	return []*onnxpb.NodeProto{
+		nodeProto("Relu", []string{"x"}, []string{"a1"}),
+		nodeProto("Sigmoid", []string{"x"}, []string{"b1"}),
+		nodeProto("Mul", []string{"a1", "x"}, []string{"a2"}),
+		nodeProto("Tanh", []string{"b1"}, []string{"b2"}),
+		nodeProto("Add", []string{"a2", "a1"}, []string{"a3"}),
+		nodeProto("Neg", []string{"a1"}, []string{"a4"}),
+		nodeProto("Mul", []string{"b2", "b1"}, []string{"b3"}),
+		nodeProto("Add", []string{"a3", "b3"}, []string{"m"}),
+		nodeProto("Sub", []string{"a4", "b2"}, []string{"n"}),
+		nodeProto("Concat", []string{"m", "n", "a3"}, []string{"out"}, attrI("axis", 1)),
+	}
+}
