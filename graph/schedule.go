@@ -2,6 +2,7 @@ package graph
 
 import (
 	"maps"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -150,15 +151,15 @@ func (sc *scheduler) work(x *exec, main bool) {
 			sc.cond.Wait()
 			continue
 		}
+		sc.started[i] = true
+		sc.running++
 		switch {
 		case solo && sc.reserved:
 			sc.pool.Unreserve()
 			sc.reserved = false
 		case !solo && !sc.reserved:
-			sc.reserved = sc.pool.Reserve()
+			sc.reserve()
 		}
-		sc.started[i] = true
-		sc.running++
 		if !solo && len(sc.ready) > 0 {
 			sc.cond.Signal()
 		}
@@ -172,8 +173,50 @@ func (sc *scheduler) work(x *exec, main bool) {
 		}
 		sc.running--
 		sc.finish(x, i, outs, err)
+		if sc.reserved && sc.running == 1 && !sc.startable() {
+			// The node left running has the cores to itself until it is
+			// done: its next kernels may split again.
+			sc.pool.Unreserve()
+			sc.reserved = false
+		}
 		sc.cond.Broadcast()
 	}
+}
+
+// reserve takes the pool for nodes about to run side by side. A node
+// running alone may be in the middle of a split kernel: wait for it (a
+// kernel takes well under a millisecond), but not for another run of the
+// graph holding the pool longer.
+func (sc *scheduler) reserve() {
+	if sc.pool.Reserve() {
+		sc.reserved = true
+		return
+	}
+	for t0 := time.Now(); time.Since(t0) < reserveWait; {
+		sc.mu.Unlock() // the running kernel's allocations take it
+		runtime.Gosched()
+		sc.mu.Lock()
+		if sc.reserved || sc.running == 1 {
+			return // another worker took it, or this node now runs alone
+		}
+		if sc.pool.Reserve() {
+			sc.reserved = true
+			return
+		}
+	}
+}
+
+// reserveWait bounds reserve's wait for the pool.
+const reserveWait = 2 * time.Millisecond
+
+// startable reports whether a ready node could start now.
+func (sc *scheduler) startable() bool {
+	for _, i := range sc.ready {
+		if !sc.d.barrier[i] || sc.first == i && sc.running == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // pick removes the next node to run from the ready list (-1: none may
