@@ -591,11 +591,20 @@ func (p *ConvPlan) Apply(pool *Pool, out []float32, epilogue func(plane []float3
 		p.apply = applyTask{}
 		return
 	}
+	// A convolution on one core pads and compacts there too: split by
+	// planes, the other core would write half the buffer this one reads
+	// next, and read half of what it wrote (a 16→16 3×3 convolution at
+	// 64×64: 170 µs at 2 threads, 97 µs at 1). A Gather convolution's
+	// kernels split by other lines than rows.
 	p.apply = applyTask{p: p, xs: xs, out: out, epilogue: epilogue}
-	pool.Do(&p.apply, pool.PartsFor(scalarWork*s.C*l.Frames*l.S))
+	padParts, compactParts := 1, 1
+	if c.Algo == Gather {
+		padParts, compactParts = pool.PartsFor(scalarWork*s.C*l.Frames*l.S), pool.PartsFor(scalarWork*s.M*l.Frames*l.HO*l.WO)
+	}
+	pool.Do(&p.apply, padParts)
 	p.Run(pool, p.outBuf, ldc, [][]float32{p.dense}, false)
 	p.apply.compact = true
-	pool.Do(&p.apply, pool.PartsFor(scalarWork*s.M*l.Frames*l.HO*l.WO))
+	pool.Do(&p.apply, compactParts)
 	p.apply = applyTask{}
 }
 
