@@ -112,16 +112,26 @@ func (x *exec) runConcurrent(p *program, s *scope) ([]*tensor.Tensor, error) {
 	saveP, saveS := x.p, x.s
 	initial := maps.Clone(s.vals)
 	var wg sync.WaitGroup
-	for range x.g.threads - 1 {
+	locals := make([]*arena, x.g.threads)
+	for i := range locals {
+		locals[i] = &arena{}
+	}
+	for i := range x.g.threads - 1 {
 		v := *x // a view: its own current node and frame, the same books
+		v.local = locals[i+1]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sc.work(&v, false)
 		}()
 	}
+	x.local = locals[0]
 	sc.work(x, true)
 	wg.Wait()
+	x.local = nil
+	for _, l := range locals {
+		l.drain(&x.g.arena)
+	}
 	x.mu, x.left = nil, nil
 	x.p, x.s = saveP, saveS
 	if sc.reserved {
