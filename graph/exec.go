@@ -52,14 +52,14 @@ type exec struct {
 	// mu, when set, guards owned, counted and the main scope while the
 	// main program's nodes run concurrently (schedule.go); left counts
 	// the readers of each of its values yet to run.
-	mu      *sync.Mutex
-	left    map[string]int
+	mu   *sync.Mutex
+	left map[string]int
 	// local, while the main program runs concurrently, is this worker's
 	// own free list: a buffer whose value died on this worker's core goes
 	// back to it and is drawn first, so the next value written there is
 	// likely still in the core's cache (a line the other core last held
 	// costs ~13 ns to write here).
-	local *arena
+	local   *arena
 	res     []*tensor.Tensor // graph outputs
 	stopped *node            // where the dry pass stopped (errUnknown)
 }
