@@ -59,7 +59,11 @@ type exec struct {
 	// back to it and is drawn first, so the next value written there is
 	// likely still in the core's cache (a line the other core last held
 	// costs ~13 ns to write here).
-	local   *arena
+	local *arena
+	// worker is which of a concurrent run's goroutines this view is (0:
+	// the caller's, also when not concurrent): caches of per-node scratch
+	// hand a worker back what it used last, for the same reason.
+	worker  int
 	res     []*tensor.Tensor // graph outputs
 	stopped *node            // where the dry pass stopped (errUnknown)
 }

@@ -118,7 +118,7 @@ func (x *exec) runConcurrent(p *program, s *scope) ([]*tensor.Tensor, error) {
 	}
 	for i := range x.g.threads - 1 {
 		v := *x // a view: its own current node and frame, the same books
-		v.local = locals[i+1]
+		v.local, v.worker = locals[i+1], i+1
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
