@@ -341,19 +341,10 @@ type planKey struct {
 }
 
 // planCache keeps the plans (offsets and scratch) of a node's convolution
-// per input geometry; concurrent runs of the graph each take their own. A
-// plan goes back with the worker that used it, and get prefers a plan the
-// asking worker used last: its padded input and output buffers are then
-// likely in that core's cache, not the other's (a 48-channel 64×64 input
-// is 13,000 lines, ~13 ns each to take over from the other core here).
+// per input geometry; concurrent runs of the graph each take their own,
+// and a worker takes back the plan it used last (workerCache).
 type planCache struct {
-	mu   sync.Mutex
-	free map[planKey][]cachedPlan
-}
-
-type cachedPlan struct {
-	plan   *engine.ConvPlan
-	worker int
+	c workerCache[planKey, *engine.ConvPlan]
 }
 
 // maxCachedGeometries bounds how many input geometries a node keeps plans
@@ -362,35 +353,61 @@ const maxCachedGeometries = 8
 
 func (pc *planCache) get(k planKey, conv *engine.Conv2D, threads int, transient bool, worker int) (*engine.ConvPlan, error) {
 	if !transient {
-		pc.mu.Lock()
-		if ps := pc.free[k]; len(ps) > 0 {
-			i := len(ps) - 1
-			for j := i; j >= 0; j-- {
-				if ps[j].worker == worker {
-					i = j
-					break
-				}
-			}
-			p := ps[i].plan
-			pc.free[k] = slices.Delete(ps, i, i+1)
-			pc.mu.Unlock()
+		if p, ok := pc.c.take(k, worker); ok {
 			return p, nil
 		}
-		pc.mu.Unlock()
 	}
 	return conv.NewDensePlan(k.n, k.h, k.w, threads)
 }
 
 func (pc *planCache) put(k planKey, p *engine.ConvPlan, transient bool, worker int) {
-	if transient {
-		return // made for weights of one run
+	if !transient { // else made for weights of one run
+		pc.c.put(k, p, worker)
 	}
-	pc.mu.Lock()
-	defer pc.mu.Unlock()
-	if pc.free == nil || len(pc.free) >= maxCachedGeometries && pc.free[k] == nil {
-		pc.free = map[planKey][]cachedPlan{}
+}
+
+// workerCache keeps per-key free lists of scratch objects (plans with
+// their buffers). An object goes back with the worker of a concurrent run
+// that used it, and take prefers one the asking worker used last: its
+// buffers are then likely in that core's cache, not the other's (a
+// 48-channel 64×64 padded input is 13,000 lines, ~13 ns each to take over
+// from the other core here). At most maxCachedGeometries keys are kept.
+type workerCache[K comparable, V any] struct {
+	mu   sync.Mutex
+	free map[K][]cached[V]
+}
+
+type cached[V any] struct {
+	v      V
+	worker int
+}
+
+func (c *workerCache[K, V]) take(k K, worker int) (v V, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l := c.free[k]
+	if len(l) == 0 {
+		return v, false
 	}
-	pc.free[k] = append(pc.free[k], cachedPlan{p, worker})
+	i := len(l) - 1
+	for j := i; j >= 0; j-- {
+		if l[j].worker == worker {
+			i = j
+			break
+		}
+	}
+	v = l[i].v
+	c.free[k] = slices.Delete(l, i, i+1)
+	return v, true
+}
+
+func (c *workerCache[K, V]) put(k K, v V, worker int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.free == nil || len(c.free) >= maxCachedGeometries && c.free[k] == nil {
+		c.free = map[K][]cached[V]{}
+	}
+	c.free[k] = append(c.free[k], cached[V]{v, worker})
 }
 
 // pools are the worker pools of the graphs, one per thread count, shared by

@@ -360,9 +360,9 @@ func (x *exec) convCell(n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 					return []*tensor.Tensor{h, cn}, nil
 				}
 				key := [3]int{shape[0], shape[2], shape[3]}
-				plan := n.cell.getPlan(key, x.g.threads)
+				plan := n.cell.getPlan(key, x.g.threads, x.worker)
 				plan.Step(poolFor(x.g.threads), xt.Data, ht.Data, c.Data, h.Data, cn.Data)
-				n.cell.putPlan(key, plan)
+				n.cell.putPlan(key, plan, x.worker)
 				return []*tensor.Tensor{h, cn}, nil
 			}
 		}
@@ -375,25 +375,15 @@ func (x *exec) convCell(n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 	return x.gateCell(n, z[0], c, in)
 }
 
-func (cp *cellPlan) getPlan(key [3]int, threads int) *engine.CellPlan {
-	cp.plans.mu.Lock()
-	if ps := cp.plans.free[key]; len(ps) > 0 {
-		p := ps[len(ps)-1]
-		cp.plans.free[key] = ps[:len(ps)-1]
-		cp.plans.mu.Unlock()
+func (cp *cellPlan) getPlan(key [3]int, threads, worker int) *engine.CellPlan {
+	if p, ok := cp.plans.take(key, worker); ok {
 		return p
 	}
-	cp.plans.mu.Unlock()
 	return cp.step.NewPlan(key[0], key[1], key[2], 1, threads)
 }
 
-func (cp *cellPlan) putPlan(key [3]int, p *engine.CellPlan) {
-	cp.plans.mu.Lock()
-	defer cp.plans.mu.Unlock()
-	if cp.plans.free == nil || len(cp.plans.free) >= maxCachedGeometries && cp.plans.free[key] == nil {
-		cp.plans.free = map[[3]int][]*engine.CellPlan{}
-	}
-	cp.plans.free[key] = append(cp.plans.free[key], p)
+func (cp *cellPlan) putPlan(key [3]int, p *engine.CellPlan, worker int) {
+	cp.plans.put(key, p, worker)
 }
 
 // unfused runs the original nodes of a fused cell and returns its two

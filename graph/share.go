@@ -3,7 +3,6 @@ package graph
 import (
 	"hash/maphash"
 	"slices"
-	"sync"
 	"unsafe"
 
 	"github.com/convlstm-go/convlstm-go/convlstm"
@@ -40,11 +39,8 @@ type sharedCell struct {
 }
 
 // cellPlans are the workspaces of one engine cell, per (batch, height,
-// width); concurrent runs each take their own.
-type cellPlans struct {
-	mu   sync.Mutex
-	free map[[3]int][]*engine.CellPlan
-}
+// width); concurrent runs each take their own, a worker its own first.
+type cellPlans = workerCache[[3]int, *engine.CellPlan]
 
 func (s *shared) hash(w, b []float32, extra string) uint64 {
 	var h maphash.Hash
