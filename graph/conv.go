@@ -445,8 +445,7 @@ type convTNode struct {
 	// packed (2-D, or 1-D as 2-D of height 1) holds constant weights;
 	// plans its scratch per input geometry.
 	packed *engine.ConvTranspose2D
-	mu     sync.Mutex
-	plans  map[[3]int][]*engine.ConvTransposePlan
+	plans  workerCache[[3]int, *engine.ConvTransposePlan]
 }
 
 // convTAttrs reads a ConvTranspose node's attributes against its weight
@@ -699,12 +698,7 @@ func runConvTranspose(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, 
 	key := [3]int{xt.Shape[0], h, iw}
 	var plan *engine.ConvTransposePlan
 	if t.packed != nil {
-		t.mu.Lock()
-		if ps := t.plans[key]; len(ps) > 0 {
-			plan = ps[len(ps)-1]
-			t.plans[key] = ps[:len(ps)-1]
-		}
-		t.mu.Unlock()
+		plan, _ = t.plans.take(key, x.worker)
 	}
 	if plan == nil {
 		var err error
@@ -718,12 +712,7 @@ func runConvTranspose(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, 
 	}
 	plan.ApplyEpilogue(poolFor(x.g.threads), xt.Data, out.Data, epi)
 	if t.packed != nil {
-		t.mu.Lock()
-		if t.plans == nil || len(t.plans) >= maxCachedGeometries && t.plans[key] == nil {
-			t.plans = map[[3]int][]*engine.ConvTransposePlan{}
-		}
-		t.plans[key] = append(t.plans[key], plan)
-		t.mu.Unlock()
+		t.plans.put(key, plan, x.worker)
 	}
 	return one(out, nil)
 }
