@@ -3,6 +3,8 @@ package engine
 import (
 	"fmt"
 	"math"
+
+	"github.com/convlstm-go/convlstm-go/ops"
 )
 
 // Pooling (ONNX MaxPool, AveragePool) is separable: a window is a box, the
@@ -158,7 +160,8 @@ type poolAxisTask struct {
 	max          bool
 }
 
-// The loops below take maxima with the max builtin, not a comparison and a
+// The loops below take maxima with the max builtin, or ops.Max2 and
+// ops.MaxPairs (vector kernels with its rule), not a comparison and a
 // branch: on real data the branch is unpredictable and costs several times
 // more. (max propagates NaN, as NumPy's does.)
 
@@ -196,9 +199,7 @@ func (t *poolAxisTask) Run(part, parts int) {
 				s1 := src[p*inner : (p+1)*inner]
 				s1 = s1[:len(d)]
 				if t.max {
-					for i := range d {
-						d[i] = max(s0[i], s1[i])
-					}
+					ops.Max2(d, s0, s1)
 				} else {
 					for i := range d {
 						d[i] = s0[i] + s1[i]
@@ -210,9 +211,7 @@ func (t *poolAxisTask) Run(part, parts int) {
 				s := src[p*inner : (p+1)*inner]
 				s = s[:len(d)]
 				if t.max {
-					for i, v := range s {
-						d[i] = max(d[i], v)
-					}
+					ops.Max2(d, d, s)
 				} else {
 					for i, v := range s {
 						d[i] += v
@@ -241,10 +240,7 @@ func poolRow(dst, src []float32, w *Window, isMax bool) {
 		switch w.body.taps {
 		case 2:
 			if s == 2 {
-				src := src[p0 : p0+2*len(d)]
-				for o := range d {
-					d[o] = max(src[2*o], src[2*o+1])
-				}
+				ops.MaxPairs(d, src[p0:p0+2*len(d)])
 			} else {
 				for o := range d {
 					p := p0 + o*s

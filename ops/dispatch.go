@@ -34,8 +34,12 @@ type kernelSet struct {
 	// leakyRelu is LeakyRelu's (leakyReluGeneric), bit-identical across
 	// sets.
 	leakyRelu func(d []float32, alpha float32)
-	mulAdd    func(d, a, b, c []float32)
-	blend     func(d, a, b []float32, wa, wb float32)
+	// max2 and maxPairs are Max2's and MaxPairs' (max2Generic,
+	// maxPairsGeneric), bit-identical across sets.
+	max2     func(d, a, b []float32)
+	maxPairs func(d, src []float32)
+	mulAdd   func(d, a, b, c []float32)
+	blend    func(d, a, b []float32, wa, wb float32)
 	// gather2 is Taps2.Apply's loop (gather2Generic), bit-identical
 	// across sets; its indices are already checked.
 	gather2 func(d, src []float32, i0, i1 []int32, w0, w1 []float32)
@@ -59,6 +63,8 @@ var genericKernels = kernelSet{
 	winoOut5:   winoOut5Go,
 	relu:       reluGeneric,
 	leakyRelu:  leakyReluGeneric,
+	max2:       max2Generic,
+	maxPairs:   maxPairsGeneric,
 	mulAdd:     mulAddGeneric,
 	blend:      blendGeneric,
 	gather2:    gather2Generic,
@@ -200,6 +206,30 @@ func agreesWithGeneric(k kernelSet) bool {
 		d[1] = append([]float32(nil), d[0]...)
 		k.leakyRelu(d[0][:n], 0.1)
 		genericKernels.leakyRelu(d[1][:n], 0.1)
+		for i := range d[0] {
+			if math.Float32bits(d[0][i]) != math.Float32bits(d[1][i]) {
+				return false
+			}
+		}
+	}
+	// Max2 and MaxPairs likewise, NaN and ±0 among the values.
+	for n := 0; n <= 37; n++ {
+		a, b := fill(2*n, 1), fill(n, 1)
+		if n > 3 {
+			a[1], b[1], a[2], b[2] = float32(math.NaN()), 2, float32(math.Copysign(0, -1)), 0
+			a[3], b[3] = float32(math.Copysign(0, -1)), float32(math.Copysign(0, -1))
+		}
+		d := [2][]float32{fill(n+1, 1), nil}
+		d[1] = append([]float32(nil), d[0]...)
+		k.max2(d[0][:n], a[:n], b)
+		genericKernels.max2(d[1][:n], a[:n], b)
+		for i := range d[0] {
+			if math.Float32bits(d[0][i]) != math.Float32bits(d[1][i]) {
+				return false
+			}
+		}
+		k.maxPairs(d[0][:n], a)
+		genericKernels.maxPairs(d[1][:n], a)
 		for i := range d[0] {
 			if math.Float32bits(d[0][i]) != math.Float32bits(d[1][i]) {
 				return false

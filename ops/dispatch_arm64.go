@@ -9,7 +9,7 @@ package ops
 // but not yet on arm64 hardware.
 func cpuKernels() []kernelSet {
 	return []kernelSet{genericKernels, {name: "neon", bits: 128, convGemm: convGemmNEON, lstmGates: lstmGatesNEON,
-		winoIn: winoInNEONSlices, winoOut: winoOutNEONSlices, winoIn5: winoIn5Go, winoOut5: winoOut5Go, relu: reluGeneric, leakyRelu: leakyReluGeneric, mulAdd: mulAddGeneric, blend: blendGeneric, gather2: gather2Generic,
+		winoIn: winoInNEONSlices, winoOut: winoOutNEONSlices, winoIn5: winoIn5Go, winoOut5: winoOut5Go, relu: reluGeneric, leakyRelu: leakyReluGeneric, max2: max2Generic, maxPairs: maxPairsGeneric, mulAdd: mulAddGeneric, blend: blendGeneric, gather2: gather2Generic,
 		scaleShift: scaleShiftGeneric, normElem: normElemGeneric, moments: momentsGeneric, unverified: true}}
 }
 

@@ -199,3 +199,55 @@ func momentsGeneric(acc *[32]float64, x []float32, k float64) {
 		acc[16+i%16] += float64(a * a)
 	}
 }
+
+// Max2 sets d[i] = max(a[i], b[i]) for i < len(d) with the rule of Go's
+// max builtin (maxGeneric): NaN if either is NaN, +0 of ±0 unless both are
+// −0. a and b must hold at least len(d) values; d may be one of them.
+func Max2(d, a, b []float32) {
+	n := len(d)
+	if len(a) < n || len(b) < n {
+		panic("ops.Max2: inputs shorter than the output")
+	}
+	if n > 0 {
+		kernels.max2(d, a[:n], b[:n])
+	}
+}
+
+// MaxPairs sets d[o] = max(src[2o], src[2o+1]) for o < len(d), as Max2:
+// a 2-wide, stride-2 max pool along a row. src must hold 2·len(d) values.
+func MaxPairs(d, src []float32) {
+	if len(src) < 2*len(d) {
+		panic("ops.MaxPairs: input shorter than twice the output")
+	}
+	if len(d) > 0 {
+		kernels.maxPairs(d, src[:2*len(d)])
+	}
+}
+
+// maxGeneric is max(x, y) spelled out as the runtime's fmax does it, so
+// that the vector kernels can give its bits: y if y is NaN or greater, x if
+// x is NaN or greater, else (equal values) x AND y, which of ±0 is −0 only
+// when both are.
+func maxGeneric(x, y float32) float32 {
+	if y != y || y > x {
+		return y
+	}
+	if x != x || x > y {
+		return x
+	}
+	return math.Float32frombits(math.Float32bits(x) & math.Float32bits(y))
+}
+
+func max2Generic(d, a, b []float32) {
+	a, b = a[:len(d)], b[:len(d)]
+	for i := range d {
+		d[i] = maxGeneric(a[i], b[i])
+	}
+}
+
+func maxPairsGeneric(d, src []float32) {
+	src = src[:2*len(d)]
+	for o := range d {
+		d[o] = maxGeneric(src[2*o], src[2*o+1])
+	}
+}

@@ -86,6 +86,28 @@ func leakyReluVec(k func(d *float32, alpha float32, n int), width int, d []float
 	leakyReluGeneric(d[v:], alpha)
 }
 
+func max2AVX2Slices(d, a, b []float32)   { max2Vec(max2AVX2, 8, d, a, b) }
+func max2AVX512Slices(d, a, b []float32) { max2Vec(max2AVX512, 16, d, a, b) }
+
+func max2Vec(k func(d, a, b *float32, n int), width int, d, a, b []float32) {
+	v := len(d) / width * width
+	if v > 0 {
+		k(&d[0], &a[0], &b[0], v)
+	}
+	max2Generic(d[v:], a[v:], b[v:])
+}
+
+func maxPairsAVX2Slices(d, src []float32)   { maxPairsVec(maxPairsAVX2, 8, d, src) }
+func maxPairsAVX512Slices(d, src []float32) { maxPairsVec(maxPairsAVX512, 16, d, src) }
+
+func maxPairsVec(k func(d, src *float32, n int), width int, d, src []float32) {
+	v := len(d) / width * width
+	if v > 0 {
+		k(&d[0], &src[0], v)
+	}
+	maxPairsGeneric(d[v:], src[2*v:])
+}
+
 func mulAddAVX2Slices(d, a, b, c []float32)   { mulAddVec(mulAddAVX2, 8, d, a, b, c) }
 func mulAddAVX512Slices(d, a, b, c []float32) { mulAddVec(mulAddAVX512, 16, d, a, b, c) }
 

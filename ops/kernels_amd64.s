@@ -2486,6 +2486,178 @@ reluAVX512Done:
 	VZEROUPPER
 	RET
 
+// func max2AVX2(d *float32, a *float32, b *float32, n int)
+// Requires: AVX
+TEXT ·max2AVX2(SB), NOSPLIT, $0-32
+	MOVQ d+0(FP), AX
+	MOVQ a+8(FP), CX
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), BX
+
+max2AVX2Loop:
+	CMPQ      BX, $0x00000008
+	JL        max2AVX2Done
+	VMOVUPS   (CX), Y0
+	VMOVUPS   (DX), Y1
+	VCMPPS    $0x03, Y1, Y1, Y3
+	VCMPPS    $0x11, Y1, Y0, Y5
+	VORPS     Y5, Y3, Y3
+	VCMPPS    $0x03, Y0, Y0, Y4
+	VCMPPS    $0x1e, Y1, Y0, Y5
+	VORPS     Y5, Y4, Y4
+	VANDPS    Y1, Y0, Y2
+	VBLENDVPS Y4, Y0, Y2, Y2
+	VBLENDVPS Y3, Y1, Y2, Y2
+	VMOVUPS   Y2, (AX)
+	ADDQ      $0x00000020, AX
+	ADDQ      $0x00000020, CX
+	ADDQ      $0x00000020, DX
+	SUBQ      $0x00000008, BX
+	JMP       max2AVX2Loop
+
+max2AVX2Done:
+	VZEROUPPER
+	RET
+
+// func max2AVX512(d *float32, a *float32, b *float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·max2AVX512(SB), NOSPLIT, $0-32
+	MOVQ d+0(FP), AX
+	MOVQ a+8(FP), CX
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), BX
+
+max2AVX512Loop:
+	CMPQ    BX, $0x00000010
+	JL      max2AVX512Done
+	VMOVUPS (CX), Z0
+	VMOVUPS (DX), Z1
+	VCMPPS  $0x03, Z1, Z1, K1
+	VCMPPS  $0x11, Z1, Z0, K3
+	KORW    K3, K1, K1
+	VCMPPS  $0x03, Z0, Z0, K2
+	VCMPPS  $0x1e, Z1, Z0, K4
+	KORW    K4, K2, K2
+	VPANDD  Z1, Z0, Z2
+	VMOVAPS Z0, K2, Z2
+	VMOVAPS Z1, K1, Z2
+	VMOVUPS Z2, (AX)
+	ADDQ    $0x00000040, AX
+	ADDQ    $0x00000040, CX
+	ADDQ    $0x00000040, DX
+	SUBQ    $0x00000010, BX
+	JMP     max2AVX512Loop
+
+max2AVX512Done:
+	VZEROUPPER
+	RET
+
+DATA evenodd<>+0(SB)/4, $0x00000000
+DATA evenodd<>+4(SB)/4, $0x00000002
+DATA evenodd<>+8(SB)/4, $0x00000004
+DATA evenodd<>+12(SB)/4, $0x00000006
+DATA evenodd<>+16(SB)/4, $0x00000008
+DATA evenodd<>+20(SB)/4, $0x0000000a
+DATA evenodd<>+24(SB)/4, $0x0000000c
+DATA evenodd<>+28(SB)/4, $0x0000000e
+DATA evenodd<>+32(SB)/4, $0x00000010
+DATA evenodd<>+36(SB)/4, $0x00000012
+DATA evenodd<>+40(SB)/4, $0x00000014
+DATA evenodd<>+44(SB)/4, $0x00000016
+DATA evenodd<>+48(SB)/4, $0x00000018
+DATA evenodd<>+52(SB)/4, $0x0000001a
+DATA evenodd<>+56(SB)/4, $0x0000001c
+DATA evenodd<>+60(SB)/4, $0x0000001e
+DATA evenodd<>+64(SB)/4, $0x00000001
+DATA evenodd<>+68(SB)/4, $0x00000003
+DATA evenodd<>+72(SB)/4, $0x00000005
+DATA evenodd<>+76(SB)/4, $0x00000007
+DATA evenodd<>+80(SB)/4, $0x00000009
+DATA evenodd<>+84(SB)/4, $0x0000000b
+DATA evenodd<>+88(SB)/4, $0x0000000d
+DATA evenodd<>+92(SB)/4, $0x0000000f
+DATA evenodd<>+96(SB)/4, $0x00000011
+DATA evenodd<>+100(SB)/4, $0x00000013
+DATA evenodd<>+104(SB)/4, $0x00000015
+DATA evenodd<>+108(SB)/4, $0x00000017
+DATA evenodd<>+112(SB)/4, $0x00000019
+DATA evenodd<>+116(SB)/4, $0x0000001b
+DATA evenodd<>+120(SB)/4, $0x0000001d
+DATA evenodd<>+124(SB)/4, $0x0000001f
+GLOBL evenodd<>(SB), RODATA|NOPTR, $128
+
+// func maxPairsAVX2(d *float32, src *float32, n int)
+// Requires: AVX, AVX2
+TEXT ·maxPairsAVX2(SB), NOSPLIT, $0-24
+	MOVQ d+0(FP), AX
+	MOVQ src+8(FP), CX
+	MOVQ n+16(FP), DX
+
+maxPairsAVX2Loop:
+	CMPQ      DX, $0x00000008
+	JL        maxPairsAVX2Done
+	VMOVUPS   (CX), Y0
+	VMOVUPS   32(CX), Y1
+	VSHUFPS   $0x88, Y1, Y0, Y2
+	VPERMPD   $0xd8, Y2, Y2
+	VSHUFPS   $0xdd, Y1, Y0, Y3
+	VPERMPD   $0xd8, Y3, Y3
+	VCMPPS    $0x03, Y3, Y3, Y5
+	VCMPPS    $0x11, Y3, Y2, Y7
+	VORPS     Y7, Y5, Y5
+	VCMPPS    $0x03, Y2, Y2, Y6
+	VCMPPS    $0x1e, Y3, Y2, Y7
+	VORPS     Y7, Y6, Y6
+	VANDPS    Y3, Y2, Y4
+	VBLENDVPS Y6, Y2, Y4, Y4
+	VBLENDVPS Y5, Y3, Y4, Y4
+	VMOVUPS   Y4, (AX)
+	ADDQ      $0x00000020, AX
+	ADDQ      $0x00000040, CX
+	SUBQ      $0x00000008, DX
+	JMP       maxPairsAVX2Loop
+
+maxPairsAVX2Done:
+	VZEROUPPER
+	RET
+
+// func maxPairsAVX512(d *float32, src *float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·maxPairsAVX512(SB), NOSPLIT, $0-24
+	MOVQ      d+0(FP), AX
+	MOVQ      src+8(FP), CX
+	MOVQ      n+16(FP), DX
+	VMOVDQU32 evenodd<>+0(SB), Z8
+	VMOVDQU32 evenodd<>+64(SB), Z9
+
+maxPairsAVX512Loop:
+	CMPQ      DX, $0x00000010
+	JL        maxPairsAVX512Done
+	VMOVUPS   (CX), Z0
+	VMOVUPS   64(CX), Z1
+	VMOVAPS   Z0, Z2
+	VPERMT2PS Z1, Z8, Z2
+	VMOVAPS   Z0, Z3
+	VPERMT2PS Z1, Z9, Z3
+	VCMPPS    $0x03, Z3, Z3, K1
+	VCMPPS    $0x11, Z3, Z2, K3
+	KORW      K3, K1, K1
+	VCMPPS    $0x03, Z2, Z2, K2
+	VCMPPS    $0x1e, Z3, Z2, K4
+	KORW      K4, K2, K2
+	VPANDD    Z3, Z2, Z4
+	VMOVAPS   Z2, K2, Z4
+	VMOVAPS   Z3, K1, Z4
+	VMOVUPS   Z4, (AX)
+	ADDQ      $0x00000040, AX
+	ADDQ      $0x00000080, CX
+	SUBQ      $0x00000010, DX
+	JMP       maxPairsAVX512Loop
+
+maxPairsAVX512Done:
+	VZEROUPPER
+	RET
+
 // func leakyReluAVX2(d *float32, alpha float32, n int)
 // Requires: AVX
 TEXT ·leakyReluAVX2(SB), NOSPLIT, $0-24

@@ -404,6 +404,19 @@ func TestSelfCheck(t *testing.T) {
 		"leaves the last value of a LeakyRelu": func(k *kernelSet) {
 			k.leakyRelu = func(d []float32, alpha float32) { g.leakyRelu(d[:max(0, len(d)-1)], alpha) }
 		},
+		"returns the first of two ±0 in Max2": func(k *kernelSet) {
+			k.max2 = func(d, a, b []float32) {
+				for i := range d {
+					d[i] = a[i]
+					if b[i] > a[i] || b[i] != b[i] {
+						d[i] = b[i]
+					}
+				}
+			}
+		},
+		"pools the wrong pairs": func(k *kernelSet) {
+			k.maxPairs = func(d, src []float32) { g.max2(d, src[:len(d)], src[len(d):]) }
+		},
 		"leaves the last value of a Relu": func(k *kernelSet) {
 			k.relu = func(d []float32) { g.relu(d[:max(0, len(d)-1)]) }
 		},
@@ -688,6 +701,59 @@ func TestNormKernelsTwin(t *testing.T) {
 			momentsGeneric(&acc[1], x, 2.5)
 			if acc[0] != acc[1] {
 				t.Fatalf("%s moments n=%d: %v, generic %v", k.name, n, acc[0], acc[1])
+			}
+		}
+	}
+}
+
+// TestMaxTwin checks every kernel set's Max2 and MaxPairs against the Go
+// loops bit for bit, with NaN, ±0 and ±Inf among the values, over every
+// length up to 100, and maxGeneric against the max builtin.
+func TestMaxTwin(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	val := func() float32 {
+		switch rng.IntN(8) {
+		case 0:
+			return float32(math.NaN())
+		case 1:
+			return float32(math.Copysign(0, -1))
+		case 2:
+			return 0
+		case 3:
+			return float32(math.Inf(1 - 2*rng.IntN(2)))
+		}
+		return float32(rng.NormFloat64())
+	}
+	for range 1000 {
+		x, y := val(), val()
+		got, want := maxGeneric(x, y), max(x, y)
+		if math.Float32bits(got) != math.Float32bits(want) && !(got != got && want != want) {
+			t.Fatalf("maxGeneric(%g, %g) = %g, max %g", x, y, got, want)
+		}
+	}
+	for _, k := range cpuKernels() {
+		for n := 0; n <= 100; n++ {
+			src, b := make([]float32, 2*n), make([]float32, n)
+			for i := range src {
+				src[i] = val()
+			}
+			for i := range b {
+				b[i] = val()
+			}
+			got, want := make([]float32, n), make([]float32, n)
+			for _, pairs := range []bool{false, true} {
+				if pairs {
+					k.maxPairs(got, src)
+					maxPairsGeneric(want, src)
+				} else {
+					k.max2(got, src[:n], b)
+					max2Generic(want, src[:n], b)
+				}
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s pairs=%v n=%d: [%d] = %g (%#x), generic %g (%#x)", k.name, pairs, n, i, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+					}
+				}
 			}
 		}
 	}

@@ -38,6 +38,26 @@ func reluAVX2(d *float32, n int)
 //go:noescape
 func reluAVX512(d *float32, n int)
 
+// max2AVX2 is max2Generic over n values (n a multiple of 8).
+//
+//go:noescape
+func max2AVX2(d *float32, a *float32, b *float32, n int)
+
+// max2AVX512 is max2Generic over n values (n a multiple of 16).
+//
+//go:noescape
+func max2AVX512(d *float32, a *float32, b *float32, n int)
+
+// maxPairsAVX2 is maxPairsGeneric over n values (n a multiple of 8).
+//
+//go:noescape
+func maxPairsAVX2(d *float32, src *float32, n int)
+
+// maxPairsAVX512 is maxPairsGeneric over n values (n a multiple of 16).
+//
+//go:noescape
+func maxPairsAVX512(d *float32, src *float32, n int)
+
 // leakyReluAVX2 is leakyReluGeneric over n values (n a multiple of 8).
 //
 //go:noescape

@@ -77,6 +77,14 @@ func main() {
 	gates(avx512)
 	relu(avx2)
 	relu(avx512)
+	max2(avx2)
+	max2(avx512)
+	evenOdd := GLOBL("evenodd", RODATA|NOPTR)
+	for i := 0; i < 32; i++ { // 0, 2, ..., 30, then 1, 3, ..., 31
+		DATA(4*i, U32(uint32(2*(i%16)+i/16)))
+	}
+	maxPairs(avx2, evenOdd)
+	maxPairs(avx512, evenOdd)
 	leakyRelu(avx2)
 	leakyRelu(avx512)
 	mulAdd(avx2)
@@ -898,4 +906,102 @@ func leakyRelu(s isa) {
 		}
 		VMOVUPS(v, m)
 	})
+}
+
+// maxOf emits r = maxGeneric(x, y) lane by lane (x and y are kept): y where
+// y is NaN or greater, else x where x is NaN or greater, else x AND y (equal
+// values; of ±0 the AND is +0 unless both are −0), the Go builtin's rule.
+// tmp gives scratch registers.
+func maxOf(s isa, x, y, r VecPhysical, tmp func(int) VecPhysical) {
+	if s.width == 16 {
+		VCMPPS(U8(3), y, y, K1)    // y is NaN
+		VCMPPS(U8(0x11), y, x, K3) // x < y
+		KORW(K3, K1, K1)
+		VCMPPS(U8(3), x, x, K2)    // x is NaN
+		VCMPPS(U8(0x1E), y, x, K4) // x > y
+		KORW(K4, K2, K2)
+		VPANDD(y, x, r)
+		VMOVAPS(x, K2, r)
+		VMOVAPS(y, K1, r)
+		return
+	}
+	m1, m2, t := tmp(0), tmp(1), tmp(2)
+	VCMPPS(U8(3), y, y, m1)
+	VCMPPS(U8(0x11), y, x, t)
+	VORPS(t, m1, m1)
+	VCMPPS(U8(3), x, x, m2)
+	VCMPPS(U8(0x1E), y, x, t)
+	VORPS(t, m2, m2)
+	VANDPS(y, x, r)
+	VBLENDVPS(m2, x, r, r)
+	VBLENDVPS(m1, y, r, r)
+}
+
+// max2 emits max2<ISA>: d[i] = maxGeneric(a[i], b[i]) for i < n, n a
+// multiple of the width.
+func max2(s isa) {
+	name := streamHeader(s, "max2", "func(d *float32, a *float32, b *float32, n int)", "max2Generic")
+	d, a, b := Load(Param("d"), GP64()), Load(Param("a"), GP64()), Load(Param("b"), GP64())
+	n := GP64()
+	Load(Param("n"), n)
+	// One vector a step: maxOf needs 3 scratch registers besides x, y, r.
+	Label(name + "Loop")
+	CMPQ(n, U32(s.width))
+	JL(LabelRef(name + "Done"))
+	x, y, r := s.vec(0), s.vec(1), s.vec(2)
+	VMOVUPS(Mem{Base: a}, x)
+	VMOVUPS(Mem{Base: b}, y)
+	maxOf(s, x, y, r, func(j int) VecPhysical { return s.vec(3 + j) })
+	VMOVUPS(r, Mem{Base: d})
+	for _, p := range []Register{d, a, b} {
+		ADDQ(U32(s.bytes()), p)
+	}
+	SUBQ(U32(s.width), n)
+	JMP(LabelRef(name + "Loop"))
+	Label(name + "Done")
+	VZEROUPPER()
+	RET()
+}
+
+// maxPairs emits maxPairs<ISA>: d[o] = maxGeneric(src[2o], src[2o+1]) for
+// o < n, n a multiple of the width: a 2-wide, stride-2 max pool along a
+// row. The even and odd values are separated by VPERMT2PS (AVX-512, with
+// the index tables in evenOdd) or by VSHUFPS and VPERMPD (AVX2).
+func maxPairs(s isa, evenOdd Mem) {
+	name := streamHeader(s, "maxPairs", "func(d *float32, src *float32, n int)", "maxPairsGeneric")
+	d, src := Load(Param("d"), GP64()), Load(Param("src"), GP64())
+	n := GP64()
+	Load(Param("n"), n)
+	lo, hi, x, y, r := s.vec(0), s.vec(1), s.vec(2), s.vec(3), s.vec(4)
+	var ie, io VecPhysical
+	if s.width == 16 {
+		ie, io = s.vec(8), s.vec(9)
+		VMOVDQU32(evenOdd, ie)
+		VMOVDQU32(evenOdd.Offset(64), io)
+	}
+	Label(name + "Loop")
+	CMPQ(n, U32(s.width))
+	JL(LabelRef(name + "Done"))
+	VMOVUPS(Mem{Base: src}, lo)
+	VMOVUPS(Mem{Base: src}.Offset(s.bytes()), hi)
+	if s.width == 16 {
+		VMOVAPS(lo, x)
+		VPERMT2PS(hi, ie, x) // the even values of lo:hi, in order
+		VMOVAPS(lo, y)
+		VPERMT2PS(hi, io, y) // the odd ones
+	} else {
+		VSHUFPS(U8(0x88), hi, lo, x) // even: lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6
+		VPERMPD(U8(0xD8), x, x)      // -> lo0 lo2 lo4 lo6 hi0 hi2 hi4 hi6
+		VSHUFPS(U8(0xDD), hi, lo, y)
+		VPERMPD(U8(0xD8), y, y)
+	}
+	maxOf(s, x, y, r, func(j int) VecPhysical { return s.vec(5 + j) })
+	VMOVUPS(r, Mem{Base: d})
+	ADDQ(U32(s.bytes()), d)
+	ADDQ(U32(2*s.bytes()), src)
+	SUBQ(U32(s.width), n)
+	JMP(LabelRef(name + "Loop"))
+	Label(name + "Done")
+	VZEROUPPER()
+	RET()
 }
