@@ -570,7 +570,16 @@ func (s *Server) Serve(httpLn, grpcLn net.Listener) error {
 	if grpcLn != nil {
 		s.grpcSrv = s.NewGRPCServer()
 		n++
-		go func(g *grpc.Server) { errc <- g.Serve(grpcLn) }(s.grpcSrv)
+		go func(g *grpc.Server) {
+			err := g.Serve(grpcLn)
+			// A Shutdown that stops the gRPC server before this goroutine
+			// gets to Serve (a slow machine, qemu) makes Serve return
+			// ErrServerStopped: a clean stop too, like ErrServerClosed.
+			if errors.Is(err, grpc.ErrServerStopped) {
+				err = nil
+			}
+			errc <- err
+		}(s.grpcSrv)
 	}
 	s.srvMu.Unlock()
 	var first error
