@@ -130,43 +130,18 @@ func (x *exec) run(p *program, s *scope) ([]*tensor.Tensor, error) {
 	defer func() { x.p, x.s = saveP, saveS }()
 	for _, n := range p.nodes {
 		x.p, x.s, x.cur = p, s, n
-		in := make([]*tensor.Tensor, len(n.in))
-		for i, name := range n.in {
-			if name == "" {
-				continue
-			}
-			if in[i] = x.lookup(p, s, name); in[i] == nil {
-				return nil, x.errf(n, "input %q has no value", name)
-			}
-			if in[i].DType == seqDType && !n.def.seqIn {
-				return nil, x.unsupported(n, "", "input %q is a sequence; %s takes tensors only", name, n.op)
-			}
-		}
-		var t0 time.Duration
-		if nodeTimer != nil {
-			t0 = nodeClock()
-		}
-		mark := len(x.deferred)
-		outs, err := n.def.run(x, n, in)
+		in, err := x.nodeInputs(p, s, n)
 		if err != nil {
 			return nil, err
 		}
-		if nodeTimer != nil && !x.dry {
-			nodeTimer(n, nodeClock()-t0)
+		mark := len(x.deferred)
+		outs, err := x.runKernel(n, in)
+		if err != nil {
+			return nil, err
 		}
-		if len(outs) < len(n.out) {
-			return nil, x.errf(n, "produced %d outputs, the node names %d", len(outs), len(n.out))
-		}
-		for i, o := range n.out {
-			if o == "" {
-				continue
-			}
-			s.vals[o] = outs[i]
-			x.hold(outs[i])
-			if _, read := p.lastUse[o]; !read {
-				x.drop(s, o)
-			}
-		}
+		x.lock()
+		x.bindOutputs(p, s, n, outs)
+		x.unlock()
 		for _, t := range x.deferred[mark:] {
 			x.release(t)
 		}
@@ -184,6 +159,62 @@ func (x *exec) run(p *program, s *scope) ([]*tensor.Tensor, error) {
 	}
 	x.cur = saveCur
 	return x.outputs(p, s)
+}
+
+// nodeInputs looks up node n's inputs in scope s of program p.
+func (x *exec) nodeInputs(p *program, s *scope, n *node) ([]*tensor.Tensor, error) {
+	in := make([]*tensor.Tensor, len(n.in))
+	for i, name := range n.in {
+		if name == "" {
+			continue
+		}
+		if in[i] = x.lookup(p, s, name); in[i] == nil {
+			return nil, x.errf(n, "input %q has no value", name)
+		}
+		if in[i].DType == seqDType && !n.def.seqIn {
+			return nil, x.unsupported(n, "", "input %q is a sequence; %s takes tensors only", name, n.op)
+		}
+	}
+	return in, nil
+}
+
+// runKernel runs node n's kernel on in, timed for the node profile
+// (nodeTimer, under the exec's lock when nodes run concurrently), and
+// checks that it made an output for every name n gives.
+func (x *exec) runKernel(n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	var t0 time.Duration
+	if nodeTimer != nil {
+		t0 = nodeClock()
+	}
+	outs, err := n.def.run(x, n, in)
+	if err != nil {
+		return nil, err
+	}
+	if nodeTimer != nil && !x.dry {
+		d := nodeClock() - t0
+		x.lock()
+		nodeTimer(n, d)
+		x.unlock()
+	}
+	if len(outs) < len(n.out) {
+		return nil, x.errf(n, "produced %d outputs, the node names %d", len(outs), len(n.out))
+	}
+	return outs, nil
+}
+
+// bindOutputs binds n's outputs in scope s of program p and holds them,
+// dropping at once those no node reads (the exec's lock held, if any).
+func (x *exec) bindOutputs(p *program, s *scope, n *node, outs []*tensor.Tensor) {
+	for i, o := range n.out {
+		if o == "" {
+			continue
+		}
+		s.vals[o] = outs[i]
+		x.holdLocked(outs[i])
+		if _, read := p.lastUse[o]; !read {
+			x.dropLocked(s, o)
+		}
+	}
 }
 
 // outputs looks up the outputs of program p, run in scope s.
@@ -483,15 +514,9 @@ type arena struct {
 const arenaMax = 1 << 27
 
 func (a *arena) get(n int) []float32 {
-	a.mu.Lock()
-	if l := a.free[n]; len(l) > 0 {
-		b := l[len(l)-1]
-		a.free[n] = l[:len(l)-1]
-		a.held -= n
-		a.mu.Unlock()
+	if b := a.take(n); b != nil {
 		return b
 	}
-	a.mu.Unlock()
 	return make([]float32, n)
 }
 

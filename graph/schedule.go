@@ -255,17 +255,9 @@ func (sc *scheduler) pick(main bool) (int, bool) {
 // fused nodes bind their intermediate values there), or for a barrier
 // runs it in the program's scope.
 func (sc *scheduler) inputs(x *exec, n *node) ([]*tensor.Tensor, error) {
-	in := make([]*tensor.Tensor, len(n.in))
-	for i, name := range n.in {
-		if name == "" {
-			continue
-		}
-		if in[i] = x.lookup(sc.p, sc.s, name); in[i] == nil {
-			return nil, x.errf(n, "input %q has no value", name)
-		}
-		if in[i].DType == seqDType && !n.def.seqIn {
-			return nil, x.unsupported(n, "", "input %q is a sequence; %s takes tensors only", name, n.op)
-		}
+	in, err := x.nodeInputs(sc.p, sc.s, n)
+	if err != nil {
+		return nil, err
 	}
 	x.p, x.cur = sc.p, n
 	if sc.d.barrier[n.idx] {
@@ -288,23 +280,9 @@ func (sc *scheduler) run(x *exec, n *node, in []*tensor.Tensor) (outs []*tensor.
 			err = internalError(x.g.File, n, "running", r)
 		}
 	}()
-	var t0 time.Duration
-	if nodeTimer != nil {
-		t0 = nodeClock()
-	}
 	mark := len(x.deferred)
-	outs, err = n.def.run(x, n, in)
-	if err != nil {
+	if outs, err = x.runKernel(n, in); err != nil {
 		return nil, err
-	}
-	if nodeTimer != nil {
-		d := nodeClock() - t0
-		sc.mu.Lock()
-		nodeTimer(n, d)
-		sc.mu.Unlock()
-	}
-	if len(outs) < len(n.out) {
-		return nil, x.errf(n, "produced %d outputs, the node names %d", len(outs), len(n.out))
 	}
 	if sc.d.barrier[n.idx] {
 		// Only the main goroutine runs barriers, alone: the holds its
@@ -323,16 +301,7 @@ func (sc *scheduler) run(x *exec, n *node, in []*tensor.Tensor) (outs []*tensor.
 
 // publish binds n's outputs in the program's scope and holds them.
 func (sc *scheduler) publish(x *exec, n *node, outs []*tensor.Tensor) {
-	for i, o := range n.out {
-		if o == "" {
-			continue
-		}
-		sc.s.vals[o] = outs[i]
-		x.holdLocked(outs[i])
-		if _, read := sc.p.lastUse[o]; !read {
-			x.dropLocked(sc.s, o)
-		}
-	}
+	x.bindOutputs(sc.p, sc.s, n, outs)
 }
 
 // finish records node i done: its outputs bound, the inputs it was the
