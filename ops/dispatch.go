@@ -3,6 +3,7 @@ package ops
 import (
 	"math"
 	"os"
+	"slices"
 )
 
 // kernels is the kernel set the exported functions call, chosen at start-up:
@@ -161,158 +162,80 @@ func agreesWithGeneric(k kernelSet) bool {
 		return false
 	}
 
-	// Two groups of 8 tiles, ξ planes xs apart; then the output transform
-	// of 3 rows in each mode, bias rows and old values included.
+	// bitsAgree runs f with k and with the generic set, each on its own
+	// copy of d, and reports whether they leave the same bits (NaNs
+	// included): the transforms and the streaming kernels are bit-identical
+	// across sets.
+	bitsAgree := func(d []float32, f func(ks kernelSet, d []float32)) bool {
+		a, b := slices.Clone(d), slices.Clone(d)
+		f(k, a)
+		f(genericKernels, b)
+		for i := range a {
+			if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+				return false
+			}
+		}
+		return true
+	}
+
+	// The Winograd transforms of F(2×2, 3×3) and F(2×2, 5×5): two groups of
+	// 8 tiles, ξ planes xs apart; then the output transform of 3 rows in
+	// each mode, bias rows and old values included.
 	const ng, rs, xs, rows, ldm, wp, ldo = 2, 37, 19, 3, 23, 35, 80
-	src := fill(3*rs+16*ng+2, 1)
-	vIn := [2][]float32{fill(15*xs+8*ng, 1), nil}
-	vIn[1] = append([]float32(nil), vIn[0]...)
-	k.winoIn(vIn[0], xs, src, rs, ng)
-	genericKernels.winoIn(vIn[1], xs, src, rs, ng)
-	if !same(vIn[0], vIn[1], 0) {
-		return false
-	}
-	mIn := fill(15*xs*3+(rows-1)*ldm+8*ng, 1)
-	for mode := 0; mode < 3; mode++ {
-		out := [2][]float32{fill((rows-1)*ldo+wp+16*ng, 1), nil}
-		out[1] = append([]float32(nil), out[0]...)
-		k.winoOut(out[0], ldo, wp, mIn, 3*xs, ldm, bias, rows, mode, ng)
-		genericKernels.winoOut(out[1], ldo, wp, mIn, 3*xs, ldm, bias, rows, mode, ng)
-		if !same(out[0], out[1], 0) {
+	for _, r := range []int{3, 5} {
+		nx := (r + 1) * (r + 1)
+		src := fill(r*rs+16*ng+r-1, 1)
+		if !bitsAgree(fill((nx-1)*xs+8*ng, 1), func(ks kernelSet, v []float32) { ks.winoInFor(r)(v, xs, src, rs, ng) }) {
 			return false
 		}
-	}
-	// Relu over every tail length, with −0 and NaN among the values.
-	for n := 0; n <= 37; n++ {
-		d := [2][]float32{fill(n+1, 1), nil}
-		if n > 2 {
-			d[0][1], d[0][2] = float32(math.Copysign(0, -1)), float32(math.NaN())
-		}
-		d[1] = append([]float32(nil), d[0]...)
-		k.relu(d[0][:n])
-		genericKernels.relu(d[1][:n])
-		for i := range d[0] {
-			if math.Float32bits(d[0][i]) != math.Float32bits(d[1][i]) {
+		mIn := fill((nx-1)*xs*3+(rows-1)*ldm+8*ng, 1)
+		for mode := 0; mode < 3; mode++ {
+			if !bitsAgree(fill((rows-1)*ldo+wp+16*ng, 1), func(ks kernelSet, o []float32) {
+				ks.winoOutFor(r)(o, ldo, wp, mIn, 3*xs, ldm, bias, rows, mode, ng)
+			}) {
 				return false
 			}
 		}
 	}
-	// LeakyRelu likewise.
+
+	// The streaming kernels over every tail length, with NaN and ±0 among
+	// the values where the kernel treats them specially (the first half of
+	// a), finite values elsewhere (its second half, b, c).
+	negZero, nan := float32(math.Copysign(0, -1)), float32(math.NaN())
 	for n := 0; n <= 37; n++ {
-		d := [2][]float32{fill(n+1, 1), nil}
+		d := fill(n+1, 1)
 		if n > 2 {
-			d[0][1], d[0][2] = float32(math.Copysign(0, -1)), float32(math.NaN())
+			d[1], d[2] = negZero, nan
 		}
-		d[1] = append([]float32(nil), d[0]...)
-		k.leakyRelu(d[0][:n], 0.1)
-		genericKernels.leakyRelu(d[1][:n], 0.1)
-		for i := range d[0] {
-			if math.Float32bits(d[0][i]) != math.Float32bits(d[1][i]) {
-				return false
-			}
-		}
-	}
-	// Max2 and MaxPairs likewise, NaN and ±0 among the values.
-	for n := 0; n <= 37; n++ {
-		a, b := fill(2*n, 1), fill(n, 1)
+		a, b, c := fill(2*n, 2), fill(n, 2), fill(n, 2)
 		if n > 3 {
-			a[1], b[1], a[2], b[2] = float32(math.NaN()), 2, float32(math.Copysign(0, -1)), 0
-			a[3], b[3] = float32(math.Copysign(0, -1)), float32(math.Copysign(0, -1))
+			a[1], b[1], a[2], b[2], a[3], b[3] = nan, 2, negZero, 0, negZero, negZero
 		}
-		d := [2][]float32{fill(n+1, 1), nil}
-		d[1] = append([]float32(nil), d[0]...)
-		k.max2(d[0][:n], a[:n], b)
-		genericKernels.max2(d[1][:n], a[:n], b)
-		for i := range d[0] {
-			if math.Float32bits(d[0][i]) != math.Float32bits(d[1][i]) {
-				return false
-			}
-		}
-		k.maxPairs(d[0][:n], a)
-		genericKernels.maxPairs(d[1][:n], a)
-		for i := range d[0] {
-			if math.Float32bits(d[0][i]) != math.Float32bits(d[1][i]) {
-				return false
-			}
-		}
-	}
-	// MulAdd likewise.
-	for n := 0; n <= 37; n++ {
-		a, b, c := fill(n, 2), fill(n, 2), fill(n, 2)
-		d := [2][]float32{fill(n+1, 1), nil}
-		d[1] = append([]float32(nil), d[0]...)
-		k.mulAdd(d[0][:n], a, b, c)
-		genericKernels.mulAdd(d[1][:n], a, b, c)
-		if !same(d[0], d[1], 0) {
-			return false
-		}
-	}
-	// Blend likewise.
-	for n := 0; n <= 37; n++ {
-		a, b := fill(n, 2), fill(n, 2)
-		d := [2][]float32{fill(n+1, 1), nil}
-		d[1] = append([]float32(nil), d[0]...)
-		k.blend(d[0][:n], a, b, 0.3, -1.7)
-		genericKernels.blend(d[1][:n], a, b, 0.3, -1.7)
-		if !same(d[0], d[1], 0) {
-			return false
-		}
-	}
-	// Two-tap gathers likewise, reading a source in any order.
-	for n := 0; n <= 37; n++ {
-		src := fill(29, 2)
 		i0, i1 := make([]int32, n), make([]int32, n)
 		for o := range i0 {
 			i0[o], i1[o] = int32(seed>>9)%29, int32(o*7%29)
 			rnd()
 		}
-		w0, w1 := fill(n, 1), fill(n, 1)
-		d := [2][]float32{fill(n+1, 1), nil}
-		d[1] = append([]float32(nil), d[0]...)
-		k.gather2(d[0][:n], src, i0, i1, w0, w1)
-		genericKernels.gather2(d[1][:n], src, i0, i1, w0, w1)
-		if !same(d[0], d[1], 0) {
-			return false
-		}
-	}
-	// The normalisation kernels likewise.
-	for n := 0; n <= 37; n++ {
-		x, sc, bs := fill(n, 3), fill(n, 1), fill(n, 1)
-		d := [2][]float32{fill(n+1, 1), nil}
-		d[1] = append([]float32(nil), d[0]...)
-		k.scaleShift(d[0][:n], x, 0.25, 1.7, -0.3)
-		genericKernels.scaleShift(d[1][:n], x, 0.25, 1.7, -0.3)
-		if !same(d[0], d[1], 0) {
-			return false
-		}
-		k.normElem(d[0][:n], x, sc, bs, 0.25, 1.7)
-		genericKernels.normElem(d[1][:n], x, sc, bs, 0.25, 1.7)
-		if !same(d[0], d[1], 0) {
-			return false
+		src := fill(29, 2)
+		for _, f := range []func(ks kernelSet, d []float32){
+			func(ks kernelSet, d []float32) { ks.relu(d[:n]) },
+			func(ks kernelSet, d []float32) { ks.leakyRelu(d[:n], 0.1) },
+			func(ks kernelSet, d []float32) { ks.max2(d[:n], a[:n], b) },
+			func(ks kernelSet, d []float32) { ks.maxPairs(d[:n], a) },
+			func(ks kernelSet, d []float32) { ks.mulAdd(d[:n], a[n:], b, c) },
+			func(ks kernelSet, d []float32) { ks.blend(d[:n], a[n:], b, 0.3, -1.7) },
+			func(ks kernelSet, d []float32) { ks.gather2(d[:n], src, i0, i1, b, c) },
+			func(ks kernelSet, d []float32) { ks.scaleShift(d[:n], a[n:], 0.25, 1.7, -0.3) },
+			func(ks kernelSet, d []float32) { ks.normElem(d[:n], a[n:], b, c, 0.25, 1.7) },
+		} {
+			if !bitsAgree(d, f) {
+				return false
+			}
 		}
 		var acc [2][32]float64
-		k.moments(&acc[0], x, 0.5)
-		genericKernels.moments(&acc[1], x, 0.5)
+		k.moments(&acc[0], a[n:], 0.5)
+		genericKernels.moments(&acc[1], a[n:], 0.5)
 		if acc[0] != acc[1] {
-			return false
-		}
-	}
-	// The same for F(2×2, 5×5): 6 input rows, 36 ξ planes.
-	src = fill(5*rs+16*ng+4, 1)
-	vIn = [2][]float32{fill(35*xs+8*ng, 1), nil}
-	vIn[1] = append([]float32(nil), vIn[0]...)
-	k.winoIn5(vIn[0], xs, src, rs, ng)
-	genericKernels.winoIn5(vIn[1], xs, src, rs, ng)
-	if !same(vIn[0], vIn[1], 0) {
-		return false
-	}
-	mIn = fill(35*xs*3+(rows-1)*ldm+8*ng, 1)
-	for mode := 0; mode < 3; mode++ {
-		out := [2][]float32{fill((rows-1)*ldo+wp+16*ng, 1), nil}
-		out[1] = append([]float32(nil), out[0]...)
-		k.winoOut5(out[0], ldo, wp, mIn, 3*xs, ldm, bias, rows, mode, ng)
-		genericKernels.winoOut5(out[1], ldo, wp, mIn, 3*xs, ldm, bias, rows, mode, ng)
-		if !same(out[0], out[1], 0) {
 			return false
 		}
 	}

@@ -201,16 +201,16 @@ func (w *Winograd) inCols() int { return 15 + w.r }
 // inEdge is one channel's (r+1)×inCols input window of a group.
 func (w *Winograd) inEdge() int { return (w.r + 1) * w.inCols() }
 
-// in and out are the transforms for the kernel size, in the kernel set.
-func (w *Winograd) in(k *kernelSet) func(dst []float32, xs int, src []float32, rs, ng int) {
-	if w.r == 5 {
+// winoInFor and winoOutFor are the set's transforms of F(2×2, r×r).
+func (k *kernelSet) winoInFor(r int) func(dst []float32, xs int, src []float32, rs, ng int) {
+	if r == 5 {
 		return k.winoIn5
 	}
 	return k.winoIn
 }
 
-func (w *Winograd) out(k *kernelSet) func(out []float32, ldc, wp int, m []float32, xs, ldm int, bias []float32, rows, mode, ng int) {
-	if w.r == 5 {
+func (k *kernelSet) winoOutFor(r int) func(out []float32, ldc, wp int, m []float32, xs, ldm int, bias []float32, rows, mode, ng int) {
+	if r == 5 {
 		return k.winoOut5
 	}
 	return k.winoOut
@@ -329,7 +329,7 @@ func (w *Winograd) conv(out []float32, ldc int, bias []float32, srcs []WinoInput
 	mb := ws[nx*xsv : nx*xsv+nx*xsm]
 	edgeIn := ws[nx*xsv+nx*xsm : nx*xsv+nx*xsm+C*ie]
 	edgeOut := ws[nx*xsv+nx*xsm+C*ie : nx*xsv+nx*xsm+C*ie+w.rows*winoOutEdge]
-	winoIn, winoOut := w.in(&kernels), w.out(&kernels)
+	winoIn, winoOut := kernels.winoInFor(w.r), kernels.winoOutFor(w.r)
 
 	for b0 := g0; b0 < g1; b0 += w.block {
 		nb := min(w.block, g1-b0)
