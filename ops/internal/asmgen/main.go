@@ -648,45 +648,35 @@ func fmaProbe(s isa, one Mem) {
 func gather2(s isa) {
 	name := streamHeader(s, "gather2", "func(d *float32, src *float32, i0 *int32, i1 *int32, w0 *float32, w1 *float32, n int)", "gather2Generic")
 	src := Load(Param("src"), GP64())
-	var p [5]Register
-	for i, nm := range []string{"d", "i0", "i1", "w0", "w1"} {
-		p[i] = Load(Param(nm), GP64())
-	}
-	d, i0, i1, w0, w1 := p[0], p[1], p[2], p[3], p[4]
+	d, i0, i1 := Load(Param("d"), GP64()), Load(Param("i0"), GP64()), Load(Param("i1"), GP64())
+	w0, w1 := Load(Param("w0"), GP64()), Load(Param("w1"), GP64())
 	n := GP64()
 	Load(Param("n"), n)
-	Label(name + "Loop")
-	CMPQ(n, U32(s.width))
-	JL(LabelRef(name + "Done"))
-	a, b, ia, ib := s.vec(0), s.vec(1), s.vec(2), s.vec(3)
-	if s.width == 16 {
-		VMOVDQU32(Mem{Base: i0}, ia)
-		VMOVDQU32(Mem{Base: i1}, ib)
-		KXNORW(K1, K1, K1)
-		KXNORW(K2, K2, K2)
-		VGATHERDPS(Mem{Base: src, Index: ia, Scale: 4}, K1, a)
-		VGATHERDPS(Mem{Base: src, Index: ib, Scale: 4}, K2, b)
-	} else {
-		ma, mb := s.vec(4), s.vec(5)
-		VMOVDQU(Mem{Base: i0}, ia)
-		VMOVDQU(Mem{Base: i1}, ib)
-		VPCMPEQD(ma, ma, ma)
-		VPCMPEQD(mb, mb, mb)
-		VGATHERDPS(ma, Mem{Base: src, Index: ia, Scale: 4}, a)
-		VGATHERDPS(mb, Mem{Base: src, Index: ib, Scale: 4}, b)
-	}
-	VMULPS(Mem{Base: w0}, a, a)
-	VMULPS(Mem{Base: w1}, b, b)
-	VADDPS(b, a, a)
-	VMOVUPS(a, Mem{Base: d})
-	for _, r := range p {
-		ADDQ(U32(s.bytes()), r)
-	}
-	SUBQ(U32(s.width), n)
-	JMP(LabelRef(name + "Loop"))
-	Label(name + "Done")
-	VZEROUPPER()
-	RET()
+	// One vector a pass: the gathers' index and mask registers fill the
+	// AVX2 register file.
+	stream(s, name, []Register{d, i0, i1, w0, w1}, n, 0, 1, 5, func(off int, a VecPhysical, tmp func(int) VecPhysical) {
+		b, ia, ib := tmp(0), tmp(1), tmp(2)
+		if s.width == 16 {
+			VMOVDQU32(Mem{Base: i0}, ia)
+			VMOVDQU32(Mem{Base: i1}, ib)
+			KXNORW(K1, K1, K1)
+			KXNORW(K2, K2, K2)
+			VGATHERDPS(Mem{Base: src, Index: ia, Scale: 4}, K1, a)
+			VGATHERDPS(Mem{Base: src, Index: ib, Scale: 4}, K2, b)
+		} else {
+			ma, mb := tmp(3), tmp(4)
+			VMOVDQU(Mem{Base: i0}, ia)
+			VMOVDQU(Mem{Base: i1}, ib)
+			VPCMPEQD(ma, ma, ma)
+			VPCMPEQD(mb, mb, mb)
+			VGATHERDPS(ma, Mem{Base: src, Index: ia, Scale: 4}, a)
+			VGATHERDPS(mb, Mem{Base: src, Index: ib, Scale: 4}, b)
+		}
+		VMULPS(Mem{Base: w0}, a, a)
+		VMULPS(Mem{Base: w1}, b, b)
+		VADDPS(b, a, a)
+		VMOVUPS(a, Mem{Base: d})
+	})
 }
 
 // streamHeader emits the TEXT, pragma and documentation of the streaming
@@ -702,29 +692,32 @@ func streamHeader(s isa, base, sig, twin string) string {
 
 // stream emits the loop of a streaming kernel over n values, n a multiple
 // of the vector width (the Go wrapper does the rest): body computes the
-// vector at byte offset off into v (registers from first on are its to
-// use); every pointer in ptrs advances past the vectors done.
-func stream(s isa, name string, ptrs []Register, n Register, first int, body func(off int, v VecPhysical, tmp func(int) VecPhysical)) {
-	const unroll = 4
-	Label(name + "Loop")
-	CMPQ(n, U32(unroll*s.width))
-	JL(LabelRef(name + "One"))
-	for i := 0; i < unroll; i++ {
-		body(i*s.bytes(), s.vec(first+i), func(j int) VecPhysical { return s.vec(first + unroll + 2*i + j) })
+// vector at byte offset off into v, with temps scratch registers from tmp;
+// registers from first on are the loop's. unroll vectors a pass (then one
+// at a time for the rest); every pointer in ptrs advances past the vectors
+// done.
+func stream(s isa, name string, ptrs []Register, n Register, first, unroll, temps int, body func(off int, v VecPhysical, tmp func(int) VecPhysical)) {
+	step := func(vecs int) {
+		for _, r := range ptrs {
+			ADDQ(U32(vecs*s.bytes()), r)
+		}
+		SUBQ(U32(vecs*s.width), n)
 	}
-	for _, r := range ptrs {
-		ADDQ(U32(unroll*s.bytes()), r)
+	if unroll > 1 {
+		Label(name + "Loop")
+		CMPQ(n, U32(unroll*s.width))
+		JL(LabelRef(name + "One"))
+		for i := 0; i < unroll; i++ {
+			body(i*s.bytes(), s.vec(first+i), func(j int) VecPhysical { return s.vec(first + unroll + temps*i + j) })
+		}
+		step(unroll)
+		JMP(LabelRef(name + "Loop"))
 	}
-	SUBQ(U32(unroll*s.width), n)
-	JMP(LabelRef(name + "Loop"))
 	Label(name + "One")
 	CMPQ(n, U32(s.width))
 	JL(LabelRef(name + "Done"))
-	body(0, s.vec(first), func(j int) VecPhysical { return s.vec(first + unroll + j) })
-	for _, r := range ptrs {
-		ADDQ(U32(s.bytes()), r)
-	}
-	SUBQ(U32(s.width), n)
+	body(0, s.vec(first), func(j int) VecPhysical { return s.vec(first + 1 + j) })
+	step(1)
 	JMP(LabelRef(name + "One"))
 	Label(name + "Done")
 	VZEROUPPER()
@@ -742,7 +735,7 @@ func scaleShift(s isa) {
 	VBROADCASTSS(NewParamAddr("sub", 16), sub)
 	VBROADCASTSS(NewParamAddr("mul", 20), mul)
 	VBROADCASTSS(NewParamAddr("add", 24), add)
-	stream(s, name, []Register{d, x}, n, 3, func(off int, v VecPhysical, _ func(int) VecPhysical) {
+	stream(s, name, []Register{d, x}, n, 3, 4, 2, func(off int, v VecPhysical, _ func(int) VecPhysical) {
 		VMOVUPS(Mem{Base: x}.Offset(off), v)
 		VSUBPS(sub, v, v)
 		VMULPS(mul, v, v)
@@ -762,7 +755,7 @@ func normElem(s isa) {
 	sub, mul := s.vec(0), s.vec(1)
 	VBROADCASTSS(NewParamAddr("sub", 32), sub)
 	VBROADCASTSS(NewParamAddr("mul", 36), mul)
-	stream(s, name, []Register{d, x, sc, bs}, n, 2, func(off int, v VecPhysical, _ func(int) VecPhysical) {
+	stream(s, name, []Register{d, x, sc, bs}, n, 2, 4, 2, func(off int, v VecPhysical, _ func(int) VecPhysical) {
 		VMOVUPS(Mem{Base: x}.Offset(off), v)
 		VSUBPS(sub, v, v)
 		VMULPS(mul, v, v)
@@ -837,7 +830,7 @@ func relu(s isa) {
 	Load(Param("n"), n)
 	zero := s.vec(0)
 	VXORPS(zero, zero, zero)
-	stream(s, name, []Register{d}, n, 1, func(off int, v VecPhysical, _ func(int) VecPhysical) {
+	stream(s, name, []Register{d}, n, 1, 4, 2, func(off int, v VecPhysical, _ func(int) VecPhysical) {
 		m := Mem{Base: d}.Offset(off)
 		VMAXPS(m, zero, v)
 		VADDPS(zero, v, v)
@@ -853,7 +846,7 @@ func mulAdd(s isa) {
 	d, a, b, c := Load(Param("d"), GP64()), Load(Param("a"), GP64()), Load(Param("b"), GP64()), Load(Param("c"), GP64())
 	n := GP64()
 	Load(Param("n"), n)
-	stream(s, name, []Register{d, a, b, c}, n, 0, func(off int, v VecPhysical, _ func(int) VecPhysical) {
+	stream(s, name, []Register{d, a, b, c}, n, 0, 4, 2, func(off int, v VecPhysical, _ func(int) VecPhysical) {
 		VMOVUPS(Mem{Base: a}.Offset(off), v)
 		VMULPS(Mem{Base: b}.Offset(off), v, v)
 		VADDPS(Mem{Base: c}.Offset(off), v, v)
@@ -871,7 +864,7 @@ func blend(s isa) {
 	wa, wb := s.vec(0), s.vec(1)
 	VBROADCASTSS(NewParamAddr("wa", 24), wa)
 	VBROADCASTSS(NewParamAddr("wb", 28), wb)
-	stream(s, name, []Register{d, a, b}, n, 2, func(off int, v VecPhysical, tmp func(int) VecPhysical) {
+	stream(s, name, []Register{d, a, b}, n, 2, 4, 2, func(off int, v VecPhysical, tmp func(int) VecPhysical) {
 		u := tmp(0)
 		VMULPS(Mem{Base: a}.Offset(off), wa, v)
 		VMULPS(Mem{Base: b}.Offset(off), wb, u)
@@ -893,7 +886,7 @@ func leakyRelu(s isa) {
 	alpha, zero := s.vec(0), s.vec(1)
 	VBROADCASTSS(NewParamAddr("alpha", 8), alpha)
 	VXORPS(zero, zero, zero)
-	stream(s, name, []Register{d}, n, 2, func(off int, v VecPhysical, tmp func(int) VecPhysical) {
+	stream(s, name, []Register{d}, n, 2, 4, 2, func(off int, v VecPhysical, tmp func(int) VecPhysical) {
 		m := Mem{Base: d}.Offset(off)
 		VMOVUPS(m, v)
 		if s.width == 16 {
@@ -944,23 +937,14 @@ func max2(s isa) {
 	d, a, b := Load(Param("d"), GP64()), Load(Param("a"), GP64()), Load(Param("b"), GP64())
 	n := GP64()
 	Load(Param("n"), n)
-	// One vector a step: maxOf needs 3 scratch registers besides x, y, r.
-	Label(name + "Loop")
-	CMPQ(n, U32(s.width))
-	JL(LabelRef(name + "Done"))
-	x, y, r := s.vec(0), s.vec(1), s.vec(2)
-	VMOVUPS(Mem{Base: a}, x)
-	VMOVUPS(Mem{Base: b}, y)
-	maxOf(s, x, y, r, func(j int) VecPhysical { return s.vec(3 + j) })
-	VMOVUPS(r, Mem{Base: d})
-	for _, p := range []Register{d, a, b} {
-		ADDQ(U32(s.bytes()), p)
-	}
-	SUBQ(U32(s.width), n)
-	JMP(LabelRef(name + "Loop"))
-	Label(name + "Done")
-	VZEROUPPER()
-	RET()
+	// One vector a pass: maxOf takes 3 scratch registers besides x and y.
+	stream(s, name, []Register{d, a, b}, n, 0, 1, 5, func(off int, r VecPhysical, tmp func(int) VecPhysical) {
+		x, y := tmp(0), tmp(1)
+		VMOVUPS(Mem{Base: a}, x)
+		VMOVUPS(Mem{Base: b}, y)
+		maxOf(s, x, y, r, func(j int) VecPhysical { return tmp(2 + j) })
+		VMOVUPS(r, Mem{Base: d})
+	})
 }
 
 // maxPairs emits maxPairs<ISA>: d[o] = maxGeneric(src[2o], src[2o+1]) for
