@@ -556,11 +556,7 @@ func TestReluTwin(t *testing.T) {
 						k.relu(got[off : off+n])
 						reluGeneric(want[off : off+n])
 					}
-					for i := range got {
-						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-							t.Fatalf("%s leaky=%v n=%d off=%d: [%d] = %g (%#x), generic %g (%#x), input %g", k.name, leaky, n, off, i, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]), src[i])
-						}
-					}
+					requireBits(t, fmt.Sprintf("%s leaky=%v n=%d off=%d", k.name, leaky, n, off), got, want)
 				}
 			}
 		}
@@ -582,14 +578,8 @@ func TestMulAddTwin(t *testing.T) {
 			mulAddGeneric(want[:n], a, b, c)
 			inPlace := append([]float32(nil), c...)
 			k.mulAdd(inPlace, a, b, inPlace)
-			for i := range got {
-				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-					t.Fatalf("%s n=%d: [%d] = %g, generic %g", k.name, n, i, got[i], want[i])
-				}
-				if i < n && math.Float32bits(inPlace[i]) != math.Float32bits(want[i]) {
-					t.Fatalf("%s n=%d in place: [%d] = %g, generic %g", k.name, n, i, inPlace[i], want[i])
-				}
-			}
+			requireBits(t, fmt.Sprintf("%s n=%d", k.name, n), got, want)
+			requireBits(t, fmt.Sprintf("%s n=%d in place", k.name, n), inPlace, want[:n])
 		}
 	}
 }
@@ -610,14 +600,8 @@ func TestBlendTwin(t *testing.T) {
 			blendGeneric(want[:n], a, b, wa, wb)
 			inPlace := append([]float32(nil), a...)
 			k.blend(inPlace, inPlace, b, wa, wb)
-			for i := range got {
-				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-					t.Fatalf("%s n=%d: [%d] = %g, generic %g", k.name, n, i, got[i], want[i])
-				}
-				if i < n && math.Float32bits(inPlace[i]) != math.Float32bits(want[i]) {
-					t.Fatalf("%s n=%d in place: [%d] = %g, generic %g", k.name, n, i, inPlace[i], want[i])
-				}
-			}
+			requireBits(t, fmt.Sprintf("%s n=%d", k.name, n), got, want)
+			requireBits(t, fmt.Sprintf("%s n=%d in place", k.name, n), inPlace, want[:n])
 		}
 	}
 }
@@ -648,11 +632,7 @@ func TestTaps2Twin(t *testing.T) {
 			got, want := make([]float32, n), make([]float32, n)
 			tab.Apply(got, src)
 			gather2Generic(want, src, i0, i1, w0, w1)
-			for o := range got {
-				if math.Float32bits(got[o]) != math.Float32bits(want[o]) {
-					t.Fatalf("%s n=%d: [%d] = %g, generic %g", k.name, n, o, got[o], want[o])
-				}
-			}
+			requireBits(t, fmt.Sprintf("%s n=%d", k.name, n), got, want)
 		}
 	}
 	if _, err := NewTaps2([]int32{0, -1}, []int32{0, 0}, []float32{1, 1}, []float32{0, 0}); err == nil {
@@ -683,11 +663,7 @@ func TestNormKernelsTwin(t *testing.T) {
 			sub, mul, add := float32(rng.NormFloat64()), float32(rng.Float64()), float32(rng.NormFloat64())
 			check := func(what string, got, want []float32) {
 				t.Helper()
-				for i := range got {
-					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-						t.Fatalf("%s %s n=%d: [%d] = %g, generic %g", k.name, what, n, i, got[i], want[i])
-					}
-				}
+				requireBits(t, fmt.Sprintf("%s %s n=%d", k.name, what, n), got, want)
 			}
 			got, want := make([]float32, n), make([]float32, n)
 			k.scaleShift(got, x, sub, mul, add)
@@ -749,12 +725,19 @@ func TestMaxTwin(t *testing.T) {
 					k.max2(got, src[:n], b)
 					max2Generic(want, src[:n], b)
 				}
-				for i := range got {
-					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-						t.Fatalf("%s pairs=%v n=%d: [%d] = %g (%#x), generic %g (%#x)", k.name, pairs, n, i, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
-					}
-				}
+				requireBits(t, fmt.Sprintf("%s pairs=%v n=%d", k.name, pairs, n), got, want)
 			}
+		}
+	}
+}
+
+// requireBits fails the test at the first value of got whose bits differ
+// from want's (NaNs included), naming it with what.
+func requireBits(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s: [%d] = %g (%#x), Go twin %g (%#x)", what, i, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
 		}
 	}
 }
