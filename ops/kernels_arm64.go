@@ -90,13 +90,9 @@ func lstmGatesNEON(gi, gf, gO, gg, c, h []float32) {
 }
 
 func winoInNEONSlices(dst []float32, xs int, src []float32, rs, ng int) {
-	if checkWinoIn(3, dst, xs, src, rs, ng) {
-		winoInNEON(&dst[0], xs, &src[0], rs, ng)
-	}
+	winoInAsm(3, winoInNEON, dst, xs, src, rs, ng)
 }
 
 func winoOutNEONSlices(out []float32, ldc, wp int, m []float32, xs, ldm int, bias []float32, rows, mode, ng int) {
-	if checkWinoOut(3, out, ldc, wp, m, xs, ldm, bias, rows, mode, ng) {
-		winoOutNEON(&out[0], ldc, wp, &m[0], xs, ldm, biasPtr(bias, mode), rows, mode, ng)
-	}
+	winoOutAsm(3, winoOutNEON, out, ldc, wp, m, xs, ldm, bias, rows, mode, ng)
 }

@@ -94,6 +94,22 @@ func checkWinoIn(r int, dst []float32, xs int, src []float32, rs, ng int) bool {
 	return true
 }
 
+// winoInAsm runs the assembly input transform k of F(2×2, r×r) on the
+// slices, after checkWinoIn.
+func winoInAsm(r int, k func(dst *float32, xs int, src *float32, rs, ng int), dst []float32, xs int, src []float32, rs, ng int) {
+	if checkWinoIn(r, dst, xs, src, rs, ng) {
+		k(&dst[0], xs, &src[0], rs, ng)
+	}
+}
+
+// winoOutAsm runs the assembly output transform k of F(2×2, r×r) on the
+// slices, after checkWinoOut.
+func winoOutAsm(r int, k func(out *float32, ldc, wp int, m *float32, xs, ldm int, bias *float32, rows, mode, ng int), out []float32, ldc, wp int, m []float32, xs, ldm int, bias []float32, rows, mode, ng int) {
+	if checkWinoOut(r, out, ldc, wp, m, xs, ldm, bias, rows, mode, ng) {
+		k(&out[0], ldc, wp, &m[0], xs, ldm, biasPtr(bias, mode), rows, mode, ng)
+	}
+}
+
 // checkWinoOut is checkWinoIn for the output transform.
 func checkWinoOut(r int, out []float32, ldc, wp int, m []float32, xs, ldm int, bias []float32, rows, mode, ng int) bool {
 	if rows <= 0 || ng <= 0 {
