@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/convlstm-go/convlstm-go/engine"
@@ -30,6 +31,14 @@ type deps struct {
 	reads   [][]string // each node's input names, each once (extra included)
 	readers map[string]int
 	barrier []bool // runs alone, in order (subgraphs, sequences)
+
+	// The order of the nodes' start, learnt from the first timedRuns
+	// concurrent runs (order.go): each node's shortest time (ns) so far,
+	// how many runs were timed, and the spine made from them.
+	mu    sync.Mutex
+	cost  []int64
+	timed int
+	order atomic.Pointer[spine]
 }
 
 func (p *program) deps() *deps {
@@ -84,7 +93,10 @@ type scheduler struct {
 	ready    []int // node indices, ascending
 	started  []bool
 	done     []bool
-	first    int // the lowest index not done
+	first    int     // the lowest index not done
+	spine    *spine  // nil until learnt: the lowest index first
+	next     int     // the spine's next node not started (its position)
+	dur      []int64 // this run's node times, when it is timed
 	running  int
 	finished int
 	reserved bool
@@ -99,6 +111,12 @@ func (x *exec) runConcurrent(p *program, s *scope) ([]*tensor.Tensor, error) {
 	sc := &scheduler{x: x, p: p, s: s, d: d, pool: poolFor(x.g.threads), pending: slices.Clone(d.pending),
 		started: make([]bool, len(p.nodes)), done: make([]bool, len(p.nodes)), errAt: len(p.nodes)}
 	sc.cond = sync.NewCond(&sc.mu)
+	sc.spine = d.order.Load()
+	d.mu.Lock()
+	if d.timed < timedRuns {
+		sc.dur = make([]int64, len(p.nodes))
+	}
+	d.mu.Unlock()
 	for i, k := range sc.pending {
 		if k == 0 {
 			sc.ready = append(sc.ready, i)
@@ -137,6 +155,9 @@ func (x *exec) runConcurrent(p *program, s *scope) ([]*tensor.Tensor, error) {
 	if sc.reserved {
 		sc.pool.Unreserve()
 	}
+	if sc.dur != nil && sc.err == nil {
+		d.learn(sc.dur)
+	}
 	if sc.err != nil {
 		clear(s.vals)
 		maps.Copy(s.vals, initial)
@@ -163,6 +184,11 @@ func (sc *scheduler) work(x *exec, main bool) {
 		}
 		sc.started[i] = true
 		sc.running++
+		if sp := sc.spine; sp != nil {
+			for sc.next < len(sp.path)-1 && sc.started[sp.path[sc.next]] {
+				sc.next++
+			}
+		}
 		switch {
 		case solo && sc.reserved:
 			sc.pool.Unreserve()
@@ -178,7 +204,14 @@ func (sc *scheduler) work(x *exec, main bool) {
 		var outs []*tensor.Tensor
 		if err == nil {
 			sc.mu.Unlock()
+			var t0 time.Time
+			if sc.dur != nil {
+				t0 = time.Now()
+			}
 			outs, err = sc.run(x, n, in)
+			if sc.dur != nil {
+				sc.dur[i] = int64(time.Since(t0))
+			}
 			sc.mu.Lock()
 		}
 		sc.running--
@@ -231,8 +264,11 @@ func (sc *scheduler) startable() bool {
 
 // pick removes the next node to run from the ready list (-1: none may
 // start now) and says whether it runs alone, free to split its kernels
-// over the pool: nothing else runs or can start until it is done.
+// over the pool: nothing else runs or can start until it is done. The
+// node picked is the lowest ready one, unless the spine (order.go) says a
+// ready node is wanted sooner.
 func (sc *scheduler) pick(main bool) (int, bool) {
+	take := -1
 	for k, i := range sc.ready {
 		if sc.d.barrier[i] {
 			// In order and alone: every node before it done, none running.
@@ -245,10 +281,23 @@ func (sc *scheduler) pick(main bool) (int, bool) {
 			sc.ready = slices.Delete(sc.ready, k, k+1)
 			return i, true
 		}
-		sc.ready = slices.Delete(sc.ready, k, k+1)
-		return i, sc.running == 0 && len(sc.ready) == 0
+		if take < 0 {
+			take = k
+			if sc.spine == nil {
+				break
+			}
+		}
+		if sc.spine != nil && sc.spine.need[i] == sc.spine.path[sc.next] {
+			take = k
+			break
+		}
 	}
-	return -1, false
+	if take < 0 {
+		return -1, false
+	}
+	i := sc.ready[take]
+	sc.ready = slices.Delete(sc.ready, take, take+1)
+	return i, sc.running == 0 && len(sc.ready) == 0
 }
 
 // inputs gathers node n's inputs into a scope of its own (the kernels of

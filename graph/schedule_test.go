@@ -29,7 +29,9 @@ func TestScheduleMatchesOneThread(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for run := 0; run < 4; run++ {
+		// More runs than timedRuns: the last ones start nodes in the
+		// order learnt from the first ones' times (order.go).
+		for run := 0; run < timedRuns+3; run++ {
 			got, err := g.Run(feeds)
 			if err != nil {
 				t.Fatal(err)
@@ -49,6 +51,39 @@ func TestScheduleMatchesOneThread(t *testing.T) {
 				}
 			}
 		}
+		if learnt := g.main.deps().order.Load() != nil; threads > 1 && !learnt {
+			t.Fatalf("%d threads: no spine learnt after %d runs", threads, timedRuns+3)
+		}
+	}
+}
+
+// A recurrence (each frame: encoder e, cell c, decoder d; c_t waits for
+// c_t−1): the spine is the longest path through the cells, frame 1's
+// encoder leads to its cell, frame 0's decoder to no spine node, and a
+// scheduler whose next spine node is frame 1's cell starts frame 1's
+// encoder before frame 0's decoder, the lower index.
+func TestScheduleSpine(t *testing.T) {
+	const e0, c0, d0, e1, c1, d1 = 0, 1, 2, 3, 4, 5
+	d := &deps{pending: []int{0, 1, 1, 0, 2, 1}, next: [][]int{{c0}, {d0, c1}, nil, {c1}, {d1}, nil}, barrier: make([]bool, 6)}
+	cost := []int64{1, 5, 3, 1, 5, 3}
+	sp := d.makeSpine(cost)
+	if want := []int{e0, c0, c1, d1}; !slices.Equal(sp.path, want) {
+		t.Fatalf("spine %v, want %v", sp.path, want)
+	}
+	if want := []int{e0, c0, -1, c1, c1, d1}; !slices.Equal(sp.need, want) {
+		t.Fatalf("need %v, want %v", sp.need, want)
+	}
+	sc := &scheduler{d: d, spine: sp, next: 2, ready: []int{d0, e1}, started: []bool{true, true, false, false, false, false}}
+	if i, _ := sc.pick(true); i != e1 {
+		t.Fatalf("picked node %d first, want %d (frame 1's encoder)", i, e1)
+	}
+	if i, _ := sc.pick(true); i != d0 {
+		t.Fatalf("picked node %d next, want %d", i, d0)
+	}
+	// Before any spine: the lowest index first.
+	sc = &scheduler{d: d, ready: []int{d0, e1}}
+	if i, _ := sc.pick(true); i != d0 {
+		t.Fatalf("with no spine picked node %d first, want %d", i, d0)
 	}
 }
 
