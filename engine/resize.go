@@ -40,9 +40,18 @@ type Resample struct {
 	Outside       []bool // nil when no position maps outside the input
 	Fill          float32
 	// taps2 is the two-tap table in vector-gather form (Taps 2), for
-	// rows along the innermost axis.
-	taps2 *ops.Taps2
+	// rows along the innermost axis; taps2Rows the same for rows2
+	// consecutive rows at once (short rows: one call, not one a row).
+	taps2     *ops.Taps2
+	taps2Rows *ops.Taps2
+	rows2     int
 }
+
+// taps2Span is about how many outputs one call of a row block's table
+// makes: a 16→32 row is two AVX-512 vectors, and the calls' own cost
+// (several per row) took more than the gathers (U-Net row, 64 channels of
+// 16×16 → 32×32).
+const taps2Span = 512
 
 // ResampleGeom is one axis to tabulate: In and Out positions; Scale is the
 // axis's scale factor (given, or Out/In when sizes were given: then Exact),
@@ -198,6 +207,22 @@ func NewResample(g ResampleGeom, s ResizeSpec) (*Resample, error) {
 			return nil, fmt.Errorf("engine: resize table: %v", err)
 		}
 		r.taps2 = t
+		if rows := taps2Span / max(1, g.Out); rows > 1 && rows*g.In <= math.MaxInt32 {
+			n := rows * g.Out
+			j0, j1 := make([]int32, n), make([]int32, n)
+			v0, v1 := make([]float32, n), make([]float32, n)
+			for k := range rows {
+				for o := range i0 {
+					at := k*g.Out + o
+					j0[at], j1[at] = i0[o]+int32(k*g.In), i1[o]+int32(k*g.In)
+					v0[at], v1[at] = w0[o], w1[o]
+				}
+			}
+			if r.taps2Rows, err = ops.NewTaps2(j0, j1, v0, v1); err != nil {
+				return nil, fmt.Errorf("engine: resize table: %v", err)
+			}
+			r.rows2 = rows
+		}
 	}
 	return r, nil
 }
@@ -270,6 +295,12 @@ func (t *resampleTask) Run(part, parts int) {
 	r := t.r
 	in, out, inner, taps := r.In, r.Out, t.inner, r.Taps
 	r0, r1 := Split(t.outer, part, parts, 1)
+	if inner == 1 && r.taps2Rows != nil && r.Outside == nil {
+		// Blocks of rows2 rows, one call each; the rows left one by one.
+		for ; r0+r.rows2 <= r1; r0 += r.rows2 {
+			r.taps2Rows.Apply(t.dst[r0*out:(r0+r.rows2)*out], t.src[r0*in:(r0+r.rows2)*in])
+		}
+	}
 	for row := r0; row < r1; row++ {
 		src := t.src[row*in*inner : (row+1)*in*inner]
 		dst := t.dst[row*out*inner : (row+1)*out*inner]

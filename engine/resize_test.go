@@ -227,3 +227,39 @@ func TestResampleIdentity(t *testing.T) {
 		t.Error("an upsampling is recognised as the identity")
 	}
 }
+
+// Linear resampling of many short rows runs them in blocks of rows2 with
+// one table (taps2Rows): the bits of resampling each row on its own, on
+// one thread or split between three at any row.
+func TestResampleRowBlocks(t *testing.T) {
+	defer splitAll()()
+	rng := rand.New(rand.NewPCG(7, 8))
+	pools := []*Pool{NewPool(1), NewPool(3)}
+	defer pools[1].Close()
+	for _, g := range []ResampleGeom{{In: 16, Out: 32, Scale: 2}, {In: 32, Out: 64, Exact: true, Scale: 2}, {In: 5, Out: 3, Exact: true, Scale: 0.6}, {In: 7, Out: 17, Exact: true, Scale: 17.0 / 7}} {
+		for _, coord := range []string{"half_pixel", "align_corners"} {
+			r, err := NewResample(g, ResizeSpec{Mode: "linear", Coord: coord})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.taps2Rows == nil || r.rows2 < 2 {
+				t.Fatalf("%+v %s: no row-block table (rows2 %d)", g, coord, r.rows2)
+			}
+			outer := 3*r.rows2 + 5
+			x := randSlice(rng, outer*g.In, 1)
+			want := make([]float32, outer*g.Out)
+			for row := range outer {
+				resampleRow(want[row*g.Out:(row+1)*g.Out], x[row*g.In:(row+1)*g.In], r)
+			}
+			for _, p := range pools {
+				got := make([]float32, outer*g.Out)
+				ResampleAxis(p, got, x, outer, 1, r)
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%+v %s, %d threads: output %d = %v, row by row %v", g, coord, p.Threads(), i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/convlstm-go/convlstm-go/ops"
 )
@@ -29,6 +30,11 @@ type Window struct {
 	// body: outputs lo..hi-1 read all taps of their windows, from
 	// Start[lo] + (o-lo)·stride.
 	body struct{ lo, hi, stride, taps int }
+	// flat is 2 when every output o reads positions 2o and 2o+1 of In =
+	// 2·Out (a 2×2 pooling's axis), 3 when output 0 reads 0 and 1 and
+	// every other o reads 2o−1..2o+1 (3×3, stride 2, padding 1): then
+	// consecutive rows of a max pooling are pooled as one long row.
+	flat int
 }
 
 // PoolGeom is one spatial axis of a pooling, as ONNX gives it.
@@ -121,6 +127,19 @@ func NewWindow(g PoolGeom, countPad bool) (*Window, error) {
 			b.hi++
 		}
 	}
+	if d == 1 && s == 2 && g.In == 2*out {
+		pairs, triples := g.Kernel == 2, g.Kernel == 3
+		for o := 0; o < out; o++ {
+			st, n := int(w.Start[o]), int(w.Count[o])
+			pairs = pairs && st == 2*o && n == 2
+			triples = triples && (o == 0 && st == 0 && n == 2 || o > 0 && st == 2*o-1 && n == 3)
+		}
+		if pairs {
+			w.flat = 2
+		} else if triples {
+			w.flat = 3
+		}
+	}
 	return w, nil
 }
 
@@ -169,6 +188,10 @@ func (t *poolAxisTask) Run(part, parts int) {
 	r0, r1 := Split(t.outer, part, parts, 1)
 	w := t.w
 	in, out, inner := w.In, w.Out, t.inner
+	if inner == 1 && t.max && w.flat != 0 && r1 > r0 {
+		poolFlat(t.dst[r0*out:r1*out], t.src[r0*in:r1*in], w)
+		return
+	}
 	for r := r0; r < r1; r++ {
 		src := t.src[r*in*inner : (r+1)*in*inner]
 		dst := t.dst[r*out*inner : (r+1)*out*inner]
@@ -225,6 +248,38 @@ func (t *poolAxisTask) Run(part, parts int) {
 				}
 			}
 		}
+	}
+}
+
+// flatScratch holds poolFlat's blocks of pairs (a stack array passed to the
+// kernels would escape: they are called through the kernel table).
+var flatScratch = sync.Pool{New: func() any { b := make([]float32, 1024); return &b }}
+
+// poolFlat max-pools consecutive rows of a w.flat window as one long row:
+// rows of In = 2·Out values line up with their outputs, so a pair pass
+// over them all is every row's pairs. For 3×3 windows, max(a, b, c) =
+// max(max(b, c), max(a, b)) exactly (max of a set, NaN and signed zeros
+// included): a pair pass from position 0 (b, c of each window), another
+// from position 1 folded in, shifted by one output, and each row's first
+// output, whose window is clipped, set again to its pair.
+func poolFlat(dst, src []float32, w *Window) {
+	ops.MaxPairs(dst, src)
+	if w.flat == 2 || len(dst) < 2 {
+		return
+	}
+	n := len(dst)
+	// The pairs from position 1, in blocks: a[k] = max(src[2k+1], src[2k+2]).
+	bp := flatScratch.Get().(*[]float32)
+	defer flatScratch.Put(bp)
+	buf := *bp
+	for k0 := 0; k0 < n-1; k0 += len(buf) {
+		m := min(len(buf), n-1-k0)
+		a := buf[:m]
+		ops.MaxPairs(a, src[2*k0+1:2*(k0+m)+1])
+		ops.Max2(dst[k0+1:k0+1+m], dst[k0+1:k0+1+m], a)
+	}
+	for r := 0; r < n; r += w.Out {
+		dst[r] = max(src[2*r], src[2*r+1])
 	}
 }
 

@@ -138,3 +138,58 @@ func TestPoolOutSize(t *testing.T) {
 		}
 	}
 }
+
+// Max pooling windows of 2 (stride 2) and 3 (stride 2, padding 1) over rows
+// of twice the outputs pool many rows as one long row (poolFlat): the
+// values of pooling each row by the table loop, NaN and signed zeros
+// included (a NaN as a NaN: its payload is not specified), on one thread
+// or split between three, over more outputs than poolFlat's blocks.
+func TestPoolFlatRows(t *testing.T) {
+	defer splitAll()()
+	rng := rand.New(rand.NewPCG(9, 10))
+	special := []float32{float32(math.NaN()), float32(math.Copysign(0, -1)), 0, float32(math.Inf(-1))}
+	pools := []*Pool{NewPool(1), NewPool(3)}
+	defer pools[1].Close()
+	for _, g := range []struct {
+		geom PoolGeom
+		flat int
+	}{
+		{PoolGeom{In: 64, Kernel: 2, Stride: 2}, 2},
+		{PoolGeom{In: 2, Kernel: 2, Stride: 2}, 2},
+		{PoolGeom{In: 32, Kernel: 3, Stride: 2, PadBegin: 1, PadEnd: 1}, 3},
+		{PoolGeom{In: 4, Kernel: 3, Stride: 2, PadBegin: 1, PadEnd: 1}, 3},
+		{PoolGeom{In: 2, Kernel: 3, Stride: 2, PadBegin: 1, PadEnd: 1}, 3},
+		{PoolGeom{In: 33, Kernel: 3, Stride: 2, PadBegin: 1, PadEnd: 1}, 0},
+		{PoolGeom{In: 32, Kernel: 3, Stride: 2}, 0},
+	} {
+		w, err := NewWindow(g.geom, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.flat != g.flat {
+			t.Fatalf("%+v: flat %d, want %d", g.geom, w.flat, g.flat)
+		}
+		for _, rows := range []int{1, 7, 100} {
+			src := randSlice(rng, rows*w.In, 1)
+			for i := range src {
+				if rng.IntN(8) == 0 {
+					src[i] = special[rng.IntN(len(special))]
+				}
+			}
+			want := make([]float32, rows*w.Out)
+			for r := range rows {
+				poolRowRange(want[r*w.Out:(r+1)*w.Out], src[r*w.In:(r+1)*w.In], w, true, 0, w.Out)
+			}
+			for _, p := range pools {
+				got := make([]float32, rows*w.Out)
+				PoolAxis(p, got, src, rows, 1, w, true)
+				for o := range want {
+					nan := math.IsNaN(float64(got[o])) && math.IsNaN(float64(want[o]))
+					if !nan && math.Float32bits(got[o]) != math.Float32bits(want[o]) {
+						t.Fatalf("%+v, %d rows, %d threads: output %d = %v, the table loop gives %v", g.geom, rows, p.Threads(), o, got[o], want[o])
+					}
+				}
+			}
+		}
+	}
+}
