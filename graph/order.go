@@ -25,17 +25,20 @@ type spine struct {
 	need []int
 }
 
-// timedRuns is how many concurrent runs are timed: the spine is made after
-// each from each node's shortest time so far, so that the second run
-// already follows one (the first run's times, made while plans and
-// buffers are, are rough, but its longest chain is the same).
+// Until runs were timed, the spine is the longest path by count of nodes
+// (in an unrolled recurrence, the chain of cells: one node a frame, where
+// a frame's encoder or decoder is several). The first concurrent run is
+// not timed: it makes plans and buffers, and its times say more about
+// those than about the work. The next timedRuns runs are: the spine is
+// made again after each from each node's shortest time so far.
 const timedRuns = 3
 
-// learn adds one run's node times (ns) and makes the spine from them.
+// learn adds one run's node times (ns), the first run's excepted, and
+// makes the spine from them.
 func (d *deps) learn(dur []int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.timed >= timedRuns {
+	if d.timed++; d.timed == 1 || d.timed > timedRuns+1 {
 		return
 	}
 	if d.cost == nil {
@@ -45,7 +48,6 @@ func (d *deps) learn(dur []int64) {
 			d.cost[i] = min(d.cost[i], t)
 		}
 	}
-	d.timed++
 	if sp := d.makeSpine(d.cost); sp != nil {
 		d.order.Store(sp)
 	}

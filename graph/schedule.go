@@ -32,9 +32,9 @@ type deps struct {
 	readers map[string]int
 	barrier []bool // runs alone, in order (subgraphs, sequences)
 
-	// The order of the nodes' start, learnt from the first timedRuns
-	// concurrent runs (order.go): each node's shortest time (ns) so far,
-	// how many runs were timed, and the spine made from them.
+	// The order of the nodes' start (order.go): each node's shortest time
+	// (ns) in the timed runs, how many concurrent runs ended (timed or
+	// not), and the spine.
 	mu    sync.Mutex
 	cost  []int64
 	timed int
@@ -72,6 +72,9 @@ func (p *program) deps() *deps {
 			}
 			d.barrier[i] = len(n.sub) > 0 || len(n.extra) > 0 || n.def.seqIn || sequenceOps[n.op]
 		}
+		if sp := d.makeSpine(make([]int64, len(p.nodes))); sp != nil {
+			d.order.Store(sp) // by count of nodes until runs are timed
+		}
 		p.sched = d
 	})
 	return p.sched
@@ -94,7 +97,7 @@ type scheduler struct {
 	started  []bool
 	done     []bool
 	first    int     // the lowest index not done
-	spine    *spine  // nil until learnt: the lowest index first
+	spine    *spine  // nil: the lowest index first
 	next     int     // the spine's next node not started (its position)
 	dur      []int64 // this run's node times, when it is timed
 	running  int
@@ -113,7 +116,7 @@ func (x *exec) runConcurrent(p *program, s *scope) ([]*tensor.Tensor, error) {
 	sc.cond = sync.NewCond(&sc.mu)
 	sc.spine = d.order.Load()
 	d.mu.Lock()
-	if d.timed < timedRuns {
+	if d.timed <= timedRuns {
 		sc.dur = make([]int64, len(p.nodes))
 	}
 	d.mu.Unlock()
