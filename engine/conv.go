@@ -364,7 +364,8 @@ func (p *ConvPlan) RunFrames(pool *Pool, out []float32, ldc int, bias []float32,
 	parts := p.runParts(pool, frames)
 	switch c.Algo {
 	case Winograd:
-		p.srcs = p.srcs[:0]
+		p.runWino(pool, out, ldc, bias, srcs, frames, acc, parts, false)
+	case Direct:
 		for i, pc := range c.parts {
 			for bi := 0; bi < c.nbh; bi++ {
 				for bj := 0; bj < c.nbw; bj++ {
@@ -372,12 +373,6 @@ func (p *ConvPlan) RunFrames(pool *Pool, out []float32, ldc int, bias []float32,
 				}
 			}
 		}
-		// Few tiles for each part: split the output channels instead, so
-		// that each core reads only its share of the transformed weights.
-		byM := parts > 1 && ops.Groups(frames, l.HO, l.WO) < winoMinGroupsPerPart*parts && c.wino.Chunks() >= parts
-		p.wino = winoTask{p: p, out: out, ldc: ldc, bias: bias, frames: frames, acc: acc, byM: byM}
-		pool.Do(&p.wino, parts)
-	case Direct:
 		if c.ab != nil {
 			p.runBF16(pool, out, ldc, bias, srcs[0], frames, n, acc, parts)
 			break
@@ -393,6 +388,26 @@ func (p *ConvPlan) RunFrames(pool *Pool, out []float32, ldc int, bias []float32,
 		p.gemm = gemmTask{p: p, out: out, ldc: ldc, bias: bias, b: p.col, n: n, acc: acc}
 		pool.Do(&p.gemm, parts)
 	}
+}
+
+// runWino is RunFrames of a Winograd convolution; dense writes out as a
+// dense (frames, M, HO, WO) array (Apply's output) instead of rows ldc
+// apart in the input's layout.
+func (p *ConvPlan) runWino(pool *Pool, out []float32, ldc int, bias []float32, srcs [][]float32, frames int, acc bool, parts int, dense bool) {
+	c, l := p.c, p.L
+	p.srcs = p.srcs[:0]
+	for i, pc := range c.parts {
+		for bi := 0; bi < c.nbh; bi++ {
+			for bj := 0; bj < c.nbw; bj++ {
+				p.srcs = append(p.srcs, ops.WinoInput{Data: srcs[i][c.blk*(bi*l.WP+bj):], ChanStride: p.strides[i], Channels: pc})
+			}
+		}
+	}
+	// Few tiles for each part: split the output channels instead, so
+	// that each core reads only its share of the transformed weights.
+	byM := parts > 1 && ops.Groups(frames, l.HO, l.WO) < winoMinGroupsPerPart*parts && c.wino.Chunks() >= parts
+	p.wino = winoTask{p: p, out: out, ldc: ldc, bias: bias, frames: frames, acc: acc, byM: byM, dense: dense}
+	pool.Do(&p.wino, parts)
 }
 
 // minConvWorkPerPart (direct-convolution flops) keeps a convolution on one
@@ -494,11 +509,18 @@ type winoTask struct {
 	ldc, frames int
 	acc         bool
 	byM         bool // parts take output channels, not tiles
+	dense       bool // out is a dense (frames, M, HO, WO) array
 }
 
 func (t *winoTask) Run(part, parts int) {
 	p := t.p
 	l := p.L
+	if t.dense {
+		plane := l.HO * l.WO
+		o := ops.WinoOut{Ldc: plane, FrameStride: p.c.Spec.M * plane, RowStride: l.WO}
+		p.c.wino.ConvMultiOut(t.out, o, t.bias, p.srcs, t.frames, l.HO, l.WO, l.WP, l.S, t.acc, p.ws[part], part, parts, t.byM)
+		return
+	}
 	p.c.wino.ConvMulti(t.out, t.ldc, t.bias, p.srcs, t.frames, l.HO, l.WO, l.WP, l.S, t.acc, p.ws[part], part, parts, t.byM)
 }
 
@@ -571,7 +593,9 @@ func (p *ConvPlan) Apply(pool *Pool, out []float32, epilogue func(plane []float3
 	cs := p.strides[0]
 	if p.dense == nil {
 		p.dense = make([]float32, s.C*cs+c.Slack())
-		p.outBuf = make([]float32, s.M*l.Cols())
+		if c.Algo != Winograd {
+			p.outBuf = make([]float32, s.M*l.Cols())
+		}
 	}
 	// Padding the input and compacting the output (with the epilogue) are
 	// split between the workers too: done by the caller alone they would
@@ -582,12 +606,24 @@ func (p *ConvPlan) Apply(pool *Pool, out []float32, epilogue func(plane []float3
 	// another core's (at 2 threads, 48→128 channels 3×3 at 64×64: padding
 	// and compaction took 200 µs split by planes, against 95 µs at 1 thread).
 	ldc := l.Cols()
-	if parts := p.runParts(pool, l.Frames); parts > 1 && (c.Algo == Winograd || c.Algo == Direct) {
-		p.apply = applyTask{p: p, xs: xs, out: out, epilogue: epilogue, rows: true}
-		pool.Do(&p.apply, parts)
+	// A Winograd convolution writes its output rows straight into out
+	// (ops.WinoOut); the others into the plan's rows, compacted after.
+	direct := c.Algo == Winograd
+	conv := func(parts int) {
+		if direct {
+			p.runWino(pool, out, 0, c.Bias, [][]float32{p.dense}, l.Frames, false, parts, true)
+			return
+		}
 		p.Run(pool, p.outBuf, ldc, [][]float32{p.dense}, false)
-		p.apply.compact = true
+	}
+	if parts := p.runParts(pool, l.Frames); parts > 1 && (c.Algo == Winograd || c.Algo == Direct) {
+		p.apply = applyTask{p: p, xs: xs, out: out, epilogue: epilogue, rows: true, direct: direct}
 		pool.Do(&p.apply, parts)
+		conv(parts)
+		if !direct || epilogue != nil {
+			p.apply.compact = true
+			pool.Do(&p.apply, parts)
+		}
 		p.apply = applyTask{}
 		return
 	}
@@ -596,15 +632,17 @@ func (p *ConvPlan) Apply(pool *Pool, out []float32, epilogue func(plane []float3
 	// next, and read half of what it wrote (a 16→16 3×3 convolution at
 	// 64×64: 170 µs at 2 threads, 97 µs at 1). A Gather convolution's
 	// kernels split by other lines than rows.
-	p.apply = applyTask{p: p, xs: xs, out: out, epilogue: epilogue}
+	p.apply = applyTask{p: p, xs: xs, out: out, epilogue: epilogue, direct: direct}
 	padParts, compactParts := 1, 1
 	if c.Algo == Gather {
 		padParts, compactParts = pool.PartsFor(scalarWork*s.C*l.Frames*l.S), pool.PartsFor(scalarWork*s.M*l.Frames*l.HO*l.WO)
 	}
 	pool.Do(&p.apply, padParts)
-	p.Run(pool, p.outBuf, ldc, [][]float32{p.dense}, false)
-	p.apply.compact = true
-	pool.Do(&p.apply, compactParts)
+	conv(p.runParts(pool, l.Frames))
+	if !direct || epilogue != nil {
+		p.apply.compact = true
+		pool.Do(&p.apply, compactParts)
+	}
 	p.apply = applyTask{}
 }
 
@@ -618,6 +656,7 @@ type applyTask struct {
 	epilogue func(plane []float32, ch int)
 	compact  bool
 	rows     bool // split by rows as the convolution is (rowOwner)
+	direct   bool // the convolution wrote out itself: compaction is the epilogue alone
 }
 
 func (t *applyTask) Run(part, parts int) {
@@ -651,9 +690,11 @@ func (t *applyTask) Run(part, parts int) {
 	for q := q0; q < q1; q++ {
 		f, i := q/s.M, q%s.M
 		dst := t.out[(f*s.M+i)*plane : (f*s.M+i+1)*plane]
-		src := p.outBuf[i*ldc+f*l.OS:]
-		for y := 0; y < l.HO; y++ {
-			copy(dst[y*l.WO:(y+1)*l.WO], src[y*l.OWP:y*l.OWP+l.WO])
+		if !t.direct {
+			src := p.outBuf[i*ldc+f*l.OS:]
+			for y := 0; y < l.HO; y++ {
+				copy(dst[y*l.WO:(y+1)*l.WO], src[y*l.OWP:y*l.OWP+l.WO])
+			}
 		}
 		if t.epilogue != nil {
 			t.epilogue(dst, i)
@@ -709,9 +750,11 @@ func (t *applyTask) runRows(part, parts int) {
 			}
 			for i := 0; i < s.M; i++ {
 				dst := t.out[(f*s.M+i)*plane+y0*l.WO : (f*s.M+i)*plane+y1*l.WO]
-				src := p.outBuf[i*ldc+f*l.OS:]
-				for y := y0; y < y1; y++ {
-					copy(dst[(y-y0)*l.WO:(y-y0+1)*l.WO], src[y*l.OWP:y*l.OWP+l.WO])
+				if !t.direct {
+					src := p.outBuf[i*ldc+f*l.OS:]
+					for y := y0; y < y1; y++ {
+						copy(dst[(y-y0)*l.WO:(y-y0+1)*l.WO], src[y*l.OWP:y*l.OWP+l.WO])
+					}
 				}
 				if t.epilogue != nil {
 					t.epilogue(dst, i)

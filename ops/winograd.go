@@ -232,7 +232,7 @@ func (k *kernelSet) winoOutFor(r int) func(out []float32, ldc, wp int, m []float
 // parts.
 func (w *Winograd) Conv(out []float32, ldc int, bias []float32, in []float32, chanStride, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int) {
 	srcs := [1]WinoInput{{in, chanStride, w.C}}
-	w.conv(out, ldc, bias, srcs[:], frames, h, wd, wp, s, accumulate, ws, part, parts, false)
+	w.conv(out, WinoOut{ldc, s, wp}, bias, srcs[:], frames, h, wd, wp, s, accumulate, ws, part, parts, false)
 }
 
 // WinoInput is one zero-padded input of ConvMulti: Channels channels laid
@@ -267,7 +267,44 @@ func (w *Winograd) ConvMulti(out []float32, ldc int, bias []float32, srcs []Wino
 	if total != w.C {
 		panic(fmt.Sprintf("ops.Winograd.ConvMulti: inputs have %d channels, C=%d", total, w.C))
 	}
-	w.conv(out, ldc, bias, srcs, frames, h, wd, wp, s, accumulate, ws, part, parts, byM)
+	w.conv(out, WinoOut{ldc, s, wp}, bias, srcs, frames, h, wd, wp, s, accumulate, ws, part, parts, byM)
+}
+
+// WinoOut is where ConvMultiOut writes output (i, f, y, x): at
+// i·Ldc + f·FrameStride + y·RowStride + x. ConvMulti's layout is the
+// input's (FrameStride s, RowStride wp); a dense (frames, M, h, wd) array
+// is Ldc h·wd, FrameStride M·h·wd, RowStride wd.
+type WinoOut struct {
+	Ldc, FrameStride, RowStride int
+}
+
+// ConvMultiOut is ConvMulti writing its output with layout o (the values
+// and bits are ConvMulti's).
+func (w *Winograd) ConvMultiOut(out []float32, o WinoOut, bias []float32, srcs []WinoInput, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int, byM bool) {
+	total := 0
+	for _, src := range srcs {
+		if src.Channels < 0 {
+			panic(fmt.Sprintf("ops.Winograd.ConvMultiOut: %d channels", src.Channels))
+		}
+		total += src.Channels
+	}
+	if total != w.C {
+		panic(fmt.Sprintf("ops.Winograd.ConvMultiOut: inputs have %d channels, C=%d", total, w.C))
+	}
+	w.conv(out, o, bias, srcs, frames, h, wd, wp, s, accumulate, ws, part, parts, byM)
+}
+
+// disjoint reports whether o gives every output (i < m, f < frames,
+// y < h, x < wd) its own place: rows of wd in their row stride, then the
+// frames inside each channel's stride or the channels inside each frame's.
+func (o WinoOut) disjoint(m, frames, h, wd int) bool {
+	if o.RowStride < wd || o.Ldc < 0 || o.FrameStride < 0 {
+		return false
+	}
+	image := (h-1)*o.RowStride + wd
+	return m == 1 && frames == 1 ||
+		(frames == 1 || o.FrameStride >= image) && (m == 1 || o.Ldc >= (frames-1)*o.FrameStride+image) ||
+		(m == 1 || o.Ldc >= image) && (frames == 1 || o.FrameStride >= (m-1)*o.Ldc+image)
 }
 
 // Chunks is how many parts ConvMulti can split the output channels into
@@ -278,7 +315,7 @@ func (w *Winograd) Chunks() int { return len(w.chunks[0]) }
 // without byM) an image of frames frames of h×wd has.
 func Groups(frames, h, wd int) int { return frames * (h + 1) / 2 * (((wd+1)/2 + 7) / 8) }
 
-func (w *Winograd) conv(out []float32, ldc int, bias []float32, srcs []WinoInput, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int, byM bool) {
+func (w *Winograd) conv(out []float32, ol WinoOut, bias []float32, srcs []WinoInput, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int, byM bool) {
 	if frames <= 0 || h <= 0 || wd <= 0 {
 		return
 	}
@@ -292,8 +329,9 @@ func (w *Winograd) conv(out []float32, ldc int, bias []float32, srcs []WinoInput
 			panic(fmt.Sprintf("ops.Winograd.Conv: input has %d values, need %d", len(src.Data), need))
 		}
 	}
-	if ldc < (frames-1)*s+(h-1)*wp+wd || len(out) < (M-1)*ldc+(frames-1)*s+(h-1)*wp+wd {
-		panic(fmt.Sprintf("ops.Winograd.Conv: output has %d values (ldc %d), too small", len(out), ldc))
+	ldc, os, ows := ol.Ldc, ol.FrameStride, ol.RowStride
+	if !ol.disjoint(M, frames, h, wd) || len(out) < (M-1)*ldc+(frames-1)*os+(h-1)*ows+wd {
+		panic(fmt.Sprintf("ops.Winograd.Conv: output of %d values with layout %+v, too small or overlapping for (%d, %d, %d, %d)", len(out), ol, frames, M, h, wd))
 	}
 	if bias != nil && len(bias) < M {
 		panic("ops.Winograd.Conv: bias shorter than M")
@@ -388,9 +426,9 @@ func (w *Winograd) conv(out []float32, ldc int, bias []float32, srcs []WinoInput
 			}
 			for q := 0; q < nb; {
 				f, ty, gx := w.group(b0+q, perFrame, ngx)
-				base := i0*ldc + f*s + 2*ty*wp + 16*gx
+				base := i0*ldc + f*os + 2*ty*ows + 16*gx
 				if run := w.fullRun(q, nb, gx, ty, ngx, h, wd); run > 0 {
-					winoOut(out[base:], ldc, wp, mb[8*q:], xsm, ldv, bs, rows, mode, run)
+					winoOut(out[base:], ldc, ows, mb[8*q:], xsm, ldv, bs, rows, mode, run)
 					q += run
 					continue
 				}
@@ -400,7 +438,7 @@ func (w *Winograd) conv(out []float32, ldc int, bias []float32, srcs []WinoInput
 				for r := 0; r < rows; r++ {
 					for dy := 0; dy < rowsOut; dy++ {
 						src := edgeOut[r*winoOutEdge+dy*16 : r*winoOutEdge+dy*16+colsOut]
-						dst := out[base+r*ldc+dy*wp : base+r*ldc+dy*wp+colsOut]
+						dst := out[base+r*ldc+dy*ows : base+r*ldc+dy*ows+colsOut]
 						switch mode {
 						case 0:
 							copy(dst, src)
