@@ -44,6 +44,10 @@ type kernelSet struct {
 	// gather2 is Taps2.Apply's loop (gather2Generic), bit-identical
 	// across sets; its indices are already checked.
 	gather2 func(d, src []float32, i0, i1 []int32, w0, w1 []float32)
+	// perm2 is gather2 for tables whose every 16 outputs read within 32
+	// consecutive values (perm2Generic, bit-identical), or nil where no
+	// vector form beats gather2 (Taps2 then gathers).
+	perm2 func(d, src []float32, base, r0, r1 []int32, w0, w1 []float32)
 	// scaleShift, normElem and moments are ScaleShift's, NormElem's and
 	// Moments' loops (…Generic), bit-identical across sets.
 	scaleShift func(d, x []float32, sub, mul, add float32)
@@ -176,6 +180,25 @@ func agreesWithGeneric(k kernelSet) bool {
 			}
 		}
 		return true
+	}
+
+	// perm2 on three blocks of 16, every offset and both weights' signs.
+	if k.perm2 != nil {
+		src := fill(80, 2)
+		base, r0, r1 := []int32{0, 48, 17}, make([]int32, 48), make([]int32, 48)
+		for o := range r0 {
+			r0[o], r1[o] = int32(o*7%32), int32((o*13+5)%32)
+		}
+		w0, w1 := fill(48, 1), fill(48, 1)
+		if !bitsAgree(fill(48, 1), func(ks kernelSet, d []float32) {
+			if ks.perm2 == nil {
+				perm2Generic(d, src, base, r0, r1, w0, w1)
+				return
+			}
+			ks.perm2(d, src, base, r0, r1, w0, w1)
+		}) {
+			return false
+		}
 	}
 
 	// The Winograd transforms of F(2×2, 3×3) and F(2×2, 5×5): two groups of

@@ -23,7 +23,7 @@ func cpuKernels() []kernelSet {
 	// either. CONVLSTM_KERNEL=avx2 overrides.
 	if cpu.X86.HasAVX512F && cpu.X86.HasBMI2 && cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		ks = append(ks, kernelSet{name: "avx512", bits: 512, convGemm: convGemmAVX512, lstmGates: lstmGatesAVX512,
-			winoIn: winoInAVX512Slices, winoOut: winoOutAVX512Slices, winoIn5: winoIn5AVX512Slices, winoOut5: winoOut5AVX512Slices, relu: reluAVX512Slices, leakyRelu: leakyReluAVX512Slices, max2: max2AVX512Slices, maxPairs: maxPairsAVX512Slices, mulAdd: mulAddAVX512Slices, blend: blendAVX512Slices, gather2: gather2AVX512Slices,
+			winoIn: winoInAVX512Slices, winoOut: winoOutAVX512Slices, winoIn5: winoIn5AVX512Slices, winoOut5: winoOut5AVX512Slices, relu: reluAVX512Slices, leakyRelu: leakyReluAVX512Slices, max2: max2AVX512Slices, maxPairs: maxPairsAVX512Slices, mulAdd: mulAddAVX512Slices, blend: blendAVX512Slices, gather2: gather2AVX512Slices, perm2: perm2AVX512Slices,
 			scaleShift: scaleShiftAVX512Slices, normElem: normElemAVX512Slices, moments: momentsAVX512Slices, unverified: true})
 	}
 	return ks

@@ -100,6 +100,10 @@ type Taps2 struct {
 	i0, i1 []int32
 	w0, w1 []float32
 	need   int // the smallest source length the indices allow
+	// The table as windows (perm2), when every 16 outputs read within 32
+	// consecutive values: the first of them for each 16 (clamped so that
+	// all 32 lie below need) and each tap's offset from it.
+	base, r0, r1 []int32
 }
 
 // NewTaps2 makes the table of len(i0) outputs; the four slices must have
@@ -116,7 +120,33 @@ func NewTaps2(i0, i1 []int32, w0, w1 []float32) (*Taps2, error) {
 		}
 		t.need = max(t.need, int(i0[o])+1, int(i1[o])+1)
 	}
+	t.windows()
 	return t, nil
+}
+
+// windows makes the perm2 form of the table's whole blocks of 16 outputs,
+// if each reads within 32 consecutive values (upsampling does: a 2×
+// row's 16 outputs read 9).
+func (t *Taps2) windows() {
+	nb := len(t.i0) / 16
+	if nb == 0 || t.need < 32 {
+		return
+	}
+	base, r0, r1 := make([]int32, nb), make([]int32, 16*nb), make([]int32, 16*nb)
+	for b := range base {
+		lo, hi := t.i0[16*b], t.i0[16*b]
+		for o := 16 * b; o < 16*b+16; o++ {
+			lo, hi = min(lo, t.i0[o], t.i1[o]), max(hi, t.i0[o], t.i1[o])
+		}
+		if hi-lo >= 32 {
+			return
+		}
+		base[b] = min(lo, int32(t.need-32))
+		for o := 16 * b; o < 16*b+16; o++ {
+			r0[o], r1[o] = t.i0[o]-base[b], t.i1[o]-base[b]
+		}
+	}
+	t.base, t.r0, t.r1 = base, r0, r1
 }
 
 // Apply writes the table's outputs into d (len(d) must be the table's
@@ -125,8 +155,22 @@ func (t *Taps2) Apply(d, src []float32) {
 	if len(d) != len(t.i0) || len(src) < t.need {
 		panic(fmt.Sprintf("ops.Taps2.Apply: %d outputs from %d values, the table has %d outputs reading %d", len(d), len(src), len(t.i0), t.need))
 	}
-	if len(d) > 0 {
-		kernels.gather2(d, src, t.i0, t.i1, t.w0, t.w1)
+	v := 0
+	if t.base != nil && kernels.perm2 != nil {
+		v = 16 * len(t.base)
+		kernels.perm2(d[:v], src, t.base, t.r0, t.r1, t.w0, t.w1)
+	}
+	if len(d) > v {
+		kernels.gather2(d[v:], src, t.i0[v:], t.i1[v:], t.w0[v:], t.w1[v:])
+	}
+}
+
+// perm2Generic is perm2's loop: gather2Generic with i = base + r.
+func perm2Generic(d, src []float32, base, r0, r1 []int32, w0, w1 []float32) {
+	r0, r1, w0, w1 = r0[:len(d)], r1[:len(d)], w0[:len(d)], w1[:len(d)]
+	for o := range d {
+		b := int(base[o/16])
+		d[o] = float32(w0[o]*src[b+int(r0[o])]) + float32(w1[o]*src[b+int(r1[o])])
 	}
 }
 

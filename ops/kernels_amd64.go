@@ -132,6 +132,14 @@ func blendVec(k func(d, a, b *float32, wa, wb float32, n int), width int, d, a, 
 	blendGeneric(d[v:], a[v:], b[v:], wa, wb)
 }
 
+// perm2AVX512Slices is perm2Generic: len(d) a multiple of 16, the
+// table checked by NewTaps2.
+func perm2AVX512Slices(d, src []float32, base, r0, r1 []int32, w0, w1 []float32) {
+	if len(d) > 0 {
+		perm2AVX512(&d[0], &src[0], &base[0], &r0[0], &r1[0], &w0[0], &w1[0], len(d))
+	}
+}
+
 // The indices of gather2 are checked by NewTaps2.
 func gather2AVX2Slices(d, src []float32, i0, i1 []int32, w0, w1 []float32) {
 	gather2Vec(gather2AVX2, 8, d, src, i0, i1, w0, w1)

@@ -3032,6 +3032,45 @@ gather2AVX512Done:
 	VZEROUPPER
 	RET
 
+// func perm2AVX512(d *float32, src *float32, base *int32, r0 *int32, r1 *int32, w0 *float32, w1 *float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·perm2AVX512(SB), NOSPLIT, $0-64
+	MOVQ src+8(FP), AX
+	MOVQ d+0(FP), CX
+	MOVQ base+16(FP), DX
+	MOVQ r0+24(FP), BX
+	MOVQ r1+32(FP), SI
+	MOVQ w0+40(FP), DI
+	MOVQ w1+48(FP), R8
+	MOVQ n+56(FP), R9
+
+perm2AVX512Loop:
+	CMPQ      R9, $0x00000010
+	JL        perm2AVX512Done
+	MOVLQSX   (DX), R10
+	VMOVUPS   (AX)(R10*4), Z0
+	VMOVUPS   64(AX)(R10*4), Z1
+	VMOVDQU32 (BX), Z2
+	VMOVDQU32 (SI), Z3
+	VPERMI2PS Z1, Z0, Z2
+	VPERMI2PS Z1, Z0, Z3
+	VMULPS    (DI), Z2, Z2
+	VMULPS    (R8), Z3, Z3
+	VADDPS    Z3, Z2, Z2
+	VMOVUPS   Z2, (CX)
+	ADDQ      $0x00000040, CX
+	ADDQ      $0x00000040, BX
+	ADDQ      $0x00000040, SI
+	ADDQ      $0x00000040, DI
+	ADDQ      $0x00000040, R8
+	ADDQ      $0x00000004, DX
+	SUBQ      $0x00000010, R9
+	JMP       perm2AVX512Loop
+
+perm2AVX512Done:
+	VZEROUPPER
+	RET
+
 // func scaleShiftAVX2(d *float32, x *float32, sub float32, mul float32, add float32, n int)
 // Requires: AVX
 TEXT ·scaleShiftAVX2(SB), NOSPLIT, $0-40

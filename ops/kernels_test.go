@@ -635,6 +635,40 @@ func TestTaps2Twin(t *testing.T) {
 			requireBits(t, fmt.Sprintf("%s n=%d", k.name, n), got, want)
 		}
 	}
+	// Windowed tables (perm2): upsampling rows, whose every 16 outputs
+	// read within 32 values, some with a last block clamped against the
+	// source's end, and one whose block reads too wide (gathered).
+	for _, k := range cpuKernels() {
+		kernels = k
+		for _, tc := range []struct {
+			in, out  int
+			windowed bool
+		}{{16, 32, false}, {32, 64, true}, {9, 17, false}, {40, 48, true}, {33, 66, true}, {64, 16, false}} {
+			i0, i1 := make([]int32, tc.out), make([]int32, tc.out)
+			w0, w1 := make([]float32, tc.out), make([]float32, tc.out)
+			for o := range i0 {
+				x := (float64(o)+0.5)*float64(tc.in)/float64(tc.out) - 0.5
+				l := int32(math.Floor(x))
+				i0[o], i1[o] = max(0, l), min(int32(tc.in-1), l+1)
+				w0[o], w1[o] = float32(1-(x-math.Floor(x))), float32(x-math.Floor(x))
+			}
+			tab, err := NewTaps2(i0, i1, w0, w1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if windowed := tab.base != nil; windowed != tc.windowed {
+				t.Fatalf("%d -> %d: windowed %v, want %v", tc.in, tc.out, windowed, tc.windowed)
+			}
+			src := make([]float32, tc.in)
+			for i := range src {
+				src[i] = float32(rng.NormFloat64())
+			}
+			got, want := make([]float32, tc.out), make([]float32, tc.out)
+			tab.Apply(got, src)
+			gather2Generic(want, src, i0, i1, w0, w1)
+			requireBits(t, fmt.Sprintf("%s windowed %d -> %d", k.name, tc.in, tc.out), got, want)
+		}
+	}
 	if _, err := NewTaps2([]int32{0, -1}, []int32{0, 0}, []float32{1, 1}, []float32{0, 0}); err == nil {
 		t.Error("NewTaps2 accepts a negative index")
 	}

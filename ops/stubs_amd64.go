@@ -98,6 +98,11 @@ func gather2AVX2(d *float32, src *float32, i0 *int32, i1 *int32, w0 *float32, w1
 //go:noescape
 func gather2AVX512(d *float32, src *float32, i0 *int32, i1 *int32, w0 *float32, w1 *float32, n int)
 
+// perm2AVX512 is perm2Generic over n values (n a multiple of 16).
+//
+//go:noescape
+func perm2AVX512(d *float32, src *float32, base *int32, r0 *int32, r1 *int32, w0 *float32, w1 *float32, n int)
+
 // scaleShiftAVX2 is scaleShiftGeneric over n values (n a multiple of 8).
 //
 //go:noescape
