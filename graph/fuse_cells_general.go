@@ -156,7 +156,49 @@ type gateCell struct {
 
 	planes  *gatePlanes // constant leaves broadcast to a plane
 	scratch sync.Pool   // register sets ([][]float32), one per worker
+	// peep, for the peephole cell (i = σ(zi + wi⊙c), f likewise, o =
+	// σ(zo + wo⊙c'), g = tanh(zg), each z and w a leaf), is the leaves
+	// zi, zf, zo, zg, wi, wf, wo: the update runs as one
+	// ops.LSTMPeephole pass.
+	peep *[7]int
 }
+
+// peepholes recognises the peephole cell in the programs (after
+// fuseMulAdd: each peephole term one multiply-add of two leaves, or of a
+// leaf and c'), or returns nil.
+func (gc *gateCell) peepholes() *[7]int {
+	c := gOperand{kind: opLeaf, idx: gc.c}
+	// term returns the leaves z and w of a program z + w⊙x (either order
+	// of product and sum, of w and x).
+	term := func(p gProg, x gOperand) (z, w int, ok bool) {
+		if len(p.code) != 1 || !p.code[0].madd || p.res != (gOperand{kind: opReg, idx: p.code[0].dst}) {
+			return 0, 0, false
+		}
+		in := p.code[0]
+		if in.add.kind != opLeaf || in.add == c {
+			return 0, 0, false
+		}
+		switch {
+		case in.a == x && in.b.kind == opLeaf && in.b != c:
+			return in.add.idx, in.b.idx, true
+		case in.b == x && in.a.kind == opLeaf && in.a != c:
+			return in.add.idx, in.a.idx, true
+		}
+		return 0, 0, false
+	}
+	zi, wi, ok1 := term(gc.progs[0], c)
+	zf, wf, ok2 := term(gc.progs[1], c)
+	zo, wo, ok3 := term(gc.progs[2], gOperand{kind: opCNew})
+	g := gc.progs[3]
+	if !ok1 || !ok2 || !ok3 || len(g.code) != 0 || g.res.kind != opLeaf || g.res == c {
+		return nil
+	}
+	return &[7]int{zi, zf, zo, g.res.idx, wi, wf, wo}
+}
+
+// gatePeephole lets peephole cells run as one ops.LSTMPeephole pass
+// (tests turn it off to run the two-half path).
+var gatePeephole = true
 
 // gateCellFusion turns the pass off (tests compare against the unfused
 // nodes; Options.NoFuse turns off every fusion).
@@ -333,6 +375,7 @@ func (m *gateMatcher) build(add, mig, mfc, tc, mh, si, sf, so, tg *node, cName, 
 		cell.progs[k].fuseMulAdd()
 	}
 	cell.oReadsC = progReads(cell.progs[2], opCNew)
+	cell.peep = cell.peepholes()
 	if progReads(cell.progs[0], opCNew) || progReads(cell.progs[1], opCNew) || progReads(cell.progs[3], opCNew) {
 		return nil, nil, nil
 	}
@@ -566,6 +609,10 @@ func runGateCell(x *exec, n *node, in []*tensor.Tensor) ([]*tensor.Tensor, error
 				leaf[i] = base[i][b*stride[i]+j:][:L]
 			}
 			cb, hb := cn.Data[p:p+L], h.Data[p:p+L]
+			if q := gc.peep; q != nil && gatePeephole && ops.LSTMPeephole(leaf[q[0]], leaf[q[1]], leaf[q[2]], leaf[q[3]], leaf[q[4]], leaf[q[5]], leaf[q[6]], leaf[gc.c], cb, hb) {
+				p += L
+				continue
+			}
 			copy(cb, leaf[gc.c])
 			var pre [4][]float32
 			for k := range pre {

@@ -220,35 +220,45 @@ func TestGateCellFusionBoundaries(t *testing.T) {
 	}
 }
 
-// TestGateCellPeepholeScalarPath: the peephole's second half without the
-// LSTMGates identity (σ(30) = 1, tanh(0) = 0), as on a kernel where it did
-// not hold, agrees with the unfused nodes too.
+// TestGateCellPeepholeScalarPath: the peephole update in two halves (the
+// path of kernel sets without ops.LSTMPeephole), its second half with the
+// LSTMGates identity (σ(30) = 1, tanh(0) = 0) and without it, as on a
+// kernel where it did not hold, agrees with the unfused nodes too.
 func TestGateCellPeepholeScalarPath(t *testing.T) {
 	if !gateIdentityOK() {
 		t.Log("the identity does not hold on this CPU's kernels: the scalar path is the one in use")
 	}
-	saved := gateIdentity
+	savedPeep, saved := gatePeephole, gateIdentity
+	defer func() { gatePeephole, gateIdentity = savedPeep, saved }()
+	gatePeephole = false
+	compareFused(t, "peephole, two halves", peepholeCell(2, 8, 12, 20, []int{8, 12, 20}, nil), []string{"GateCell"}, gateBound)
 	gateIdentity = func() bool { return false }
-	defer func() { gateIdentity = saved }()
 	compareFused(t, "peephole, scalar second half", peepholeCell(2, 8, 12, 20, []int{8, 12, 20}, nil), []string{"GateCell"}, gateBound)
 }
 
 // TestGateCellPrograms: the programs read the structure as written: the
 // forget bias is a scalar operand, the Splits' blocks are read in place, o
-// reads c'.
+// reads c'; the peephole cell with weights of the cell's shape or per
+// channel (leaves) runs as one peephole update, with scalar weights (not
+// leaves) as programs.
 func TestGateCellPrograms(t *testing.T) {
 	for _, c := range []struct {
 		m    testModel
 		want string
+		peep bool
 	}{
-		{stlCell(1, 4, 6, 6), "i: r0=gx[0]+gh[0]; r0\nf: r1=gx[1]+gh[1]; r2=r1+1; r2\no: r3=gx[3]+gh[3]; r3\ng: r4=gx[2]+gh[2]; r4\nc: c"},
-		{peepholeCell(1, 4, 6, 6, []int{4, 6, 6}, nil), "i: r1=z[0]+wci*c; r1\nf: r3=c*wcf+z[1]; r3\no: r5=z[3]+wco*c'; r5\ng: z[2]\nc: c"},
+		{stlCell(1, 4, 6, 6), "i: r0=gx[0]+gh[0]; r0\nf: r1=gx[1]+gh[1]; r2=r1+1; r2\no: r3=gx[3]+gh[3]; r3\ng: r4=gx[2]+gh[2]; r4\nc: c", false},
+		{peepholeCell(1, 4, 6, 6, []int{4, 6, 6}, nil), "i: r1=z[0]+wci*c; r1\nf: r3=c*wcf+z[1]; r3\no: r5=z[3]+wco*c'; r5\ng: z[2]\nc: c", true},
+		{peepholeCell(1, 4, 6, 6, []int{4, 1, 1}, nil), "i: r1=z[0]+wci*c; r1\nf: r3=c*wcf+z[1]; r3\no: r5=z[3]+wco*c'; r5\ng: z[2]\nc: c", true},
 	} {
 		g := c.m.load(t, Options{Threads: 1})
 		var got []string
 		for _, n := range g.main.nodes {
 			if n.op == "GateCell" {
 				got = append(got, n.gcell.describe())
+				if (n.gcell.peep != nil) != c.peep {
+					t.Errorf("%s: peephole update %v, want %v", n.gcell.describe(), n.gcell.peep != nil, c.peep)
+				}
 			}
 		}
 		if len(got) != 1 || got[0] != c.want {

@@ -18,6 +18,9 @@ type kernelSet struct {
 	bits      int // register width of its arithmetic (32: scalar)
 	convGemm  func(c []float32, ldc int, a *PackedA, bias []float32, b []float32, offs []int32, n int, accumulate bool)
 	lstmGates func(gi, gf, gO, gg, c, h []float32)
+	// lstmPeep is the peephole cell update (lstmPeepGeneric, within
+	// lstmGates' tolerance), nil where a set has no vector form of it.
+	lstmPeep func(gi, gf, gO, gg, wi, wf, wo, c, cNew, h []float32)
 	// winoIn and winoOut are the Winograd input and output transforms
 	// (contracts at winoInGo and winoOutGo). Every set computes them with
 	// the Go twins' operations in the Go twins' order, so they are
@@ -62,6 +65,7 @@ var genericKernels = kernelSet{
 	bits:       32,
 	convGemm:   convGemmGeneric,
 	lstmGates:  lstmGatesGeneric,
+	lstmPeep:   lstmPeepGeneric,
 	winoIn:     winoInGo,
 	winoOut:    winoOutGo,
 	winoIn5:    winoIn5Go,
@@ -164,6 +168,15 @@ func agreesWithGeneric(k kernelSet) bool {
 	genericKernels.lstmGates(g[0], g[1], g[2], g[3], c2, h2)
 	if !same(g[4], c2, 1e-5) || !same(g[5], h2, 1e-5) {
 		return false
+	}
+	if k.lstmPeep != nil {
+		w := [3][]float32{fill(gn, 1), fill(gn, 1), fill(gn, 1)}
+		c, hk, ck, hg, cg := fill(gn, 4), make([]float32, gn), make([]float32, gn), make([]float32, gn), make([]float32, gn)
+		k.lstmPeep(g[0], g[1], g[2], g[3], w[0], w[1], w[2], c, ck, hk)
+		lstmPeepGeneric(g[0], g[1], g[2], g[3], w[0], w[1], w[2], c, cg, hg)
+		if !same(ck, cg, 1e-5) || !same(hk, hg, 1e-5) {
+			return false
+		}
 	}
 
 	// bitsAgree runs f with k and with the generic set, each on its own

@@ -8,7 +8,7 @@ import "golang.org/x/sys/cpu"
 func cpuKernels() []kernelSet {
 	ks := []kernelSet{genericKernels}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		ks = append(ks, kernelSet{name: "avx2", bits: 256, convGemm: convGemmAVX2, lstmGates: lstmGatesAVX2,
+		ks = append(ks, kernelSet{name: "avx2", bits: 256, convGemm: convGemmAVX2, lstmGates: lstmGatesAVX2, lstmPeep: lstmPeepAVX2,
 			winoIn: winoInAVX2Slices, winoOut: winoOutAVX2Slices, winoIn5: winoIn5AVX2Slices, winoOut5: winoOut5AVX2Slices, relu: reluAVX2Slices, leakyRelu: leakyReluAVX2Slices, max2: max2AVX2Slices, maxPairs: maxPairsAVX2Slices, mulAdd: mulAddAVX2Slices, blend: blendAVX2Slices, gather2: gather2AVX2Slices,
 			scaleShift: scaleShiftAVX2Slices, normElem: normElemAVX2Slices, moments: momentsAVX2Slices})
 	}
@@ -22,7 +22,7 @@ func cpuKernels() []kernelSet {
 	// the GEMM was measured at ~95% of the (equal) peak, so not slower
 	// either. CONVLSTM_KERNEL=avx2 overrides.
 	if cpu.X86.HasAVX512F && cpu.X86.HasBMI2 && cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		ks = append(ks, kernelSet{name: "avx512", bits: 512, convGemm: convGemmAVX512, lstmGates: lstmGatesAVX512,
+		ks = append(ks, kernelSet{name: "avx512", bits: 512, convGemm: convGemmAVX512, lstmGates: lstmGatesAVX512, lstmPeep: lstmPeepAVX512,
 			winoIn: winoInAVX512Slices, winoOut: winoOutAVX512Slices, winoIn5: winoIn5AVX512Slices, winoOut5: winoOut5AVX512Slices, relu: reluAVX512Slices, leakyRelu: leakyReluAVX512Slices, max2: max2AVX512Slices, maxPairs: maxPairsAVX512Slices, mulAdd: mulAddAVX512Slices, blend: blendAVX512Slices, gather2: gather2AVX512Slices, perm2: perm2AVX512Slices,
 			scaleShift: scaleShiftAVX512Slices, normElem: normElemAVX512Slices, moments: momentsAVX512Slices, unverified: true})
 	}

@@ -23,6 +23,37 @@ func LSTMGates(gi, gf, gO, gg, c, h []float32) {
 	kernels.lstmGates(gi[:n], gf[:n], gO[:n], gg[:n], c, h[:n])
 }
 
+// LSTMPeephole is LSTMGates for a peephole cell: i = σ(gi + wi⊙c),
+// f = σ(gf + wf⊙c), c' = f⊙c + i⊙tanh(gg), o = σ(gO + wo⊙c'),
+// h = o⊙tanh(c'), each peephole product rounded to float32 before it is
+// added (as Mul then Add give it). c' goes to cNew (c is left as it is).
+// It reports false, doing nothing, when the kernel set leaves it out (the
+// NEON set: there its Go loop would be slower than LSTMGates twice).
+func LSTMPeephole(gi, gf, gO, gg, wi, wf, wo, c, cNew, h []float32) bool {
+	n := len(c)
+	if len(gi) < n || len(gf) < n || len(gO) < n || len(gg) < n || len(wi) < n || len(wf) < n || len(wo) < n || len(cNew) < n || len(h) < n {
+		panic(fmt.Sprintf("ops.LSTMPeephole: slices shorter than c (%d)", n))
+	}
+	if kernels.lstmPeep == nil {
+		return false
+	}
+	kernels.lstmPeep(gi[:n], gf[:n], gO[:n], gg[:n], wi[:n], wf[:n], wo[:n], c, cNew[:n], h[:n])
+	return true
+}
+
+// lstmPeepGeneric is LSTMPeephole's portable loop (lstmGatesGeneric's
+// activations and roundings).
+func lstmPeepGeneric(gi, gf, gO, gg, wi, wf, wo, c, cNew, h []float32) {
+	gi, gf, gO, gg, h = gi[:len(c)], gf[:len(c)], gO[:len(c)], gg[:len(c)], h[:len(c)]
+	wi, wf, wo, cNew = wi[:len(c)], wf[:len(c)], wo[:len(c)], cNew[:len(c)]
+	for j, cj := range c {
+		i, f := float32(wi[j]*cj)+gi[j], float32(wf[j]*cj)+gf[j]
+		cj = float32(sigmoidf(f)*cj) + float32(sigmoidf(i)*tanhf(gg[j]))
+		cNew[j] = cj
+		h[j] = sigmoidf(float32(wo[j]*cj)+gO[j]) * tanhf(cj)
+	}
+}
+
 // lstmGatesGeneric is the portable cell update: the vector kernels' exp,
 // σ and tanh (expf, sigmoidf, tanhf) in scalar Go, within the same error
 // bounds (TestActivationAccuracy) and 1.4× the speed of float64 math.Exp

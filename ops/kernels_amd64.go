@@ -58,6 +58,47 @@ func lstmGatesAsm(gi, gf, gO, gg, c, h []float32, wide bool) {
 	copy(h[full:n], buf[5][:])
 }
 
+// lstmPeepAVX2 and lstmPeepAVX512 are lstmGatesAsm for the peephole
+// kernel: whole iterations, then the rest through a padded copy.
+func lstmPeepAVX2(gi, gf, gO, gg, wi, wf, wo, c, cNew, h []float32) {
+	lstmPeepAsm(false, gi, gf, gO, gg, wi, wf, wo, c, cNew, h)
+}
+
+func lstmPeepAVX512(gi, gf, gO, gg, wi, wf, wo, c, cNew, h []float32) {
+	lstmPeepAsm(true, gi, gf, gO, gg, wi, wf, wo, c, cNew, h)
+}
+
+// peepAsm calls the kernel directly (see gatesAsm).
+func peepAsm(wide bool, gi, gf, gO, gg, wi, wf, wo, c, cNew, h *float32, n int) {
+	if wide {
+		gatesPeepAVX512(gi, gf, gO, gg, wi, wf, wo, c, cNew, h, n)
+	} else {
+		gatesPeepAVX2(gi, gf, gO, gg, wi, wf, wo, c, cNew, h, n)
+	}
+}
+
+func lstmPeepAsm(wide bool, gi, gf, gO, gg, wi, wf, wo, c, cNew, h []float32) {
+	width := 16
+	if wide {
+		width = 32
+	}
+	n := len(c)
+	full := n - n%width
+	if full > 0 {
+		peepAsm(wide, &gi[0], &gf[0], &gO[0], &gg[0], &wi[0], &wf[0], &wo[0], &c[0], &cNew[0], &h[0], full)
+	}
+	if full == n {
+		return
+	}
+	var buf [10][32]float32
+	for q, x := range [][]float32{gi, gf, gO, gg, wi, wf, wo, c} {
+		copy(buf[q][:], x[full:n])
+	}
+	peepAsm(wide, &buf[0][0], &buf[1][0], &buf[2][0], &buf[3][0], &buf[4][0], &buf[5][0], &buf[6][0], &buf[7][0], &buf[8][0], &buf[9][0], width)
+	copy(cNew[full:n], buf[8][:])
+	copy(h[full:n], buf[9][:])
+}
+
 // The streaming kernels below run the vector loop over whole vectors of d
 // (whole groups of 16 for moments) and the Go loop over the rest: the same
 // operations per value, so the same bits. Lengths are checked by the

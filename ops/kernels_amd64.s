@@ -2406,6 +2406,780 @@ doneAVX512:
 	VZEROUPPER
 	RET
 
+// func gatesPeepAVX2(gi *float32, gf *float32, gO *float32, gg *float32, wi *float32, wf *float32, wo *float32, c *float32, cNew *float32, h *float32, n int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·gatesPeepAVX2(SB), NOSPLIT, $0-88
+	MOVQ gi+0(FP), AX
+	MOVQ gf+8(FP), CX
+	MOVQ gO+16(FP), DX
+	MOVQ gg+24(FP), BX
+	MOVQ c+56(FP), SI
+	MOVQ h+72(FP), DI
+	MOVQ wi+32(FP), R8
+	MOVQ wf+40(FP), R9
+	MOVQ wo+48(FP), R10
+	MOVQ cNew+64(FP), R11
+	MOVQ n+80(FP), R12
+
+loopPeepAVX2:
+	CMPQ         R12, $0x00
+	JLE          donePeepAVX2
+	VMOVUPS      (BX), Y0
+	VMOVUPS      32(BX), Y1
+	VANDPS       gateconstAVX2<>+512(SB), Y0, Y2
+	VADDPS       Y2, Y2, Y2
+	VANDPS       gateconstAVX2<>+512(SB), Y1, Y3
+	VADDPS       Y3, Y3, Y3
+	VBROADCASTSS gateconstAVX2<>+64(SB), Y4
+	VMINPS       Y2, Y4, Y2
+	VBROADCASTSS gateconstAVX2<>+96(SB), Y4
+	VMAXPS       Y2, Y4, Y2
+	VBROADCASTSS gateconstAVX2<>+64(SB), Y4
+	VMINPS       Y3, Y4, Y3
+	VBROADCASTSS gateconstAVX2<>+96(SB), Y4
+	VMAXPS       Y3, Y4, Y3
+	VMOVUPS      gateconstAVX2<>+160(SB), Y4
+	VFMADD231PS  gateconstAVX2<>+128(SB), Y2, Y4
+	VMOVUPS      gateconstAVX2<>+160(SB), Y5
+	VFMADD231PS  gateconstAVX2<>+128(SB), Y3, Y5
+	VSUBPS       gateconstAVX2<>+160(SB), Y4, Y6
+	VFNMADD231PS gateconstAVX2<>+192(SB), Y6, Y2
+	VFNMADD231PS gateconstAVX2<>+224(SB), Y6, Y2
+	VSUBPS       gateconstAVX2<>+160(SB), Y5, Y6
+	VFNMADD231PS gateconstAVX2<>+192(SB), Y6, Y3
+	VFNMADD231PS gateconstAVX2<>+224(SB), Y6, Y3
+	VMOVUPS      gateconstAVX2<>+256(SB), Y6
+	VMOVUPS      gateconstAVX2<>+256(SB), Y7
+	VFMADD213PS  gateconstAVX2<>+288(SB), Y2, Y6
+	VFMADD213PS  gateconstAVX2<>+288(SB), Y3, Y7
+	VFMADD213PS  gateconstAVX2<>+320(SB), Y2, Y6
+	VFMADD213PS  gateconstAVX2<>+320(SB), Y3, Y7
+	VFMADD213PS  gateconstAVX2<>+352(SB), Y2, Y6
+	VFMADD213PS  gateconstAVX2<>+352(SB), Y3, Y7
+	VFMADD213PS  gateconstAVX2<>+384(SB), Y2, Y6
+	VFMADD213PS  gateconstAVX2<>+384(SB), Y3, Y7
+	VFMADD213PS  gateconstAVX2<>+416(SB), Y2, Y6
+	VFMADD213PS  gateconstAVX2<>+416(SB), Y3, Y7
+	VMULPS       Y2, Y2, Y8
+	VFMADD213PS  Y2, Y8, Y6
+	VADDPS       gateconstAVX2<>+0(SB), Y6, Y6
+	VMULPS       Y3, Y3, Y2
+	VFMADD213PS  Y3, Y2, Y7
+	VADDPS       gateconstAVX2<>+0(SB), Y7, Y7
+	VPSLLD       $0x17, Y4, Y4
+	VPADDD       gateconstAVX2<>+448(SB), Y4, Y4
+	VMULPS       Y4, Y6, Y6
+	VPSLLD       $0x17, Y5, Y5
+	VPADDD       gateconstAVX2<>+448(SB), Y5, Y5
+	VMULPS       Y5, Y7, Y7
+	VADDPS       gateconstAVX2<>+0(SB), Y6, Y6
+	VMOVUPS      gateconstAVX2<>+32(SB), Y2
+	VDIVPS       Y6, Y2, Y2
+	VMOVUPS      gateconstAVX2<>+0(SB), Y3
+	VSUBPS       Y2, Y3, Y3
+	VANDPS       gateconstAVX2<>+480(SB), Y0, Y2
+	VORPS        Y2, Y3, Y3
+	VMULPS       Y0, Y0, Y2
+	VMOVUPS      gateconstAVX2<>+576(SB), Y4
+	VFMADD213PS  gateconstAVX2<>+608(SB), Y2, Y4
+	VFMADD213PS  gateconstAVX2<>+640(SB), Y2, Y4
+	VFMADD213PS  gateconstAVX2<>+672(SB), Y2, Y4
+	VFMADD213PS  gateconstAVX2<>+704(SB), Y2, Y4
+	VMULPS       Y2, Y4, Y4
+	VFMADD213PS  Y0, Y0, Y4
+	VANDPS       gateconstAVX2<>+512(SB), Y0, Y0
+	VCMPPS       $0x01, gateconstAVX2<>+544(SB), Y0, Y0
+	VBLENDVPS    Y0, Y4, Y3, Y3
+	VADDPS       gateconstAVX2<>+0(SB), Y7, Y7
+	VMOVUPS      gateconstAVX2<>+32(SB), Y0
+	VDIVPS       Y7, Y0, Y0
+	VMOVUPS      gateconstAVX2<>+0(SB), Y2
+	VSUBPS       Y0, Y2, Y2
+	VANDPS       gateconstAVX2<>+480(SB), Y1, Y0
+	VORPS        Y0, Y2, Y2
+	VMULPS       Y1, Y1, Y0
+	VMOVUPS      gateconstAVX2<>+576(SB), Y4
+	VFMADD213PS  gateconstAVX2<>+608(SB), Y0, Y4
+	VFMADD213PS  gateconstAVX2<>+640(SB), Y0, Y4
+	VFMADD213PS  gateconstAVX2<>+672(SB), Y0, Y4
+	VFMADD213PS  gateconstAVX2<>+704(SB), Y0, Y4
+	VMULPS       Y0, Y4, Y4
+	VFMADD213PS  Y1, Y1, Y4
+	VANDPS       gateconstAVX2<>+512(SB), Y1, Y0
+	VCMPPS       $0x01, gateconstAVX2<>+544(SB), Y0, Y0
+	VBLENDVPS    Y0, Y4, Y2, Y2
+	VMOVUPS      (AX), Y0
+	VMOVUPS      (SI), Y1
+	VMOVUPS      (R8), Y4
+	VMULPS       Y1, Y4, Y4
+	VADDPS       Y4, Y0, Y0
+	VMOVUPS      (CX), Y4
+	VMOVUPS      (R9), Y5
+	VMULPS       Y1, Y5, Y5
+	VADDPS       Y5, Y4, Y4
+	VMOVUPS      32(AX), Y5
+	VMOVUPS      32(SI), Y6
+	VMOVUPS      32(R8), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y5, Y5
+	VMOVUPS      32(CX), Y7
+	VMOVUPS      32(R9), Y8
+	VMULPS       Y6, Y8, Y8
+	VADDPS       Y8, Y7, Y7
+	VXORPS       gateconstAVX2<>+480(SB), Y0, Y0
+	VXORPS       gateconstAVX2<>+480(SB), Y4, Y4
+	VXORPS       gateconstAVX2<>+480(SB), Y5, Y5
+	VXORPS       gateconstAVX2<>+480(SB), Y7, Y7
+	VBROADCASTSS gateconstAVX2<>+64(SB), Y8
+	VMINPS       Y0, Y8, Y0
+	VBROADCASTSS gateconstAVX2<>+96(SB), Y8
+	VMAXPS       Y0, Y8, Y0
+	VBROADCASTSS gateconstAVX2<>+64(SB), Y8
+	VMINPS       Y4, Y8, Y4
+	VBROADCASTSS gateconstAVX2<>+96(SB), Y8
+	VMAXPS       Y4, Y8, Y4
+	VBROADCASTSS gateconstAVX2<>+64(SB), Y8
+	VMINPS       Y5, Y8, Y5
+	VBROADCASTSS gateconstAVX2<>+96(SB), Y8
+	VMAXPS       Y5, Y8, Y5
+	VBROADCASTSS gateconstAVX2<>+64(SB), Y8
+	VMINPS       Y7, Y8, Y7
+	VBROADCASTSS gateconstAVX2<>+96(SB), Y8
+	VMAXPS       Y7, Y8, Y7
+	VMOVUPS      gateconstAVX2<>+160(SB), Y8
+	VFMADD231PS  gateconstAVX2<>+128(SB), Y0, Y8
+	VMOVUPS      gateconstAVX2<>+160(SB), Y9
+	VFMADD231PS  gateconstAVX2<>+128(SB), Y4, Y9
+	VMOVUPS      gateconstAVX2<>+160(SB), Y10
+	VFMADD231PS  gateconstAVX2<>+128(SB), Y5, Y10
+	VMOVUPS      gateconstAVX2<>+160(SB), Y11
+	VFMADD231PS  gateconstAVX2<>+128(SB), Y7, Y11
+	VSUBPS       gateconstAVX2<>+160(SB), Y8, Y12
+	VFNMADD231PS gateconstAVX2<>+192(SB), Y12, Y0
+	VFNMADD231PS gateconstAVX2<>+224(SB), Y12, Y0
+	VSUBPS       gateconstAVX2<>+160(SB), Y9, Y12
+	VFNMADD231PS gateconstAVX2<>+192(SB), Y12, Y4
+	VFNMADD231PS gateconstAVX2<>+224(SB), Y12, Y4
+	VSUBPS       gateconstAVX2<>+160(SB), Y10, Y12
+	VFNMADD231PS gateconstAVX2<>+192(SB), Y12, Y5
+	VFNMADD231PS gateconstAVX2<>+224(SB), Y12, Y5
+	VSUBPS       gateconstAVX2<>+160(SB), Y11, Y12
+	VFNMADD231PS gateconstAVX2<>+192(SB), Y12, Y7
+	VFNMADD231PS gateconstAVX2<>+224(SB), Y12, Y7
+	VMOVUPS      gateconstAVX2<>+256(SB), Y12
+	VMOVUPS      gateconstAVX2<>+256(SB), Y13
+	VMOVUPS      gateconstAVX2<>+256(SB), Y14
+	VMOVUPS      gateconstAVX2<>+256(SB), Y15
+	VFMADD213PS  gateconstAVX2<>+288(SB), Y0, Y12
+	VFMADD213PS  gateconstAVX2<>+288(SB), Y4, Y13
+	VFMADD213PS  gateconstAVX2<>+288(SB), Y5, Y14
+	VFMADD213PS  gateconstAVX2<>+288(SB), Y7, Y15
+	VFMADD213PS  gateconstAVX2<>+320(SB), Y0, Y12
+	VFMADD213PS  gateconstAVX2<>+320(SB), Y4, Y13
+	VFMADD213PS  gateconstAVX2<>+320(SB), Y5, Y14
+	VFMADD213PS  gateconstAVX2<>+320(SB), Y7, Y15
+	VFMADD213PS  gateconstAVX2<>+352(SB), Y0, Y12
+	VFMADD213PS  gateconstAVX2<>+352(SB), Y4, Y13
+	VFMADD213PS  gateconstAVX2<>+352(SB), Y5, Y14
+	VFMADD213PS  gateconstAVX2<>+352(SB), Y7, Y15
+	VFMADD213PS  gateconstAVX2<>+384(SB), Y0, Y12
+	VFMADD213PS  gateconstAVX2<>+384(SB), Y4, Y13
+	VFMADD213PS  gateconstAVX2<>+384(SB), Y5, Y14
+	VFMADD213PS  gateconstAVX2<>+384(SB), Y7, Y15
+	VFMADD213PS  gateconstAVX2<>+416(SB), Y0, Y12
+	VFMADD213PS  gateconstAVX2<>+416(SB), Y4, Y13
+	VFMADD213PS  gateconstAVX2<>+416(SB), Y5, Y14
+	VFMADD213PS  gateconstAVX2<>+416(SB), Y7, Y15
+	VMULPS       Y0, Y0, Y16
+	VFMADD213PS  Y0, Y16, Y12
+	VADDPS       gateconstAVX2<>+0(SB), Y12, Y12
+	VMULPS       Y4, Y4, Y0
+	VFMADD213PS  Y4, Y0, Y13
+	VADDPS       gateconstAVX2<>+0(SB), Y13, Y13
+	VMULPS       Y5, Y5, Y0
+	VFMADD213PS  Y5, Y0, Y14
+	VADDPS       gateconstAVX2<>+0(SB), Y14, Y14
+	VMULPS       Y7, Y7, Y0
+	VFMADD213PS  Y7, Y0, Y15
+	VADDPS       gateconstAVX2<>+0(SB), Y15, Y15
+	VPSLLD       $0x17, Y8, Y8
+	VPADDD       gateconstAVX2<>+448(SB), Y8, Y8
+	VMULPS       Y8, Y12, Y12
+	VPSLLD       $0x17, Y9, Y9
+	VPADDD       gateconstAVX2<>+448(SB), Y9, Y9
+	VMULPS       Y9, Y13, Y13
+	VPSLLD       $0x17, Y10, Y10
+	VPADDD       gateconstAVX2<>+448(SB), Y10, Y10
+	VMULPS       Y10, Y14, Y14
+	VPSLLD       $0x17, Y11, Y11
+	VPADDD       gateconstAVX2<>+448(SB), Y11, Y11
+	VMULPS       Y11, Y15, Y15
+	VADDPS       gateconstAVX2<>+0(SB), Y12, Y12
+	VMOVUPS      gateconstAVX2<>+0(SB), Y0
+	VDIVPS       Y12, Y0, Y0
+	VADDPS       gateconstAVX2<>+0(SB), Y13, Y13
+	VMOVUPS      gateconstAVX2<>+0(SB), Y4
+	VDIVPS       Y13, Y4, Y4
+	VADDPS       gateconstAVX2<>+0(SB), Y14, Y14
+	VMOVUPS      gateconstAVX2<>+0(SB), Y5
+	VDIVPS       Y14, Y5, Y5
+	VADDPS       gateconstAVX2<>+0(SB), Y15, Y15
+	VMOVUPS      gateconstAVX2<>+0(SB), Y7
+	VDIVPS       Y15, Y7, Y7
+	VMULPS       Y3, Y0, Y0
+	VFMADD213PS  Y0, Y4, Y1
+	VMOVUPS      Y1, (R11)
+	VMULPS       Y2, Y5, Y5
+	VFMADD213PS  Y5, Y7, Y6
+	VMOVUPS      Y6, 32(R11)
+	VMOVUPS      (DX), Y0
+	VMOVUPS      (R10), Y2
+	VMULPS       Y1, Y2, Y2
+	VADDPS       Y2, Y0, Y0
+	VMOVUPS      32(DX), Y2
+	VMOVUPS      32(R10), Y3
+	VMULPS       Y6, Y3, Y3
+	VADDPS       Y3, Y2, Y2
+	VXORPS       gateconstAVX2<>+480(SB), Y0, Y0
+	VXORPS       gateconstAVX2<>+480(SB), Y2, Y2
+	VBROADCASTSS gateconstAVX2<>+64(SB), Y3
+	VMINPS       Y0, Y3, Y0
+	VBROADCASTSS gateconstAVX2<>+96(SB), Y3
+	VMAXPS       Y0, Y3, Y0
+	VBROADCASTSS gateconstAVX2<>+64(SB), Y3
+	VMINPS       Y2, Y3, Y2
+	VBROADCASTSS gateconstAVX2<>+96(SB), Y3
+	VMAXPS       Y2, Y3, Y2
+	VMOVUPS      gateconstAVX2<>+160(SB), Y3
+	VFMADD231PS  gateconstAVX2<>+128(SB), Y0, Y3
+	VMOVUPS      gateconstAVX2<>+160(SB), Y4
+	VFMADD231PS  gateconstAVX2<>+128(SB), Y2, Y4
+	VSUBPS       gateconstAVX2<>+160(SB), Y3, Y5
+	VFNMADD231PS gateconstAVX2<>+192(SB), Y5, Y0
+	VFNMADD231PS gateconstAVX2<>+224(SB), Y5, Y0
+	VSUBPS       gateconstAVX2<>+160(SB), Y4, Y5
+	VFNMADD231PS gateconstAVX2<>+192(SB), Y5, Y2
+	VFNMADD231PS gateconstAVX2<>+224(SB), Y5, Y2
+	VMOVUPS      gateconstAVX2<>+256(SB), Y5
+	VMOVUPS      gateconstAVX2<>+256(SB), Y7
+	VFMADD213PS  gateconstAVX2<>+288(SB), Y0, Y5
+	VFMADD213PS  gateconstAVX2<>+288(SB), Y2, Y7
+	VFMADD213PS  gateconstAVX2<>+320(SB), Y0, Y5
+	VFMADD213PS  gateconstAVX2<>+320(SB), Y2, Y7
+	VFMADD213PS  gateconstAVX2<>+352(SB), Y0, Y5
+	VFMADD213PS  gateconstAVX2<>+352(SB), Y2, Y7
+	VFMADD213PS  gateconstAVX2<>+384(SB), Y0, Y5
+	VFMADD213PS  gateconstAVX2<>+384(SB), Y2, Y7
+	VFMADD213PS  gateconstAVX2<>+416(SB), Y0, Y5
+	VFMADD213PS  gateconstAVX2<>+416(SB), Y2, Y7
+	VMULPS       Y0, Y0, Y8
+	VFMADD213PS  Y0, Y8, Y5
+	VADDPS       gateconstAVX2<>+0(SB), Y5, Y5
+	VMULPS       Y2, Y2, Y0
+	VFMADD213PS  Y2, Y0, Y7
+	VADDPS       gateconstAVX2<>+0(SB), Y7, Y7
+	VPSLLD       $0x17, Y3, Y3
+	VPADDD       gateconstAVX2<>+448(SB), Y3, Y3
+	VMULPS       Y3, Y5, Y5
+	VPSLLD       $0x17, Y4, Y4
+	VPADDD       gateconstAVX2<>+448(SB), Y4, Y4
+	VMULPS       Y4, Y7, Y7
+	VADDPS       gateconstAVX2<>+0(SB), Y5, Y5
+	VMOVUPS      gateconstAVX2<>+0(SB), Y0
+	VDIVPS       Y5, Y0, Y0
+	VADDPS       gateconstAVX2<>+0(SB), Y7, Y7
+	VMOVUPS      gateconstAVX2<>+0(SB), Y2
+	VDIVPS       Y7, Y2, Y2
+	VANDPS       gateconstAVX2<>+512(SB), Y1, Y3
+	VADDPS       Y3, Y3, Y3
+	VANDPS       gateconstAVX2<>+512(SB), Y6, Y4
+	VADDPS       Y4, Y4, Y4
+	VBROADCASTSS gateconstAVX2<>+64(SB), Y5
+	VMINPS       Y3, Y5, Y3
+	VBROADCASTSS gateconstAVX2<>+96(SB), Y5
+	VMAXPS       Y3, Y5, Y3
+	VBROADCASTSS gateconstAVX2<>+64(SB), Y5
+	VMINPS       Y4, Y5, Y4
+	VBROADCASTSS gateconstAVX2<>+96(SB), Y5
+	VMAXPS       Y4, Y5, Y4
+	VMOVUPS      gateconstAVX2<>+160(SB), Y5
+	VFMADD231PS  gateconstAVX2<>+128(SB), Y3, Y5
+	VMOVUPS      gateconstAVX2<>+160(SB), Y7
+	VFMADD231PS  gateconstAVX2<>+128(SB), Y4, Y7
+	VSUBPS       gateconstAVX2<>+160(SB), Y5, Y8
+	VFNMADD231PS gateconstAVX2<>+192(SB), Y8, Y3
+	VFNMADD231PS gateconstAVX2<>+224(SB), Y8, Y3
+	VSUBPS       gateconstAVX2<>+160(SB), Y7, Y8
+	VFNMADD231PS gateconstAVX2<>+192(SB), Y8, Y4
+	VFNMADD231PS gateconstAVX2<>+224(SB), Y8, Y4
+	VMOVUPS      gateconstAVX2<>+256(SB), Y8
+	VMOVUPS      gateconstAVX2<>+256(SB), Y9
+	VFMADD213PS  gateconstAVX2<>+288(SB), Y3, Y8
+	VFMADD213PS  gateconstAVX2<>+288(SB), Y4, Y9
+	VFMADD213PS  gateconstAVX2<>+320(SB), Y3, Y8
+	VFMADD213PS  gateconstAVX2<>+320(SB), Y4, Y9
+	VFMADD213PS  gateconstAVX2<>+352(SB), Y3, Y8
+	VFMADD213PS  gateconstAVX2<>+352(SB), Y4, Y9
+	VFMADD213PS  gateconstAVX2<>+384(SB), Y3, Y8
+	VFMADD213PS  gateconstAVX2<>+384(SB), Y4, Y9
+	VFMADD213PS  gateconstAVX2<>+416(SB), Y3, Y8
+	VFMADD213PS  gateconstAVX2<>+416(SB), Y4, Y9
+	VMULPS       Y3, Y3, Y10
+	VFMADD213PS  Y3, Y10, Y8
+	VADDPS       gateconstAVX2<>+0(SB), Y8, Y8
+	VMULPS       Y4, Y4, Y3
+	VFMADD213PS  Y4, Y3, Y9
+	VADDPS       gateconstAVX2<>+0(SB), Y9, Y9
+	VPSLLD       $0x17, Y5, Y5
+	VPADDD       gateconstAVX2<>+448(SB), Y5, Y5
+	VMULPS       Y5, Y8, Y8
+	VPSLLD       $0x17, Y7, Y7
+	VPADDD       gateconstAVX2<>+448(SB), Y7, Y7
+	VMULPS       Y7, Y9, Y9
+	VADDPS       gateconstAVX2<>+0(SB), Y8, Y8
+	VMOVUPS      gateconstAVX2<>+32(SB), Y3
+	VDIVPS       Y8, Y3, Y3
+	VMOVUPS      gateconstAVX2<>+0(SB), Y4
+	VSUBPS       Y3, Y4, Y4
+	VANDPS       gateconstAVX2<>+480(SB), Y1, Y3
+	VORPS        Y3, Y4, Y4
+	VMULPS       Y1, Y1, Y3
+	VMOVUPS      gateconstAVX2<>+576(SB), Y5
+	VFMADD213PS  gateconstAVX2<>+608(SB), Y3, Y5
+	VFMADD213PS  gateconstAVX2<>+640(SB), Y3, Y5
+	VFMADD213PS  gateconstAVX2<>+672(SB), Y3, Y5
+	VFMADD213PS  gateconstAVX2<>+704(SB), Y3, Y5
+	VMULPS       Y3, Y5, Y5
+	VFMADD213PS  Y1, Y1, Y5
+	VANDPS       gateconstAVX2<>+512(SB), Y1, Y1
+	VCMPPS       $0x01, gateconstAVX2<>+544(SB), Y1, Y1
+	VBLENDVPS    Y1, Y5, Y4, Y4
+	VADDPS       gateconstAVX2<>+0(SB), Y9, Y9
+	VMOVUPS      gateconstAVX2<>+32(SB), Y1
+	VDIVPS       Y9, Y1, Y1
+	VMOVUPS      gateconstAVX2<>+0(SB), Y3
+	VSUBPS       Y1, Y3, Y3
+	VANDPS       gateconstAVX2<>+480(SB), Y6, Y1
+	VORPS        Y1, Y3, Y3
+	VMULPS       Y6, Y6, Y1
+	VMOVUPS      gateconstAVX2<>+576(SB), Y5
+	VFMADD213PS  gateconstAVX2<>+608(SB), Y1, Y5
+	VFMADD213PS  gateconstAVX2<>+640(SB), Y1, Y5
+	VFMADD213PS  gateconstAVX2<>+672(SB), Y1, Y5
+	VFMADD213PS  gateconstAVX2<>+704(SB), Y1, Y5
+	VMULPS       Y1, Y5, Y5
+	VFMADD213PS  Y6, Y6, Y5
+	VANDPS       gateconstAVX2<>+512(SB), Y6, Y1
+	VCMPPS       $0x01, gateconstAVX2<>+544(SB), Y1, Y1
+	VBLENDVPS    Y1, Y5, Y3, Y3
+	VMULPS       Y4, Y0, Y0
+	VMOVUPS      Y0, (DI)
+	VMULPS       Y3, Y2, Y2
+	VMOVUPS      Y2, 32(DI)
+	ADDQ         $0x40, AX
+	ADDQ         $0x40, CX
+	ADDQ         $0x40, DX
+	ADDQ         $0x40, BX
+	ADDQ         $0x40, SI
+	ADDQ         $0x40, DI
+	ADDQ         $0x40, R8
+	ADDQ         $0x40, R9
+	ADDQ         $0x40, R10
+	ADDQ         $0x40, R11
+	SUBQ         $0x10, R12
+	JMP          loopPeepAVX2
+
+donePeepAVX2:
+	VZEROUPPER
+	RET
+
+// func gatesPeepAVX512(gi *float32, gf *float32, gO *float32, gg *float32, wi *float32, wf *float32, wo *float32, c *float32, cNew *float32, h *float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·gatesPeepAVX512(SB), NOSPLIT, $0-88
+	MOVQ gi+0(FP), AX
+	MOVQ gf+8(FP), CX
+	MOVQ gO+16(FP), DX
+	MOVQ gg+24(FP), BX
+	MOVQ c+56(FP), SI
+	MOVQ h+72(FP), DI
+	MOVQ wi+32(FP), R8
+	MOVQ wf+40(FP), R9
+	MOVQ wo+48(FP), R10
+	MOVQ cNew+64(FP), R11
+	MOVQ n+80(FP), R12
+
+loopPeepAVX512:
+	CMPQ         R12, $0x00
+	JLE          donePeepAVX512
+	VMOVUPS      (AX), Z0
+	VMOVUPS      (SI), Z1
+	VMOVUPS      (R8), Z2
+	VMULPS       Z1, Z2, Z2
+	VADDPS       Z2, Z0, Z0
+	VMOVUPS      (CX), Z2
+	VMOVUPS      (R9), Z3
+	VMULPS       Z1, Z3, Z3
+	VADDPS       Z3, Z2, Z2
+	VMOVUPS      (BX), Z3
+	VMOVUPS      64(AX), Z4
+	VMOVUPS      64(SI), Z5
+	VMOVUPS      64(R8), Z6
+	VMULPS       Z5, Z6, Z6
+	VADDPS       Z6, Z4, Z4
+	VMOVUPS      64(CX), Z6
+	VMOVUPS      64(R9), Z7
+	VMULPS       Z5, Z7, Z7
+	VADDPS       Z7, Z6, Z6
+	VMOVUPS      64(BX), Z7
+	VPXORD       gateconstAVX512<>+960(SB), Z0, Z0
+	VPXORD       gateconstAVX512<>+960(SB), Z2, Z2
+	VPANDD       gateconstAVX512<>+1024(SB), Z3, Z8
+	VADDPS       Z8, Z8, Z8
+	VPXORD       gateconstAVX512<>+960(SB), Z4, Z4
+	VPXORD       gateconstAVX512<>+960(SB), Z6, Z6
+	VPANDD       gateconstAVX512<>+1024(SB), Z7, Z9
+	VADDPS       Z9, Z9, Z9
+	VBROADCASTSS gateconstAVX512<>+128(SB), Z10
+	VMINPS       Z0, Z10, Z0
+	VBROADCASTSS gateconstAVX512<>+192(SB), Z10
+	VMAXPS       Z0, Z10, Z0
+	VBROADCASTSS gateconstAVX512<>+128(SB), Z10
+	VMINPS       Z2, Z10, Z2
+	VBROADCASTSS gateconstAVX512<>+192(SB), Z10
+	VMAXPS       Z2, Z10, Z2
+	VBROADCASTSS gateconstAVX512<>+128(SB), Z10
+	VMINPS       Z8, Z10, Z8
+	VBROADCASTSS gateconstAVX512<>+192(SB), Z10
+	VMAXPS       Z8, Z10, Z8
+	VBROADCASTSS gateconstAVX512<>+128(SB), Z10
+	VMINPS       Z4, Z10, Z4
+	VBROADCASTSS gateconstAVX512<>+192(SB), Z10
+	VMAXPS       Z4, Z10, Z4
+	VBROADCASTSS gateconstAVX512<>+128(SB), Z10
+	VMINPS       Z6, Z10, Z6
+	VBROADCASTSS gateconstAVX512<>+192(SB), Z10
+	VMAXPS       Z6, Z10, Z6
+	VBROADCASTSS gateconstAVX512<>+128(SB), Z10
+	VMINPS       Z9, Z10, Z9
+	VBROADCASTSS gateconstAVX512<>+192(SB), Z10
+	VMAXPS       Z9, Z10, Z9
+	VMOVUPS      gateconstAVX512<>+320(SB), Z10
+	VFMADD231PS  gateconstAVX512<>+256(SB), Z0, Z10
+	VMOVUPS      gateconstAVX512<>+320(SB), Z11
+	VFMADD231PS  gateconstAVX512<>+256(SB), Z2, Z11
+	VMOVUPS      gateconstAVX512<>+320(SB), Z12
+	VFMADD231PS  gateconstAVX512<>+256(SB), Z8, Z12
+	VMOVUPS      gateconstAVX512<>+320(SB), Z13
+	VFMADD231PS  gateconstAVX512<>+256(SB), Z4, Z13
+	VMOVUPS      gateconstAVX512<>+320(SB), Z14
+	VFMADD231PS  gateconstAVX512<>+256(SB), Z6, Z14
+	VMOVUPS      gateconstAVX512<>+320(SB), Z15
+	VFMADD231PS  gateconstAVX512<>+256(SB), Z9, Z15
+	VSUBPS       gateconstAVX512<>+320(SB), Z10, Z16
+	VFNMADD231PS gateconstAVX512<>+384(SB), Z16, Z0
+	VFNMADD231PS gateconstAVX512<>+448(SB), Z16, Z0
+	VSUBPS       gateconstAVX512<>+320(SB), Z11, Z16
+	VFNMADD231PS gateconstAVX512<>+384(SB), Z16, Z2
+	VFNMADD231PS gateconstAVX512<>+448(SB), Z16, Z2
+	VSUBPS       gateconstAVX512<>+320(SB), Z12, Z16
+	VFNMADD231PS gateconstAVX512<>+384(SB), Z16, Z8
+	VFNMADD231PS gateconstAVX512<>+448(SB), Z16, Z8
+	VSUBPS       gateconstAVX512<>+320(SB), Z13, Z16
+	VFNMADD231PS gateconstAVX512<>+384(SB), Z16, Z4
+	VFNMADD231PS gateconstAVX512<>+448(SB), Z16, Z4
+	VSUBPS       gateconstAVX512<>+320(SB), Z14, Z16
+	VFNMADD231PS gateconstAVX512<>+384(SB), Z16, Z6
+	VFNMADD231PS gateconstAVX512<>+448(SB), Z16, Z6
+	VSUBPS       gateconstAVX512<>+320(SB), Z15, Z16
+	VFNMADD231PS gateconstAVX512<>+384(SB), Z16, Z9
+	VFNMADD231PS gateconstAVX512<>+448(SB), Z16, Z9
+	VMOVUPS      gateconstAVX512<>+512(SB), Z16
+	VMOVUPS      gateconstAVX512<>+512(SB), Z17
+	VMOVUPS      gateconstAVX512<>+512(SB), Z18
+	VMOVUPS      gateconstAVX512<>+512(SB), Z19
+	VMOVUPS      gateconstAVX512<>+512(SB), Z20
+	VMOVUPS      gateconstAVX512<>+512(SB), Z21
+	VFMADD213PS  gateconstAVX512<>+576(SB), Z0, Z16
+	VFMADD213PS  gateconstAVX512<>+576(SB), Z2, Z17
+	VFMADD213PS  gateconstAVX512<>+576(SB), Z8, Z18
+	VFMADD213PS  gateconstAVX512<>+576(SB), Z4, Z19
+	VFMADD213PS  gateconstAVX512<>+576(SB), Z6, Z20
+	VFMADD213PS  gateconstAVX512<>+576(SB), Z9, Z21
+	VFMADD213PS  gateconstAVX512<>+640(SB), Z0, Z16
+	VFMADD213PS  gateconstAVX512<>+640(SB), Z2, Z17
+	VFMADD213PS  gateconstAVX512<>+640(SB), Z8, Z18
+	VFMADD213PS  gateconstAVX512<>+640(SB), Z4, Z19
+	VFMADD213PS  gateconstAVX512<>+640(SB), Z6, Z20
+	VFMADD213PS  gateconstAVX512<>+640(SB), Z9, Z21
+	VFMADD213PS  gateconstAVX512<>+704(SB), Z0, Z16
+	VFMADD213PS  gateconstAVX512<>+704(SB), Z2, Z17
+	VFMADD213PS  gateconstAVX512<>+704(SB), Z8, Z18
+	VFMADD213PS  gateconstAVX512<>+704(SB), Z4, Z19
+	VFMADD213PS  gateconstAVX512<>+704(SB), Z6, Z20
+	VFMADD213PS  gateconstAVX512<>+704(SB), Z9, Z21
+	VFMADD213PS  gateconstAVX512<>+768(SB), Z0, Z16
+	VFMADD213PS  gateconstAVX512<>+768(SB), Z2, Z17
+	VFMADD213PS  gateconstAVX512<>+768(SB), Z8, Z18
+	VFMADD213PS  gateconstAVX512<>+768(SB), Z4, Z19
+	VFMADD213PS  gateconstAVX512<>+768(SB), Z6, Z20
+	VFMADD213PS  gateconstAVX512<>+768(SB), Z9, Z21
+	VFMADD213PS  gateconstAVX512<>+832(SB), Z0, Z16
+	VFMADD213PS  gateconstAVX512<>+832(SB), Z2, Z17
+	VFMADD213PS  gateconstAVX512<>+832(SB), Z8, Z18
+	VFMADD213PS  gateconstAVX512<>+832(SB), Z4, Z19
+	VFMADD213PS  gateconstAVX512<>+832(SB), Z6, Z20
+	VFMADD213PS  gateconstAVX512<>+832(SB), Z9, Z21
+	VMULPS       Z0, Z0, Z22
+	VFMADD213PS  Z0, Z22, Z16
+	VADDPS       gateconstAVX512<>+0(SB), Z16, Z16
+	VMULPS       Z2, Z2, Z0
+	VFMADD213PS  Z2, Z0, Z17
+	VADDPS       gateconstAVX512<>+0(SB), Z17, Z17
+	VMULPS       Z8, Z8, Z0
+	VFMADD213PS  Z8, Z0, Z18
+	VADDPS       gateconstAVX512<>+0(SB), Z18, Z18
+	VMULPS       Z4, Z4, Z0
+	VFMADD213PS  Z4, Z0, Z19
+	VADDPS       gateconstAVX512<>+0(SB), Z19, Z19
+	VMULPS       Z6, Z6, Z0
+	VFMADD213PS  Z6, Z0, Z20
+	VADDPS       gateconstAVX512<>+0(SB), Z20, Z20
+	VMULPS       Z9, Z9, Z0
+	VFMADD213PS  Z9, Z0, Z21
+	VADDPS       gateconstAVX512<>+0(SB), Z21, Z21
+	VPSLLD       $0x17, Z10, Z10
+	VPADDD       gateconstAVX512<>+896(SB), Z10, Z10
+	VMULPS       Z10, Z16, Z16
+	VPSLLD       $0x17, Z11, Z11
+	VPADDD       gateconstAVX512<>+896(SB), Z11, Z11
+	VMULPS       Z11, Z17, Z17
+	VPSLLD       $0x17, Z12, Z12
+	VPADDD       gateconstAVX512<>+896(SB), Z12, Z12
+	VMULPS       Z12, Z18, Z18
+	VPSLLD       $0x17, Z13, Z13
+	VPADDD       gateconstAVX512<>+896(SB), Z13, Z13
+	VMULPS       Z13, Z19, Z19
+	VPSLLD       $0x17, Z14, Z14
+	VPADDD       gateconstAVX512<>+896(SB), Z14, Z14
+	VMULPS       Z14, Z20, Z20
+	VPSLLD       $0x17, Z15, Z15
+	VPADDD       gateconstAVX512<>+896(SB), Z15, Z15
+	VMULPS       Z15, Z21, Z21
+	VADDPS       gateconstAVX512<>+0(SB), Z16, Z16
+	VMOVUPS      gateconstAVX512<>+0(SB), Z0
+	VDIVPS       Z16, Z0, Z0
+	VADDPS       gateconstAVX512<>+0(SB), Z17, Z17
+	VMOVUPS      gateconstAVX512<>+0(SB), Z2
+	VDIVPS       Z17, Z2, Z2
+	VADDPS       gateconstAVX512<>+0(SB), Z18, Z18
+	VMOVUPS      gateconstAVX512<>+64(SB), Z4
+	VDIVPS       Z18, Z4, Z4
+	VMOVUPS      gateconstAVX512<>+0(SB), Z6
+	VSUBPS       Z4, Z6, Z6
+	VPANDD       gateconstAVX512<>+960(SB), Z3, Z4
+	VPORD        Z4, Z6, Z6
+	VMULPS       Z3, Z3, Z4
+	VMOVUPS      gateconstAVX512<>+1152(SB), Z8
+	VFMADD213PS  gateconstAVX512<>+1216(SB), Z4, Z8
+	VFMADD213PS  gateconstAVX512<>+1280(SB), Z4, Z8
+	VFMADD213PS  gateconstAVX512<>+1344(SB), Z4, Z8
+	VFMADD213PS  gateconstAVX512<>+1408(SB), Z4, Z8
+	VMULPS       Z4, Z8, Z8
+	VFMADD213PS  Z3, Z3, Z8
+	VPANDD       gateconstAVX512<>+1024(SB), Z3, Z3
+	VCMPPS       $0x01, gateconstAVX512<>+1088(SB), Z3, K2
+	VBLENDMPS    Z8, Z6, K2, Z6
+	VADDPS       gateconstAVX512<>+0(SB), Z19, Z19
+	VMOVUPS      gateconstAVX512<>+0(SB), Z3
+	VDIVPS       Z19, Z3, Z3
+	VADDPS       gateconstAVX512<>+0(SB), Z20, Z20
+	VMOVUPS      gateconstAVX512<>+0(SB), Z4
+	VDIVPS       Z20, Z4, Z4
+	VADDPS       gateconstAVX512<>+0(SB), Z21, Z21
+	VMOVUPS      gateconstAVX512<>+64(SB), Z8
+	VDIVPS       Z21, Z8, Z8
+	VMOVUPS      gateconstAVX512<>+0(SB), Z9
+	VSUBPS       Z8, Z9, Z9
+	VPANDD       gateconstAVX512<>+960(SB), Z7, Z8
+	VPORD        Z8, Z9, Z9
+	VMULPS       Z7, Z7, Z8
+	VMOVUPS      gateconstAVX512<>+1152(SB), Z10
+	VFMADD213PS  gateconstAVX512<>+1216(SB), Z8, Z10
+	VFMADD213PS  gateconstAVX512<>+1280(SB), Z8, Z10
+	VFMADD213PS  gateconstAVX512<>+1344(SB), Z8, Z10
+	VFMADD213PS  gateconstAVX512<>+1408(SB), Z8, Z10
+	VMULPS       Z8, Z10, Z10
+	VFMADD213PS  Z7, Z7, Z10
+	VPANDD       gateconstAVX512<>+1024(SB), Z7, Z7
+	VCMPPS       $0x01, gateconstAVX512<>+1088(SB), Z7, K3
+	VBLENDMPS    Z10, Z9, K3, Z9
+	VMULPS       Z6, Z0, Z0
+	VFMADD213PS  Z0, Z2, Z1
+	VMOVUPS      Z1, (R11)
+	VMULPS       Z9, Z3, Z3
+	VFMADD213PS  Z3, Z4, Z5
+	VMOVUPS      Z5, 64(R11)
+	VMOVUPS      (DX), Z0
+	VMOVUPS      (R10), Z2
+	VMULPS       Z1, Z2, Z2
+	VADDPS       Z2, Z0, Z0
+	VMOVUPS      64(DX), Z2
+	VMOVUPS      64(R10), Z3
+	VMULPS       Z5, Z3, Z3
+	VADDPS       Z3, Z2, Z2
+	VPXORD       gateconstAVX512<>+960(SB), Z0, Z0
+	VPANDD       gateconstAVX512<>+1024(SB), Z1, Z3
+	VADDPS       Z3, Z3, Z3
+	VPXORD       gateconstAVX512<>+960(SB), Z2, Z2
+	VPANDD       gateconstAVX512<>+1024(SB), Z5, Z4
+	VADDPS       Z4, Z4, Z4
+	VBROADCASTSS gateconstAVX512<>+128(SB), Z6
+	VMINPS       Z0, Z6, Z0
+	VBROADCASTSS gateconstAVX512<>+192(SB), Z6
+	VMAXPS       Z0, Z6, Z0
+	VBROADCASTSS gateconstAVX512<>+128(SB), Z6
+	VMINPS       Z3, Z6, Z3
+	VBROADCASTSS gateconstAVX512<>+192(SB), Z6
+	VMAXPS       Z3, Z6, Z3
+	VBROADCASTSS gateconstAVX512<>+128(SB), Z6
+	VMINPS       Z2, Z6, Z2
+	VBROADCASTSS gateconstAVX512<>+192(SB), Z6
+	VMAXPS       Z2, Z6, Z2
+	VBROADCASTSS gateconstAVX512<>+128(SB), Z6
+	VMINPS       Z4, Z6, Z4
+	VBROADCASTSS gateconstAVX512<>+192(SB), Z6
+	VMAXPS       Z4, Z6, Z4
+	VMOVUPS      gateconstAVX512<>+320(SB), Z6
+	VFMADD231PS  gateconstAVX512<>+256(SB), Z0, Z6
+	VMOVUPS      gateconstAVX512<>+320(SB), Z7
+	VFMADD231PS  gateconstAVX512<>+256(SB), Z3, Z7
+	VMOVUPS      gateconstAVX512<>+320(SB), Z8
+	VFMADD231PS  gateconstAVX512<>+256(SB), Z2, Z8
+	VMOVUPS      gateconstAVX512<>+320(SB), Z9
+	VFMADD231PS  gateconstAVX512<>+256(SB), Z4, Z9
+	VSUBPS       gateconstAVX512<>+320(SB), Z6, Z10
+	VFNMADD231PS gateconstAVX512<>+384(SB), Z10, Z0
+	VFNMADD231PS gateconstAVX512<>+448(SB), Z10, Z0
+	VSUBPS       gateconstAVX512<>+320(SB), Z7, Z10
+	VFNMADD231PS gateconstAVX512<>+384(SB), Z10, Z3
+	VFNMADD231PS gateconstAVX512<>+448(SB), Z10, Z3
+	VSUBPS       gateconstAVX512<>+320(SB), Z8, Z10
+	VFNMADD231PS gateconstAVX512<>+384(SB), Z10, Z2
+	VFNMADD231PS gateconstAVX512<>+448(SB), Z10, Z2
+	VSUBPS       gateconstAVX512<>+320(SB), Z9, Z10
+	VFNMADD231PS gateconstAVX512<>+384(SB), Z10, Z4
+	VFNMADD231PS gateconstAVX512<>+448(SB), Z10, Z4
+	VMOVUPS      gateconstAVX512<>+512(SB), Z10
+	VMOVUPS      gateconstAVX512<>+512(SB), Z11
+	VMOVUPS      gateconstAVX512<>+512(SB), Z12
+	VMOVUPS      gateconstAVX512<>+512(SB), Z13
+	VFMADD213PS  gateconstAVX512<>+576(SB), Z0, Z10
+	VFMADD213PS  gateconstAVX512<>+576(SB), Z3, Z11
+	VFMADD213PS  gateconstAVX512<>+576(SB), Z2, Z12
+	VFMADD213PS  gateconstAVX512<>+576(SB), Z4, Z13
+	VFMADD213PS  gateconstAVX512<>+640(SB), Z0, Z10
+	VFMADD213PS  gateconstAVX512<>+640(SB), Z3, Z11
+	VFMADD213PS  gateconstAVX512<>+640(SB), Z2, Z12
+	VFMADD213PS  gateconstAVX512<>+640(SB), Z4, Z13
+	VFMADD213PS  gateconstAVX512<>+704(SB), Z0, Z10
+	VFMADD213PS  gateconstAVX512<>+704(SB), Z3, Z11
+	VFMADD213PS  gateconstAVX512<>+704(SB), Z2, Z12
+	VFMADD213PS  gateconstAVX512<>+704(SB), Z4, Z13
+	VFMADD213PS  gateconstAVX512<>+768(SB), Z0, Z10
+	VFMADD213PS  gateconstAVX512<>+768(SB), Z3, Z11
+	VFMADD213PS  gateconstAVX512<>+768(SB), Z2, Z12
+	VFMADD213PS  gateconstAVX512<>+768(SB), Z4, Z13
+	VFMADD213PS  gateconstAVX512<>+832(SB), Z0, Z10
+	VFMADD213PS  gateconstAVX512<>+832(SB), Z3, Z11
+	VFMADD213PS  gateconstAVX512<>+832(SB), Z2, Z12
+	VFMADD213PS  gateconstAVX512<>+832(SB), Z4, Z13
+	VMULPS       Z0, Z0, Z14
+	VFMADD213PS  Z0, Z14, Z10
+	VADDPS       gateconstAVX512<>+0(SB), Z10, Z10
+	VMULPS       Z3, Z3, Z0
+	VFMADD213PS  Z3, Z0, Z11
+	VADDPS       gateconstAVX512<>+0(SB), Z11, Z11
+	VMULPS       Z2, Z2, Z0
+	VFMADD213PS  Z2, Z0, Z12
+	VADDPS       gateconstAVX512<>+0(SB), Z12, Z12
+	VMULPS       Z4, Z4, Z0
+	VFMADD213PS  Z4, Z0, Z13
+	VADDPS       gateconstAVX512<>+0(SB), Z13, Z13
+	VPSLLD       $0x17, Z6, Z6
+	VPADDD       gateconstAVX512<>+896(SB), Z6, Z6
+	VMULPS       Z6, Z10, Z10
+	VPSLLD       $0x17, Z7, Z7
+	VPADDD       gateconstAVX512<>+896(SB), Z7, Z7
+	VMULPS       Z7, Z11, Z11
+	VPSLLD       $0x17, Z8, Z8
+	VPADDD       gateconstAVX512<>+896(SB), Z8, Z8
+	VMULPS       Z8, Z12, Z12
+	VPSLLD       $0x17, Z9, Z9
+	VPADDD       gateconstAVX512<>+896(SB), Z9, Z9
+	VMULPS       Z9, Z13, Z13
+	VADDPS       gateconstAVX512<>+0(SB), Z10, Z10
+	VMOVUPS      gateconstAVX512<>+0(SB), Z0
+	VDIVPS       Z10, Z0, Z0
+	VADDPS       gateconstAVX512<>+0(SB), Z11, Z11
+	VMOVUPS      gateconstAVX512<>+64(SB), Z2
+	VDIVPS       Z11, Z2, Z2
+	VMOVUPS      gateconstAVX512<>+0(SB), Z3
+	VSUBPS       Z2, Z3, Z3
+	VPANDD       gateconstAVX512<>+960(SB), Z1, Z2
+	VPORD        Z2, Z3, Z3
+	VMULPS       Z1, Z1, Z2
+	VMOVUPS      gateconstAVX512<>+1152(SB), Z4
+	VFMADD213PS  gateconstAVX512<>+1216(SB), Z2, Z4
+	VFMADD213PS  gateconstAVX512<>+1280(SB), Z2, Z4
+	VFMADD213PS  gateconstAVX512<>+1344(SB), Z2, Z4
+	VFMADD213PS  gateconstAVX512<>+1408(SB), Z2, Z4
+	VMULPS       Z2, Z4, Z4
+	VFMADD213PS  Z1, Z1, Z4
+	VPANDD       gateconstAVX512<>+1024(SB), Z1, Z1
+	VCMPPS       $0x01, gateconstAVX512<>+1088(SB), Z1, K2
+	VBLENDMPS    Z4, Z3, K2, Z3
+	VADDPS       gateconstAVX512<>+0(SB), Z12, Z12
+	VMOVUPS      gateconstAVX512<>+0(SB), Z1
+	VDIVPS       Z12, Z1, Z1
+	VADDPS       gateconstAVX512<>+0(SB), Z13, Z13
+	VMOVUPS      gateconstAVX512<>+64(SB), Z2
+	VDIVPS       Z13, Z2, Z2
+	VMOVUPS      gateconstAVX512<>+0(SB), Z4
+	VSUBPS       Z2, Z4, Z4
+	VPANDD       gateconstAVX512<>+960(SB), Z5, Z2
+	VPORD        Z2, Z4, Z4
+	VMULPS       Z5, Z5, Z2
+	VMOVUPS      gateconstAVX512<>+1152(SB), Z6
+	VFMADD213PS  gateconstAVX512<>+1216(SB), Z2, Z6
+	VFMADD213PS  gateconstAVX512<>+1280(SB), Z2, Z6
+	VFMADD213PS  gateconstAVX512<>+1344(SB), Z2, Z6
+	VFMADD213PS  gateconstAVX512<>+1408(SB), Z2, Z6
+	VMULPS       Z2, Z6, Z6
+	VFMADD213PS  Z5, Z5, Z6
+	VPANDD       gateconstAVX512<>+1024(SB), Z5, Z2
+	VCMPPS       $0x01, gateconstAVX512<>+1088(SB), Z2, K3
+	VBLENDMPS    Z6, Z4, K3, Z4
+	VMULPS       Z3, Z0, Z0
+	VMOVUPS      Z0, (DI)
+	VMULPS       Z4, Z1, Z1
+	VMOVUPS      Z1, 64(DI)
+	ADDQ         $0x80, AX
+	ADDQ         $0x80, CX
+	ADDQ         $0x80, DX
+	ADDQ         $0x80, BX
+	ADDQ         $0x80, SI
+	ADDQ         $0x80, DI
+	ADDQ         $0x80, R8
+	ADDQ         $0x80, R9
+	ADDQ         $0x80, R10
+	ADDQ         $0x80, R11
+	SUBQ         $0x20, R12
+	JMP          loopPeepAVX512
+
+donePeepAVX512:
+	VZEROUPPER
+	RET
+
 // func reluAVX2(d *float32, n int)
 // Requires: AVX
 TEXT ·reluAVX2(SB), NOSPLIT, $0-16

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -249,6 +250,59 @@ func TestLSTMGatesKernels(t *testing.T) {
 			}
 			if n == 4099 {
 				t.Logf("%s: max c err %.3g (rel to 1+|c|), max h err %.3g", impl.name, maxC, maxH)
+			}
+		}
+	}
+}
+
+// TestLSTMPeepKernels checks every set's peephole cell update against the
+// float64 definition (the same bounds as the plain update's) and against
+// lstmPeepGeneric, over vector bodies and tails, writing cNew and h only.
+func TestLSTMPeepKernels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, impl := range cpuKernels() {
+		if impl.lstmPeep == nil {
+			continue
+		}
+		for _, n := range []int{1, 7, 16, 17, 31, 32, 33, 47, 100, 4099} {
+			gi, gf, gO, gg := gateInputs(rng, n), gateInputs(rng, n), gateInputs(rng, n), gateInputs(rng, n)
+			wi, wf, wo := gateInputs(rng, n), gateInputs(rng, n), gateInputs(rng, n)
+			for j := range wi {
+				wi[j], wf[j], wo[j] = wi[j]/4, wf[j]/4, wo[j]/4
+			}
+			c := gateInputs(rng, n)
+			c0 := slices.Clone(c)
+			const guard = 9
+			hb, cb := make([]float32, n+2*guard), make([]float32, n+2*guard)
+			for i := range hb {
+				hb[i], cb[i] = sentinel, sentinel
+			}
+			h, cn := hb[guard:guard+n], cb[guard:guard+n]
+			impl.lstmPeep(gi, gf, gO, gg, wi, wf, wo, c, cn, h)
+			hg, cg := make([]float32, n), make([]float32, n)
+			lstmPeepGeneric(gi, gf, gO, gg, wi, wf, wo, c, cg, hg)
+			for j := 0; j < n; j++ {
+				cj := float64(c0[j])
+				si := sigmoid64(float64(float32(wi[j]*c0[j]) + gi[j]))
+				sf := sigmoid64(float64(float32(wf[j]*c0[j]) + gf[j]))
+				wc := sf*cj + si*math.Tanh(float64(gg[j]))
+				// o and h from the c' the kernel produced, so that the c'
+				// error is not counted twice.
+				so := sigmoid64(float64(float32(wo[j]*cn[j]) + gO[j]))
+				wh := so * math.Tanh(float64(cn[j]))
+				ec := math.Abs(float64(cn[j])-wc) / (1 + math.Abs(wc))
+				eh := math.Abs(float64(h[j]) - wh)
+				if ec > 2.5e-7 || eh > 2.5e-7 || math.Abs(float64(cn[j]-cg[j])) > 1e-5 || math.Abs(float64(h[j]-hg[j])) > 1e-5 {
+					t.Fatalf("%s n=%d j=%d: c'=%v (want %v, generic %v) h=%v (want %v, generic %v)", impl.name, n, j, cn[j], wc, cg[j], h[j], wh, hg[j])
+				}
+			}
+			if !slices.Equal(c, c0) {
+				t.Fatalf("%s n=%d: c changed", impl.name, n)
+			}
+			for q := range hb {
+				if (q < guard || q >= guard+n) && (hb[q] != sentinel || cb[q] != sentinel) {
+					t.Fatalf("%s n=%d: wrote outside cNew/h at %d", impl.name, n, q-guard)
+				}
 			}
 		}
 	}

@@ -28,6 +28,16 @@ func gatesAVX2(gi *float32, gf *float32, gO *float32, gg *float32, c *float32, h
 //go:noescape
 func gatesAVX512(gi *float32, gf *float32, gO *float32, gg *float32, c *float32, h *float32, n int)
 
+// gatesPeepAVX2 is the fused peephole cell update; n must be a multiple of 16.
+//
+//go:noescape
+func gatesPeepAVX2(gi *float32, gf *float32, gO *float32, gg *float32, wi *float32, wf *float32, wo *float32, c *float32, cNew *float32, h *float32, n int)
+
+// gatesPeepAVX512 is the fused peephole cell update; n must be a multiple of 32.
+//
+//go:noescape
+func gatesPeepAVX512(gi *float32, gf *float32, gO *float32, gg *float32, wi *float32, wf *float32, wo *float32, c *float32, cNew *float32, h *float32, n int)
+
 // reluAVX2 is reluGeneric over n values (n a multiple of 8).
 //
 //go:noescape

@@ -73,8 +73,10 @@ func main() {
 
 	gemm(avx2, tailMask)
 	gemm(avx512, tailMask)
-	gates(avx2)
-	gates(avx512)
+	gates(avx2, false)
+	gates(avx512, false)
+	gates(avx2, true)
+	gates(avx512, true)
 	relu(avx2)
 	relu(avx512)
 	max2(avx2)
@@ -363,8 +365,16 @@ func (t *constTable) get(name string) Mem {
 	return t.mem.Offset(i * t.s.bytes())
 }
 
+// gateConsts are the tables made so far, one per vector width (the gate
+// kernels of one width share it).
+var gateConsts = map[int]*constTable{}
+
 func newConsts(s isa) *constTable {
+	if t := gateConsts[s.width]; t != nil {
+		return t
+	}
 	t := &constTable{s: s, idx: map[string]int{}}
+	gateConsts[s.width] = t
 	t.mem = GLOBL("gateconst"+s.name, RODATA|NOPTR)
 	for i, v := range gatepoly.Table {
 		t.idx[v.Name] = i
@@ -383,14 +393,31 @@ func newConsts(s isa) *constTable {
 // independent ones (σ(i), σ(f), σ(o), tanh(g)) are therefore emitted in
 // lockstep, one instruction per stream in turn; only tanh(c) runs alone and
 // overlaps the next iteration out of order.
-func gates(s isa) {
+//
+// With peep it emits gatesPeep<ISA> instead, the peephole cell: i and f
+// read wi·c and wf·c, o reads wo·c' (each product rounded, then added, as
+// lstmPeepGeneric), and c' goes to cNew, c left as it is.
+func gates(s isa, peep bool) {
 	k := newConsts(s)
-	TEXT("gates"+s.name, NOSPLIT, "func(gi, gf, gO, gg, c, h *float32, n int)")
-	Pragma("noescape")
-	Doc(fmt.Sprintf("gates%s is the fused cell update; n must be a multiple of %d.", s.name, gateUnroll*s.width))
-	ptrs := make([]Register, 6)
-	for i, name := range []string{"gi", "gf", "gO", "gg", "c", "h"} {
+	names := []string{"gi", "gf", "gO", "gg", "c", "h"}
+	if peep {
+		TEXT("gatesPeep"+s.name, NOSPLIT, "func(gi, gf, gO, gg, wi, wf, wo, c, cNew, h *float32, n int)")
+		Pragma("noescape")
+		Doc(fmt.Sprintf("gatesPeep%s is the fused peephole cell update; n must be a multiple of %d.", s.name, gateUnroll*s.width))
+		names = []string{"gi", "gf", "gO", "gg", "c", "h", "wi", "wf", "wo", "cNew"}
+	} else {
+		TEXT("gates"+s.name, NOSPLIT, "func(gi, gf, gO, gg, c, h *float32, n int)")
+		Pragma("noescape")
+		Doc(fmt.Sprintf("gates%s is the fused cell update; n must be a multiple of %d.", s.name, gateUnroll*s.width))
+	}
+	ptrs := make([]Register, len(names))
+	for i, name := range names {
 		ptrs[i] = Load(Param(name), GP64())
+	}
+	// Where c' is stored: over c, or to cNew.
+	cOut := 4
+	if peep {
+		cOut = 9
 	}
 	n := Load(Param("n"), GP64())
 	vec := func() VecVirtual {
@@ -536,20 +563,39 @@ func gates(s isa) {
 
 	// gateUnroll vectors per iteration give the FMA pipes enough
 	// independent chains; the grouping keeps AVX2 within 16 registers.
-	Label("loop" + s.name)
+	tag := s.name
+	if peep {
+		tag = "Peep" + s.name
+	}
+	Label("loop" + tag)
 	CMPQ(n, Imm(0))
-	JLE(LabelRef("done" + s.name))
+	JLE(LabelRef("done" + tag))
 	const u = gateUnroll
 	load := func(i, v int) Register {
 		r := vec()
 		VMOVUPS(Mem{Base: ptrs[i], Disp: v * s.bytes()}, r)
 		return r
 	}
+	// pre is gate i's pre-activation: with peep, plus w·c for i and f (the
+	// product rounded, then added; c loaded once a vector and kept).
+	var cIn []Register
+	pre := func(i, v int) Register {
+		x := load(i, v)
+		if peep && i < 2 {
+			if len(cIn) <= v {
+				cIn = append(cIn, load(4, v))
+			}
+			t := load(6+i, v)
+			VMULPS(cIn[v], t, t)
+			VADDPS(t, x, x)
+		}
+		return x
+	}
 	var tg, si, sf, so, cs, tc []Register
 	if s.width == 16 {
 		xs, kinds := []Register{}, []bool{}
 		for v := 0; v < u; v++ {
-			xs = append(xs, load(0, v), load(1, v), load(3, v))
+			xs = append(xs, pre(0, v), pre(1, v), load(3, v))
 			kinds = append(kinds, false, false, true)
 		}
 		r := act(xs, kinds)
@@ -564,7 +610,7 @@ func gates(s isa) {
 		tg = act(xs, []bool{true, true})
 		xs = xs[:0]
 		for v := 0; v < u; v++ {
-			xs = append(xs, load(0, v), load(1, v))
+			xs = append(xs, pre(0, v), pre(1, v))
 		}
 		r := act(xs, []bool{false, false, false, false})
 		for v := 0; v < u; v++ {
@@ -572,16 +618,31 @@ func gates(s isa) {
 		}
 	}
 	for v := 0; v < u; v++ {
-		c := load(4, v)
+		var c Register
+		if peep {
+			c = cIn[v]
+		} else {
+			c = load(4, v)
+		}
 		VMULPS(tg[v], si[v], si[v])
 		VFMADD213PS(si[v], sf[v], c) // c = f·c + i·g
-		VMOVUPS(c, Mem{Base: ptrs[4], Disp: v * s.bytes()})
+		VMOVUPS(c, Mem{Base: ptrs[cOut], Disp: v * s.bytes()})
 		cs = append(cs, c)
+	}
+	// o's pre-activation: with peep, plus wo·c'.
+	preO := func(v int) Register {
+		x := load(2, v)
+		if peep {
+			t := load(8, v)
+			VMULPS(cs[v], t, t)
+			VADDPS(t, x, x)
+		}
+		return x
 	}
 	if s.width == 16 {
 		xs, kinds := []Register{}, []bool{}
 		for v := 0; v < u; v++ {
-			xs = append(xs, load(2, v), cs[v])
+			xs = append(xs, preO(v), cs[v])
 			kinds = append(kinds, false, true)
 		}
 		r := act(xs, kinds)
@@ -591,7 +652,7 @@ func gates(s isa) {
 	} else {
 		var xs []Register
 		for v := 0; v < u; v++ {
-			xs = append(xs, load(2, v))
+			xs = append(xs, preO(v))
 		}
 		so = act(xs, []bool{false, false})
 		tc = act(cs, []bool{true, true})
@@ -604,8 +665,8 @@ func gates(s isa) {
 		ADDQ(Imm(uint64(u*s.bytes())), p)
 	}
 	SUBQ(Imm(uint64(u*s.width)), n)
-	JMP(LabelRef("loop" + s.name))
-	Label("done" + s.name)
+	JMP(LabelRef("loop" + tag))
+	Label("done" + tag)
 	VZEROUPPER()
 	RET()
 }
