@@ -34,13 +34,19 @@ func gatesAsm(wide bool, gi, gf, gO, gg, c, h *float32, n int) {
 	}
 }
 
-func lstmGatesAsm(gi, gf, gO, gg, c, h []float32, wide bool) {
-	width := 16
+// gateIterations splits n positions into the whole iterations of a gate
+// kernel (two vectors each) and a tail of fewer than width.
+func gateIterations(n int, wide bool) (width, full int) {
+	width = 16
 	if wide {
 		width = 32
 	}
+	return width, n - n%width
+}
+
+func lstmGatesAsm(gi, gf, gO, gg, c, h []float32, wide bool) {
 	n := len(c)
-	full := n - n%width
+	width, full := gateIterations(n, wide)
 	if full > 0 {
 		gatesAsm(wide, &gi[0], &gf[0], &gO[0], &gg[0], &c[0], &h[0], full)
 	}
@@ -78,12 +84,8 @@ func peepAsm(wide bool, gi, gf, gO, gg, wi, wf, wo, c, cNew, h *float32, n int) 
 }
 
 func lstmPeepAsm(wide bool, gi, gf, gO, gg, wi, wf, wo, c, cNew, h []float32) {
-	width := 16
-	if wide {
-		width = 32
-	}
 	n := len(c)
-	full := n - n%width
+	width, full := gateIterations(n, wide)
 	if full > 0 {
 		peepAsm(wide, &gi[0], &gf[0], &gO[0], &gg[0], &wi[0], &wf[0], &wo[0], &c[0], &cNew[0], &h[0], full)
 	}

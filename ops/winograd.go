@@ -257,17 +257,7 @@ type WinoInput struct {
 // with 128 → 256 channels: 2 MB of weights for 64 tiles). Either way every
 // output value is computed the same way: the same bits.
 func (w *Winograd) ConvMulti(out []float32, ldc int, bias []float32, srcs []WinoInput, frames, h, wd, wp, s int, accumulate bool, ws []float32, part, parts int, byM bool) {
-	total := 0
-	for _, src := range srcs {
-		if src.Channels < 0 {
-			panic(fmt.Sprintf("ops.Winograd.ConvMulti: %d channels", src.Channels))
-		}
-		total += src.Channels
-	}
-	if total != w.C {
-		panic(fmt.Sprintf("ops.Winograd.ConvMulti: inputs have %d channels, C=%d", total, w.C))
-	}
-	w.conv(out, WinoOut{ldc, s, wp}, bias, srcs, frames, h, wd, wp, s, accumulate, ws, part, parts, byM)
+	w.ConvMultiOut(out, WinoOut{ldc, s, wp}, bias, srcs, frames, h, wd, wp, s, accumulate, ws, part, parts, byM)
 }
 
 // WinoOut is where ConvMultiOut writes output (i, f, y, x): at
