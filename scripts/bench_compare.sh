@@ -3,6 +3,7 @@
 # side by side, in one run, and prints a markdown table.
 #
 #   scripts/bench_compare.sh [--quick] [--rows mnist,mnist-b8,radar,stream]
+#                            [--models all|none|unet-64,...]
 #                            [--threads 1,2] [--rounds 3] [--runs 5] [--keep]
 #                            [--src tree|head]
 #
@@ -14,6 +15,14 @@
 #             (convlstm-go: `bench --stream`, one Stream.Step per run with the
 #             state carried inside the runtime; PyTorch and ONNX Runtime take
 #             h/c as inputs and return them, as their APIs require)
+#
+# Whole models (issue 8), --models (default all; none skips them): the rows
+# of scripts/bench_models.py (mnist-real, openstl-mmnist, encfc-radar,
+# unet-64, peephole-64, rollout-loop: torch.onnx.export graphs run by
+# `convlstm-run bench --weights ROW.onnx`), timed by its `compare` with the
+# same binary, threads, rounds and runs; their table follows the first, with
+# the speed-up against the faster anchor (issue 8's goal: 1.5x; never
+# below 1x).
 #
 # Each measurement: one warm-up run, then the median of --runs runs (5).
 # Each cell: the median of --rounds rounds (3); in every round the three
@@ -44,6 +53,7 @@ RUNS=5
 WARMUP=1
 KEEP=0
 SRC=tree
+MODEL_ROWS=all
 TARGET=2
 ENGINE_TIMEOUT=${CONVLSTM_BENCH_TIMEOUT:-600}
 
@@ -58,6 +68,8 @@ while [ $# -gt 0 ]; do
 	--threads=*) THREADS=${1#--threads=} ;;
 	--rounds) ROUNDS=${2:?}; shift ;;
 	--runs) RUNS=${2:?}; shift ;;
+	--models) MODEL_ROWS=${2:?--models needs all, none or a list}; shift ;;
+	--models=*) MODEL_ROWS=${1#--models=} ;;
 	--keep) KEEP=1 ;;
 	--src) SRC=${2:?--src needs tree or head}; shift ;;
 	-h | --help) usage; exit 0 ;;
@@ -251,6 +263,17 @@ for row in rows:
             sp, verdict = "%.2f\u00d7" % s, ("PASS" if s >= target else "MISS")
         print("| %s | %s | %s | %s | %s | %s | %s |" % (row, t, fmt(pt), fmt(ort), fmt(go), sp, verdict))
 EOF
+
+# ---------------------------------------------------------------- whole models
+if [ "$MODEL_ROWS" != none ]; then
+	models_args=(compare --go "$GO_BIN" --threads "$THREADS" --rounds "$ROUNDS" --runs "$RUNS" --warmup "$WARMUP" --json "$TMP/models.jsonl")
+	[ "$MODEL_ROWS" = all ] || models_args+=(--rows "$MODEL_ROWS")
+	echo
+	if ! "$PY" "$ROOT/scripts/bench_models.py" "${models_args[@]}"; then
+		echo "bench_compare.sh: the whole-model rows failed (scripts/bench_models.py)" >&2
+		FAILED=1
+	fi
+fi
 echo
 echo "total time: $(($(date +%s) - START)) s; load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 exit $FAILED
