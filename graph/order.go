@@ -33,12 +33,13 @@ type spine struct {
 // made again after each from each node's shortest time so far.
 const timedRuns = 3
 
-// learn adds one run's node times (ns), the first run's excepted, and
-// makes the spine from them.
+// learn counts a run that ended well and, when it was timed (dur: its
+// node times in ns), makes the spine again from each node's shortest time
+// so far.
 func (d *deps) learn(dur []int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.timed++; d.timed == 1 || d.timed > timedRuns+1 {
+	if d.runs++; dur == nil {
 		return
 	}
 	if d.cost == nil {

@@ -33,11 +33,11 @@ type deps struct {
 	barrier []bool // runs alone, in order (subgraphs, sequences)
 
 	// The order of the nodes' start (order.go): each node's shortest time
-	// (ns) in the timed runs, how many concurrent runs ended (timed or
-	// not), and the spine.
+	// (ns) in the timed runs, how many concurrent runs ended well, and the
+	// spine.
 	mu    sync.Mutex
 	cost  []int64
-	timed int
+	runs  int
 	order atomic.Pointer[spine]
 }
 
@@ -116,7 +116,7 @@ func (x *exec) runConcurrent(p *program, s *scope) ([]*tensor.Tensor, error) {
 	sc.cond = sync.NewCond(&sc.mu)
 	sc.spine = d.order.Load()
 	d.mu.Lock()
-	if d.timed <= timedRuns {
+	if d.runs >= 1 && d.runs <= timedRuns {
 		sc.dur = make([]int64, len(p.nodes))
 	}
 	d.mu.Unlock()
@@ -158,7 +158,7 @@ func (x *exec) runConcurrent(p *program, s *scope) ([]*tensor.Tensor, error) {
 	if sc.reserved {
 		sc.pool.Unreserve()
 	}
-	if sc.dur != nil && sc.err == nil {
+	if sc.err == nil {
 		d.learn(sc.dur)
 	}
 	if sc.err != nil {
