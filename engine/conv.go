@@ -591,9 +591,10 @@ func (p *ConvPlan) Apply(pool *Pool, out []float32, epilogue func(plane []float3
 		panic(fmt.Sprintf("engine: Apply on %d input channels and %d output values, the plan is for (%d, %d, %d, %d) → (%d, %d, %d, %d)", ch0, len(out), l.Frames, s.C, l.H, l.W, l.Frames, s.M, l.HO, l.WO))
 	}
 	cs := p.strides[0]
+	direct := p.writesOut()
 	if p.dense == nil {
 		p.dense = make([]float32, s.C*cs+c.Slack())
-		if c.Algo != Winograd {
+		if !direct {
 			p.outBuf = make([]float32, s.M*l.Cols())
 		}
 	}
@@ -606,9 +607,6 @@ func (p *ConvPlan) Apply(pool *Pool, out []float32, epilogue func(plane []float3
 	// another core's (at 2 threads, 48→128 channels 3×3 at 64×64: padding
 	// and compaction took 200 µs split by planes, against 95 µs at 1 thread).
 	ldc := l.Cols()
-	// A Winograd convolution writes its output rows straight into out
-	// (ops.WinoOut); the others into the plan's rows, compacted after.
-	direct := c.Algo == Winograd
 	conv := func(parts int) {
 		if direct {
 			p.runWino(pool, out, 0, c.Bias, [][]float32{p.dense}, l.Frames, false, parts, true)
@@ -617,7 +615,7 @@ func (p *ConvPlan) Apply(pool *Pool, out []float32, epilogue func(plane []float3
 		p.Run(pool, p.outBuf, ldc, [][]float32{p.dense}, false)
 	}
 	if parts := p.runParts(pool, l.Frames); parts > 1 && (c.Algo == Winograd || c.Algo == Direct) {
-		p.apply = applyTask{p: p, xs: xs, out: out, epilogue: epilogue, rows: true, direct: direct}
+		p.apply = applyTask{p: p, xs: xs, out: out, epilogue: epilogue, rows: true}
 		pool.Do(&p.apply, parts)
 		conv(parts)
 		if !direct || epilogue != nil {
@@ -632,7 +630,7 @@ func (p *ConvPlan) Apply(pool *Pool, out []float32, epilogue func(plane []float3
 	// next, and read half of what it wrote (a 16→16 3×3 convolution at
 	// 64×64: 170 µs at 2 threads, 97 µs at 1). A Gather convolution's
 	// kernels split by other lines than rows.
-	p.apply = applyTask{p: p, xs: xs, out: out, epilogue: epilogue, direct: direct}
+	p.apply = applyTask{p: p, xs: xs, out: out, epilogue: epilogue}
 	padParts, compactParts := 1, 1
 	if c.Algo == Gather {
 		padParts, compactParts = pool.PartsFor(scalarWork*s.C*l.Frames*l.S), pool.PartsFor(scalarWork*s.M*l.Frames*l.HO*l.WO)
@@ -656,8 +654,13 @@ type applyTask struct {
 	epilogue func(plane []float32, ch int)
 	compact  bool
 	rows     bool // split by rows as the convolution is (rowOwner)
-	direct   bool // the convolution wrote out itself: compaction is the epilogue alone
 }
+
+// writesOut reports whether Apply's convolution writes its output rows
+// straight into the output (Winograd, through ops.WinoOut); the others
+// write the plan's padded-width rows, which Apply compacts after: then
+// compaction is the epilogue alone.
+func (p *ConvPlan) writesOut() bool { return p.c.Algo == Winograd }
 
 func (t *applyTask) Run(part, parts int) {
 	p := t.p
@@ -690,7 +693,7 @@ func (t *applyTask) Run(part, parts int) {
 	for q := q0; q < q1; q++ {
 		f, i := q/s.M, q%s.M
 		dst := t.out[(f*s.M+i)*plane : (f*s.M+i+1)*plane]
-		if !t.direct {
+		if !p.writesOut() {
 			src := p.outBuf[i*ldc+f*l.OS:]
 			for y := 0; y < l.HO; y++ {
 				copy(dst[y*l.WO:(y+1)*l.WO], src[y*l.OWP:y*l.OWP+l.WO])
@@ -750,7 +753,7 @@ func (t *applyTask) runRows(part, parts int) {
 			}
 			for i := 0; i < s.M; i++ {
 				dst := t.out[(f*s.M+i)*plane+y0*l.WO : (f*s.M+i)*plane+y1*l.WO]
-				if !t.direct {
+				if !p.writesOut() {
 					src := p.outBuf[i*ldc+f*l.OS:]
 					for y := y0; y < y1; y++ {
 						copy(dst[(y-y0)*l.WO:(y-y0+1)*l.WO], src[y*l.OWP:y*l.OWP+l.WO])
